@@ -1,0 +1,47 @@
+# Hearth: `make run` serves on http://127.0.0.1:8000, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+VENDOR := server/static/vendor/socket.io.esm.min.js
+DATA ?= data
+QUICK ?=
+
+.PHONY: run test check format bench setup clean
+
+setup: $(STAMP) $(VENDOR)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+# The Socket.IO browser client comes from npm (pinned in package-lock.json), served from our origin.
+$(VENDOR): package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	mkdir -p server/static/vendor
+	cp node_modules/socket.io-client/dist/socket.io.esm.min.js $(VENDOR)
+	cp node_modules/socket.io-client/LICENSE server/static/vendor/socket.io-client.LICENSE
+
+run: setup
+	test -f $(DATA)/config.toml || $(BIN)/hearth init --dir $(DATA)
+	$(BIN)/hearth serve --config $(DATA)/config.toml
+
+check: setup
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+format: setup
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: setup check
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: setup
+	$(BIN)/python -m bench $(if $(QUICK),--quick,)
+
+clean:
+	rm -rf $(VENV) node_modules server/static/vendor .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,121 @@
+"""Micro-benchmark of Hearth's crypto core, each figure beside a bare-primitive baseline.
+
+Run: ``.venv/bin/python bench/crypto_bench.py [--quick]``. Reports median and p90 in µs over
+repeated runs (time.perf_counter). Numbers inform; no test asserts on them.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from crypto.commits import build_commit, open_commit, verify_commit
+from crypto.envelopes import open_message, seal_message
+from crypto.keys import MemberKeys
+from crypto.suite import HPKE_SUITE
+
+
+def measure(action: Callable[[], object], runs: int) -> tuple[float, float]:
+    """Median and p90 in µs of ``runs`` timed calls, after a few warm-up calls."""
+    for _ in range(3):
+        action()
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        action()
+        samples.append((time.perf_counter() - start) * 1e6)
+    samples.sort()
+    return statistics.median(samples), samples[min(len(samples) - 1, int(len(samples) * 0.9))]
+
+
+def row(name: str, figures: tuple[float, float], baseline: tuple[float, float]) -> str:
+    ratio = figures[0] / baseline[0]
+    return (
+        f"{name:<42} {figures[0]:>10.1f} {figures[1]:>10.1f}"
+        f" {baseline[0]:>10.1f} {baseline[1]:>10.1f} {ratio:>9.1f}x"
+    )
+
+
+def message_row(size: int, runs: int) -> str:
+    sender = MemberKeys.generate()
+    group_id, secret, content = os.urandom(16), os.urandom(32), b"a" * size
+
+    def seal_and_open() -> None:
+        envelope = seal_message(
+            epoch_secret=secret,
+            group_id=group_id,
+            epoch=1,
+            sender=sender,
+            msg_id=os.urandom(16),
+            content=content,
+        )
+        open_message(envelope, epoch_secret=secret, sender_sig_pk=sender.signing.public)
+
+    aead, nonce = AESGCM(os.urandom(16)), os.urandom(12)
+
+    def raw_aead() -> None:
+        aead.decrypt(nonce, aead.encrypt(nonce, content, b""), b"")
+
+    label = f"seal+open {size} B (vs AESGCM enc+dec)"
+    return row(label, measure(seal_and_open, runs), measure(raw_aead, runs))
+
+
+def commit_rows(size: int, runs: int) -> list[str]:
+    members = [MemberKeys.generate() for _ in range(size)]
+    roster = [m.entry for m in members]
+    group_id, prev = os.urandom(16), os.urandom(32)
+
+    def build() -> object:
+        return build_commit(
+            group_id=group_id, epoch=2, prev_commit_hash=prev, committer=members[0], roster=roster
+        )
+
+    commit, _ = build_commit(
+        group_id=group_id, epoch=2, prev_commit_hash=prev, committer=members[0], roster=roster
+    )
+    publics = [X25519PrivateKey.generate().public_key() for _ in range(size)]
+
+    def bare_seals() -> None:
+        for public in publics:
+            HPKE_SUITE.encrypt(bytes(32), public, b"info")
+
+    build_runs = max(3, runs // max(1, size // 10))
+    baseline = measure(bare_seals, build_runs)
+    return [
+        row(f"commit build, {size} (vs {size} HPKE seals)", measure(build, build_runs), baseline),
+        row(f"commit verify, {size}", measure(lambda: verify_commit(commit), runs), baseline),
+        row(
+            f"commit open (1 member), {size}",
+            measure(lambda: open_commit(commit, members[-1]), runs),
+            baseline,
+        ),
+    ]
+
+
+def main(quick: bool) -> None:
+    """Print the table; ``quick`` runs few iterations (a smoke test)."""
+    runs = 20 if quick else 300
+    print(f"Hearth crypto bench ({'quick' if quick else 'full'}: {runs} runs per figure, µs)")
+    columns = ("median", "p90", "base med", "base p90", "ratio")
+    header = f"{'operation':<42}" + "".join(f" {c:>10}" for c in columns)
+    print(header)
+    print("-" * len(header))
+    for size in (400, 4096):
+        print(message_row(size, runs))
+    for size in (10, 50, 200):
+        print("\n".join(commit_rows(size, runs)))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="few iterations")
+    main(parser.parse_args().quick)

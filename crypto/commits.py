@@ -1,0 +1,194 @@
+"""Epoch commits: the signed roster and the epoch secret wrapped to each member (§6).
+
+Layout: ``body = ver ‖ suite ‖ group_id ‖ epoch ‖ prev_commit_hash ‖ committer_id ‖ n(u16) ‖
+roster(n × 80) ‖ wraps(n × 80)`` and ``commit = body ‖ confirm(32) ‖ sig(64)``.
+"""
+
+import hashlib
+import itertools
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Final
+
+from crypto.errors import VerificationFailed
+from crypto.fields import Reader, require_bytes, require_epoch
+from crypto.hpke import open_secret, seal_secret
+from crypto.keys import MemberKeys, verify_signature
+from crypto.mac import hmac_sha256, verify_hmac_sha256
+from crypto.roster import RosterEntry, encode_roster, sorted_roster
+from crypto.schedule import confirm_key
+from crypto.suite import (
+    GROUP_ID_LEN,
+    HASH_LEN,
+    LABEL_COMMIT_SIG,
+    LABEL_WRAP,
+    MAC_LEN,
+    MAX_ROSTER,
+    MEMBER_ID_LEN,
+    PREFIX,
+    ROSTER_ENTRY_LEN,
+    SECRET_LEN,
+    SIG_LEN,
+    WRAP_LEN,
+    u16,
+    u64,
+)
+
+_TRAILER_LEN: Final = MAC_LEN + SIG_LEN  # confirm ‖ sig
+
+
+@dataclass(frozen=True, slots=True)
+class EpochCommit:
+    """A parsed epoch commit; ``raw`` is the exact wire form it came from."""
+
+    group_id: bytes
+    epoch: int
+    prev_commit_hash: bytes
+    committer_id: bytes
+    roster: tuple[RosterEntry, ...]
+    wraps: tuple[bytes, ...]
+    confirm: bytes
+    signature: bytes
+    raw: bytes
+
+    @property
+    def hash(self) -> bytes:
+        """commit_hash = SHA-256(commit), the next commit's ``prev_commit_hash``."""
+        return hashlib.sha256(self.raw).digest()
+
+    @property
+    def body(self) -> bytes:
+        """Everything before ``confirm``."""
+        return self.raw[:-_TRAILER_LEN]
+
+    def entry_of(self, member_id: bytes) -> RosterEntry | None:
+        """The roster entry of ``member_id``, if it is a member of this epoch."""
+        for entry in self.roster:
+            if entry.member_id == member_id:
+                return entry
+        return None
+
+
+def wrap_info(group_id: bytes, epoch: int, member_id: bytes, roster_digest: bytes) -> bytes:
+    """HPKE info of one wrap: binds the secret to group, epoch, recipient and the whole roster."""
+    return LABEL_WRAP + group_id + u64(epoch) + member_id + roster_digest
+
+
+def build_commit(
+    *,
+    group_id: bytes,
+    epoch: int,
+    prev_commit_hash: bytes,
+    committer: MemberKeys,
+    roster: Sequence[RosterEntry],
+    epoch_secret: bytes | None = None,
+) -> tuple[EpochCommit, bytes]:
+    """Start ``epoch``: wrap a fresh epoch secret to every member and sign the result.
+
+    Returns the commit and the epoch secret. The committer must be in ``roster``.
+    """
+    require_bytes("group_id", group_id, GROUP_ID_LEN)
+    require_epoch(epoch)
+    require_bytes("prev_commit_hash", prev_commit_hash, HASH_LEN)
+    if not isinstance(committer, MemberKeys):
+        raise TypeError("committer must be MemberKeys")
+    entries = sorted_roster(roster)
+    if committer.entry not in entries:
+        raise ValueError("the committer's keys are not in the roster")
+    if epoch_secret is None:
+        epoch_secret = os.urandom(SECRET_LEN)
+    require_bytes("epoch_secret", epoch_secret, SECRET_LEN)
+
+    encoded_roster = encode_roster(entries)
+    digest = hashlib.sha256(encoded_roster).digest()
+    wraps = b"".join(
+        seal_secret(entry.kem_pk, epoch_secret, wrap_info(group_id, epoch, entry.member_id, digest))
+        for entry in entries
+    )
+    body = (
+        PREFIX
+        + group_id
+        + u64(epoch)
+        + prev_commit_hash
+        + committer.member_id
+        + u16(len(entries))
+        + encoded_roster
+        + wraps
+    )
+    # confirm shows every member decrypted the same secret: AES-GCM is not key-committing, so a
+    # wrap alone would not rule out different secrets for different members.
+    confirm = hmac_sha256(confirm_key(epoch_secret, group_id, epoch), hashlib.sha256(body).digest())
+    signature = committer.signing.sign(LABEL_COMMIT_SIG + body + confirm)
+    return parse_commit(body + confirm + signature), epoch_secret
+
+
+def parse_commit(data: bytes) -> EpochCommit:
+    """Parse a commit strictly; ``ValueError`` on any malformed field. Verifies nothing."""
+    reader = Reader("commit", data)
+    reader.prefix()
+    group_id = reader.take(GROUP_ID_LEN)
+    epoch = reader.uint(8)
+    if epoch == 0:
+        raise ValueError("commit: epoch must be at least 1")
+    prev_commit_hash = reader.take(HASH_LEN)
+    committer_id = reader.take(MEMBER_ID_LEN)
+    count = reader.uint(2)
+    if not 1 <= count <= MAX_ROSTER:
+        raise ValueError(f"commit: roster size must be 1 to {MAX_ROSTER}, got {count}")
+    expected = count * (ROSTER_ENTRY_LEN + WRAP_LEN) + _TRAILER_LEN
+    if reader.remaining() != expected:
+        raise ValueError(f"commit: expected {expected} bytes after the header")
+    roster = tuple(RosterEntry.decode(reader.take(ROSTER_ENTRY_LEN)) for _ in range(count))
+    for before, after in itertools.pairwise(roster):
+        if before.member_id >= after.member_id:
+            raise ValueError("commit: roster is not sorted by member_id without duplicates")
+    if all(entry.member_id != committer_id for entry in roster):
+        raise ValueError("commit: committer is not in the roster")
+    wraps = tuple(reader.take(WRAP_LEN) for _ in range(count))
+    confirm = reader.take(MAC_LEN)
+    signature = reader.take(SIG_LEN)
+    reader.finish()
+    return EpochCommit(
+        group_id=group_id,
+        epoch=epoch,
+        prev_commit_hash=prev_commit_hash,
+        committer_id=committer_id,
+        roster=roster,
+        wraps=wraps,
+        confirm=confirm,
+        signature=signature,
+        raw=data,
+    )
+
+
+def verify_commit(commit: EpochCommit) -> None:
+    """Check the committer's signature (needs no secret; the server runs this)."""
+    if not isinstance(commit, EpochCommit):
+        raise TypeError("commit must be EpochCommit")
+    committer = commit.entry_of(commit.committer_id)
+    if committer is None:  # parse_commit refuses this; a hand-built value could not
+        raise ValueError("commit: committer is not in the roster")
+    verify_signature(
+        committer.sig_pk, commit.signature, LABEL_COMMIT_SIG + commit.body + commit.confirm
+    )
+
+
+def open_commit(commit: EpochCommit, member: MemberKeys) -> bytes:
+    """Return the epoch secret for ``member`` after checking signature, wrap and confirm."""
+    if not isinstance(member, MemberKeys):
+        raise TypeError("member must be MemberKeys")
+    verify_commit(commit)
+    index = next((i for i, entry in enumerate(commit.roster) if entry == member.entry), None)
+    if index is None:
+        # Not a member of this epoch, or the roster carries other keys under our member_id.
+        raise VerificationFailed
+    digest = hashlib.sha256(encode_roster(commit.roster)).digest()
+    info = wrap_info(commit.group_id, commit.epoch, member.member_id, digest)
+    epoch_secret = open_secret(member.kem, commit.wraps[index], info)
+    verify_hmac_sha256(
+        confirm_key(epoch_secret, commit.group_id, commit.epoch),
+        hashlib.sha256(commit.body).digest(),
+        commit.confirm,
+    )
+    return epoch_secret

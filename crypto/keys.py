@@ -1,0 +1,133 @@
+"""Account and member keys: Ed25519 signing, X25519 KEM, fingerprints (docs/protocol.md §3)."""
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from crypto.errors import VerificationFailed
+from crypto.fields import require_bytes
+from crypto.roster import RosterEntry
+from crypto.suite import (
+    FINGERPRINT_BYTES,
+    KEM_PK_LEN,
+    LABEL_FPR,
+    MEMBER_ID_LEN,
+    PRIVATE_KEY_LEN,
+    SIG_LEN,
+    SIG_PK_LEN,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class SigningKey:
+    """An Ed25519 key pair (RFC 8032 §5.1); ``raw()`` is the 32-byte seed."""
+
+    key: Ed25519PrivateKey = field(repr=False, compare=False)
+    public: bytes
+
+    @classmethod
+    def generate(cls) -> "SigningKey":
+        return cls._of(Ed25519PrivateKey.generate())
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> "SigningKey":
+        return cls._of(Ed25519PrivateKey.from_private_bytes(require_bytes("raw", raw, 32)))
+
+    @classmethod
+    def _of(cls, key: Ed25519PrivateKey) -> "SigningKey":
+        return cls(key, key.public_key().public_bytes_raw())
+
+    def raw(self) -> bytes:
+        """The 32-byte private seed (keep it secret)."""
+        return self.key.private_bytes_raw()
+
+    def sign(self, message: bytes) -> bytes:
+        """Deterministic Ed25519 signature (64 bytes)."""
+        return self.key.sign(require_bytes("message", message))
+
+
+@dataclass(frozen=True, slots=True)
+class KemKey:
+    """An X25519 key pair used as HPKE recipient key (RFC 9180 §7.1)."""
+
+    key: X25519PrivateKey = field(repr=False, compare=False)
+    public: bytes
+
+    @classmethod
+    def generate(cls) -> "KemKey":
+        return cls._of(X25519PrivateKey.generate())
+
+    @classmethod
+    def from_raw(cls, raw: bytes) -> "KemKey":
+        raw = require_bytes("raw", raw, PRIVATE_KEY_LEN)
+        return cls._of(X25519PrivateKey.from_private_bytes(raw))
+
+    @classmethod
+    def _of(cls, key: X25519PrivateKey) -> "KemKey":
+        return cls(key, key.public_key().public_bytes_raw())
+
+    def raw(self) -> bytes:
+        """The 32-byte private scalar as given (RFC 7748 §5 clamps it on use)."""
+        return self.key.private_bytes_raw()
+
+
+@dataclass(frozen=True, slots=True)
+class MemberKeys:
+    """A member's per-group identity: random member_id, signing key and KEM key."""
+
+    member_id: bytes
+    signing: SigningKey
+    kem: KemKey
+
+    def __post_init__(self) -> None:
+        require_bytes("member_id", self.member_id, MEMBER_ID_LEN)
+
+    @classmethod
+    def generate(cls) -> "MemberKeys":
+        # A fresh random id per group, so members cannot link one person across groups.
+        return cls(os.urandom(MEMBER_ID_LEN), SigningKey.generate(), KemKey.generate())
+
+    @property
+    def entry(self) -> RosterEntry:
+        return RosterEntry(self.member_id, self.signing.public, self.kem.public)
+
+
+def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
+    """Raise ``VerificationFailed`` unless ``signature`` is a valid Ed25519 signature.
+
+    pyca/OpenSSL verify strictly (RFC 8032 §5.1.7: S < L, canonical encodings), so a signature
+    cannot be mauled into a second valid one.
+    """
+    require_bytes("public_key", public_key, SIG_PK_LEN)
+    require_bytes("signature", signature, SIG_LEN)
+    require_bytes("message", message)
+    try:
+        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
+    except (InvalidSignature, ValueError):
+        # ValueError: a public key that is not a valid point encoding.
+        raise VerificationFailed from None
+
+
+def check_kem_public_key(public_key: bytes) -> None:
+    """Raise ``ValueError`` if ``public_key`` is a low-order X25519 point.
+
+    A low-order point gives an all-zero shared secret for every private key, which RFC 9180
+    §7.1.4 requires HPKE to refuse; a roster holding one could never be sealed to, so the server
+    should check each member's kem_pk once, on join.
+    """
+    require_bytes("public_key", public_key, KEM_PK_LEN)
+    try:
+        X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(public_key))
+    except ValueError:
+        raise ValueError("kem_pk is a low-order X25519 point") from None
+
+
+def fingerprint(public_key: bytes) -> str:
+    """SHA-256(LABEL_FPR ‖ pk)[:10] as 20 hex digits in five groups of four."""
+    require_bytes("public_key", public_key, SIG_PK_LEN)
+    digits = hashlib.sha256(LABEL_FPR + public_key).digest()[:FINGERPRINT_BYTES].hex()
+    return " ".join(digits[i : i + 4] for i in range(0, len(digits), 4))

@@ -1,0 +1,82 @@
+"""Version, cipher suite, sizes and labels of Hearth v1 (docs/protocol.md §1–§2)."""
+
+from typing import Final
+
+from cryptography.hazmat.primitives import hpke
+
+VERSION: Final = 1
+SUITE: Final = 1  # X25519 / HKDF-SHA256 / AES-128-GCM / Ed25519, aligned with MLS suite 1
+
+GROUP_ID_LEN: Final = 16
+MEMBER_ID_LEN: Final = 16
+MSG_ID_LEN: Final = 16
+EPOCH_LEN: Final = 8
+NONCE_LEN: Final = 12
+KEY_LEN: Final = 16  # AES-128-GCM sender key
+TAG_LEN: Final = 16  # AES-GCM tag
+SECRET_LEN: Final = 32  # epoch_secret
+HASH_LEN: Final = 32  # SHA-256
+MAC_LEN: Final = 32  # HMAC-SHA256
+FRANKING_KEY_LEN: Final = 32  # Kf
+COMMITMENT_LEN: Final = 32  # C
+RTAG_LEN: Final = 32
+SIG_PK_LEN: Final = 32  # Ed25519 public key
+SIG_LEN: Final = 64  # Ed25519 signature
+KEM_PK_LEN: Final = 32  # X25519 public key
+PRIVATE_KEY_LEN: Final = 32  # raw Ed25519 seed or X25519 scalar
+ENC_LEN: Final = 32  # HPKE encapsulated key for DHKEM(X25519)
+WRAP_LEN: Final = ENC_LEN + SECRET_LEN + TAG_LEN  # 80
+ROSTER_ENTRY_LEN: Final = MEMBER_ID_LEN + SIG_PK_LEN + KEM_PK_LEN  # 80
+HEADER_LEN: Final = 1 + 2 + GROUP_ID_LEN + EPOCH_LEN + MEMBER_ID_LEN + MSG_ID_LEN + NONCE_LEN + 32
+CHALLENGE_RANDOM_LEN: Final = 16
+CHALLENGE_LEN: Final = 8 + CHALLENGE_RANDOM_LEN + MAC_LEN  # 56
+FINGERPRINT_BYTES: Final = 10
+
+MAX_ROSTER: Final = 1000
+MAX_CONTENT: Final = 16380
+# The padded plaintext (u32 length ‖ content ‖ zeros) fills exactly one of these sizes.
+PAD_BUCKETS: Final = (128, 256, 512, 1024, 2048, 4096, 8192, 16384)
+
+CONTENT_TYPE_TEXT: Final = 1  # text/plain; charset=utf-8
+CONTENT_TYPES: Final = frozenset({CONTENT_TYPE_TEXT})
+
+LABEL_WRAP: Final = b"hearth-v1 wrap"
+LABEL_KEY: Final = b"hearth-v1 "  # prefix of the key-schedule info
+LABEL_COMMIT_SIG: Final = b"hearth-v1 commit-sig"
+LABEL_MSG_SIG: Final = b"hearth-v1 msg-sig"
+LABEL_FRANK: Final = b"hearth-v1 frank"
+LABEL_RTAG: Final = b"hearth-v1 rtag"
+LABEL_CONNECT: Final = b"hearth-v1 connect"
+LABEL_CHALLENGE: Final = b"hearth-v1 challenge"
+LABEL_FPR: Final = b"hearth-v1 fingerprint"
+
+# Key-schedule labels (appended to LABEL_KEY).
+KEY_LABEL_CONFIRM: Final = b"confirm"
+KEY_LABEL_SENDER: Final = b"sender"
+
+# RFC 9180 base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-128-GCM (§7.1–7.3 ids
+# 0x0020 / 0x0001 / 0x0001).
+HPKE_SUITE: Final = hpke.Suite(hpke.KEM.X25519, hpke.KDF.HKDF_SHA256, hpke.AEAD.AES_128_GCM)
+
+
+def u8(n: int) -> bytes:
+    """Encode ``n`` as one byte."""
+    return n.to_bytes(1, "big")
+
+
+def u16(n: int) -> bytes:
+    """Encode ``n`` as a big-endian 16-bit unsigned integer."""
+    return n.to_bytes(2, "big")
+
+
+def u32(n: int) -> bytes:
+    """Encode ``n`` as a big-endian 32-bit unsigned integer."""
+    return n.to_bytes(4, "big")
+
+
+def u64(n: int) -> bytes:
+    """Encode ``n`` as a big-endian 64-bit unsigned integer."""
+    return n.to_bytes(8, "big")
+
+
+PREFIX: Final = u8(VERSION) + u16(SUITE)  # every header and commit starts with ver ‖ suite

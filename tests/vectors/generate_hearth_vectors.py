@@ -1,0 +1,216 @@
+"""Generate ``hearth-v1.json``: Hearth's own test vectors, for other implementations.
+
+Run from the repository root: ``.venv/bin/python tests/vectors/generate_hearth_vectors.py``.
+
+Every key and every random input is fixed: ``fixed(name, n)`` is the first ``n`` bytes of
+SHA-256("hearth-v1 vector " ‖ name). Ed25519 is deterministic (RFC 8032), so the envelope, the
+report opening and the challenge proof are reproducible byte for byte. HPKE is not: pyca takes no
+caller-chosen ephemeral key, so each wrap of the commit is randomised. The commit is therefore
+generated once and kept: a rerun reuses the commit already in the file as long as it still
+verifies and opens to the recorded epoch secret for every member, and only then writes a new one.
+All binary values are lowercase hex.
+"""
+
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # run as a script from anywhere
+    sys.path.insert(0, str(ROOT))
+
+from crypto.challenge import issue_challenge, sign_challenge  # noqa: E402
+from crypto.commits import build_commit, open_commit, parse_commit, verify_commit, wrap_info  # noqa: E402
+from crypto.encoding import b64encode  # noqa: E402
+from crypto.envelopes import open_message, seal_message  # noqa: E402
+from crypto.errors import VerificationFailed  # noqa: E402
+from crypto.franking import build_report_opening, compute_rtag  # noqa: E402
+from crypto.keys import KemKey, MemberKeys, SigningKey, fingerprint  # noqa: E402
+from crypto.padding import pad  # noqa: E402
+from crypto.roster import encode_roster, roster_hash  # noqa: E402
+from crypto.schedule import confirm_key, sender_key  # noqa: E402
+from crypto.suite import u8  # noqa: E402
+
+VECTORS = Path(__file__).with_name("hearth-v1.json")
+MEMBER_NAMES = ("alice", "bob", "carol")
+GROUP_ID_NAME = "group_id"
+EPOCH = 1
+CONTENT = "Hello, Hearth! \N{WAVING HAND SIGN}".encode()
+SERVER_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
+KID = 3
+CHALLENGE_NOW_MS = 1_767_225_600_000
+CHALLENGE_TTL_MS = 60_000
+
+
+def fixed(name: str, length: int) -> bytes:
+    """Deterministic test input: SHA-256("hearth-v1 vector " ‖ name)[:length]."""
+    return hashlib.sha256(b"hearth-v1 vector " + name.encode()).digest()[:length]
+
+
+def member(name: str) -> MemberKeys:
+    return MemberKeys(
+        fixed(f"{name} member_id", 16),
+        SigningKey.from_raw(fixed(f"{name} sig_sk", 32)),
+        KemKey.from_raw(fixed(f"{name} kem_sk", 32)),
+    )
+
+
+def deterministic_vectors() -> dict[str, Any]:
+    """Everything that does not depend on HPKE's randomness."""
+    members = {name: member(name) for name in MEMBER_NAMES}
+    entries = [m.entry for m in members.values()]
+    group_id = fixed(GROUP_ID_NAME, 16)
+    epoch_secret = fixed("epoch_secret", 32)
+    digest = roster_hash(entries)
+    bob = members["bob"]
+    msg_id = fixed("msg_id", 16)
+    nonce = fixed("nonce", 12)
+    franking_key = fixed("franking_key", 32)
+    envelope = seal_message(
+        epoch_secret=epoch_secret,
+        group_id=group_id,
+        epoch=EPOCH,
+        sender=bob,
+        msg_id=msg_id,
+        content=CONTENT,
+        nonce=nonce,
+        franking_key=franking_key,
+    )
+    opened = open_message(envelope, epoch_secret=epoch_secret, sender_sig_pk=bob.signing.public)
+    frank_key = fixed("server frank_key", 32)
+    rtag = compute_rtag(frank_key, envelope.header, SERVER_TS)
+    opening = build_report_opening(opened, server_ts=SERVER_TS, kid=KID, rtag=rtag)
+    account = SigningKey.from_raw(fixed("account sig_sk", 32))
+    server_secret = fixed("server challenge secret", 32)
+    challenge = issue_challenge(
+        server_secret,
+        now_ms=CHALLENGE_NOW_MS,
+        ttl_ms=CHALLENGE_TTL_MS,
+        nonce=fixed("challenge nonce", 16),
+    )
+    padded = pad(CONTENT)
+    return {
+        "derivation": 'fixed(name, n) = SHA-256("hearth-v1 vector " || name)[:n]',
+        "version": 1,
+        "suite": 1,
+        "members": [
+            {
+                "name": name,
+                "member_id": m.member_id.hex(),
+                "sig_sk": m.signing.raw().hex(),
+                "sig_pk": m.signing.public.hex(),
+                "sig_fingerprint": fingerprint(m.signing.public),
+                "kem_sk": m.kem.raw().hex(),
+                "kem_pk": m.kem.public.hex(),
+                "entry": m.entry.encode().hex(),
+            }
+            for name, m in members.items()
+        ],
+        "group_id": group_id.hex(),
+        "epoch": EPOCH,
+        "roster": {"encoded": encode_roster(entries).hex(), "hash": digest.hex()},
+        "key_schedule": {
+            "epoch_secret": epoch_secret.hex(),
+            "salt": (group_id + EPOCH.to_bytes(8, "big")).hex(),
+            "confirm_key": confirm_key(epoch_secret, group_id, EPOCH).hex(),
+            "sender_keys": {
+                m.member_id.hex(): sender_key(epoch_secret, group_id, EPOCH, m.member_id).hex()
+                for m in members.values()
+            },
+        },
+        "wrap_infos": {
+            m.member_id.hex(): wrap_info(group_id, EPOCH, m.member_id, digest).hex()
+            for m in members.values()
+        },
+        "message": {
+            "sender": "bob",
+            "msg_id": msg_id.hex(),
+            "nonce": nonce.hex(),
+            "franking_key": franking_key.hex(),
+            "content_type": 1,
+            "content": CONTENT.hex(),
+            "content_utf8": CONTENT.decode(),
+            "padded": padded.hex(),
+            "plaintext": (franking_key + u8(1) + padded).hex(),
+            "commitment": envelope.header.commitment.hex(),
+            "header": envelope.header.encode().hex(),
+            "ciphertext": envelope.ciphertext.hex(),
+            "signature": envelope.signature.hex(),
+            "envelope": envelope.raw.hex(),
+            "envelope_b64url": b64encode(envelope.raw),
+        },
+        "franking": {
+            "kid": KID,
+            "frank_key": frank_key.hex(),
+            "server_ts": SERVER_TS,
+            "rtag": rtag.hex(),
+            "report_opening": opening.encode().hex(),
+        },
+        "challenge": {
+            "server_secret": server_secret.hex(),
+            "now_ms": CHALLENGE_NOW_MS,
+            "ttl_ms": CHALLENGE_TTL_MS,
+            "nonce": fixed("challenge nonce", 16).hex(),
+            "challenge": challenge.hex(),
+            "account_sk": account.raw().hex(),
+            "account_pk": account.public.hex(),
+            "proof": sign_challenge(account, challenge).hex(),
+        },
+    }
+
+
+def commit_opens(commit_hex: str, epoch_secret: bytes) -> bool:
+    """True if the recorded commit verifies and opens to ``epoch_secret`` for every member."""
+    try:
+        commit = parse_commit(bytes.fromhex(commit_hex))
+        verify_commit(commit)
+        return all(open_commit(commit, member(n)) == epoch_secret for n in MEMBER_NAMES)
+    except (ValueError, VerificationFailed):
+        return False
+
+
+def commit_vectors(previous: str | None) -> dict[str, Any]:
+    """The randomised part: one commit by alice to the three members."""
+    epoch_secret = fixed("epoch_secret", 32)
+    if previous is None or not commit_opens(previous, epoch_secret):
+        members = [member(n) for n in MEMBER_NAMES]
+        commit, _ = build_commit(
+            group_id=fixed(GROUP_ID_NAME, 16),
+            epoch=EPOCH,
+            prev_commit_hash=bytes(32),
+            committer=members[0],
+            roster=[m.entry for m in members],
+            epoch_secret=epoch_secret,
+        )
+        previous = commit.raw.hex()
+    commit = parse_commit(bytes.fromhex(previous))
+    return {
+        "note": "wraps are randomised (HPKE ephemeral keys); open with any member's kem_sk",
+        "committer": "alice",
+        "prev_commit_hash": commit.prev_commit_hash.hex(),
+        "commit": previous,
+        "commit_hash": commit.hash.hex(),
+        "confirm": commit.confirm.hex(),
+        "opens_to_epoch_secret": epoch_secret.hex(),
+    }
+
+
+def build_vectors(previous_commit: str | None) -> dict[str, Any]:
+    vectors = deterministic_vectors()
+    vectors["commit"] = commit_vectors(previous_commit)
+    return vectors
+
+
+def main() -> None:
+    previous = None
+    if VECTORS.exists():
+        previous = json.loads(VECTORS.read_text())["commit"]["commit"]
+    vectors = build_vectors(previous)
+    VECTORS.write_text(json.dumps(vectors, indent=2, ensure_ascii=False) + "\n")
+    print(f"wrote {VECTORS}")
+
+
+if __name__ == "__main__":
+    main()
