@@ -1,0 +1,1 @@
+"""Hearth's server: Starlette + python-socketio relay of end-to-end encrypted group messages."""

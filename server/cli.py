@@ -1,0 +1,427 @@
+"""The ``hearth`` command: set up, serve, manage facilitators, migrate, back up and purge.
+
+Exit codes: 0 done, 1 refused or failed (one line on stderr, no traceback), 2 wrong usage.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import getpass
+import os
+import secrets
+import sqlite3
+import sys
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import closing
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import aiosqlite
+
+from server.config import (
+    SECRET_KEY_BYTES,
+    Config,
+    ConfigError,
+    FacilitatorsConfig,
+    load_config,
+    render_example_config,
+)
+from server.passwords import PasswordChecker, PasswordPolicyError, check_password_length
+from server.storage.database import Database
+from server.storage.facilitators import (
+    DuplicateUsername,
+    FacilitatorStore,
+    UnknownFacilitator,
+    normalise_username,
+)
+from server.storage.migrations import SchemaTooNew, latest_version, migrate, schema_version
+
+_T = TypeVar("_T")
+DEFAULT_DIR = Path("data")
+DEFAULT_CONFIG = DEFAULT_DIR / "config.toml"
+
+
+class CommandError(Exception):
+    """An expected refusal: printed as one line, exit code 1."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command: Callable[[argparse.Namespace], None] = args.command
+    try:
+        command(args)
+    except (
+        CommandError,
+        ConfigError,
+        SchemaTooNew,
+        DuplicateUsername,
+        UnknownFacilitator,
+        PasswordPolicyError,
+    ) as error:
+        print(f"hearth: error: {error}", file=sys.stderr)
+        return 1
+    except (sqlite3.Error, OSError) as error:
+        # Operational (a locked, unreadable or foreign file): the message says which.
+        print(f"hearth: error: {type(error).__name__}: {error}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("hearth: interrupted", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hearth", description="Hearth: anonymous peer-support chat server."
+    )
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    with_config = argparse.ArgumentParser(add_help=False)
+    with_config.add_argument(
+        "--config",
+        type=Path,
+        default=DEFAULT_CONFIG,
+        metavar="FILE",
+        help=f"configuration file (default: {DEFAULT_CONFIG})",
+    )
+
+    init = commands.add_parser("init", help="create a configuration and a secret key")
+    init.add_argument(
+        "--dir",
+        type=Path,
+        default=DEFAULT_DIR,
+        help=f"where to create them (default: {DEFAULT_DIR})",
+    )
+    init.set_defaults(command=cmd_init)
+
+    serve = commands.add_parser("serve", parents=[with_config], help="run the server")
+    serve.add_argument("--host", help="address to listen on (overrides server.host)")
+    serve.add_argument("--port", type=_port, help="port to listen on (overrides server.port)")
+    serve.set_defaults(command=cmd_serve)
+
+    facilitator = commands.add_parser("facilitator", help="manage facilitator accounts")
+    accounts = facilitator.add_subparsers(title="commands", metavar="COMMAND", required=True)
+    add = accounts.add_parser("add", parents=[with_config], help="add a facilitator")
+    add.add_argument("name", metavar="NAME")
+    _add_password_stdin(add)
+    add.set_defaults(command=cmd_facilitator_add)
+    listing = accounts.add_parser("list", parents=[with_config], help="list facilitators")
+    listing.set_defaults(command=cmd_facilitator_list)
+    disable = accounts.add_parser(
+        "disable", parents=[with_config], help="disable a facilitator and end their sessions"
+    )
+    disable.add_argument("name", metavar="NAME")
+    disable.set_defaults(command=cmd_facilitator_disable)
+    enable = accounts.add_parser("enable", parents=[with_config], help="enable a facilitator")
+    enable.add_argument("name", metavar="NAME")
+    enable.set_defaults(command=cmd_facilitator_enable)
+    reset = accounts.add_parser(
+        "reset-password",
+        parents=[with_config],
+        help="set a new password and end the facilitator's sessions",
+    )
+    reset.add_argument("name", metavar="NAME")
+    _add_password_stdin(reset)
+    reset.set_defaults(command=cmd_facilitator_reset_password)
+
+    migrate_ = commands.add_parser(
+        "migrate", parents=[with_config], help="bring the database schema up to date"
+    )
+    migrate_.set_defaults(command=cmd_migrate)
+
+    backup = commands.add_parser(
+        "backup",
+        parents=[with_config],
+        help="copy the database to a new file, safely while serving",
+    )
+    backup.add_argument("path", type=Path, metavar="PATH", help="the new file (must not exist)")
+    backup.set_defaults(command=cmd_backup)
+
+    purge = commands.add_parser(
+        "purge", parents=[with_config], help="delete everything past its retention now"
+    )
+    purge.set_defaults(command=cmd_purge)
+    return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 65535:
+        raise argparse.ArgumentTypeError(f"expected a port from 1 to 65535, got {text!r}")
+    return int(text)
+
+
+def _add_password_stdin(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password as one line from standard input instead of asking twice",
+    )
+
+
+# --- init and serve ---------------------------------------------------------------------------
+
+
+def cmd_init(args: argparse.Namespace) -> None:
+    directory: Path = args.dir
+    config_file = directory / "config.toml"
+    key_file = directory / "secret.key"
+    for path in (config_file, key_file):
+        if path.exists():
+            raise CommandError(f"{path} already exists; not overwriting it")
+    # The directory will hold the database and the key: only its owner should enter it.
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _write_new_file(key_file, secrets.token_hex(SECRET_KEY_BYTES) + "\n", mode=0o600)
+    _write_new_file(config_file, render_example_config(), mode=0o644)
+    print(f"wrote {config_file} and {key_file} (mode 600)")
+    print(f"next: hearth facilitator add NAME --config {config_file}")
+    print(f"then: hearth serve --config {config_file}")
+
+
+def _write_new_file(path: Path, text: str, *, mode: int) -> None:
+    # O_EXCL: never replace a file, even one created between our check and this call.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    except FileExistsError:
+        raise CommandError(f"{path} already exists; not overwriting it") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as file:
+        if mode == 0o600:
+            os.fchmod(file.fileno(), mode)  # whatever the umask: the key must be exactly 600
+        file.write(text)
+        file.flush()
+        os.fsync(file.fileno())
+
+
+def cmd_serve(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    # Refused here first: a refusal inside Database.open would leave its thread running.
+    asyncio.run(_check_schema(config.storage.database))
+    # Imported here so that managing accounts never loads the web stack.
+    from server.app import serve
+
+    serve(config, host=args.host, port=args.port)
+
+
+# --- facilitators -----------------------------------------------------------------------------
+
+
+def cmd_facilitator_add(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    name = _username(args.name)
+    password = _read_new_password(args.password_stdin, config.facilitators)
+
+    async def run(db: Database) -> None:
+        checker = PasswordChecker(config.facilitators.max_concurrent_password_checks)
+        password_hash = await checker.hash(password)
+        await FacilitatorStore(db).create(name, password_hash, _now_ms())
+
+    _run_with_database(config, run)
+    print(f"added facilitator {name!r}")
+
+
+def cmd_facilitator_list(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    facilitators = _run_with_database(config, lambda db: FacilitatorStore(db).list())
+    if not facilitators:
+        print("no facilitators yet; add one with `hearth facilitator add NAME`")
+        return
+    width = max(len("username"), *(len(f.username) for f in facilitators))
+    print(f"{'username':<{width}}  {'status':<8}  created (UTC)")
+    for facilitator in facilitators:
+        created = datetime.fromtimestamp(facilitator.created_at / 1000, UTC)
+        status = "disabled" if facilitator.disabled else "active"
+        print(f"{facilitator.username:<{width}}  {status:<8}  {created:%Y-%m-%d %H:%M}")
+
+
+def cmd_facilitator_disable(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    name = _username(args.name)
+    ended = _run_with_database(config, lambda db: FacilitatorStore(db).set_disabled(name, True))
+    # A running server re-checks open sessions periodically and closes this one's sockets.
+    print(f"disabled facilitator {name!r}; ended {len(ended)} session(s)")
+
+
+def cmd_facilitator_enable(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    name = _username(args.name)
+    _run_with_database(config, lambda db: FacilitatorStore(db).set_disabled(name, False))
+    print(f"enabled facilitator {name!r}")
+
+
+def cmd_facilitator_reset_password(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    name = _username(args.name)
+    password = _read_new_password(args.password_stdin, config.facilitators)
+
+    async def run(db: Database) -> list[bytes]:
+        store = FacilitatorStore(db)
+        if await store.get_by_username(name) is None:
+            raise UnknownFacilitator(f"no facilitator is named {name!r}")
+        checker = PasswordChecker(config.facilitators.max_concurrent_password_checks)
+        return await store.set_password_hash(name, await checker.hash(password))
+
+    ended = _run_with_database(config, run)
+    print(f"set a new password for {name!r}; ended {len(ended)} session(s)")
+
+
+def _username(name: str) -> str:
+    try:
+        return normalise_username(name)
+    except ValueError as error:
+        raise CommandError(f"invalid username: {error}") from None
+
+
+def _read_new_password(from_stdin: bool, limits: FacilitatorsConfig) -> str:
+    if from_stdin:
+        line = sys.stdin.readline()
+        if not line:
+            raise CommandError("no password on standard input")
+        password = line.removesuffix("\n").removesuffix("\r")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("New password: ")
+        if getpass.getpass("Repeat the password: ") != password:
+            raise CommandError("the two passwords differ")
+    else:
+        raise CommandError("standard input is not a terminal: use --password-stdin")
+    check_password_length(
+        password, min_length=limits.min_password_length, max_length=limits.max_password_length
+    )
+    return password
+
+
+# --- database maintenance ---------------------------------------------------------------------
+
+
+def cmd_migrate(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+
+    async def run() -> tuple[int, int]:
+        before = await _check_schema(config.storage.database)
+        db = await _open_database(config)
+        try:
+            row = await db.fetch_one("PRAGMA user_version")
+        finally:
+            await db.close()
+        return before, 0 if row is None else int(row[0])
+
+    before, after = asyncio.run(run())
+    if before == after:
+        print(f"schema version {after}: already up to date")
+    else:
+        print(f"schema version {before} -> {after}")
+
+
+def cmd_backup(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    source_path = config.storage.database
+    target_path: Path = args.path
+    if not source_path.is_file():
+        raise CommandError(f"{source_path} does not exist: there is nothing to back up")
+    # Created exclusively and private: a backup holds password hashes like the original.
+    try:
+        os.close(os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise CommandError(f"{target_path} already exists; not overwriting it") from None
+    except OSError as error:
+        raise CommandError(f"cannot create {target_path}: {error.strerror}") from None
+    try:
+        integrity = _backup(source_path, target_path)
+    except BaseException:
+        target_path.unlink(missing_ok=True)
+        raise
+    if integrity != "ok":
+        target_path.unlink(missing_ok=True)
+        raise CommandError(f"the copy failed its integrity check ({integrity}); nothing kept")
+    print(f"backed up {source_path} to {target_path} ({target_path.stat().st_size} bytes)")
+
+
+def _backup(source_path: Path, target_path: Path) -> str:
+    """SQLite's online backup: a consistent copy even while the server is writing."""
+    with (
+        closing(sqlite3.connect(source_path)) as source,
+        closing(sqlite3.connect(target_path)) as target,
+    ):
+        source.execute("PRAGMA busy_timeout = 10000")
+        source.backup(target)
+        # One self-contained file, without a -wal beside it.
+        target.execute("PRAGMA journal_mode = DELETE")
+        row = target.execute("PRAGMA integrity_check").fetchone()
+    fd = os.open(target_path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    return "missing" if row is None else str(row[0])
+
+
+def cmd_purge(args: argparse.Namespace) -> None:
+    config = load_config(args.config)
+    from server.storage.retention import PurgeResult, purge_expired
+
+    facilitators = config.facilitators
+
+    async def run(db: Database) -> tuple[PurgeResult, int]:
+        now = _now_ms()
+        result = await purge_expired(db, now)
+        sessions = await FacilitatorStore(db).delete_expired_sessions(
+            now,
+            facilitators.session_idle_minutes * 60_000,
+            facilitators.session_absolute_hours * 3_600_000,
+        )
+        return result, sessions
+
+    result, sessions = _run_with_database(config, run)
+    for key, value in dataclasses.asdict(result).items():
+        print(f"{key}: {value}")
+    print(f"facilitator_sessions: {sessions}")
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def _run_with_database(config: Config, job: Callable[[Database], Awaitable[_T]]) -> _T:
+    async def run() -> _T:
+        db = await _open_database(config)
+        try:
+            return await job(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
+async def _open_database(config: Config) -> Database:
+    await _check_schema(config.storage.database)
+    return await Database.open(
+        config.storage.database,
+        synchronous=config.storage.synchronous,
+        batch_max=config.storage.batch_max,
+    )
+
+
+async def _check_schema(path: Path) -> int:
+    """The schema version on disk; raises ``SchemaTooNew`` without touching a newer database.
+
+    Checked on a connection closed here because ``Database.open`` keeps its connection (a
+    non-daemon thread) open when it refuses, which would keep this process from exiting.
+    """
+    if not await asyncio.to_thread(path.exists):
+        return 0
+    conn = await aiosqlite.connect(path)
+    try:
+        version = await schema_version(conn)
+        if version > latest_version():
+            await migrate(conn)  # raises SchemaTooNew with its message and changes nothing
+        return version
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,450 @@
+"""A Python client that speaks Hearth's protocol with the real cryptography of ``crypto/``.
+
+It is what the tests and the benchmark use, and the way to write bots and tools::
+
+    client = HearthClient("http://127.0.0.1:8000")
+    await client.connect()
+    group = await client.join(invite_token, pseudonym="Quiet Fox")
+    await client.send(group, "hello")
+
+Facilitators log in first (``await client.login(name, password)``), then connect. Every
+refusal from the server raises :class:`HearthRefused` with the server's code and message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+import socketio
+
+from crypto.challenge import sign_challenge
+from crypto.commits import EpochCommit, build_commit, open_commit, parse_commit
+from crypto.encoding import b64decode, b64encode
+from crypto.envelopes import open_message, parse_envelope, seal_message
+from crypto.errors import VerificationFailed
+from crypto.keys import MemberKeys, SigningKey
+from crypto.roster import RosterEntry
+
+
+class HearthRefused(Exception):
+    def __init__(self, code: str, message: str, detail: dict[str, Any]) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+        self.detail = detail
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A message as a member sees it: verified, decrypted, with what is needed to report it."""
+
+    group_id: bytes
+    seq: int
+    msg_id: bytes
+    sender_id: bytes
+    epoch: int
+    server_ts: int
+    text: str | None  # None for a deleted message (tombstone)
+    kid: int
+    rtag: bytes
+    envelope: bytes | None
+    franking_key: bytes | None
+
+
+@dataclass(slots=True)
+class Epoch:
+    secret: bytes
+    commit: EpochCommit
+
+    def sig_pk_of(self, member_id: bytes) -> bytes | None:
+        return next((e.sig_pk for e in self.commit.roster if e.member_id == member_id), None)
+
+
+@dataclass(slots=True)
+class GroupKeys:
+    """What this client holds for one group: its member keys and the epochs it can read."""
+
+    member: MemberKeys
+    epochs: dict[int, Epoch] = field(default_factory=dict)
+    latest: EpochCommit | None = None
+
+    @property
+    def current(self) -> int:
+        return 0 if self.latest is None else self.latest.epoch
+
+
+class HearthClient:
+    def __init__(
+        self,
+        base_url: str,
+        account: SigningKey | None = None,
+        *,
+        origin: str | None = None,
+        timeout: float = 15.0,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.origin = origin or self.base_url
+        self.account = account or SigningKey.generate()
+        self.timeout = timeout
+        self.keys: dict[bytes, GroupKeys] = {}
+        self.inbox: dict[bytes, dict[int, Received]] = {}
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self.session_cookie: str | None = None
+        self._changed = asyncio.Condition()
+        self.sio = socketio.AsyncClient(reconnection=False, request_timeout=timeout)
+        self.sio.on("*", self._on_event)
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def _http(self, method: str, path: str, json: Any = None) -> tuple[int, dict[str, Any]]:
+        headers = {"Origin": self.origin}
+        if self.session_cookie:
+            headers["Cookie"] = self.session_cookie
+        async with (
+            aiohttp.ClientSession() as http,
+            http.request(method, self.base_url + path, json=json, headers=headers) as response,
+        ):
+            body = await response.json()
+            cookie = response.headers.get("Set-Cookie")
+            if cookie:
+                self.session_cookie = cookie.split(";", 1)[0]
+            return response.status, body
+
+    async def login(self, username: str, password: str) -> None:
+        status, body = await self._http(
+            "POST", "/api/facilitator/login", {"username": username, "password": password}
+        )
+        if status != 200:
+            error = body.get("error", {})
+            raise HearthRefused(error.get("code", str(status)), error.get("message", ""), error)
+
+    async def connect(self) -> None:
+        _, body = await self._http("GET", "/api/challenge")
+        challenge = b64decode(body["challenge"])
+        auth = {
+            "v": 1,
+            "account_pk": b64encode(self.account.public),
+            "challenge": body["challenge"],
+            "sig": b64encode(sign_challenge(self.account, challenge)),
+        }
+        headers = {"Origin": self.origin}
+        if self.session_cookie:
+            headers["Cookie"] = self.session_cookie
+        await self.sio.connect(
+            self.base_url,
+            auth=auth,
+            headers=headers,
+            transports=["websocket"],
+            wait_timeout=self.timeout,
+        )
+        for group_id in list(self.keys):
+            await self.sync_epochs(group_id)
+
+    async def disconnect(self) -> None:
+        if self.sio.connected:
+            await self.sio.disconnect()
+
+    async def call(self, event: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        reply = await self.sio.call(event, payload or {}, timeout=self.timeout)
+        if not isinstance(reply, dict) or not reply.get("ok"):
+            error = reply.get("error", {}) if isinstance(reply, dict) else {}
+            raise HearthRefused(error.get("code", "?"), error.get("message", ""), error)
+        return reply
+
+    # -- server pushes ----------------------------------------------------------------------
+
+    async def _on_event(self, event: str, data: Any = None) -> None:
+        if event == "epoch.new":
+            self._accept_commit(b64decode(data["group_id"]), b64decode(data["commit"]))
+        elif event == "msg":
+            self._accept_message(data)
+        elif event == "msg.deleted":
+            group_id = b64decode(data["group_id"])
+            old = self.inbox.get(group_id, {}).get(data["seq"])
+            if old is not None:
+                self.inbox[group_id][old.seq] = _tombstone(old)
+        self.events.append((event, data))
+        async with self._changed:
+            self._changed.notify_all()
+
+    def _accept_commit(self, group_id: bytes, raw: bytes) -> None:
+        keys = self.keys.get(group_id)
+        if keys is None:
+            return
+        commit = parse_commit(raw)
+        if commit.epoch in keys.epochs:
+            return
+        try:
+            secret = open_commit(commit, keys.member)
+        except VerificationFailed:
+            return  # not sealed to us (we were removed, or it is a forgery)
+        keys.epochs[commit.epoch] = Epoch(secret, commit)
+        if keys.latest is None or commit.epoch > keys.latest.epoch:
+            keys.latest = commit
+
+    def _accept_message(self, data: dict[str, Any]) -> Received | None:
+        group_id = b64decode(data["group_id"])
+        keys = self.keys.get(group_id)
+        if keys is None:
+            return None
+        if data["envelope"] is None:
+            received = Received(
+                group_id,
+                data["seq"],
+                b64decode(data["msg_id"]),
+                b64decode(data["sender_id"]),
+                data["epoch"],
+                data["server_ts"],
+                None,
+                data["kid"],
+                b64decode(data["rtag"]),
+                None,
+                None,
+            )
+        else:
+            raw = b64decode(data["envelope"])
+            envelope = parse_envelope(raw)
+            epoch = keys.epochs.get(envelope.header.epoch)
+            sig_pk = None if epoch is None else epoch.sig_pk_of(envelope.header.sender_id)
+            if epoch is None or sig_pk is None:
+                return None
+            try:
+                opened = open_message(envelope, epoch_secret=epoch.secret, sender_sig_pk=sig_pk)
+            except VerificationFailed:
+                return None  # never show what does not verify
+            received = Received(
+                group_id,
+                data["seq"],
+                envelope.header.msg_id,
+                envelope.header.sender_id,
+                envelope.header.epoch,
+                data["server_ts"],
+                opened.content.decode("utf-8"),
+                data["kid"],
+                b64decode(data["rtag"]),
+                raw,
+                opened.franking_key,
+            )
+        self.inbox.setdefault(group_id, {})[received.seq] = received
+        return received
+
+    async def wait_for(self, predicate: Callable[[], bool], within: float | None = None) -> None:
+        async def waiting() -> None:
+            async with self._changed:
+                await self._changed.wait_for(predicate)
+
+        await asyncio.wait_for(waiting(), within or self.timeout)
+
+    def texts(self, group_id: bytes) -> list[str | None]:
+        """The messages received in a group, in sequence order."""
+        return [m.text for _, m in sorted(self.inbox.get(group_id, {}).items())]
+
+    # -- groups -----------------------------------------------------------------------------
+
+    def _member_payload(self, member: MemberKeys, pseudonym: str) -> dict[str, str]:
+        return {
+            "member_id": b64encode(member.member_id),
+            "sig_pk": b64encode(member.signing.public),
+            "kem_pk": b64encode(member.kem.public),
+            "pseudonym": pseudonym,
+        }
+
+    async def create_group(
+        self,
+        name: str,
+        *,
+        pseudonym: str,
+        rules: str = "Be kind. What is said here stays here.",
+        join_policy: str = "approval",
+        posting_policy: str = "always",
+        retention_days: int | None = None,
+    ) -> bytes:
+        group_id = os.urandom(16)
+        member = MemberKeys.generate()
+        commit, secret = build_commit(
+            group_id=group_id,
+            epoch=1,
+            prev_commit_hash=bytes(32),
+            committer=member,
+            roster=[member.entry],
+        )
+        payload: dict[str, Any] = {
+            "group_id": b64encode(group_id),
+            "name": name,
+            "rules": rules,
+            "join_policy": join_policy,
+            "posting_policy": posting_policy,
+            "member": self._member_payload(member, pseudonym),
+            "commit": b64encode(commit.raw),
+        }
+        if retention_days is not None:
+            payload["retention_days"] = retention_days
+        self.keys[group_id] = GroupKeys(member, {1: Epoch(secret, commit)}, commit)
+        await self.call("group.create", payload)
+        return group_id
+
+    async def create_invite(self, group_id: bytes, **options: int) -> str:
+        reply = await self.call("invite.create", {"group_id": b64encode(group_id), **options})
+        return str(reply["token"])
+
+    async def join(self, token: str, *, pseudonym: str) -> tuple[bytes, str]:
+        """Use an invite; returns the group id and the membership state (pending or active)."""
+        preview = await self.call("invite.preview", {"token": token})
+        group_id = b64decode(preview["group"]["group_id"])
+        member = MemberKeys.generate()
+        self.keys[group_id] = GroupKeys(member)
+        reply = await self.call(
+            "group.join",
+            {
+                "token": token,
+                "member": self._member_payload(member, pseudonym),
+                "accept_rules": True,
+            },
+        )
+        return group_id, str(reply["me"]["state"])
+
+    def member_id(self, group_id: bytes) -> bytes:
+        return self.keys[group_id].member.member_id
+
+    async def decide(self, group_id: bytes, member_id: bytes, *, approve: bool = True) -> None:
+        await self.call(
+            "join.decide",
+            {
+                "group_id": b64encode(group_id),
+                "member_id": b64encode(member_id),
+                "approve": approve,
+            },
+        )
+
+    async def members(self, group_id: bytes) -> dict[str, Any]:
+        return await self.call("members.list", {"group_id": b64encode(group_id)})
+
+    async def sync_epochs(self, group_id: bytes) -> None:
+        keys = self.keys[group_id]
+        reply = await self.call(
+            "epoch.list", {"group_id": b64encode(group_id), "from_epoch": keys.current + 1}
+        )
+        for item in reply["commits"]:
+            self._accept_commit(group_id, b64decode(item["commit"]))
+
+    async def rotate(self, group_id: bytes, *, attempts: int = 3) -> int:
+        """Send the commit for the next epoch to the group's current members; returns its number.
+
+        If another member's commit wins the race, catch up and try again.
+        """
+        for _ in range(attempts):
+            await self.sync_epochs(group_id)
+            keys = self.keys[group_id]
+            if keys.latest is None:
+                raise HearthRefused("not_member", "this client holds no epoch of the group", {})
+            listing = await self.members(group_id)
+            roster = [
+                RosterEntry(
+                    b64decode(m["member_id"]), b64decode(m["sig_pk"]), b64decode(m["kem_pk"])
+                )
+                for m in listing["members"]
+                if m["state"] == "active"
+            ]
+            commit, secret = build_commit(
+                group_id=group_id,
+                epoch=keys.latest.epoch + 1,
+                prev_commit_hash=keys.latest.hash,
+                committer=keys.member,
+                roster=roster,
+            )
+            try:
+                await self.call(
+                    "epoch.commit",
+                    {"group_id": b64encode(group_id), "commit": b64encode(commit.raw)},
+                )
+            except HearthRefused as refused:
+                if refused.code in ("epoch_conflict", "roster_mismatch"):
+                    continue
+                raise
+            keys.epochs[commit.epoch] = Epoch(secret, commit)
+            keys.latest = commit
+            return commit.epoch
+        raise HearthRefused("epoch_conflict", "could not land a commit", {})
+
+    def seal(self, group_id: bytes, text: str, msg_id: bytes | None = None) -> bytes:
+        keys = self.keys[group_id]
+        if keys.latest is None:
+            raise HearthRefused("not_member", "this client holds no epoch of the group", {})
+        epoch = keys.epochs[keys.latest.epoch]
+        envelope = seal_message(
+            epoch_secret=epoch.secret,
+            group_id=group_id,
+            epoch=keys.latest.epoch,
+            sender=keys.member,
+            msg_id=msg_id or os.urandom(16),
+            content=text.encode("utf-8"),
+        )
+        return envelope.raw
+
+    async def send(
+        self, group_id: bytes, text: str, *, msg_id: bytes | None = None
+    ) -> dict[str, Any]:
+        """Seal and send; returns the acknowledgement (seq, server_ts, kid, rtag)."""
+        msg_id = msg_id or os.urandom(16)
+        envelope = self.seal(group_id, text, msg_id)
+        reply = await self.call(
+            "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
+        )
+        self._accept_message(
+            {
+                "group_id": b64encode(group_id),
+                "seq": reply["seq"],
+                "msg_id": b64encode(msg_id),
+                "sender_id": b64encode(self.member_id(group_id)),
+                "epoch": self.keys[group_id].current,
+                "server_ts": reply["server_ts"],
+                "envelope": b64encode(envelope),
+                "kid": reply["kid"],
+                "rtag": reply["rtag"],
+            }
+        )
+        return reply
+
+    async def history(
+        self, group_id: bytes, *, before_seq: int | None = None, limit: int = 50
+    ) -> tuple[list[Received], bool]:
+        payload: dict[str, Any] = {"group_id": b64encode(group_id), "limit": limit}
+        if before_seq is not None:
+            payload["before_seq"] = before_seq
+        reply = await self.call("history.get", payload)
+        received = [r for r in (self._accept_message(m) for m in reply["messages"]) if r]
+        return received, bool(reply["more"])
+
+    async def delete(self, group_id: bytes, msg_id: bytes) -> None:
+        await self.call(
+            "msg.delete", {"group_id": b64encode(group_id), "msg_id": b64encode(msg_id)}
+        )
+
+    async def leave(self, group_id: bytes) -> None:
+        await self.call("group.leave", {"group_id": b64encode(group_id)})
+
+    async def remove(self, group_id: bytes, member_id: bytes) -> None:
+        await self.call(
+            "member.remove", {"group_id": b64encode(group_id), "member_id": b64encode(member_id)}
+        )
+
+
+def _tombstone(message: Received) -> Received:
+    return Received(
+        message.group_id,
+        message.seq,
+        message.msg_id,
+        message.sender_id,
+        message.epoch,
+        message.server_ts,
+        None,
+        message.kid,
+        message.rtag,
+        None,
+        None,
+    )

@@ -1,0 +1,527 @@
+"""Hearth's configuration: one TOML file read into frozen, typed sections.
+
+Every key has a default, so an empty file is a valid configuration; unknown keys and wrong types
+are refused with a ``ConfigError`` naming the file, the key path and what was expected, because a
+typo in a self-hosted deployment should stop the start, not be silently ignored. Each setting's
+documentation lives next to its default (``metadata=_doc(...)``); ``render_example_config`` turns
+it into ``config.example.toml`` and into the file ``hearth init`` writes, and a test keeps the
+two identical.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hmac
+import json
+import os
+import stat
+import textwrap
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
+
+_T = TypeVar("_T")
+
+SECRET_KEY_BYTES = 32
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+Synchronous = Literal["FULL", "NORMAL"]
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used; the message names the file, the key and the fix."""
+
+    def __init__(self, file: Path, key: str | None, problem: str) -> None:
+        where = f"{file}: {key}" if key else str(file)
+        super().__init__(f"{where}: {problem}")
+        self.file = file
+        self.key = key
+
+
+class Secret:
+    """Bytes that must never reach a log line: ``repr`` and ``str`` are masked."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = bytes(value)
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        return hmac.compare_digest(self._value, other._value)
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+def _doc(doc: str, **rules: Any) -> dict[str, Any]:
+    """A field's documentation and validation rules (min, max, gt, min_length, check)."""
+    return {"doc": doc, **rules}
+
+
+def _check_origins(origins: tuple[str, ...]) -> str | None:
+    # Browsers send Origin as lower-case scheme://host[:port] without a default port; anything
+    # else here would never match and every browser would be refused at the handshake.
+    if not origins:
+        return "at least one origin such as 'https://chat.example.org'"
+    for origin in origins:
+        parts = urlsplit(origin)
+        try:
+            port = parts.port
+        except ValueError:
+            return f"origins as scheme://host[:port] with a valid port, got {origin!r}"
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or "@" in parts.netloc
+            or origin.endswith(("?", "#"))
+        ):
+            return f"origins as http(s)://host[:port] with no path, got {origin!r}"
+        if origin != origin.lower():
+            return f"lower-case origins (browsers send them so), got {origin!r}"
+        if (parts.scheme, port) in (("http", 80), ("https", 443)):
+            return f"origins without their default port (browsers omit it), got {origin!r}"
+    return None
+
+
+def _check_web_url(url: str) -> str | None:
+    # The page renders this as a link: only web addresses, never javascript: or data: URLs.
+    if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
+        return f"an http(s):// address or an empty string, got {url!r}"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = field(
+        default="127.0.0.1",
+        metadata=_doc("Address to listen on. Keep 127.0.0.1 behind a TLS proxy."),
+    )
+    port: int = field(default=8000, metadata=_doc("TCP port to listen on.", min=1, max=65535))
+    public_origins: tuple[str, ...] = field(
+        default=("http://127.0.0.1:8000", "http://localhost:8000"),
+        metadata=_doc(
+            "Origins (scheme://host[:port], no path) people's browsers use to reach Hearth. "
+            "WebSocket handshakes and logins from any other origin are refused.",
+            check=_check_origins,
+        ),
+    )
+    https: bool = field(
+        default=False,
+        metadata=_doc(
+            "true when people reach Hearth over https (behind a TLS proxy such as Caddy or nginx): "
+            "cookies then get Secure and the __Host- prefix, and responses carry HSTS."
+        ),
+    )
+    secret_key_file: Path = field(
+        default=Path("secret.key"),
+        metadata=_doc(
+            "File holding the server's 32-byte secret key as 64 hex characters, mode 600. "
+            "`hearth init` creates it. Relative paths are resolved against this file's directory."
+        ),
+    )
+    log_level: LogLevel = field(
+        default="info",
+        metadata=_doc("One of critical, error, warning, info, debug. No level logs addresses."),
+    )
+    max_message_bytes: int = field(
+        default=65536, metadata=_doc("Largest WebSocket message accepted, in bytes.", min=1024)
+    )
+    organisation_name: str = field(
+        default="Hearth", metadata=_doc("Name shown to members on the page.", min_length=1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StorageConfig:
+    database: Path = field(
+        default=Path("hearth.sqlite3"),
+        metadata=_doc("The SQLite database file (relative to this file's directory)."),
+    )
+    synchronous: Synchronous = field(
+        default="FULL",
+        metadata=_doc(
+            "FULL: a message is acknowledged only once it is on disk. NORMAL is faster but the "
+            "last acknowledged messages may be lost on power failure (not on a crash)."
+        ),
+    )
+    batch_max: int = field(
+        default=512, metadata=_doc("Most writes committed together in one transaction.", min=1)
+    )
+    purge_interval_minutes: int = field(
+        default=60,
+        metadata=_doc("Minutes between purges of expired messages, invites and sessions.", min=1),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class GroupsConfig:
+    default_retention_days: int = field(
+        default=30,
+        metadata=_doc("Days a message is kept when a group does not set its own retention.", min=1),
+    )
+    max_members: int = field(default=200, metadata=_doc("Most members in one group.", min=2))
+    epoch_max_messages: int = field(
+        default=1000, metadata=_doc("Messages after which a group's key is rotated.", min=1)
+    )
+    epoch_max_age_hours: int = field(
+        default=168, metadata=_doc("Hours after which a group's key is rotated.", min=1)
+    )
+    invite_default_hours: int = field(
+        default=168, metadata=_doc("Hours an invite link stays valid by default.", min=1)
+    )
+    invite_max_uses: int = field(default=50, metadata=_doc("Most uses of one invite link.", min=1))
+
+
+@dataclass(frozen=True, slots=True)
+class FacilitatorsConfig:
+    session_idle_minutes: int = field(
+        default=60,
+        metadata=_doc("A facilitator's session ends after this many minutes without use.", min=1),
+    )
+    session_absolute_hours: int = field(
+        default=12,
+        metadata=_doc(
+            "A facilitator's session ends this many hours after login, used or not.", min=1
+        ),
+    )
+    max_concurrent_password_checks: int = field(
+        default=2,
+        metadata=_doc("Password hashes computed at once; each one takes 64 MiB of memory.", min=1),
+    )
+    login_attempts_per_minute: int = field(
+        default=10,
+        metadata=_doc(
+            "Login attempts allowed per minute for one username, and for one source.", min=1
+        ),
+    )
+    max_password_length: int = field(
+        default=1024,
+        metadata=_doc(
+            "Longest password accepted, in characters (longer ones are refused unhashed).", min=1
+        ),
+    )
+    min_password_length: int = field(
+        default=12, metadata=_doc("Shortest password accepted, in characters.", min=1)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class FrankingConfig:
+    current_kid: int = field(
+        default=1,
+        metadata=_doc(
+            "Number of the server franking key in use. Raise it to rotate the key; reports on "
+            "messages franked with older keys stay verifiable.",
+            min=1,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class CrisisResource:
+    name: str = field(metadata=_doc("Name of the service.", min_length=1))
+    phone: str = field(default="", metadata=_doc("Phone number, as people should dial it."))
+    url: str = field(
+        default="", metadata=_doc("Web address (http or https).", check=_check_web_url)
+    )
+    hours: str = field(default="", metadata=_doc("When it is open, e.g. '24/7'."))
+
+
+@dataclass(frozen=True, slots=True)
+class SafetyConfig:
+    crisis_resources: tuple[CrisisResource, ...] = field(
+        default=(),
+        metadata=_doc(
+            "Crisis services shown to members, one click away. Put in the ones that serve your "
+            "members; each is { name, phone, url, hours }.",
+            example_items=(
+                '{ name = "Example Crisis Line", phone = "+1 555 0100", '
+                'url = "https://crisis.example.org", hours = "24/7" },',
+            ),
+        ),
+    )
+    crisis_words: tuple[str, ...] = field(
+        default=("suicide", "kill myself", "end my life", "self-harm", "overdose"),
+        metadata=_doc(
+            "Words that make a member's page offer the crisis resources before sending. The check "
+            "runs in the browser only; nothing is sent to the server.",
+            check=lambda words: "non-empty words" if any(not w.strip() for w in words) else None,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsConfig:
+    messages_per_second: float = field(
+        default=0.2, metadata=_doc("Sustained messages per second allowed for one account.", gt=0)
+    )
+    message_burst: int = field(
+        default=10, metadata=_doc("Messages one account may send in a burst.", min=1)
+    )
+    joins_per_minute: int = field(
+        default=6, metadata=_doc("Group join requests per minute for one account.", min=1)
+    )
+    reports_per_hour: int = field(
+        default=20, metadata=_doc("Reports per hour for one account.", min=1)
+    )
+    max_connections_per_account: int = field(
+        default=5, metadata=_doc("Open connections allowed for one account.", min=1)
+    )
+    max_outgoing_backlog: int = field(
+        default=1000,
+        metadata=_doc("Messages queued for a slow client before it is disconnected.", min=1),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    path: Path
+    server: ServerConfig
+    storage: StorageConfig
+    groups: GroupsConfig
+    facilitators: FacilitatorsConfig
+    franking: FrankingConfig
+    safety: SafetyConfig
+    limits: LimitsConfig
+    secret_key: Secret
+
+
+# The TOML tables, in the order the example file shows them.
+SECTIONS: Mapping[str, type[Any]] = {
+    "server": ServerConfig,
+    "storage": StorageConfig,
+    "groups": GroupsConfig,
+    "facilitators": FacilitatorsConfig,
+    "franking": FrankingConfig,
+    "safety": SafetyConfig,
+    "limits": LimitsConfig,
+}
+
+
+def load_config(path: Path) -> Config:
+    """Read ``path``; raise ``ConfigError`` for anything that cannot be used as it is."""
+    path = Path(path).expanduser().absolute()
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(path, None, "no such file; create one with `hearth init`") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, None, f"cannot be read: {error}") from None
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(path, None, f"is not valid TOML: {error}") from None
+
+    loader = _Loader(path)
+    loader.refuse_unknown(document, SECTIONS, "")
+    sections = {
+        name: loader.section(cls, document.get(name, {}), name) for name, cls in SECTIONS.items()
+    }
+    facilitators: FacilitatorsConfig = sections["facilitators"]
+    if facilitators.min_password_length > facilitators.max_password_length:
+        raise ConfigError(
+            path,
+            "facilitators.min_password_length",
+            "expected at most facilitators.max_password_length "
+            f"({facilitators.max_password_length}), got {facilitators.min_password_length}",
+        )
+    server: ServerConfig = sections["server"]
+    secret_key = read_secret_key(server.secret_key_file, config_file=path)
+    return Config(path=path, secret_key=secret_key, **sections)
+
+
+def read_secret_key(key_file: Path, *, config_file: Path) -> Secret:
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(config_file, "server.secret_key_file", f"{key_file} {problem}")
+
+    try:
+        fd = os.open(key_file, os.O_RDONLY)
+    except FileNotFoundError:
+        raise refuse("does not exist; `hearth init` creates one") from None
+    except OSError as error:
+        raise refuse(f"cannot be opened: {error.strerror}") from None
+    with os.fdopen(fd, "rb") as file:
+        mode = os.fstat(file.fileno()).st_mode
+        if not stat.S_ISREG(mode):
+            raise refuse("is not a regular file")
+        # A key others can read lets them forge challenges: refuse rather than warn.
+        if os.name == "posix" and mode & 0o077:
+            raise refuse(
+                f"can be read by other users (mode {stat.S_IMODE(mode):03o}); "
+                f"run `chmod 600 {key_file}`"
+            )
+        content = file.read(4 * SECRET_KEY_BYTES)
+    try:
+        key = bytes.fromhex(content.decode("ascii").strip())
+    except (UnicodeDecodeError, ValueError):
+        key = b""
+    if len(key) != SECRET_KEY_BYTES:
+        raise refuse(f"must hold exactly {2 * SECRET_KEY_BYTES} hex characters")
+    return Secret(key)
+
+
+class _Loader:
+    """Turns TOML values into the dataclass fields' types, naming the key path in errors."""
+
+    def __init__(self, file: Path) -> None:
+        self.file = file
+        self.base = file.parent
+
+    def fail(self, key: str, expected: str, value: Any = dataclasses.MISSING) -> ConfigError:
+        got = "" if value is dataclasses.MISSING else f", got {_describe(value)}"
+        return ConfigError(self.file, key, f"expected {expected}{got}")
+
+    def refuse_unknown(self, table: Mapping[str, Any], known: Mapping[str, Any], at: str) -> None:
+        for key in table:
+            if key not in known:
+                raise ConfigError(
+                    self.file,
+                    _join(at, key),
+                    "unknown key; expected one of " + ", ".join(known),
+                )
+
+    def section(self, cls: type[_T], table: Any, at: str) -> _T:
+        if not isinstance(table, dict):
+            raise self.fail(at, "a table", table)
+        fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        self.refuse_unknown(table, fields, at)
+        hints = get_type_hints(cls)
+        values: dict[str, Any] = {}
+        for name, spec in fields.items():
+            key = _join(at, name)
+            if name not in table:
+                if spec.default is dataclasses.MISSING:
+                    raise ConfigError(self.file, key, "missing; this key is required")
+                continue
+            value = self.convert(table[name], hints[name], key)
+            self.check_rules(value, spec.metadata, key)
+            values[name] = value
+        for name, spec in fields.items():
+            if name not in values and isinstance(spec.default, Path):
+                values[name] = self.path(spec.default)
+        return cls(**values)
+
+    def convert(self, value: Any, hint: Any, key: str) -> Any:
+        origin = get_origin(hint)
+        if hint is bool:
+            if isinstance(value, bool):
+                return value
+            raise self.fail(key, "true or false", value)
+        if hint is int:
+            if isinstance(value, int) and not isinstance(value, bool):
+                return value
+            raise self.fail(key, "an integer", value)
+        if hint is float:
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return float(value)
+            raise self.fail(key, "a number", value)
+        if hint is str:
+            if isinstance(value, str):
+                return value
+            raise self.fail(key, "a string", value)
+        if hint is Path:
+            if isinstance(value, str) and value:
+                return self.path(Path(value))
+            raise self.fail(key, "a file path (a non-empty string)", value)
+        if origin is Literal:
+            choices = get_args(hint)
+            if value in choices and isinstance(value, str):
+                return value
+            raise self.fail(key, "one of " + ", ".join(repr(c) for c in choices), value)
+        if origin is tuple:
+            if not isinstance(value, list):
+                raise self.fail(key, "an array", value)
+            item_hint = get_args(hint)[0]
+            return tuple(
+                self.convert(item, item_hint, f"{key}[{index}]") for index, item in enumerate(value)
+            )
+        if dataclasses.is_dataclass(hint):
+            return self.section(hint, value, key)  # type: ignore[arg-type]
+        raise TypeError(f"no config conversion for {hint!r}")  # a bug in this module
+
+    def check_rules(self, value: Any, rules: Mapping[str, Any], key: str) -> None:
+        if "min" in rules and value < rules["min"]:
+            raise self.fail(key, f"at least {rules['min']}", value)
+        if "max" in rules and value > rules["max"]:
+            raise self.fail(key, f"at most {rules['max']}", value)
+        if "gt" in rules and value <= rules["gt"]:
+            raise self.fail(key, f"more than {rules['gt']}", value)
+        if "min_length" in rules and len(value) < rules["min_length"]:
+            raise self.fail(key, f"at least {rules['min_length']} character(s)", value)
+        check: Callable[[Any], str | None] | None = rules.get("check")
+        if check is not None and (expected := check(value)) is not None:
+            raise self.fail(key, expected)
+
+    def path(self, path: Path) -> Path:
+        path = path.expanduser()
+        return path if path.is_absolute() else self.base / path
+
+
+def _join(at: str, key: str) -> str:
+    return f"{at}.{key}" if at else key
+
+
+def _describe(value: Any) -> str:
+    kinds = {bool: "a boolean", int: "an integer", float: "a number", str: "a string"}
+    for kind, name in kinds.items():
+        if type(value) is kind:
+            shown = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+            return f"{name} ({shown})"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "a table"
+    return f"a {type(value).__name__}"
+
+
+_EXAMPLE_HEADER = """\
+# Hearth configuration. Every key is shown with its default value: delete or comment out the
+# ones you do not change. Unknown keys are refused, so a typo stops the server from starting.
+# Relative paths are resolved against the directory of this file.
+"""
+
+
+def render_example_config() -> str:
+    """The documented default configuration: ``config.example.toml`` and ``hearth init``'s file."""
+    parts = [_EXAMPLE_HEADER]
+    for name, cls in SECTIONS.items():
+        parts.append(f"\n[{name}]\n")
+        for index, spec in enumerate(dataclasses.fields(cls)):
+            if index:
+                parts.append("\n")
+            for line in textwrap.wrap(spec.metadata["doc"], width=98):
+                parts.append(f"# {line}\n")
+            parts.append(f"{spec.name} = {_toml_value(spec.default, spec.metadata)}\n")
+    return "".join(parts)
+
+
+def _toml_value(value: Any, rules: Mapping[str, Any]) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str | Path):
+        return json.dumps(str(value), ensure_ascii=False)
+    if isinstance(value, tuple):
+        examples = rules.get("example_items", ())
+        if not examples:
+            return "[" + ", ".join(_toml_value(item, {}) for item in value) + "]"
+        items = [f"    {_toml_value(item, {})},\n" for item in value]
+        items += [f"    # {example}\n" for example in examples]
+        return "[\n" + "".join(items) + "]"
+    raise TypeError(f"no TOML rendering for {value!r}")  # a bug in this module

@@ -1,0 +1,77 @@
+"""What clients may see when something is refused: a stable code and a message for people.
+
+Debug detail stays in the server's log (never a payload, an address or a secret); the client
+gets only ``{"ok": false, "error": {"code": ..., "message": ...}}`` (Socket.IO acks) or the
+same ``error`` object as an HTTP JSON body.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+
+class Code(StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNKNOWN_EVENT = "unknown_event"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    TOO_LARGE = "too_large"
+    AUTH_REQUIRED = "auth_required"
+    AUTH_FAILED = "auth_failed"
+    CHALLENGE_EXPIRED = "challenge_expired"
+    BAD_CREDENTIALS = "bad_credentials"
+    FORBIDDEN = "forbidden"
+    BANNED = "banned"
+    NOT_FOUND = "not_found"
+    NOT_MEMBER = "not_member"
+    INVITE_INVALID = "invite_invalid"
+    ALREADY_MEMBER = "already_member"
+    GROUP_FULL = "group_full"
+    PSEUDONYM_INVALID = "pseudonym_invalid"
+    PSEUDONYM_TAKEN = "pseudonym_taken"
+    WRONG_EPOCH = "wrong_epoch"
+    EPOCH_CONFLICT = "epoch_conflict"
+    ROSTER_MISMATCH = "roster_mismatch"
+    INVALID_COMMIT = "invalid_commit"
+    INVALID_ENVELOPE = "invalid_envelope"
+    DUPLICATE_MESSAGE = "duplicate_message"
+    ROTATION_REQUIRED = "rotation_required"
+    POSTING_CLOSED = "posting_closed"
+    MUTED = "muted"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class HearthError(Exception):
+    """A refusal a client may see. ``message`` must never contain user content or secrets."""
+
+    def __init__(self, code: Code, message: str, **extra: Any) -> None:
+        super().__init__(f"{code.value}: {message}")
+        self.code = code
+        self.message = message
+        self.extra = extra
+
+    def to_json(self) -> dict[str, Any]:
+        error: dict[str, Any] = {"code": self.code.value, "message": self.message}
+        error.update(self.extra)
+        return {"ok": False, "error": error}
+
+
+HTTP_STATUS: dict[Code, int] = {
+    Code.BAD_REQUEST: 400,
+    Code.TOO_LARGE: 413,
+    Code.AUTH_REQUIRED: 401,
+    Code.AUTH_FAILED: 401,
+    Code.BAD_CREDENTIALS: 401,
+    Code.FORBIDDEN: 403,
+    Code.BANNED: 403,
+    Code.NOT_FOUND: 404,
+    Code.RATE_LIMITED: 429,
+    Code.UNAVAILABLE: 503,
+    Code.INTERNAL: 500,
+}
+
+
+def http_status(code: Code) -> int:
+    return HTTP_STATUS.get(code, 400)

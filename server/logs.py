@@ -1,0 +1,51 @@
+"""Logging that keeps people's traces out: no client address, no user agent, no payload.
+
+uvicorn writes the peer address at INFO on every websocket accept even with the access log
+off (STACK-NOTES.md), so every record passes through a filter that redacts addresses, and
+uvicorn's access logger is silenced.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+
+_IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b")
+_IPV6 = re.compile(r"\[?\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b\]?(?::\d+)?")
+_PEER_TUPLE = re.compile(r"\('[^']*', \d+\)")
+REDACTED = "[address]"
+
+
+def redact(text: str) -> str:
+    text = _PEER_TUPLE.sub(REDACTED, text)
+    text = _IPV4.sub(REDACTED, text)
+    return _IPV6.sub(REDACTED, text)
+
+
+class RedactAddresses(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = redact(record.getMessage())
+        record.msg = message
+        record.args = None
+        return True
+
+
+def configure_logging(level: str) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(RedactAddresses())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = []
+        logger.propagate = True
+    access = logging.getLogger("uvicorn.access")
+    access.handlers[:] = []
+    access.propagate = False
+    access.disabled = True
+    # Socket.IO's own loggers would print packet payloads at INFO (STACK-NOTES.md).
+    for name in ("socketio", "engineio", "socketio.server", "engineio.server"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,67 @@
+"""Events for epoch commits: the server checks and orders them; it never sees a secret."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crypto.commits import parse_commit, verify_commit
+from crypto.encoding import b64encode
+from crypto.errors import VerificationFailed
+from server.errors import Code, HearthError
+from server.realtime import schemas
+from server.realtime.events import Reply, event
+from server.realtime.state import Connection
+from server.realtime.wire import decode_b64, group_room
+
+if TYPE_CHECKING:
+    from server.realtime.hub import Hub
+
+
+@event("epoch.commit", schemas.EpochCommitIn)
+async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochCommitIn) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    raw = decode_b64(payload.commit, "commit")
+    try:
+        commit = parse_commit(raw)
+        verify_commit(commit)
+    except (ValueError, TypeError, VerificationFailed):
+        raise HearthError(
+            Code.INVALID_COMMIT, "the commit is malformed or its signature does not verify"
+        ) from None
+    if commit.group_id != group_id:
+        raise HearthError(Code.INVALID_COMMIT, "the commit is for another group")
+    state = await hub.group_state(group_id)
+    committer = state.members.get(commit.committer_id)
+    if committer is None or committer.account_pk != connection.account_pk:
+        raise HearthError(Code.FORBIDDEN, "you can only commit as your own member of this group")
+    newly_keyed = await hub.groups.accept_commit(
+        group_id=group_id,
+        epoch=commit.epoch,
+        prev_commit_hash=commit.prev_commit_hash,
+        roster=frozenset((e.member_id, e.sig_pk, e.kem_pk) for e in commit.roster),
+        committer_id=commit.committer_id,
+        commit_blob=raw,
+        commit_hash=commit.hash,
+        now=hub.clock(),
+    )
+    state = await hub.reload_group(group_id)
+    for member_id in newly_keyed:
+        await hub.add_to_group_room(group_id, state.members[member_id].account_pk)
+    await hub.sio.emit(
+        "epoch.new",
+        {"group_id": payload.group_id, "epoch": commit.epoch, "commit": payload.commit},
+        room=group_room(group_id),
+    )
+    return {"epoch": commit.epoch}
+
+
+@event("epoch.list", schemas.EpochList)
+async def list_epochs(hub: Hub, connection: Connection, payload: schemas.EpochList) -> Reply:
+    """The commits a member may open: from the first epoch that included them on."""
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member = await hub.member_for(connection, group_id)
+    if not member.keyed or member.first_epoch is None:
+        return {"commits": []}
+    start = max(member.first_epoch, payload.from_epoch or 1)
+    commits = await hub.groups.commits_from(group_id, start)
+    return {"commits": [{"epoch": c.epoch, "commit": b64encode(c.commit_blob)} for c in commits]}

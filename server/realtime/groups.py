@@ -1,0 +1,281 @@
+"""Events for groups, invites and membership."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from typing import TYPE_CHECKING
+
+from crypto.commits import parse_commit, verify_commit
+from crypto.encoding import b64encode
+from crypto.errors import VerificationFailed
+from crypto.keys import check_kem_public_key
+from crypto.roster import RosterEntry
+from server.errors import Code, HearthError
+from server.pseudonyms import normalise_pseudonym, skeleton
+from server.realtime import schemas
+from server.realtime.events import Reply, event
+from server.realtime.state import Connection
+from server.realtime.views import group_view, invite_view, member_view
+from server.realtime.wire import decode_b64, facilitator_room
+from server.storage.groups import GroupSettings, NewMember
+
+if TYPE_CHECKING:
+    from server.realtime.hub import Hub
+
+HOUR_MS = 3_600_000
+
+
+def _hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()
+
+
+def _new_member(connection: Connection, keys: schemas.MemberKeysIn) -> NewMember:
+    member_id = decode_b64(keys.member_id, "member_id", 16)
+    sig_pk = decode_b64(keys.sig_pk, "sig_pk", 32)
+    kem_pk = decode_b64(keys.kem_pk, "kem_pk", 32)
+    try:
+        check_kem_public_key(kem_pk)
+    except ValueError:
+        raise HearthError(Code.BAD_REQUEST, "kem_pk is not a usable X25519 public key") from None
+    pseudonym = normalise_pseudonym(keys.pseudonym)
+    return NewMember(
+        member_id, connection.account_pk, sig_pk, kem_pk, pseudonym, skeleton(pseudonym)
+    )
+
+
+@event("groups.list", schemas.Empty)
+async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Reply:
+    memberships = {
+        m.group_id: m for m in await hub.groups.memberships_of_account(connection.account_pk)
+    }
+    managed: set[bytes] = set()
+    if connection.facilitator is not None:
+        managed = {
+            g.group_id
+            for g in await hub.groups.groups_of_facilitator(connection.facilitator.facilitator_id)
+        }
+    listed = []
+    for group_id in sorted(memberships.keys() | managed):
+        state = await hub.group_state(group_id)
+        member = memberships.get(group_id)
+        listed.append(
+            {
+                **group_view(state.group),
+                "me": None if member is None else member_view(member),
+                "facilitator": group_id in managed,
+                "rotation_needed": state.rotation_needed,
+            }
+        )
+    return {
+        "groups": listed,
+        "facilitator": None if connection.facilitator is None else connection.facilitator.username,
+    }
+
+
+@event("group.create", schemas.GroupCreate)
+async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupCreate) -> Reply:
+    if connection.facilitator is None:
+        raise HearthError(Code.FORBIDDEN, "log in as a facilitator to create groups")
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    creator = _new_member(connection, payload.member)
+    raw_commit = decode_b64(payload.commit, "commit")
+    try:
+        commit = parse_commit(raw_commit)
+        verify_commit(commit)
+    except (ValueError, TypeError, VerificationFailed):
+        raise HearthError(
+            Code.INVALID_COMMIT, "the first commit is malformed or not signed"
+        ) from None
+    expected = (RosterEntry(creator.member_id, creator.sig_pk, creator.kem_pk),)
+    if (
+        commit.group_id != group_id
+        or commit.epoch != 1
+        or commit.prev_commit_hash != bytes(32)
+        or commit.committer_id != creator.member_id
+        or commit.roster != expected
+    ):
+        raise HearthError(
+            Code.INVALID_COMMIT,
+            "a new group's commit must be epoch 1 of this group, sealed to its creator only",
+        )
+    settings = GroupSettings(
+        name=payload.name.strip(),
+        rules=payload.rules,
+        retention_days=payload.retention_days or hub.config.groups.default_retention_days,
+        join_policy=payload.join_policy,
+        posting_policy=payload.posting_policy,
+    )
+    facilitator_id = connection.facilitator.facilitator_id
+    group = await hub.groups.create_group(
+        group_id=group_id,
+        settings=settings,
+        facilitator_id=facilitator_id,
+        creator=creator,
+        commit_blob=raw_commit,
+        commit_hash=commit.hash,
+        now=hub.clock(),
+    )
+    await hub.add_to_group_room(group_id, connection.account_pk)
+    for other in hub.connections.values():
+        if other.facilitator is not None and other.facilitator.facilitator_id == facilitator_id:
+            await hub.sio.enter_room(other.sid, facilitator_room(group_id))
+            other.facilitating.add(group_id)
+    return {"group": group_view(group)}
+
+
+@event("group.update", schemas.GroupUpdate)
+async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupUpdate) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    await hub.require_facilitator(connection, group_id)
+    group = (await hub.group_state(group_id)).group
+    settings = GroupSettings(
+        name=group.name if payload.name is None else payload.name.strip(),
+        rules=group.rules if payload.rules is None else payload.rules,
+        retention_days=payload.retention_days or group.retention_days,
+        join_policy=payload.join_policy or group.join_policy,
+        posting_policy=payload.posting_policy or group.posting_policy,
+    )
+    await hub.groups.update_group(group_id, settings)
+    state = await hub.reload_group(group_id)
+    return {"group": group_view(state.group)}
+
+
+@event("invite.create", schemas.InviteCreate)
+async def create_invite(hub: Hub, connection: Connection, payload: schemas.InviteCreate) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    facilitator_id = await hub.require_facilitator(connection, group_id)
+    token = secrets.token_urlsafe(24)  # 192 bits
+    now = hub.clock()
+    hours = payload.expires_in_hours or hub.config.groups.invite_default_hours
+    invite = await hub.groups.create_invite(
+        token_hash=_hash_token(token),
+        group_id=group_id,
+        facilitator_id=facilitator_id,
+        now=now,
+        expires_at=now + hours * HOUR_MS,
+        max_uses=payload.max_uses or hub.config.groups.invite_max_uses,
+    )
+    return {"token": token, "invite": invite_view(invite)}
+
+
+@event("invite.list", schemas.GroupRef)
+async def list_invites(hub: Hub, connection: Connection, payload: schemas.GroupRef) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    await hub.require_facilitator(connection, group_id)
+    return {"invites": [invite_view(i) for i in await hub.groups.invites(group_id)]}
+
+
+@event("invite.revoke", schemas.InviteRevoke)
+async def revoke_invite(hub: Hub, connection: Connection, payload: schemas.InviteRevoke) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    await hub.require_facilitator(connection, group_id)
+    if not await hub.groups.revoke_invite(group_id, payload.invite_id):
+        raise HearthError(Code.NOT_FOUND, "no such open invite in this group")
+    return {}
+
+
+@event("invite.preview", schemas.InvitePreview)
+async def preview_invite(hub: Hub, connection: Connection, payload: schemas.InvitePreview) -> Reply:
+    group = await hub.groups.invite_group(_hash_token(payload.token), hub.clock())
+    if group is None:
+        raise HearthError(
+            Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
+        )
+    return {"group": group_view(group)}
+
+
+@event("group.join", schemas.GroupJoin)
+async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoin) -> Reply:
+    member = await hub.groups.join(
+        token_hash=_hash_token(payload.token),
+        member=_new_member(connection, payload.member),
+        now=hub.clock(),
+        max_members=hub.config.groups.max_members,
+    )
+    state = await hub.reload_group(member.group_id)
+    if member.state == "pending":
+        await hub.sio.emit(
+            "join.requested",
+            {"group_id": b64encode(member.group_id), "member": member_view(member)},
+            room=facilitator_room(member.group_id),
+        )
+    else:
+        await hub.announce_rotation(member.group_id, "membership")
+    return {"group": group_view(state.group), "me": member_view(member)}
+
+
+@event("join.decide", schemas.JoinDecide)
+async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDecide) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member_id = decode_b64(payload.member_id, "member_id", 16)
+    await hub.require_facilitator(connection, group_id)
+    member = await hub.groups.change_state(
+        group_id,
+        member_id,
+        allowed_from=("pending",),
+        to="active" if payload.approve else "refused",
+    )
+    if member is None:
+        raise HearthError(Code.NOT_FOUND, "no pending join request from this member")
+    await hub.reload_group(group_id)
+    for sid in hub.sids_of(member.account_pk):
+        await hub.sio.emit(
+            "membership",
+            {"group_id": payload.group_id, "member_id": payload.member_id, "state": member.state},
+            to=sid,
+        )
+    if payload.approve:
+        await hub.announce_rotation(group_id, "membership")
+    return {"member": member_view(member)}
+
+
+@event("group.leave", schemas.GroupRef)
+async def leave_group(hub: Hub, connection: Connection, payload: schemas.GroupRef) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member = await hub.member_for(connection, group_id)
+    left = await hub.groups.change_state(
+        group_id, member.member_id, allowed_from=("pending", "active"), to="left"
+    )
+    if left is None:
+        raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
+    await hub.cut_off(left, "left")
+    await hub.reload_group(group_id)
+    await hub.announce_rotation(group_id, "membership")
+    return {}
+
+
+@event("member.remove", schemas.MemberRef)
+async def remove_member(hub: Hub, connection: Connection, payload: schemas.MemberRef) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member_id = decode_b64(payload.member_id, "member_id", 16)
+    await hub.require_facilitator(connection, group_id)
+    removed = await hub.groups.change_state(
+        group_id, member_id, allowed_from=("pending", "active"), to="removed"
+    )
+    if removed is None:
+        raise HearthError(Code.NOT_FOUND, "no such member in this group")
+    await hub.cut_off(removed, "removed")
+    await hub.reload_group(group_id)
+    await hub.announce_rotation(group_id, "membership")
+    return {"member": member_view(removed)}
+
+
+@event("members.list", schemas.GroupRef)
+async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupRef) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    state = await hub.group_state(group_id)
+    me = state.member_of_account(connection.account_pk)
+    is_facilitator = False
+    if connection.facilitator is not None:
+        is_facilitator = await hub.groups.is_group_facilitator(
+            group_id, connection.facilitator.facilitator_id
+        )
+    if not is_facilitator and (me is None or me.state != "active"):
+        raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
+    shown = [m for m in state.members.values() if m.state == "active" or is_facilitator]
+    return {
+        "group": group_view(state.group),
+        "members": [member_view(m) for m in shown],
+        "rotation_needed": state.rotation_needed,
+    }

@@ -1,0 +1,289 @@
+"""The hub ties Socket.IO to the stores: it authenticates connections, dispatches events to
+their handlers, keeps the in-memory state of groups and knows who is in which room."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+
+import msgspec
+import socketio
+
+from crypto.challenge import check_challenge, verify_challenge_proof
+from crypto.commits import parse_commit
+from crypto.encoding import b64encode
+from crypto.errors import VerificationFailed
+from server.config import Config
+from server.errors import Code, HearthError
+from server.facilitator_auth import FacilitatorAuth
+from server.keyring import Keyring
+from server.realtime import epochs, groups, messages  # noqa: F401  (registers their events)
+from server.realtime.events import EVENTS, Event
+from server.realtime.schemas import ConnectAuth
+from server.realtime.state import Connection, Counters, GroupState
+from server.realtime.wire import decode_b64, facilitator_room, group_room
+from server.storage.groups import GroupStore
+from server.storage.messages import MessageStore
+from server.storage.rows import MemberRow
+
+log = logging.getLogger("hearth.realtime")
+
+
+class Hub:
+    def __init__(
+        self,
+        config: Config,
+        groups_store: GroupStore,
+        messages_store: MessageStore,
+        auth: FacilitatorAuth,
+        keyring: Keyring,
+        clock: Any,
+        client_manager: socketio.AsyncManager | None = None,
+    ) -> None:
+        self.config = config
+        self.groups = groups_store
+        self.messages = messages_store
+        self.auth = auth
+        self.keyring = keyring
+        self.clock = clock
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            transports=["websocket"],
+            cors_allowed_origins=list(config.server.public_origins),
+            max_http_buffer_size=config.server.max_message_bytes,
+            always_connect=False,
+            logger=False,
+            engineio_logger=False,
+            client_manager=client_manager,
+        )
+        self.connections: dict[str, Connection] = {}
+        self.sids_by_account: dict[bytes, set[str]] = {}
+        self._states: dict[bytes, GroupState] = {}
+        self._counters: dict[bytes, Counters] = {}
+        self._loading: dict[bytes, asyncio.Lock] = {}
+        self.sio.on("connect", self._on_connect)
+        self.sio.on("disconnect", self._on_disconnect)
+        for name, spec in EVENTS.items():
+            self.sio.on(name, self._dispatcher(spec))
+        self.sio.on("*", self._on_unknown)
+
+    # -- connections ------------------------------------------------------------------
+
+    async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
+        try:
+            connection = await self._authenticate(sid, environ, auth)
+        except HearthError as error:
+            raise socketio.exceptions.ConnectionRefusedError(
+                error.code.value, {"code": error.code.value, "message": error.message}
+            ) from None
+        except Exception:
+            # Any other failure in connect would leave the client hanging (STACK-NOTES).
+            log.exception("connect failed")
+            raise socketio.exceptions.ConnectionRefusedError(
+                Code.INTERNAL.value, {"code": Code.INTERNAL.value, "message": "server error"}
+            ) from None
+        self.connections[sid] = connection
+        self.sids_by_account.setdefault(connection.account_pk, set()).add(sid)
+        await self._join_rooms(connection)
+
+    async def _authenticate(self, sid: str, environ: dict[str, Any], auth: Any) -> Connection:
+        if auth is None:
+            raise HearthError(Code.AUTH_REQUIRED, "connect with your account key proof")
+        try:
+            proof = msgspec.convert(auth, ConnectAuth, strict=True)
+        except msgspec.ValidationError as error:
+            if isinstance(auth, dict) and auth.get("v") not in (None, 1):
+                raise HearthError(
+                    Code.UNSUPPORTED_VERSION, "this server speaks protocol version 1"
+                ) from None
+            raise HearthError(Code.AUTH_FAILED, f"bad connect proof: {error}") from None
+        account_pk = decode_b64(proof.account_pk, "account_pk", 32)
+        challenge = decode_b64(proof.challenge, "challenge")
+        signature = decode_b64(proof.sig, "sig")
+        try:
+            check_challenge(self.keyring.challenge_key, challenge, now_ms=self.clock())
+            verify_challenge_proof(account_pk, challenge, signature)
+        except VerificationFailed:
+            raise HearthError(
+                Code.AUTH_FAILED, "the challenge is expired or the proof does not verify"
+            ) from None
+        except ValueError:
+            raise HearthError(Code.AUTH_FAILED, "the challenge or proof is malformed") from None
+        if await self.groups.is_banned(account_pk):
+            raise HearthError(Code.BANNED, "this account is banned from this server")
+        limit = self.config.limits.max_connections_per_account
+        if len(self.sids_by_account.get(account_pk, ())) >= limit:
+            raise HearthError(
+                Code.RATE_LIMITED, f"at most {limit} connections per account are allowed"
+            )
+        facilitator = await self.auth.session_from_cookies(_cookies(environ))
+        return Connection(sid=sid, account_pk=account_pk, facilitator=facilitator)
+
+    async def _join_rooms(self, connection: Connection) -> None:
+        for member in await self.groups.memberships_of_account(connection.account_pk):
+            if member.keyed:
+                await self.sio.enter_room(connection.sid, group_room(member.group_id))
+        if connection.facilitator is not None:
+            for group in await self.groups.groups_of_facilitator(
+                connection.facilitator.facilitator_id
+            ):
+                await self.sio.enter_room(connection.sid, facilitator_room(group.group_id))
+                connection.facilitating.add(group.group_id)
+
+    async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
+        connection = self.connections.pop(sid, None)
+        if connection is None:
+            return
+        sids = self.sids_by_account.get(connection.account_pk)
+        if sids is not None:
+            sids.discard(sid)
+            if not sids:
+                del self.sids_by_account[connection.account_pk]
+
+    # -- dispatch ---------------------------------------------------------------------
+
+    def _dispatcher(self, spec: Event) -> Any:
+        async def dispatch(sid: str, *args: Any) -> dict[str, Any]:
+            connection = self.connections.get(sid)
+            if connection is None:
+                return HearthError(Code.AUTH_REQUIRED, "not connected").to_json()
+            try:
+                if len(args) > 1:
+                    raise HearthError(Code.BAD_REQUEST, "send exactly one payload object")
+                raw = args[0] if args else {}
+                try:
+                    payload = msgspec.convert(raw, spec.schema, strict=True)
+                except msgspec.ValidationError as error:
+                    raise HearthError(Code.BAD_REQUEST, f"invalid {spec.name}: {error}") from None
+                reply = await spec.handler(self, connection, payload)
+                return {"ok": True, **reply}
+            except HearthError as error:
+                return error.to_json()
+            except Exception:
+                # Log the event name only: the payload may carry what a person wrote.
+                log.exception("event %s failed", spec.name)
+                return HearthError(Code.INTERNAL, "something went wrong on the server").to_json()
+
+        return dispatch
+
+    async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        return HearthError(Code.UNKNOWN_EVENT, "this event does not exist").to_json()
+
+    # -- group state --------------------------------------------------------------------
+
+    async def group_state(self, group_id: bytes) -> GroupState:
+        state = self._states.get(group_id)
+        if state is not None:
+            return state
+        lock = self._loading.setdefault(group_id, asyncio.Lock())
+        async with lock:
+            state = self._states.get(group_id)
+            if state is None:
+                state = await self._load(group_id)
+        return state
+
+    async def reload_group(self, group_id: bytes) -> GroupState:
+        self._states.pop(group_id, None)
+        return await self.group_state(group_id)
+
+    async def _load(self, group_id: bytes) -> GroupState:
+        group = await self.groups.get_group(group_id)
+        if group is None:
+            raise HearthError(Code.NOT_FOUND, "no such group")
+        members = await self.groups.members(group_id, ("pending", "active"))
+        commits = await self.groups.commits_from(group_id, group.current_epoch)
+        roster = frozenset(e.member_id for e in parse_commit(commits[0].commit_blob).roster)
+        state = GroupState(group, {m.member_id: m for m in members}, roster)
+        counters = self._counters.get(group_id)
+        if counters is None:
+            self._counters[group_id] = Counters(
+                last_seq=await self.messages.last_seq(group_id),
+                epoch=group.current_epoch,
+                epoch_messages=await self.messages.count_in_epoch(group_id, group.current_epoch),
+            )
+        elif counters.epoch != group.current_epoch:
+            counters.epoch = group.current_epoch
+            counters.epoch_messages = 0
+        self._states[group_id] = state
+        return state
+
+    def counters(self, group_id: bytes) -> Counters:
+        return self._counters[group_id]
+
+    # -- membership helpers used by handlers ------------------------------------------------
+
+    async def member_for(self, connection: Connection, group_id: bytes) -> MemberRow:
+        """The connection's live membership in a group, or not_member."""
+        state = await self.group_state(group_id)
+        member = state.member_of_account(connection.account_pk)
+        if member is None:
+            raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
+        return member
+
+    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+        facilitator = connection.facilitator
+        # keep_alive counts socket work as use, so the idle timeout runs only when idle.
+        if facilitator is None or await self.auth.keep_alive(facilitator.token_hash) is None:
+            connection.facilitator = None
+            raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
+        if not await self.groups.is_group_facilitator(group_id, facilitator.facilitator_id):
+            raise HearthError(Code.FORBIDDEN, "you are not a facilitator of this group")
+        return facilitator.facilitator_id
+
+    def facilitator_online(self, group_id: bytes) -> bool:
+        return any(group_id in c.facilitating for c in self.connections.values())
+
+    def sids_of(self, account_pk: bytes) -> set[str]:
+        return set(self.sids_by_account.get(account_pk, ()))
+
+    async def add_to_group_room(self, group_id: bytes, account_pk: bytes) -> None:
+        for sid in self.sids_of(account_pk):
+            await self.sio.enter_room(sid, group_room(group_id))
+
+    async def cut_off(self, member: MemberRow, state: str) -> None:
+        """Stop delivery to a member at once and tell their devices why."""
+        for sid in self.sids_of(member.account_pk):
+            await self.sio.leave_room(sid, group_room(member.group_id))
+            await self.sio.emit(
+                "membership",
+                {
+                    "group_id": b64encode(member.group_id),
+                    "member_id": b64encode(member.member_id),
+                    "state": state,
+                },
+                to=sid,
+            )
+
+    async def announce_rotation(self, group_id: bytes, reason: str) -> None:
+        """Tell the members who hold the current epoch that a new commit is needed."""
+        state = await self.group_state(group_id)
+        if not state.rotation_needed and reason == "membership":
+            return
+        await self.sio.emit(
+            "rotation.needed",
+            {
+                "group_id": b64encode(group_id),
+                "epoch": state.group.current_epoch,
+                "reason": reason,
+            },
+            room=group_room(group_id),
+        )
+
+
+def _cookies(environ: dict[str, Any]) -> dict[str, str]:
+    header = environ.get("HTTP_COOKIE", "")
+    if not header:
+        return {}
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return {}
+    return {key: morsel.value for key, morsel in jar.items()}
+
+
+def token_hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode("ascii")).digest()

@@ -1,0 +1,157 @@
+"""Events for messages: the relay's hot path.
+
+``msg.send`` does everything that can fail before it touches the database, assigns the
+group's next sequence number synchronously (so messages keep their arrival order), and
+acknowledges only after the batch holding the message has committed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from crypto.envelopes import parse_envelope, verify_envelope
+from crypto.errors import VerificationFailed
+from crypto.franking import compute_rtag
+from server.errors import Code, HearthError
+from server.realtime import schemas
+from server.realtime.events import Reply, event
+from server.realtime.state import Connection, GroupState
+from server.realtime.views import message_view
+from server.realtime.wire import decode_b64, group_room
+from server.storage.rows import MemberRow, MessageRow
+
+if TYPE_CHECKING:
+    from server.realtime.hub import Hub
+
+HOUR_MS = 3_600_000
+
+
+def _ack(message: MessageRow) -> Reply:
+    view = message_view(message)
+    return {key: view[key] for key in ("seq", "server_ts", "kid", "rtag")}
+
+
+@event("msg.send", schemas.MessageSend)
+async def send_message(hub: Hub, connection: Connection, payload: schemas.MessageSend) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    raw = decode_b64(payload.envelope, "envelope")
+    try:
+        envelope = parse_envelope(raw)
+    except (ValueError, TypeError):
+        raise HearthError(Code.INVALID_ENVELOPE, "the envelope is malformed") from None
+    header = envelope.header
+    if header.group_id != group_id:
+        raise HearthError(Code.INVALID_ENVELOPE, "the envelope is for another group")
+    state = await hub.group_state(group_id)
+    sender = state.members.get(header.sender_id)
+    if sender is None or sender.account_pk != connection.account_pk:
+        raise HearthError(Code.FORBIDDEN, "you can only send as your own member of this group")
+    if not sender.keyed:
+        raise HearthError(Code.NOT_MEMBER, "you are not yet part of this group's current epoch")
+    now = hub.clock()
+    _check_may_post(hub, state, sender, now)
+    counters = hub.counters(group_id)
+    if header.epoch != state.group.current_epoch:
+        # A resend of a message stored before a rotation gets its original acknowledgement.
+        stored = await hub.messages.by_msg_id(group_id, header.msg_id)
+        if stored is not None and stored.sender_id == header.sender_id:
+            return _ack(stored)
+        raise HearthError(
+            Code.WRONG_EPOCH,
+            f"messages must use the current epoch {state.group.current_epoch}",
+            current_epoch=state.group.current_epoch,
+        )
+    groups_config = hub.config.groups
+    if counters.epoch_messages >= groups_config.epoch_max_messages or (
+        now - state.group.epoch_started_at > groups_config.epoch_max_age_hours * HOUR_MS
+    ):
+        await hub.announce_rotation(group_id, "epoch_limit")
+        raise HearthError(
+            Code.ROTATION_REQUIRED, "this epoch is used up; send again after the next commit"
+        )
+    try:
+        verify_envelope(envelope, sender.sig_pk)
+    except VerificationFailed:
+        raise HearthError(
+            Code.INVALID_ENVELOPE, "the envelope's signature does not verify"
+        ) from None
+    counters.last_seq += 1
+    counters.epoch_messages += 1
+    kid = hub.keyring.current_kid
+    message = MessageRow(
+        group_id=group_id,
+        seq=counters.last_seq,
+        msg_id=header.msg_id,
+        sender_id=header.sender_id,
+        epoch=header.epoch,
+        server_ts=now,
+        envelope=raw,
+        kid=kid,
+        rtag=compute_rtag(hub.keyring.frank_key, header, now),
+    )
+    stored = await hub.messages.store(message)
+    if stored.seq != message.seq:
+        counters.epoch_messages -= 1
+        if stored.sender_id != message.sender_id:
+            raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")
+        return _ack(stored)
+    await hub.sio.emit(
+        "msg", message_view(stored), room=group_room(group_id), skip_sid=connection.sid
+    )
+    return _ack(stored)
+
+
+def _check_may_post(hub: Hub, state: GroupState, sender: MemberRow, now: int) -> None:
+    if sender.muted_until is not None and sender.muted_until > now:
+        raise HearthError(
+            Code.MUTED,
+            "a facilitator has muted you in this group for now",
+            muted_until=sender.muted_until,
+        )
+    if (
+        state.group.posting_policy == "facilitator_present"
+        and sender.facilitator_id is None
+        and not hub.facilitator_online(sender.group_id)
+    ):
+        raise HearthError(
+            Code.POSTING_CLOSED,
+            "this group is open for messages only while a facilitator is online",
+        )
+
+
+@event("history.get", schemas.HistoryGet)
+async def get_history(hub: Hub, connection: Connection, payload: schemas.HistoryGet) -> Reply:
+    """Older messages, newest first, only from the epochs the member was keyed into."""
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member = await hub.member_for(connection, group_id)
+    if not member.keyed or member.first_epoch is None:
+        return {"messages": [], "more": False}
+    rows = await hub.messages.page(
+        group_id,
+        before_seq=payload.before_seq,
+        min_epoch=member.first_epoch,
+        limit=payload.limit + 1,
+    )
+    return {
+        "messages": [message_view(r) for r in rows[: payload.limit]],
+        "more": len(rows) > payload.limit,
+    }
+
+
+@event("msg.delete", schemas.MessageDelete)
+async def delete_message(hub: Hub, connection: Connection, payload: schemas.MessageDelete) -> Reply:
+    """A member deletes their own message: the ciphertext goes, a tombstone keeps its place."""
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    msg_id = decode_b64(payload.msg_id, "msg_id", 16)
+    member = await hub.member_for(connection, group_id)
+    stored = await hub.messages.by_msg_id(group_id, msg_id)
+    if stored is None or stored.sender_id != member.member_id:
+        raise HearthError(Code.NOT_FOUND, "you have no such message in this group")
+    deleted = await hub.messages.tombstone(group_id, msg_id)
+    if deleted is not None:
+        await hub.sio.emit(
+            "msg.deleted",
+            {"group_id": payload.group_id, "seq": deleted.seq, "msg_id": payload.msg_id},
+            room=group_room(group_id),
+        )
+    return {"seq": stored.seq}

@@ -1,0 +1,124 @@
+"""One schema per client event. Payloads are decoded strictly (unknown fields, wrong types and
+out-of-range values are refused) before any handler sees them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import msgspec
+
+B64 = Annotated[str, msgspec.Meta(min_length=1, max_length=90_000, pattern=r"^[A-Za-z0-9_-]+$")]
+Id16 = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]+$")]
+Key32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
+Rules = Annotated[str, msgspec.Meta(max_length=4000)]
+RetentionDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
+Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
+Token = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
+InviteId = Annotated[str, msgspec.Meta(min_length=16, max_length=16, pattern=r"^[0-9a-f]+$")]
+Pseudonym = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
+    pass
+
+
+class Empty(Strict, frozen=True):
+    pass
+
+
+class MemberKeysIn(Strict, frozen=True):
+    member_id: Id16
+    sig_pk: Key32
+    kem_pk: Key32
+    pseudonym: Pseudonym
+
+
+class GroupCreate(Strict, frozen=True):
+    group_id: Id16
+    name: Name
+    rules: Rules
+    join_policy: Literal["approval", "open"]
+    posting_policy: Literal["always", "facilitator_present"]
+    member: MemberKeysIn
+    commit: B64
+    retention_days: RetentionDays | None = None
+
+
+class GroupUpdate(Strict, frozen=True):
+    group_id: Id16
+    name: Name | None = None
+    rules: Rules | None = None
+    retention_days: RetentionDays | None = None
+    join_policy: Literal["approval", "open"] | None = None
+    posting_policy: Literal["always", "facilitator_present"] | None = None
+
+
+class GroupRef(Strict, frozen=True):
+    group_id: Id16
+
+
+class InviteCreate(Strict, frozen=True):
+    group_id: Id16
+    expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 90)] | None = None
+    max_uses: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+
+
+class InviteRevoke(Strict, frozen=True):
+    group_id: Id16
+    invite_id: InviteId
+
+
+class InvitePreview(Strict, frozen=True):
+    token: Token
+
+
+class GroupJoin(Strict, frozen=True):
+    token: Token
+    member: MemberKeysIn
+    accept_rules: Literal[True]
+
+
+class JoinDecide(Strict, frozen=True):
+    group_id: Id16
+    member_id: Id16
+    approve: bool
+
+
+class MemberRef(Strict, frozen=True):
+    group_id: Id16
+    member_id: Id16
+
+
+class EpochCommitIn(Strict, frozen=True):
+    group_id: Id16
+    commit: B64
+
+
+class EpochList(Strict, frozen=True):
+    group_id: Id16
+    from_epoch: Epoch | None = None
+
+
+class MessageSend(Strict, frozen=True):
+    group_id: Id16
+    envelope: B64
+
+
+class HistoryGet(Strict, frozen=True):
+    group_id: Id16
+    before_seq: Seq | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+
+class MessageDelete(Strict, frozen=True):
+    group_id: Id16
+    msg_id: Id16
+
+
+class ConnectAuth(Strict, frozen=True):
+    v: Literal[1]
+    account_pk: Key32
+    challenge: B64
+    sig: B64

@@ -1,0 +1,51 @@
+"""What the relay keeps in memory per connection and per group, so that the hot path (a
+message arriving) needs no database read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from server.facilitator_auth import FacilitatorSession
+from server.storage.rows import GroupRow, MemberRow
+
+
+@dataclass(slots=True)
+class Connection:
+    sid: str
+    account_pk: bytes
+    facilitator: FacilitatorSession | None
+    # groups whose facilitator this socket is (for facilitator presence and join requests)
+    facilitating: set[bytes] = field(default_factory=set)
+
+
+@dataclass(slots=True)
+class GroupState:
+    """A group's settings and live members as last read from the database."""
+
+    group: GroupRow
+    members: dict[bytes, MemberRow]
+    epoch_roster: frozenset[bytes]  # member ids the current epoch's commit was sealed to
+
+    def member_of_account(self, account_pk: bytes) -> MemberRow | None:
+        for member in self.members.values():
+            if member.account_pk == account_pk:
+                return member
+        return None
+
+    @property
+    def active(self) -> list[MemberRow]:
+        return [m for m in self.members.values() if m.state == "active"]
+
+    @property
+    def rotation_needed(self) -> bool:
+        """Membership changed since the current epoch: a new commit must be sent."""
+        return frozenset(m.member_id for m in self.active) != self.epoch_roster
+
+
+@dataclass(slots=True)
+class Counters:
+    """Per-group counters that must survive a reload of the group's state."""
+
+    last_seq: int
+    epoch: int
+    epoch_messages: int

@@ -1,0 +1,57 @@
+"""How stored rows are shown to clients (binary as base64url without padding)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from crypto.encoding import b64encode
+from server.storage.rows import GroupRow, InviteRow, MemberRow, MessageRow
+
+
+def group_view(group: GroupRow) -> dict[str, Any]:
+    return {
+        "group_id": b64encode(group.group_id),
+        "name": group.name,
+        "rules": group.rules,
+        "retention_days": group.retention_days,
+        "join_policy": group.join_policy,
+        "posting_policy": group.posting_policy,
+        "current_epoch": group.current_epoch,
+    }
+
+
+def member_view(member: MemberRow) -> dict[str, Any]:
+    return {
+        "member_id": b64encode(member.member_id),
+        "sig_pk": b64encode(member.sig_pk),
+        "kem_pk": b64encode(member.kem_pk),
+        "pseudonym": member.pseudonym,
+        "state": member.state,
+        "role": "facilitator" if member.facilitator_id is not None else "member",
+        "first_epoch": member.first_epoch,
+    }
+
+
+def invite_view(invite: InviteRow) -> dict[str, Any]:
+    return {
+        "invite_id": invite.invite_id,
+        "created_at": invite.created_at,
+        "expires_at": invite.expires_at,
+        "max_uses": invite.max_uses,
+        "uses": invite.uses,
+        "revoked": invite.revoked,
+    }
+
+
+def message_view(message: MessageRow) -> dict[str, Any]:
+    return {
+        "group_id": b64encode(message.group_id),
+        "seq": message.seq,
+        "msg_id": b64encode(message.msg_id),
+        "sender_id": b64encode(message.sender_id),
+        "epoch": message.epoch,
+        "server_ts": message.server_ts,
+        "envelope": None if message.envelope is None else b64encode(message.envelope),
+        "kid": message.kid,
+        "rtag": b64encode(message.rtag),
+    }

@@ -1,0 +1,26 @@
+"""Small helpers shared by the hub and the handlers: room names and base64url fields."""
+
+from __future__ import annotations
+
+from crypto.encoding import b64decode
+from server.errors import Code, HearthError
+
+
+def group_room(group_id: bytes) -> str:
+    """Sockets of members keyed into the group's current epoch: they receive its traffic."""
+    return "g:" + group_id.hex()
+
+
+def facilitator_room(group_id: bytes) -> str:
+    """Sockets of the group's facilitators: they receive join requests (and reports)."""
+    return "f:" + group_id.hex()
+
+
+def decode_b64(value: str, what: str, length: int | None = None) -> bytes:
+    try:
+        raw = b64decode(value)
+    except (ValueError, TypeError):
+        raise HearthError(Code.BAD_REQUEST, f"{what} is not valid base64url") from None
+    if length is not None and len(raw) != length:
+        raise HearthError(Code.BAD_REQUEST, f"{what} must be {length} bytes")
+    return raw

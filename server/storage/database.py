@@ -1,0 +1,163 @@
+"""One SQLite file in WAL mode: a single writer that commits in batches, and a reader.
+
+Writes are *jobs*: async functions that receive the writer connection inside an open
+transaction. The writer task gathers every job that is waiting, runs them in one transaction and
+commits once (group commit), so the cost of the fsync is shared by the whole batch. A job's
+result is handed back only after its transaction has committed: that is what lets the relay
+acknowledge a message only once it is durable. If one job of a batch fails, the batch is rolled
+back and every job is run again alone, so one bad job never takes others down with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import aiosqlite
+
+from server.storage.migrations import migrate
+
+T = TypeVar("T")
+WriteJob = Callable[[aiosqlite.Connection], Awaitable[T]]
+Synchronous = Literal["FULL", "NORMAL"]
+
+log = logging.getLogger("hearth.storage")
+
+
+class DatabaseClosed(Exception):
+    """A write was submitted after the database started closing."""
+
+
+@dataclass(slots=True)
+class _Pending:
+    job: WriteJob[Any]
+    future: asyncio.Future[Any] = field(repr=False)
+
+
+async def _connect(path: Path, synchronous: Synchronous) -> aiosqlite.Connection:
+    conn = await aiosqlite.connect(path, isolation_level=None)
+    conn.row_factory = sqlite3.Row
+    await conn.execute("PRAGMA busy_timeout = 10000")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute(f"PRAGMA synchronous = {synchronous}")
+    return conn
+
+
+class Database:
+    """The process's handle on the SQLite file (see the module docstring)."""
+
+    def __init__(
+        self,
+        path: Path,
+        writer: aiosqlite.Connection,
+        reader: aiosqlite.Connection,
+        batch_max: int,
+    ) -> None:
+        self.path = path
+        self._writer = writer
+        self._reader = reader
+        self._batch_max = batch_max
+        self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
+        self._closing = False
+        self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
+        self.batches_committed = 0
+
+    @classmethod
+    async def open(
+        cls, path: Path, *, synchronous: Synchronous = "FULL", batch_max: int = 512
+    ) -> Database:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        writer = await _connect(path, synchronous)
+        async with writer.execute("PRAGMA journal_mode = WAL") as cursor:
+            row = await cursor.fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise RuntimeError(f"could not switch {path} to WAL mode")
+        try:
+            await migrate(writer)
+        except BaseException:
+            # An open connection's thread would keep the process alive after the refusal.
+            await writer.close()
+            raise
+        reader = await _connect(path, synchronous)
+        await reader.execute("PRAGMA query_only = ON")
+        return cls(path, writer, reader, batch_max)
+
+    async def write(self, job: WriteJob[T]) -> T:
+        """Run ``job`` in the next batch; returns its result once the batch has committed."""
+        if self._closing:
+            raise DatabaseClosed("the database is closing")
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._queue.put_nowait(_Pending(job, future))
+        # shield: a caller that goes away must not cancel a write other jobs share a batch with.
+        return await asyncio.shield(future)
+
+    async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            return list(await cursor.fetchall())
+
+    async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
+        async with self._reader.execute(sql, tuple(params)) as cursor:
+            row: sqlite3.Row | None = await cursor.fetchone()
+            return row
+
+    async def integrity_check(self) -> str:
+        row = await self.fetch_one("PRAGMA integrity_check")
+        return "missing" if row is None else str(row[0])
+
+    async def close(self) -> None:
+        """Finish every write already submitted, then close both connections."""
+        if self._closing:
+            return
+        self._closing = True
+        await self._queue.join()
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task
+        await self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        await self._reader.close()
+        await self._writer.close()
+
+    async def _write_loop(self) -> None:
+        while True:
+            batch = [await self._queue.get()]
+            while len(batch) < self._batch_max and not self._queue.empty():
+                batch.append(self._queue.get_nowait())
+            try:
+                await self._run_batch(batch)
+            finally:
+                for _ in batch:
+                    self._queue.task_done()
+
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        results: list[Any] = []
+        try:
+            await self._writer.execute("BEGIN IMMEDIATE")
+            for pending in batch:
+                results.append(await pending.job(self._writer))
+            await self._writer.execute("COMMIT")
+        except Exception as error:
+            await self._rollback()
+            if len(batch) > 1:
+                for pending in batch:
+                    await self._run_batch([pending])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(error)
+            return
+        self.batches_committed += 1
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
+
+    async def _rollback(self) -> None:
+        if self._writer.in_transaction:
+            try:
+                await self._writer.execute("ROLLBACK")
+            except sqlite3.Error:
+                log.exception("rollback failed")

@@ -1,0 +1,504 @@
+"""SQL for groups, their facilitators, members, invites and epoch commits."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiosqlite
+
+from server.errors import Code, HearthError
+from server.storage.database import Database
+from server.storage.rows import (
+    CommitRow,
+    GroupRow,
+    InviteRow,
+    JoinPolicy,
+    MemberRow,
+    MemberState,
+    PostingPolicy,
+)
+
+_GROUP_COLUMNS = (
+    "group_id, name, rules, retention_days, join_policy, posting_policy, current_epoch, "
+    "epoch_started_at, created_at"
+)
+_MEMBER_COLUMNS = (
+    "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
+    "facilitator_id, first_epoch, joined_at, muted_until"
+)
+_INVITE_COLUMNS = "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked"
+
+
+def _group(row: sqlite3.Row) -> GroupRow:
+    return GroupRow(*tuple(row))
+
+
+def _member(row: sqlite3.Row) -> MemberRow:
+    return MemberRow(*tuple(row))
+
+
+def invite_id_of(token_hash: bytes) -> str:
+    """The short public handle of an invite: enough to list and revoke, useless to join."""
+    return token_hash[:8].hex()
+
+
+def _invite(row: sqlite3.Row) -> InviteRow:
+    return InviteRow(
+        invite_id=invite_id_of(row["token_hash"]),
+        group_id=row["group_id"],
+        created_at=row["created_at"],
+        expires_at=row["expires_at"],
+        max_uses=row["max_uses"],
+        uses=row["uses"],
+        revoked=bool(row["revoked"]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class NewMember:
+    member_id: bytes
+    account_pk: bytes
+    sig_pk: bytes
+    kem_pk: bytes
+    pseudonym: str
+    skeleton: str
+
+
+@dataclass(frozen=True, slots=True)
+class GroupSettings:
+    name: str
+    rules: str
+    retention_days: int
+    join_policy: JoinPolicy
+    posting_policy: PostingPolicy
+
+
+async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
+    await conn.execute(
+        "INSERT INTO accounts (account_pk, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        (account_pk, now),
+    )
+
+
+async def _live_members(conn: aiosqlite.Connection, group_id: bytes) -> list[MemberRow]:
+    async with conn.execute(
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? "
+        "AND state IN ('pending', 'active')",
+        (group_id,),
+    ) as cursor:
+        return [_member(row) for row in await cursor.fetchall()]
+
+
+class GroupStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    # -- reads ---------------------------------------------------------------------------
+
+    async def get_group(self, group_id: bytes) -> GroupRow | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_GROUP_COLUMNS} FROM groups WHERE group_id = ?", (group_id,)
+        )
+        return None if row is None else _group(row)
+
+    async def members(self, group_id: bytes, states: Sequence[MemberState]) -> list[MemberRow]:
+        marks = ",".join("?" * len(states))
+        rows = await self._db.fetch_all(
+            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND state IN ({marks}) "
+            "ORDER BY joined_at, member_id",
+            (group_id, *states),
+        )
+        return [_member(row) for row in rows]
+
+    async def member(self, group_id: bytes, member_id: bytes) -> MemberRow | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND member_id = ?",
+            (group_id, member_id),
+        )
+        return None if row is None else _member(row)
+
+    async def live_member_of_account(self, group_id: bytes, account_pk: bytes) -> MemberRow | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND account_pk = ? "
+            "AND state IN ('pending', 'active')",
+            (group_id, account_pk),
+        )
+        return None if row is None else _member(row)
+
+    async def memberships_of_account(self, account_pk: bytes) -> list[MemberRow]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE account_pk = ? "
+            "AND state IN ('pending', 'active') ORDER BY joined_at",
+            (account_pk,),
+        )
+        return [_member(row) for row in rows]
+
+    async def groups_of_facilitator(self, facilitator_id: int) -> list[GroupRow]:
+        rows = await self._db.fetch_all(
+            f"SELECT {', '.join('g.' + c.strip() for c in _GROUP_COLUMNS.split(','))} "
+            "FROM groups g JOIN group_facilitators f ON f.group_id = g.group_id "
+            "WHERE f.facilitator_id = ? ORDER BY g.created_at",
+            (facilitator_id,),
+        )
+        return [_group(row) for row in rows]
+
+    async def is_group_facilitator(self, group_id: bytes, facilitator_id: int) -> bool:
+        row = await self._db.fetch_one(
+            "SELECT 1 FROM group_facilitators WHERE group_id = ? AND facilitator_id = ?",
+            (group_id, facilitator_id),
+        )
+        return row is not None
+
+    async def facilitator_ids(self, group_id: bytes) -> list[int]:
+        rows = await self._db.fetch_all(
+            "SELECT facilitator_id FROM group_facilitators WHERE group_id = ?", (group_id,)
+        )
+        return [int(row[0]) for row in rows]
+
+    async def commits_from(self, group_id: bytes, from_epoch: int) -> list[CommitRow]:
+        rows = await self._db.fetch_all(
+            "SELECT group_id, epoch, commit_blob, commit_hash, created_at FROM epochs "
+            "WHERE group_id = ? AND epoch >= ? ORDER BY epoch",
+            (group_id, from_epoch),
+        )
+        return [CommitRow(*tuple(row)) for row in rows]
+
+    async def invites(self, group_id: bytes) -> list[InviteRow]:
+        rows = await self._db.fetch_all(
+            f"SELECT {_INVITE_COLUMNS} FROM invites WHERE group_id = ? ORDER BY created_at",
+            (group_id,),
+        )
+        return [_invite(row) for row in rows]
+
+    async def invite_group(self, token_hash: bytes, now: int) -> GroupRow | None:
+        """The group a usable invite leads to (None if unknown, revoked, expired or used up)."""
+        row = await self._db.fetch_one(
+            "SELECT group_id FROM invites WHERE token_hash = ? AND revoked = 0 "
+            "AND expires_at > ? AND uses < max_uses",
+            (token_hash, now),
+        )
+        return None if row is None else await self.get_group(row[0])
+
+    async def is_banned(self, account_pk: bytes) -> bool:
+        row = await self._db.fetch_one(
+            "SELECT banned FROM accounts WHERE account_pk = ?", (account_pk,)
+        )
+        return row is not None and bool(row[0])
+
+    # -- writes --------------------------------------------------------------------------
+
+    async def create_group(
+        self,
+        *,
+        group_id: bytes,
+        settings: GroupSettings,
+        facilitator_id: int,
+        creator: NewMember,
+        commit_blob: bytes,
+        commit_hash: bytes,
+        now: int,
+    ) -> GroupRow:
+        async def job(conn: aiosqlite.Connection) -> GroupRow:
+            async with conn.execute("SELECT 1 FROM groups WHERE group_id = ?", (group_id,)) as c:
+                if await c.fetchone() is not None:
+                    raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
+            await _ensure_account(conn, creator.account_pk, now)
+            await conn.execute(
+                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                (
+                    group_id,
+                    settings.name,
+                    settings.rules,
+                    settings.retention_days,
+                    settings.join_policy,
+                    settings.posting_policy,
+                    now,
+                    now,
+                ),
+            )
+            await conn.execute(
+                "INSERT INTO group_facilitators (group_id, facilitator_id) VALUES (?, ?)",
+                (group_id, facilitator_id),
+            )
+            await conn.execute(
+                f"INSERT INTO members ({_MEMBER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, 1, ?, NULL)",
+                (
+                    group_id,
+                    creator.member_id,
+                    creator.account_pk,
+                    creator.sig_pk,
+                    creator.kem_pk,
+                    creator.pseudonym,
+                    creator.skeleton,
+                    facilitator_id,
+                    now,
+                ),
+            )
+            await conn.execute(
+                "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
+                "created_at) VALUES (?, 1, ?, ?, ?, ?)",
+                (group_id, commit_blob, commit_hash, creator.member_id, now),
+            )
+            return GroupRow(
+                group_id,
+                settings.name,
+                settings.rules,
+                settings.retention_days,
+                settings.join_policy,
+                settings.posting_policy,
+                1,
+                now,
+                now,
+            )
+
+        return await self._db.write(job)
+
+    async def update_group(self, group_id: bytes, settings: GroupSettings) -> None:
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
+                "posting_policy = ? WHERE group_id = ?",
+                (
+                    settings.name,
+                    settings.rules,
+                    settings.retention_days,
+                    settings.join_policy,
+                    settings.posting_policy,
+                    group_id,
+                ),
+            )
+
+        await self._db.write(job)
+
+    async def create_invite(
+        self,
+        *,
+        token_hash: bytes,
+        group_id: bytes,
+        facilitator_id: int,
+        now: int,
+        expires_at: int,
+        max_uses: int,
+    ) -> InviteRow:
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "INSERT INTO invites (token_hash, group_id, created_by, created_at, expires_at, "
+                "max_uses) VALUES (?, ?, ?, ?, ?, ?)",
+                (token_hash, group_id, facilitator_id, now, expires_at, max_uses),
+            )
+
+        await self._db.write(job)
+        return InviteRow(invite_id_of(token_hash), group_id, now, expires_at, max_uses, 0, False)
+
+    async def revoke_invite(self, group_id: bytes, invite_id: str) -> bool:
+        async def job(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
+                "SELECT token_hash FROM invites WHERE group_id = ? AND revoked = 0",
+                (group_id,),
+            ) as cursor:
+                hashes = [row[0] for row in await cursor.fetchall()]
+            matches = [h for h in hashes if invite_id_of(h) == invite_id]
+            for token_hash in matches:
+                await conn.execute(
+                    "UPDATE invites SET revoked = 1 WHERE token_hash = ?", (token_hash,)
+                )
+            return bool(matches)
+
+        return await self._db.write(job)
+
+    async def join(
+        self, *, token_hash: bytes, member: NewMember, now: int, max_members: int
+    ) -> MemberRow:
+        """Use an invite: the new member is pending, or active (not yet keyed) if the group is open.
+
+        All checks run inside the write transaction, so two joins racing for the last use of
+        an invite or the last place in a group cannot both win.
+        """
+
+        async def job(conn: aiosqlite.Connection) -> MemberRow:
+            async with conn.execute(
+                "SELECT i.group_id, g.join_policy FROM invites i JOIN groups g "
+                "ON g.group_id = i.group_id WHERE i.token_hash = ? AND i.revoked = 0 "
+                "AND i.expires_at > ? AND i.uses < i.max_uses",
+                (token_hash, now),
+            ) as cursor:
+                found = await cursor.fetchone()
+            if found is None:
+                raise HearthError(
+                    Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
+                )
+            group_id, join_policy = found[0], found[1]
+            async with conn.execute(
+                "SELECT banned FROM accounts WHERE account_pk = ?", (member.account_pk,)
+            ) as cursor:
+                account = await cursor.fetchone()
+            if account is not None and account[0]:
+                raise HearthError(Code.BANNED, "this account is banned from this server")
+            live = await _live_members(conn, group_id)
+            if any(m.account_pk == member.account_pk for m in live):
+                raise HearthError(Code.ALREADY_MEMBER, "you are already in this group")
+            if any(m.member_id == member.member_id for m in live):
+                raise HearthError(Code.BAD_REQUEST, "member_id is already used in this group")
+            if any(m.skeleton == member.skeleton for m in live):
+                raise HearthError(
+                    Code.PSEUDONYM_TAKEN,
+                    "this pseudonym is taken, or looks too much like one in this group",
+                )
+            if len(live) >= max_members:
+                raise HearthError(Code.GROUP_FULL, "this group is full")
+            state: MemberState = "active" if join_policy == "open" else "pending"
+            await _ensure_account(conn, member.account_pk, now)
+            await conn.execute(
+                "UPDATE invites SET uses = uses + 1 WHERE token_hash = ?", (token_hash,)
+            )
+            # A member who left and comes back is a fresh member (new keys, new member_id).
+            await conn.execute(
+                "DELETE FROM members WHERE group_id = ? AND member_id = ?",
+                (group_id, member.member_id),
+            )
+            await conn.execute(
+                f"INSERT INTO members ({_MEMBER_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL)",
+                (
+                    group_id,
+                    member.member_id,
+                    member.account_pk,
+                    member.sig_pk,
+                    member.kem_pk,
+                    member.pseudonym,
+                    member.skeleton,
+                    state,
+                    now,
+                ),
+            )
+            return MemberRow(
+                group_id,
+                member.member_id,
+                member.account_pk,
+                member.sig_pk,
+                member.kem_pk,
+                member.pseudonym,
+                member.skeleton,
+                state,
+                None,
+                None,
+                now,
+                None,
+            )
+
+        return await self._db.write(job)
+
+    async def change_state(
+        self,
+        group_id: bytes,
+        member_id: bytes,
+        *,
+        allowed_from: Sequence[MemberState],
+        to: MemberState,
+    ) -> MemberRow | None:
+        """Move a member between states; None if it was not in one of ``allowed_from``."""
+
+        async def job(conn: aiosqlite.Connection) -> MemberRow | None:
+            marks = ",".join("?" * len(allowed_from))
+            cursor = await conn.execute(
+                f"UPDATE members SET state = ? WHERE group_id = ? AND member_id = ? "
+                f"AND state IN ({marks})",
+                (to, group_id, member_id, *allowed_from),
+            )
+            if cursor.rowcount != 1:
+                return None
+            async with conn.execute(
+                f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND member_id = ?",
+                (group_id, member_id),
+            ) as c:
+                row = await c.fetchone()
+            return None if row is None else _member(row)
+
+        return await self._db.write(job)
+
+    async def accept_commit(
+        self,
+        *,
+        group_id: bytes,
+        epoch: int,
+        prev_commit_hash: bytes,
+        roster: frozenset[tuple[bytes, bytes, bytes]],
+        committer_id: bytes,
+        commit_blob: bytes,
+        commit_hash: bytes,
+        now: int,
+    ) -> list[bytes]:
+        """Accept the commit for ``current + 1`` (first wins); returns newly keyed member ids.
+
+        Epoch, chain and roster are checked inside the write transaction, so of two racing
+        commits exactly one lands and a membership change cannot slip in between.
+        """
+
+        async def job(conn: aiosqlite.Connection) -> list[bytes]:
+            async with conn.execute(
+                "SELECT g.current_epoch, e.commit_hash FROM groups g JOIN epochs e "
+                "ON e.group_id = g.group_id AND e.epoch = g.current_epoch WHERE g.group_id = ?",
+                (group_id,),
+            ) as cursor:
+                found = await cursor.fetchone()
+            if found is None:
+                raise HearthError(Code.NOT_FOUND, "no such group")
+            current, current_hash = int(found[0]), bytes(found[1])
+            if epoch <= current:
+                raise HearthError(
+                    Code.EPOCH_CONFLICT,
+                    f"epoch {epoch} already exists; fetch it and try again",
+                    current_epoch=current,
+                )
+            if epoch != current + 1:
+                raise HearthError(
+                    Code.WRONG_EPOCH,
+                    f"the next epoch is {current + 1}",
+                    current_epoch=current,
+                )
+            if prev_commit_hash != current_hash:
+                raise HearthError(
+                    Code.INVALID_COMMIT, "prev_commit_hash does not match the current epoch"
+                )
+            active = [m for m in await _live_members(conn, group_id) if m.state == "active"]
+            expected = frozenset((m.member_id, m.sig_pk, m.kem_pk) for m in active)
+            if roster != expected:
+                raise HearthError(
+                    Code.ROSTER_MISMATCH,
+                    "the roster must list exactly the group's current members",
+                )
+            committer = next((m for m in active if m.member_id == committer_id), None)
+            if committer is None or committer.first_epoch is None:
+                raise HearthError(
+                    Code.FORBIDDEN, "only a member holding the current epoch may commit"
+                )
+            await conn.execute(
+                "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
+                "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (group_id, epoch, commit_blob, commit_hash, committer_id, now),
+            )
+            await conn.execute(
+                "UPDATE groups SET current_epoch = ?, epoch_started_at = ? WHERE group_id = ?",
+                (epoch, now, group_id),
+            )
+            newly = [m.member_id for m in active if m.first_epoch is None]
+            await conn.execute(
+                "UPDATE members SET first_epoch = ? WHERE group_id = ? AND state = 'active' "
+                "AND first_epoch IS NULL",
+                (epoch, group_id),
+            )
+            return newly
+
+        return await self._db.write(job)
+
+    async def set_muted_until(self, group_id: bytes, member_id: bytes, until: int | None) -> None:
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE members SET muted_until = ? WHERE group_id = ? AND member_id = ?",
+                (until, group_id, member_id),
+            )
+
+        await self._db.write(job)

@@ -1,0 +1,106 @@
+"""SQL for the ciphertext log of each group."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import aiosqlite
+
+from server.storage.database import Database
+from server.storage.rows import MessageRow
+
+_COLUMNS = "group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, rtag"
+
+
+def _message(row: sqlite3.Row) -> MessageRow:
+    return MessageRow(*tuple(row))
+
+
+class MessageStore:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def store(self, message: MessageRow) -> MessageRow:
+        """Store ``message`` once the batch commits; a resent ``msg_id`` returns the first copy.
+
+        The first copy wins, so a client that resends after a lost acknowledgement gets the
+        sequence number, time and tag it would have been given the first time.
+        """
+
+        async def job(conn: aiosqlite.Connection) -> MessageRow:
+            cursor = await conn.execute(
+                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (group_id, msg_id) DO NOTHING",
+                (
+                    message.group_id,
+                    message.seq,
+                    message.msg_id,
+                    message.sender_id,
+                    message.epoch,
+                    message.server_ts,
+                    message.envelope,
+                    message.kid,
+                    message.rtag,
+                ),
+            )
+            if cursor.rowcount == 1:
+                return message
+            async with conn.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
+                (message.group_id, message.msg_id),
+            ) as c:
+                row = await c.fetchone()
+            assert row is not None
+            return _message(row)
+
+        return await self._db.write(job)
+
+    async def by_msg_id(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
+        row = await self._db.fetch_one(
+            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
+            (group_id, msg_id),
+        )
+        return None if row is None else _message(row)
+
+    async def last_seq(self, group_id: bytes) -> int:
+        row = await self._db.fetch_one(
+            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE group_id = ?", (group_id,)
+        )
+        return 0 if row is None else int(row[0])
+
+    async def count_in_epoch(self, group_id: bytes, epoch: int) -> int:
+        row = await self._db.fetch_one(
+            "SELECT COUNT(*) FROM messages WHERE group_id = ? AND epoch = ?", (group_id, epoch)
+        )
+        return 0 if row is None else int(row[0])
+
+    async def page(
+        self, group_id: bytes, *, before_seq: int | None, min_epoch: int, limit: int
+    ) -> list[MessageRow]:
+        """Newest first: up to ``limit`` messages before ``before_seq``, from ``min_epoch`` on."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND seq < ? AND epoch >= ? "
+            "ORDER BY seq DESC LIMIT ?",
+            (group_id, before_seq if before_seq is not None else 2**62, min_epoch, limit),
+        )
+        return [_message(row) for row in rows]
+
+    async def tombstone(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
+        """Delete a message's ciphertext, keeping its place; None if unknown or deleted already."""
+
+        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
+            cursor = await conn.execute(
+                "UPDATE messages SET envelope = NULL WHERE group_id = ? AND msg_id = ? "
+                "AND envelope IS NOT NULL",
+                (group_id, msg_id),
+            )
+            if cursor.rowcount != 1:
+                return None
+            async with conn.execute(
+                f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
+                (group_id, msg_id),
+            ) as c:
+                row = await c.fetchone()
+            return None if row is None else _message(row)
+
+        return await self._db.write(job)

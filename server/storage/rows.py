@@ -1,0 +1,82 @@
+"""Typed rows handed out by the stores (frozen values; no sqlite3.Row escapes storage)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+JoinPolicy = Literal["approval", "open"]
+PostingPolicy = Literal["always", "facilitator_present"]
+MemberState = Literal["pending", "active", "left", "removed", "refused"]
+LIVE_STATES: tuple[MemberState, ...] = ("pending", "active")
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    group_id: bytes
+    name: str
+    rules: str
+    retention_days: int
+    join_policy: JoinPolicy
+    posting_policy: PostingPolicy
+    current_epoch: int
+    epoch_started_at: int
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MemberRow:
+    group_id: bytes
+    member_id: bytes
+    account_pk: bytes
+    sig_pk: bytes
+    kem_pk: bytes
+    pseudonym: str
+    skeleton: str
+    state: MemberState
+    facilitator_id: int | None
+    first_epoch: int | None
+    joined_at: int
+    muted_until: int | None
+
+    @property
+    def keyed(self) -> bool:
+        """Holds the current epoch's secret (a commit that includes it has landed)."""
+        return self.state == "active" and self.first_epoch is not None
+
+
+@dataclass(frozen=True, slots=True)
+class InviteRow:
+    invite_id: str
+    group_id: bytes
+    created_at: int
+    expires_at: int
+    max_uses: int
+    uses: int
+    revoked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CommitRow:
+    group_id: bytes
+    epoch: int
+    commit_blob: bytes
+    commit_hash: bytes
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow:
+    group_id: bytes
+    seq: int
+    msg_id: bytes
+    sender_id: bytes
+    epoch: int
+    server_ts: int
+    envelope: bytes | None
+    kid: int
+    rtag: bytes
+
+    @property
+    def deleted(self) -> bool:
+        return self.envelope is None
