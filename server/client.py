@@ -143,7 +143,12 @@ class HearthClient:
             wait_timeout=self.timeout,
         )
         for group_id in list(self.keys):
-            await self.sync_epochs(group_id)
+            try:
+                await self.sync_epochs(group_id)
+            except HearthRefused as refused:
+                if refused.code != "not_member":
+                    raise
+                del self.keys[group_id]  # we left or were removed while away
 
     async def disconnect(self) -> None:
         if self.sio.connected:
@@ -163,6 +168,8 @@ class HearthClient:
             self._accept_commit(b64decode(data["group_id"]), b64decode(data["commit"]))
         elif event == "msg":
             self._accept_message(data)
+        elif event == "membership" and data.get("state") in ("left", "removed", "refused"):
+            self.keys.pop(b64decode(data["group_id"]), None)
         elif event == "msg.deleted":
             group_id = b64decode(data["group_id"])
             old = self.inbox.get(group_id, {}).get(data["seq"])
@@ -372,8 +379,8 @@ class HearthClient:
         raise HearthRefused("epoch_conflict", "could not land a commit", {})
 
     def seal(self, group_id: bytes, text: str, msg_id: bytes | None = None) -> bytes:
-        keys = self.keys[group_id]
-        if keys.latest is None:
+        keys = self.keys.get(group_id)
+        if keys is None or keys.latest is None:
             raise HearthRefused("not_member", "this client holds no epoch of the group", {})
         epoch = keys.epochs[keys.latest.epoch]
         envelope = seal_message(

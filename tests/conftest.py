@@ -140,15 +140,26 @@ class RunningServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-@pytest.fixture
-def hearth_server(tmp_path: Path) -> Iterator[RunningServer]:
-    server = RunningServer(tmp_path / "hearth", free_port())
+def serve_in(directory: Path) -> Iterator[RunningServer]:
+    server = RunningServer(directory, free_port())
     server.add_facilitator()
     server.start()
     try:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def hearth_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A fresh server for one test."""
+    yield from serve_in(tmp_path / "hearth")
+
+
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """One server for a whole module, for tests that each leave no state another could see."""
+    yield from serve_in(tmp_path_factory.mktemp("hearth"))
 
 
 Clients = Callable[[], HearthClient]

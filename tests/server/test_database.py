@@ -1,0 +1,85 @@
+"""The storage engine: group commit, isolation of a failing job, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import aiosqlite
+import pytest
+
+from server.storage.database import Database
+from server.storage.migrations import SchemaTooNew, latest_version
+
+
+async def insert_account(conn: aiosqlite.Connection, key: bytes) -> bytes:
+    await conn.execute("INSERT INTO accounts (account_pk, created_at) VALUES (?, 0)", (key,))
+    return key
+
+
+async def test_concurrent_writes_share_batches_and_all_commit(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    try:
+        keys = [bytes([i]) * 32 for i in range(200)]
+        results = await asyncio.gather(
+            *(db.write(lambda c, k=k: insert_account(c, k)) for k in keys)
+        )
+        assert results == keys
+        assert db.batches_committed < len(keys)  # group commit actually grouped
+        row = await db.fetch_one("SELECT COUNT(*) FROM accounts")
+        assert row is not None
+        assert row[0] == 200
+    finally:
+        await db.close()
+
+
+async def test_a_failing_job_does_not_take_its_batch_down(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    try:
+        await db.write(lambda c: insert_account(c, b"d" * 32))
+        good = [db.write(lambda c, k=k: insert_account(c, k)) for k in (b"a" * 32, b"b" * 32)]
+        duplicate = db.write(lambda c: insert_account(c, b"d" * 32))
+        outcome = await asyncio.gather(*good, duplicate, return_exceptions=True)
+        assert outcome[:2] == [b"a" * 32, b"b" * 32]
+        assert isinstance(outcome[2], sqlite3.IntegrityError)
+        rows = await db.fetch_all("SELECT account_pk FROM accounts ORDER BY account_pk")
+        assert [r[0] for r in rows] == [b"a" * 32, b"b" * 32, b"d" * 32]
+    finally:
+        await db.close()
+
+
+async def test_result_is_returned_only_after_commit(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    try:
+        await db.write(lambda c: insert_account(c, b"x" * 32))
+        # a separate connection sees the row as soon as write() has returned
+        with sqlite3.connect(tmp_path / "h.sqlite3") as other:
+            assert other.execute("SELECT COUNT(*) FROM accounts").fetchone() == (1,)
+    finally:
+        await db.close()
+
+
+async def test_wal_mode_and_schema_version(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    await db.close()
+    with sqlite3.connect(tmp_path / "h.sqlite3") as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        assert conn.execute("PRAGMA user_version").fetchone() == (latest_version(),)
+
+
+async def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {latest_version() + 1}")
+    with pytest.raises(SchemaTooNew, match="upgrade Hearth"):
+        await Database.open(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone() == (0,)
+
+
+async def test_write_after_close_is_refused(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    await db.close()
+    with pytest.raises(Exception, match="closing"):
+        await db.write(lambda c: insert_account(c, b"z" * 32))
