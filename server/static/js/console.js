@@ -1,0 +1,275 @@
+// The facilitator console: log in/out, create groups (the browser builds the epoch-1 commit),
+// invite links, join requests, members and removals, and the epoch rotations that follow.
+
+import * as hc from "./crypto.js";
+import * as store from "./keystore.js";
+import * as keys from "./groupkeys.js";
+import { Session, api } from "./session.js";
+import { $, el, show, announce, renderResources, wireDialogClose } from "./ui.js";
+import { suggestPseudonym } from "./words.js";
+
+const state = { session: null, groups: new Map(), current: null, rotating: new Map() };
+
+function go(view) {
+  for (const name of ["login", "desk", "group"]) show($(`#${name}`), name === view);
+  show($("#logout"), view !== "login");
+  const heading = $(`#${view} h2`);
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+}
+
+async function boot() {
+  for (const dialog of document.querySelectorAll("dialog")) wireDialogClose(dialog);
+  $("#open-crisis").addEventListener("click", () => $("#crisis").showModal());
+  api("GET", "/api/settings").then((s) => renderResources($("#crisis-list"), s.crisis_resources), () => renderResources($("#crisis-list"), []));
+  $("#login-form").addEventListener("submit", login);
+  $("#logout").addEventListener("click", logout);
+  $("#create-form").addEventListener("submit", createGroup);
+  $("#invite-form").addEventListener("submit", createInvite);
+  $("#back").addEventListener("click", () => {
+    state.current = null;
+    go("desk");
+  });
+  $("#create-pseudonym").value = await suggestPseudonym();
+  try {
+    await api("GET", "/api/facilitator/me");
+    startSession();
+  } catch {
+    go("login");
+  }
+}
+
+async function login(event) {
+  event.preventDefault();
+  $("#login-error").textContent = "";
+  try {
+    await api("POST", "/api/facilitator/login", { username: $("#login-username").value, password: $("#login-password").value });
+  } catch (error) {
+    $("#login-error").textContent = error.message;
+    return;
+  }
+  $("#login-password").value = "";
+  startSession();
+}
+
+async function logout() {
+  state.session?.stop();
+  state.session = null;
+  await api("POST", "/api/facilitator/logout").catch(() => {});
+  $("#connection").textContent = "Logged out";
+  go("login");
+}
+
+function startSession() {
+  state.session?.stop();
+  state.session = new Session(handlers, async (status, detail) => {
+    if (status === "connected") {
+      $("#connection").textContent = "Connected";
+      await refreshGroups();
+    } else if (status === "refused") {
+      $("#connection").textContent = `Refused: ${detail?.message || detail?.code}`;
+    } else {
+      $("#connection").textContent = "Offline — reconnecting…";
+    }
+  });
+  state.session.start();
+  go("desk");
+}
+
+const handlers = {
+  "join.requested": (data) => {
+    const group = state.groups.get(data.group_id);
+    announce(`${data.member.pseudonym} asks to join ${group?.name || "a group"}.`);
+    if (state.current === data.group_id) refreshGroup();
+  },
+  "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
+  "epoch.new": async (data) => {
+    const record = await store.group(data.group_id);
+    if (record) await keys.acceptCommit(record, hc.b64decode(data.commit));
+    if (state.current === data.group_id) refreshGroup();
+  },
+  membership: () => state.current && refreshGroup(),
+};
+
+async function refreshGroups() {
+  const listing = await state.session.call("groups.list");
+  if (!listing.facilitator) {
+    announce("Your session has ended. Please log in again.");
+    return logout();
+  }
+  state.groups = new Map(listing.groups.filter((g) => g.facilitator).map((g) => [g.group_id, g]));
+  const list = $("#groups");
+  list.replaceChildren();
+  for (const group of state.groups.values()) {
+    list.append(
+      el(
+        "li",
+        {},
+        el("span", { text: `${group.name} · epoch ${group.current_epoch}` }),
+        el("button", { type: "button", "data-group": group.group_id, onclick: () => openGroup(group.group_id) }, "Manage"),
+      ),
+    );
+    if (group.rotation_needed) rotateSoon(group.group_id);
+  }
+  if (state.current) await refreshGroup();
+}
+
+async function createGroup(event) {
+  event.preventDefault();
+  $("#create-error").textContent = "";
+  const groupId = hc.b64encode(hc.randomBytes(16));
+  const record = await keys.newRecord(groupId, $("#create-pseudonym").value.trim());
+  const { commit } = await hc.buildCommit({
+    groupId: record.groupId,
+    epoch: 1,
+    prevCommitHash: new Uint8Array(32),
+    committer: record.member,
+    roster: [hc.rosterEntry(record.member)],
+  });
+  try {
+    const reply = await state.session.call("group.create", {
+      group_id: groupId,
+      name: $("#create-name").value.trim(),
+      rules: $("#create-rules").value,
+      join_policy: $("#create-join").value,
+      posting_policy: $("#create-posting").value,
+      retention_days: Number($("#create-retention").value),
+      member: keys.memberPayload(record),
+      commit: hc.b64encode(commit.raw),
+    });
+    record.info = reply.group;
+  } catch (error) {
+    $("#create-error").textContent = error.message;
+    return;
+  }
+  await keys.acceptCommit(record, commit.raw); // opens our own wrap and saves the record
+  announce(`Group ${record.info.name} created.`);
+  $("#create-form").reset();
+  $("#create-pseudonym").value = await suggestPseudonym();
+  await refreshGroups();
+  await openGroup(groupId);
+}
+
+async function openGroup(groupId) {
+  state.current = groupId;
+  $("#invite-link").value = "";
+  go("group");
+  await refreshGroup();
+}
+
+async function refreshGroup() {
+  const id = state.current;
+  if (!id || !state.session?.connected) return;
+  const listing = await state.session.call("members.list", { group_id: id });
+  const record = await store.group(id);
+  $("#group-title").textContent = listing.group.name;
+  let epochText = `Epoch ${listing.group.current_epoch}`;
+  if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
+  else if (listing.rotation_needed) epochText += " · key rotation pending";
+  $("#epoch").textContent = epochText;
+
+  const pending = listing.members.filter((m) => m.state === "pending");
+  $("#requests").replaceChildren(
+    ...pending.map((m) =>
+      el(
+        "li",
+        { "data-member": m.member_id },
+        el("span", { text: m.pseudonym }),
+        el("button", { type: "button", class: "primary", onclick: () => decide(m, true) }, `Approve ${m.pseudonym}`),
+        el("button", { type: "button", onclick: () => decide(m, false) }, `Refuse ${m.pseudonym}`),
+      ),
+    ),
+  );
+  show($("#no-requests"), pending.length === 0);
+
+  const mine = record ? hc.b64encode(record.member.memberId) : null;
+  const active = listing.members.filter((m) => m.state === "active");
+  $("#members").replaceChildren(
+    ...active.map((m) =>
+      el(
+        "li",
+        { "data-member": m.member_id },
+        el("span", { text: `${m.pseudonym}${m.role === "facilitator" ? " (facilitator)" : ""}${m.member_id === mine ? " — you" : ""}` }),
+        m.member_id === mine ? null : el("button", { type: "button", class: "danger", onclick: () => remove(m) }, `Remove ${m.pseudonym}`),
+      ),
+    ),
+  );
+
+  const invites = (await state.session.call("invite.list", { group_id: id })).invites;
+  $("#invites").replaceChildren(
+    ...invites.map((i) =>
+      el(
+        "li",
+        { "data-invite": i.invite_id },
+        el("span", { text: `Invite ${i.invite_id.slice(0, 6)} · used ${i.uses}/${i.max_uses} · ${i.revoked ? "revoked" : `until ${new Date(i.expires_at).toLocaleString()}`}` }),
+        i.revoked ? null : el("button", { type: "button", onclick: () => revoke(i.invite_id) }, "Revoke"),
+      ),
+    ),
+  );
+}
+
+async function createInvite(event) {
+  event.preventDefault();
+  const reply = await state.session.call("invite.create", {
+    group_id: state.current,
+    expires_in_hours: Number($("#invite-hours").value),
+    max_uses: Number($("#invite-uses").value),
+  });
+  $("#invite-link").value = `${location.origin}/#invite=${reply.token}`;
+  $("#invite-link").focus();
+  $("#invite-link").select();
+  announce("Invite link created.");
+  await refreshGroup();
+}
+
+async function revoke(inviteId) {
+  await state.session.call("invite.revoke", { group_id: state.current, invite_id: inviteId });
+  announce("Invite revoked.");
+  await refreshGroup();
+}
+
+async function decide(member, approve) {
+  const id = state.current;
+  try {
+    await state.session.call("join.decide", { group_id: id, member_id: member.member_id, approve });
+  } catch (error) {
+    announce(error.message);
+  }
+  announce(approve ? `${member.pseudonym} approved.` : `${member.pseudonym} refused.`);
+  if (approve) await rotateNow(id);
+  await refreshGroup();
+}
+
+async function remove(member) {
+  const id = state.current;
+  try {
+    await state.session.call("member.remove", { group_id: id, member_id: member.member_id });
+  } catch (error) {
+    announce(error.message);
+    return;
+  }
+  announce(`${member.pseudonym} removed; rotating the group's keys.`);
+  await rotateNow(id);
+  await refreshGroup();
+}
+
+/** One rotation at a time per group; a request while one runs queues one more pass. */
+function rotateNow(groupId, force = false) {
+  const previous = state.rotating.get(groupId) || Promise.resolve();
+  const next = previous
+    .catch(() => {})
+    .then(async () => {
+      const record = await store.group(groupId);
+      if (!record?.latest) return;
+      const epoch = await keys.rotate(state.session, record, { force });
+      $("#epoch").textContent = `Epoch ${epoch}`;
+    });
+  state.rotating.set(groupId, next);
+  return next.catch((error) => announce(`Key rotation failed: ${error.message}`));
+}
+
+function rotateSoon(groupId, force = false) {
+  rotateNow(groupId, force).then(() => state.current === groupId && refreshGroup());
+}
+
+boot().catch((error) => announce(`Something went wrong: ${error.message}`));

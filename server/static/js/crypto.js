@@ -1,0 +1,637 @@
+// Hearth v1 cryptography in the browser: the WebCrypto twin of the Python package crypto/.
+// Byte layouts follow docs/protocol.md (notes/crypto-spec.md); no JS crypto library is used.
+// HPKE (RFC 9180, base mode, DHKEM(X25519, HKDF-SHA256) / HKDF-SHA256 / AES-128-GCM) is composed
+// from X25519 deriveBits, HMAC (for Extract/Expand) and AES-GCM.
+
+const subtle = globalThis.crypto.subtle;
+const utf8 = new TextEncoder();
+
+export const VERSION = 1;
+export const SUITE = 1;
+export const PREFIX = Uint8Array.of(0x01, 0x00, 0x01);
+export const MAX_CONTENT = 16380;
+export const MAX_ROSTER = 1000;
+export const PAD_BUCKETS = [128, 256, 512, 1024, 2048, 4096, 8192, 16384];
+export const CONTENT_TYPE_TEXT = 1;
+export const HEADER_LEN = 103;
+const ENTRY_LEN = 80;
+const WRAP_LEN = 80;
+const TRAILER_LEN = 96;
+
+export const LABEL = Object.freeze({
+  WRAP: utf8.encode("hearth-v1 wrap"),
+  KEY: utf8.encode("hearth-v1 "),
+  COMMIT_SIG: utf8.encode("hearth-v1 commit-sig"),
+  MSG_SIG: utf8.encode("hearth-v1 msg-sig"),
+  FRANK: utf8.encode("hearth-v1 frank"),
+  RTAG: utf8.encode("hearth-v1 rtag"),
+  CONNECT: utf8.encode("hearth-v1 connect"),
+  CHALLENGE: utf8.encode("hearth-v1 challenge"),
+  FPR: utf8.encode("hearth-v1 fingerprint"),
+});
+
+/** The one opaque failure of every verify/open operation. */
+export class VerificationFailed extends Error {
+  constructor() {
+    super("verification failed");
+    this.name = "VerificationFailed";
+  }
+}
+
+// -- bytes ---------------------------------------------------------------------------------
+
+export function concat(...parts) {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+export function u8(n) {
+  return Uint8Array.of(n & 0xff);
+}
+
+export function u16(n) {
+  return Uint8Array.of((n >>> 8) & 0xff, n & 0xff);
+}
+
+export function u32(n) {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, n);
+  return out;
+}
+
+export function u64(n) {
+  if (!Number.isSafeInteger(n) || n < 0) throw new RangeError("u64 needs a safe non-negative integer");
+  const out = new Uint8Array(8);
+  const view = new DataView(out.buffer);
+  view.setUint32(0, Math.floor(n / 2 ** 32));
+  view.setUint32(4, n % 2 ** 32);
+  return out;
+}
+
+function readUint(bytes, at, size) {
+  let n = 0;
+  for (let i = 0; i < size; i++) n = n * 256 + bytes[at + i];
+  if (!Number.isSafeInteger(n)) throw new RangeError("integer beyond 2^53");
+  return n;
+}
+
+export function equalBytes(a, b) {
+  // Constant-time-ish: always looks at every byte of equal-length inputs.
+  if (a.length !== b.length) return false;
+  let diff = 0;
+  for (let i = 0; i < a.length; i++) diff |= a[i] ^ b[i];
+  return diff === 0;
+}
+
+export function compareBytes(a, b) {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return a[i] - b[i];
+  return a.length - b.length;
+}
+
+export function randomBytes(n) {
+  return globalThis.crypto.getRandomValues(new Uint8Array(n));
+}
+
+export function hex(bytes) {
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+export function unhex(text) {
+  if (text.length % 2 || /[^0-9a-fA-F]/.test(text)) throw new Error("bad hex");
+  const out = new Uint8Array(text.length / 2);
+  for (let i = 0; i < out.length; i++) out[i] = parseInt(text.slice(2 * i, 2 * i + 2), 16);
+  return out;
+}
+
+// -- base64url without padding, strict ------------------------------------------------------
+
+const B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+const B64_INDEX = new Map([...B64].map((c, i) => [c, i]));
+
+export function b64encode(bytes) {
+  let out = "";
+  let i = 0;
+  for (; i + 3 <= bytes.length; i += 3) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8) | bytes[i + 2];
+    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63] + B64[n & 63];
+  }
+  const rest = bytes.length - i;
+  if (rest === 1) {
+    const n = bytes[i] << 16;
+    out += B64[n >> 18] + B64[(n >> 12) & 63];
+  } else if (rest === 2) {
+    const n = (bytes[i] << 16) | (bytes[i + 1] << 8);
+    out += B64[n >> 18] + B64[(n >> 12) & 63] + B64[(n >> 6) & 63];
+  }
+  return out;
+}
+
+export function b64decode(text) {
+  if (typeof text !== "string") throw new TypeError("base64url text must be a string");
+  if (!/^[A-Za-z0-9_-]*$/.test(text)) throw new Error("base64url text contains a character outside [A-Za-z0-9_-]");
+  if (text.length % 4 === 1) throw new Error("base64url text has an impossible length");
+  const out = new Uint8Array(Math.floor((text.length * 3) / 4));
+  let bits = 0;
+  let value = 0;
+  let at = 0;
+  for (const c of text) {
+    value = (value << 6) | B64_INDEX.get(c);
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      out[at++] = (value >> bits) & 0xff;
+    }
+  }
+  if (value & ((1 << bits) - 1)) throw new Error("base64url text has non-canonical trailing bits");
+  return out;
+}
+
+// -- hashes, HMAC, HKDF -----------------------------------------------------------------------
+
+export async function sha256(data) {
+  return new Uint8Array(await subtle.digest("SHA-256", data));
+}
+
+async function hmacKey(key) {
+  // WebCrypto refuses a zero-length HMAC key; HMAC pads keys with zeros, so 32 zeros is the same.
+  const raw = key.length === 0 ? new Uint8Array(32) : key;
+  return subtle.importKey("raw", raw, { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+}
+
+export async function hmac(key, data) {
+  return new Uint8Array(await subtle.sign("HMAC", await hmacKey(key), data));
+}
+
+export async function hkdfExtract(salt, ikm) {
+  return hmac(salt, ikm);
+}
+
+export async function hkdfExpand(prk, info, length) {
+  if (length > 255 * 32) throw new RangeError("HKDF-Expand length too large");
+  const key = await hmacKey(prk);
+  const out = new Uint8Array(length);
+  let block = new Uint8Array(0);
+  for (let i = 1, at = 0; at < length; i++) {
+    block = new Uint8Array(await subtle.sign("HMAC", key, concat(block, info, u8(i))));
+    out.set(block.subarray(0, Math.min(32, length - at)), at);
+    at += 32;
+  }
+  return out;
+}
+
+/** HKDF-SHA256 of ikm (bytes, or a non-extractable HKDF CryptoKey). */
+export async function hkdf(ikm, salt, info, length) {
+  const key =
+    ikm instanceof CryptoKey ? ikm : await subtle.importKey("raw", ikm, "HKDF", false, ["deriveBits"]);
+  const bits = await subtle.deriveBits({ name: "HKDF", hash: "SHA-256", salt, info }, key, length * 8);
+  return new Uint8Array(bits);
+}
+
+/** Turn an epoch secret into a non-extractable key usable by the key schedule. */
+export async function importEpochSecret(secret) {
+  return subtle.importKey("raw", secret, "HKDF", false, ["deriveBits"]);
+}
+
+// -- keys --------------------------------------------------------------------------------------
+
+const PKCS8_ED25519 = unhex("302e020100300506032b657004220420");
+const PKCS8_X25519 = unhex("302e020100300506032b656e04220420");
+
+export async function importSigningKey(sk, extractable = false) {
+  const priv = await subtle.importKey("pkcs8", concat(PKCS8_ED25519, sk), { name: "Ed25519" }, true, ["sign"]);
+  const jwk = await subtle.exportKey("jwk", priv);
+  const publicKey = b64decode(jwk.x);
+  const privateKey = extractable
+    ? priv
+    : await subtle.importKey("pkcs8", concat(PKCS8_ED25519, sk), { name: "Ed25519" }, false, ["sign"]);
+  return { privateKey, publicKey };
+}
+
+export async function importKemKey(sk, extractable = false) {
+  const pkcs8 = concat(PKCS8_X25519, sk);
+  const priv = await subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, true, ["deriveBits"]);
+  const publicKey = b64decode((await subtle.exportKey("jwk", priv)).x);
+  const privateKey = extractable ? priv : await subtle.importKey("pkcs8", pkcs8, { name: "X25519" }, false, ["deriveBits"]);
+  return { privateKey, publicKey };
+}
+
+export async function generateSigningKey() {
+  const pair = await subtle.generateKey({ name: "Ed25519" }, false, ["sign", "verify"]);
+  return { privateKey: pair.privateKey, publicKey: new Uint8Array(await subtle.exportKey("raw", pair.publicKey)) };
+}
+
+export async function generateKemKey() {
+  const pair = await subtle.generateKey({ name: "X25519" }, false, ["deriveBits"]);
+  return { privateKey: pair.privateKey, publicKey: new Uint8Array(await subtle.exportKey("raw", pair.publicKey)) };
+}
+
+/** Fresh per-group member keys: random member_id, Ed25519 signing key, X25519 KEM key. */
+export async function generateMemberKeys() {
+  return { memberId: randomBytes(16), signing: await generateSigningKey(), kem: await generateKemKey() };
+}
+
+export async function importMemberKeys(memberId, sigSk, kemSk) {
+  return { memberId, signing: await importSigningKey(sigSk), kem: await importKemKey(kemSk) };
+}
+
+export async function sign(signingKey, message) {
+  return new Uint8Array(await subtle.sign({ name: "Ed25519" }, signingKey.privateKey, message));
+}
+
+export async function verifySignature(publicKey, signature, message) {
+  if (publicKey.length !== 32 || signature.length !== 64) throw new VerificationFailed();
+  let ok = false;
+  try {
+    const key = await subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);
+    ok = await subtle.verify({ name: "Ed25519" }, key, signature, message);
+  } catch {
+    ok = false;
+  }
+  if (!ok) throw new VerificationFailed();
+}
+
+export async function fingerprint(publicKey) {
+  const digest = hex((await sha256(concat(LABEL.FPR, publicKey))).subarray(0, 10));
+  return digest.match(/.{4}/g).join(" ");
+}
+
+// -- HPKE (RFC 9180) base mode, DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, AES-128-GCM ---------
+
+const HPKE_V1 = utf8.encode("HPKE-v1");
+const KEM_SUITE = concat(utf8.encode("KEM"), u16(0x0020));
+const HPKE_SUITE = concat(utf8.encode("HPKE"), u16(0x0020), u16(0x0001), u16(0x0001));
+const EMPTY = new Uint8Array(0);
+
+function labeledExtract(suite, salt, label, ikm) {
+  return hkdfExtract(salt, concat(HPKE_V1, suite, utf8.encode(label), ikm));
+}
+
+function labeledExpand(suite, prk, label, info, length) {
+  return hkdfExpand(prk, concat(u16(length), HPKE_V1, suite, utf8.encode(label), info), length);
+}
+
+/** RFC 9180 §7.1.3 DeriveKeyPair for X25519: sk is the labeled expand of ikm (clamped on use). */
+export async function deriveKemKeyPair(ikm) {
+  const prk = await labeledExtract(KEM_SUITE, EMPTY, "dkp_prk", ikm);
+  const sk = await labeledExpand(KEM_SUITE, prk, "sk", EMPTY, 32);
+  return { sk, ...(await importKemKey(sk)) };
+}
+
+async function dh(privateKey, publicKeyBytes) {
+  try {
+    const pub = await subtle.importKey("raw", publicKeyBytes, { name: "X25519" }, false, []);
+    // Chromium throws on an all-zero shared secret (low-order point), as RFC 9180 §7.1.4 wants.
+    const shared = new Uint8Array(await subtle.deriveBits({ name: "X25519", public: pub }, privateKey, 256));
+    if (shared.every((b) => b === 0)) throw new Error("zero");
+    return shared;
+  } catch {
+    throw new VerificationFailed();
+  }
+}
+
+async function extractAndExpand(dhBytes, kemContext) {
+  const prk = await labeledExtract(KEM_SUITE, EMPTY, "eae_prk", dhBytes);
+  return labeledExpand(KEM_SUITE, prk, "shared_secret", kemContext, 32);
+}
+
+async function keySchedule(sharedSecret, info) {
+  const pskIdHash = await labeledExtract(HPKE_SUITE, EMPTY, "psk_id_hash", EMPTY);
+  const infoHash = await labeledExtract(HPKE_SUITE, EMPTY, "info_hash", info);
+  const context = concat(u8(0), pskIdHash, infoHash);
+  const secret = await labeledExtract(HPKE_SUITE, sharedSecret, "secret", EMPTY);
+  const key = await labeledExpand(HPKE_SUITE, secret, "key", context, 16);
+  const baseNonce = await labeledExpand(HPKE_SUITE, secret, "base_nonce", context, 12);
+  const exporterSecret = await labeledExpand(HPKE_SUITE, secret, "exp", context, 32);
+  return new HpkeContext(key, baseNonce, exporterSecret, sharedSecret);
+}
+
+/** An HPKE encryption context (RFC 9180 §5.2); seal/open advance the sequence number. */
+export class HpkeContext {
+  constructor(key, baseNonce, exporterSecret, sharedSecret) {
+    this.key = key;
+    this.baseNonce = baseNonce;
+    this.exporterSecret = exporterSecret;
+    this.sharedSecret = sharedSecret;
+    this.seq = 0;
+    this.enc = null;
+  }
+
+  nonce() {
+    const nonce = this.baseNonce.slice();
+    const seq = u64(this.seq);
+    for (let i = 0; i < 8; i++) nonce[4 + i] ^= seq[i];
+    return nonce;
+  }
+
+  async #aesKey() {
+    return subtle.importKey("raw", this.key, "AES-GCM", false, ["encrypt", "decrypt"]);
+  }
+
+  async seal(aad, pt) {
+    const ct = await subtle.encrypt({ name: "AES-GCM", iv: this.nonce(), additionalData: aad }, await this.#aesKey(), pt);
+    this.seq += 1;
+    return new Uint8Array(ct);
+  }
+
+  async open(aad, ct) {
+    let pt;
+    try {
+      pt = await subtle.decrypt({ name: "AES-GCM", iv: this.nonce(), additionalData: aad }, await this.#aesKey(), ct);
+    } catch {
+      throw new VerificationFailed();
+    }
+    this.seq += 1;
+    return new Uint8Array(pt);
+  }
+}
+
+/** SetupBaseS; `ikmE` makes the ephemeral key deterministic (for test vectors only). */
+export async function setupBaseS(pkR, info, { ikmE } = {}) {
+  const eph = ikmE ? await deriveKemKeyPair(ikmE) : await generateKemKey();
+  const shared = await extractAndExpand(await dh(eph.privateKey, pkR), concat(eph.publicKey, pkR));
+  const context = await keySchedule(shared, info);
+  context.enc = eph.publicKey;
+  return context;
+}
+
+/** SetupBaseR: `kem` is {privateKey, publicKey} of the recipient. */
+export async function setupBaseR(enc, kem, info) {
+  const shared = await extractAndExpand(await dh(kem.privateKey, enc), concat(enc, kem.publicKey));
+  return keySchedule(shared, info);
+}
+
+/** Single-shot seal of a secret, empty AAD: enc(32) ‖ ct ‖ tag (pyca's layout). */
+export async function hpkeSeal(pkR, info, pt, options = {}) {
+  const context = await setupBaseS(pkR, info, options);
+  return concat(context.enc, await context.seal(EMPTY, pt));
+}
+
+export async function hpkeOpen(kem, info, sealed) {
+  if (sealed.length < 32 + 16) throw new VerificationFailed();
+  const context = await setupBaseR(sealed.subarray(0, 32), kem, info);
+  return context.open(EMPTY, sealed.subarray(32));
+}
+
+// -- key schedule ---------------------------------------------------------------------------------
+
+export function scheduleSalt(groupId, epoch) {
+  return concat(groupId, u64(epoch));
+}
+
+export function scheduleKey(epochSecret, groupId, epoch, label, length) {
+  return hkdf(epochSecret, scheduleSalt(groupId, epoch), concat(LABEL.KEY, label), length);
+}
+
+export function confirmKey(epochSecret, groupId, epoch) {
+  return scheduleKey(epochSecret, groupId, epoch, utf8.encode("confirm"), 32);
+}
+
+export function senderKey(epochSecret, groupId, epoch, memberId) {
+  return scheduleKey(epochSecret, groupId, epoch, concat(utf8.encode("sender"), memberId), 16);
+}
+
+// -- roster ----------------------------------------------------------------------------------------
+
+export function rosterEntry(member) {
+  return { memberId: member.memberId, sigPk: member.signing.publicKey, kemPk: member.kem.publicKey };
+}
+
+export function sortRoster(entries) {
+  const sorted = [...entries].sort((a, b) => compareBytes(a.memberId, b.memberId));
+  for (let i = 1; i < sorted.length; i++) {
+    if (compareBytes(sorted[i - 1].memberId, sorted[i].memberId) === 0) throw new Error("duplicate member_id in roster");
+  }
+  if (sorted.length < 1 || sorted.length > MAX_ROSTER) throw new Error("roster size must be 1 to 1000");
+  return sorted;
+}
+
+export function encodeRoster(entries) {
+  return concat(...entries.flatMap((e) => [e.memberId, e.sigPk, e.kemPk]));
+}
+
+export function wrapInfo(groupId, epoch, memberId, rosterHash) {
+  return concat(LABEL.WRAP, groupId, u64(epoch), memberId, rosterHash);
+}
+
+// -- epoch commits ---------------------------------------------------------------------------------
+
+/** Build and sign the commit of `epoch`; returns {commit (parsed), secret (bytes)}. */
+export async function buildCommit({ groupId, epoch, prevCommitHash, committer, roster, epochSecret }) {
+  const entries = sortRoster(roster);
+  const own = entries.find((e) => equalBytes(e.memberId, committer.memberId));
+  if (!own || !equalBytes(own.sigPk, committer.signing.publicKey) || !equalBytes(own.kemPk, committer.kem.publicKey)) {
+    throw new Error("the committer's keys are not in the roster");
+  }
+  const secret = epochSecret ?? randomBytes(32);
+  const encoded = encodeRoster(entries);
+  const rosterHash = await sha256(encoded);
+  const wraps = [];
+  for (const e of entries) wraps.push(await hpkeSeal(e.kemPk, wrapInfo(groupId, epoch, e.memberId, rosterHash), secret));
+  const body = concat(PREFIX, groupId, u64(epoch), prevCommitHash, committer.memberId, u16(entries.length), encoded, ...wraps);
+  const confirm = await hmac(await confirmKey(secret, groupId, epoch), await sha256(body));
+  const signature = await sign(committer.signing, concat(LABEL.COMMIT_SIG, body, confirm));
+  return { commit: await parseCommit(concat(body, confirm, signature)), secret };
+}
+
+/** Parse strictly (throws Error on any malformed field); verifies nothing. */
+export async function parseCommit(raw) {
+  if (raw.length < 3 + 16 + 8 + 32 + 16 + 2 || !equalBytes(raw.subarray(0, 3), PREFIX)) throw new Error("commit: bad prefix or length");
+  let at = 3;
+  const take = (n) => raw.slice(at, (at += n));
+  const groupId = take(16);
+  const epoch = readUint(raw, at, 8);
+  at += 8;
+  if (epoch === 0) throw new Error("commit: epoch must be at least 1");
+  const prevCommitHash = take(32);
+  const committerId = take(16);
+  const n = readUint(raw, at, 2);
+  at += 2;
+  if (n < 1 || n > MAX_ROSTER) throw new Error("commit: bad roster size");
+  if (raw.length - at !== n * (ENTRY_LEN + WRAP_LEN) + TRAILER_LEN) throw new Error("commit: wrong length");
+  const roster = [];
+  for (let i = 0; i < n; i++) roster.push({ memberId: take(16), sigPk: take(32), kemPk: take(32) });
+  for (let i = 1; i < n; i++) {
+    if (compareBytes(roster[i - 1].memberId, roster[i].memberId) >= 0) throw new Error("commit: roster not sorted/unique");
+  }
+  if (!roster.some((e) => equalBytes(e.memberId, committerId))) throw new Error("commit: committer not in roster");
+  const wraps = [];
+  for (let i = 0; i < n; i++) wraps.push(take(WRAP_LEN));
+  const confirm = take(32);
+  const signature = take(64);
+  return {
+    raw: raw.slice(),
+    body: raw.slice(0, raw.length - TRAILER_LEN),
+    groupId,
+    epoch,
+    prevCommitHash,
+    committerId,
+    roster,
+    wraps,
+    confirm,
+    signature,
+    hash: await sha256(raw),
+  };
+}
+
+export async function verifyCommit(commit) {
+  const committer = commit.roster.find((e) => equalBytes(e.memberId, commit.committerId));
+  if (!committer) throw new VerificationFailed();
+  await verifySignature(committer.sigPk, commit.signature, concat(LABEL.COMMIT_SIG, commit.body, commit.confirm));
+}
+
+/** The epoch secret for `member`, after signature, wrap and confirm check; else VerificationFailed. */
+export async function openCommit(commit, member) {
+  await verifyCommit(commit);
+  const index = commit.roster.findIndex(
+    (e) =>
+      equalBytes(e.memberId, member.memberId) &&
+      equalBytes(e.sigPk, member.signing.publicKey) &&
+      equalBytes(e.kemPk, member.kem.publicKey),
+  );
+  if (index < 0) throw new VerificationFailed();
+  const rosterHash = await sha256(encodeRoster(commit.roster));
+  const info = wrapInfo(commit.groupId, commit.epoch, member.memberId, rosterHash);
+  const secret = await hpkeOpen(member.kem, info, commit.wraps[index]);
+  const expected = await hmac(await confirmKey(secret, commit.groupId, commit.epoch), await sha256(commit.body));
+  if (!equalBytes(expected, commit.confirm)) throw new VerificationFailed();
+  return secret;
+}
+
+// -- padding and content --------------------------------------------------------------------------
+
+export function bucketFor(length) {
+  if (!(length >= 0 && length <= MAX_CONTENT)) throw new RangeError(`content must be at most ${MAX_CONTENT} bytes`);
+  return PAD_BUCKETS.find((b) => b >= 4 + length);
+}
+
+export function pad(content) {
+  const out = new Uint8Array(bucketFor(content.length));
+  out.set(u32(content.length));
+  out.set(content, 4);
+  return out;
+}
+
+export function unpad(padded) {
+  if (!PAD_BUCKETS.includes(padded.length)) throw new VerificationFailed();
+  const length = readUint(padded, 0, 4);
+  if (length > MAX_CONTENT || bucketFor(length) !== padded.length) throw new VerificationFailed();
+  let tail = 0;
+  for (let i = 4 + length; i < padded.length; i++) tail |= padded[i];
+  if (tail !== 0) throw new VerificationFailed();
+  return padded.slice(4, 4 + length);
+}
+
+export function checkContent(contentType, content) {
+  if (contentType !== CONTENT_TYPE_TEXT) throw new Error("unknown content type");
+  if (content.length > MAX_CONTENT) throw new RangeError("content too long");
+  new TextDecoder("utf-8", { fatal: true }).decode(content);
+}
+
+// -- message envelopes -----------------------------------------------------------------------------
+
+export function commitment(franking, groupId, epoch, senderId, msgId, contentType, content) {
+  return hmac(franking, concat(LABEL.FRANK, groupId, u64(epoch), senderId, msgId, u8(contentType), content));
+}
+
+export function encodeHeader(h) {
+  return concat(PREFIX, h.groupId, u64(h.epoch), h.senderId, h.msgId, h.nonce, h.commitment);
+}
+
+export function parseHeader(raw) {
+  if (raw.length < HEADER_LEN || !equalBytes(raw.subarray(0, 3), PREFIX)) throw new Error("header: bad prefix or length");
+  const epoch = readUint(raw, 19, 8);
+  if (epoch === 0) throw new Error("header: epoch must be at least 1");
+  return {
+    groupId: raw.slice(3, 19),
+    epoch,
+    senderId: raw.slice(27, 43),
+    msgId: raw.slice(43, 59),
+    nonce: raw.slice(59, 71),
+    commitment: raw.slice(71, 103),
+  };
+}
+
+/** Seal content; `nonce`/`franking` are for vectors only. Returns {raw, header, franking}. */
+export async function sealMessage({ epochSecret, groupId, epoch, sender, msgId, content, contentType = CONTENT_TYPE_TEXT, nonce, franking }) {
+  checkContent(contentType, content);
+  nonce = nonce ?? randomBytes(12);
+  franking = franking ?? randomBytes(32);
+  const header = {
+    groupId,
+    epoch,
+    senderId: sender.memberId,
+    msgId,
+    nonce,
+    commitment: await commitment(franking, groupId, epoch, sender.memberId, msgId, contentType, content),
+  };
+  const aad = encodeHeader(header);
+  const key = await subtle.importKey("raw", await senderKey(epochSecret, groupId, epoch, sender.memberId), "AES-GCM", false, ["encrypt"]);
+  const pt = concat(franking, u8(contentType), pad(content));
+  const ct = new Uint8Array(await subtle.encrypt({ name: "AES-GCM", iv: nonce, additionalData: aad }, key, pt));
+  const signature = await sign(sender.signing, concat(LABEL.MSG_SIG, aad, ct));
+  return { raw: concat(aad, ct, signature), header, franking };
+}
+
+const CIPHERTEXT_LENS = PAD_BUCKETS.map((b) => 32 + 1 + b + 16);
+
+export function parseEnvelope(raw) {
+  const header = parseHeader(raw);
+  const ctLen = raw.length - HEADER_LEN - 64;
+  if (!CIPHERTEXT_LENS.includes(ctLen)) throw new Error("envelope: ciphertext length matches no padding bucket");
+  return {
+    raw: raw.slice(),
+    header,
+    aad: raw.slice(0, HEADER_LEN),
+    ciphertext: raw.slice(HEADER_LEN, HEADER_LEN + ctLen),
+    signature: raw.slice(HEADER_LEN + ctLen),
+  };
+}
+
+export function verifyEnvelope(envelope, senderSigPk) {
+  return verifySignature(senderSigPk, envelope.signature, concat(LABEL.MSG_SIG, envelope.aad, envelope.ciphertext));
+}
+
+/** Verify, decrypt, unpad and check C; any failure is VerificationFailed. */
+export async function openMessage(envelope, { epochSecret, senderSigPk }) {
+  await verifyEnvelope(envelope, senderSigPk);
+  const h = envelope.header;
+  let pt;
+  try {
+    const key = await subtle.importKey("raw", await senderKey(epochSecret, h.groupId, h.epoch, h.senderId), "AES-GCM", false, ["decrypt"]);
+    pt = new Uint8Array(await subtle.decrypt({ name: "AES-GCM", iv: h.nonce, additionalData: envelope.aad }, key, envelope.ciphertext));
+  } catch {
+    throw new VerificationFailed();
+  }
+  const franking = pt.slice(0, 32);
+  const contentType = pt[32];
+  const content = unpad(pt.subarray(33));
+  try {
+    checkContent(contentType, content);
+  } catch {
+    throw new VerificationFailed();
+  }
+  const expected = await commitment(franking, h.groupId, h.epoch, h.senderId, h.msgId, contentType, content);
+  if (!equalBytes(expected, h.commitment)) throw new VerificationFailed();
+  return { header: h, contentType, content, franking, text: new TextDecoder().decode(content) };
+}
+
+// -- franking: report opening -----------------------------------------------------------------------
+
+/** header ‖ Kf ‖ content_type ‖ u32(len) ‖ content ‖ u64(server_ts) ‖ u32(kid) ‖ rtag */
+export function encodeReportOpening({ header, franking, contentType, content, serverTs, kid, rtag }) {
+  checkContent(contentType, content);
+  if (franking.length !== 32 || rtag.length !== 32) throw new Error("report opening: bad Kf or rtag length");
+  return concat(encodeHeader(header), franking, u8(contentType), u32(content.length), content, u64(serverTs), u32(kid), rtag);
+}
+
+// -- account challenge ------------------------------------------------------------------------------
+
+export function signChallenge(account, challenge) {
+  return sign(account, concat(LABEL.CONNECT, challenge));
+}

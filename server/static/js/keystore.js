@@ -1,0 +1,91 @@
+// The device's keys in IndexedDB: the account key, and per group the member keys, epoch secrets
+// (as non-extractable HKDF keys) and the commits that carry each epoch's roster.
+// CryptoKey objects are stored as they are (structured clone keeps them non-extractable).
+
+import { generateSigningKey } from "./crypto.js";
+
+const DB_NAME = "hearth";
+const STORE = "kv";
+
+let opening = null;
+
+function db() {
+  if (!opening) {
+    opening = new Promise((resolve, reject) => {
+      const request = indexedDB.open(DB_NAME, 1);
+      request.onupgradeneeded = () => request.result.createObjectStore(STORE);
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+  }
+  return opening;
+}
+
+async function run(mode, action) {
+  const database = await db();
+  return new Promise((resolve, reject) => {
+    const tx = database.transaction(STORE, mode);
+    const request = action(tx.objectStore(STORE));
+    tx.oncomplete = () => resolve(request?.result);
+    tx.onerror = () => reject(tx.error);
+    tx.onabort = () => reject(tx.error);
+  });
+}
+
+export function get(key) {
+  return run("readonly", (store) => store.get(key));
+}
+
+export function put(key, value) {
+  return run("readwrite", (store) => store.put(value, key));
+}
+
+export function remove(key) {
+  return run("readwrite", (store) => store.delete(key));
+}
+
+export async function keysWithPrefix(prefix) {
+  const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
+  return run("readonly", (store) => store.getAllKeys(range));
+}
+
+/** The account key (Ed25519, non-extractable), created on first use. */
+export async function account() {
+  let found = await get("account");
+  if (!found) {
+    found = await generateSigningKey();
+    await put("account", found);
+  }
+  return found;
+}
+
+export const hasAccount = async () => Boolean(await get("account"));
+
+// -- groups: "group:<group_id b64>" -> { groupId, member, pseudonym, epochs: {n: {secret, commit}}, latest, info }
+
+export const groupKey = (groupIdB64) => `group:${groupIdB64}`;
+
+export async function groups() {
+  const keys = await keysWithPrefix("group:");
+  const out = [];
+  for (const key of keys) out.push(await get(key));
+  return out.filter(Boolean);
+}
+
+export const group = (groupIdB64) => get(groupKey(groupIdB64));
+export const saveGroup = (record) => put(groupKey(record.id), record);
+export const forgetGroup = (groupIdB64) => remove(groupKey(groupIdB64));
+
+/** Delete everything this device holds (the whole database). */
+export async function wipe() {
+  if (opening) {
+    (await opening).close();
+    opening = null;
+  }
+  await new Promise((resolve, reject) => {
+    const request = indexedDB.deleteDatabase(DB_NAME);
+    request.onsuccess = () => resolve();
+    request.onblocked = () => resolve();
+    request.onerror = () => reject(request.error);
+  });
+}

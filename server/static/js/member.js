@@ -1,0 +1,586 @@
+// The member's page: pseudonym, joining by invite, live chat, history, leaving, deleting data,
+// crisis resources on every screen and an on-device crisis-language check before sending.
+
+import * as hc from "./crypto.js";
+import * as store from "./keystore.js";
+import * as keys from "./groupkeys.js";
+import { Session, Refused, api } from "./session.js";
+import { $, el, show, announce, formatTime, renderResources, wireDialogClose } from "./ui.js";
+import { suggestPseudonym } from "./words.js";
+
+const VIEWS = ["welcome", "join", "home", "chat", "settings"];
+const PAGE = 50;
+
+const state = {
+  settings: { organisation: "Hearth", crisis_resources: [], crisis_words: [] },
+  session: null,
+  records: new Map(), // group id (b64) -> record
+  messages: new Map(), // group id -> Map(msg_id b64 -> item)
+  names: new Map(), // group id -> Map(member_id b64 -> {pseudonym, role})
+  more: new Map(), // group id -> boolean (older history exists)
+  outbox: new Map(), // msg_id b64 -> {groupId, text, msgId}
+  current: null,
+  invite: null,
+  profile: null,
+  view: "home",
+};
+
+// -- views ---------------------------------------------------------------------------------------
+
+function go(view) {
+  state.view = view;
+  for (const name of VIEWS) show($(`#${name}`), name === view);
+  const heading = $(`#${view} h2`);
+  if (heading) {
+    heading.tabIndex = -1;
+    heading.focus({ preventScroll: true });
+  }
+}
+
+function setConnection(text) {
+  $("#connection").textContent = text;
+}
+
+// -- start ---------------------------------------------------------------------------------------
+
+async function boot() {
+  wireStatic();
+  try {
+    state.settings = await api("GET", "/api/settings");
+  } catch {
+    /* keep defaults: the resources dialog then shows the emergency-number line */
+  }
+  $("#org").textContent = state.settings.organisation || "Hearth";
+  document.title = state.settings.organisation || "Hearth";
+  renderResources($("#crisis-list"), state.settings.crisis_resources);
+  renderResources($("#crisis-check-list"), state.settings.crisis_resources);
+
+  const firstVisit = !(await store.hasAccount());
+  await store.account(); // creates the account key on first visit
+  state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
+  for (const record of await store.groups()) state.records.set(record.id, record);
+  state.invite = readInvite();
+
+  state.session = new Session(handlers, onStatus);
+  state.session.start();
+
+  if (firstVisit || !(await store.get("profile"))) {
+    $("#welcome-pseudonym").value = state.profile.pseudonym;
+    go("welcome");
+  } else {
+    afterWelcome();
+  }
+}
+
+function readInvite() {
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const query = new URLSearchParams(location.search);
+  return hash.get("invite") || query.get("invite");
+}
+
+function afterWelcome() {
+  if (state.invite) {
+    showInvite();
+  } else {
+    renderHome();
+    go("home");
+  }
+}
+
+function wireStatic() {
+  for (const dialog of document.querySelectorAll("dialog")) wireDialogClose(dialog);
+  $("#open-crisis").addEventListener("click", () => $("#crisis").showModal());
+  $("#open-settings").addEventListener("click", () => {
+    $("#settings-pseudonym").value = state.profile?.pseudonym || "";
+    go("settings");
+  });
+  $("#settings-close").addEventListener("click", () => (state.current ? openGroup(state.current) : goHome()));
+  $("#welcome-suggest").addEventListener("click", async () => ($("#welcome-pseudonym").value = await suggestPseudonym()));
+  $("#join-suggest").addEventListener("click", async () => ($("#join-pseudonym").value = await suggestPseudonym()));
+  $("#welcome-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    state.profile = { pseudonym: $("#welcome-pseudonym").value.trim() };
+    await store.put("profile", state.profile);
+    afterWelcome();
+  });
+  $("#rename-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    state.profile = { pseudonym: $("#settings-pseudonym").value.trim() };
+    await store.put("profile", state.profile);
+    announce("Saved.");
+  });
+  $("#join-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    join().catch((error) => ($("#join-error").textContent = error.message));
+  });
+  $("#compose").addEventListener("submit", (event) => {
+    event.preventDefault();
+    compose();
+  });
+  $("#compose-text").addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey) {
+      event.preventDefault();
+      compose();
+    }
+  });
+  $("#back").addEventListener("click", goHome);
+  $("#leave").addEventListener("click", leaveCurrent);
+  $("#show-rules").addEventListener("click", () => {
+    const record = state.records.get(state.current);
+    $("#rules-dialog-text").textContent = record?.info?.rules || "";
+    $("#rules-dialog").showModal();
+  });
+  $("#older").addEventListener("click", () => loadOlder(state.current));
+  $("#messages").addEventListener("scroll", () => {
+    if ($("#messages").scrollTop < 30 && state.more.get(state.current)) loadOlder(state.current);
+  });
+  $("#wipe").addEventListener("click", wipe);
+}
+
+async function confirmAction(text, yes) {
+  $("#confirm-text").textContent = text;
+  $("#confirm-yes").textContent = yes;
+  const dialog = $("#confirm");
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+}
+
+// -- connection ----------------------------------------------------------------------------------
+
+async function onStatus(status, detail) {
+  if (status === "connected") {
+    setConnection("Connected");
+    try {
+      await catchUp();
+    } catch (error) {
+      announce(`Could not catch up: ${error.message}`);
+    }
+  } else if (status === "refused") {
+    setConnection(`Refused by the server: ${detail?.message || detail?.code || "unknown reason"}`);
+  } else {
+    setConnection("Offline — reconnecting…");
+  }
+}
+
+async function catchUp() {
+  const listing = await state.session.call("groups.list");
+  const known = new Map(listing.groups.map((g) => [g.group_id, g]));
+  for (const record of state.records.values()) {
+    const server = known.get(record.id);
+    if (server) {
+      record.info = { ...server };
+      if (server.me) record.serverState = server.me.state;
+      if (server.me && ["left", "removed", "refused"].includes(server.me.state)) record.state = server.me.state;
+    }
+    if (record.latest || record.serverState === "active") {
+      try {
+        await keys.syncEpochs(state.session, record);
+      } catch {
+        /* not keyed yet */
+      }
+    }
+    await store.saveGroup(record);
+  }
+  if (state.invite && state.view === "join" && !$("#join-name").textContent) await showInvite();
+  renderHome();
+  if (state.current) {
+    await refreshGroup(state.current);
+  }
+  await flushOutbox();
+}
+
+const handlers = {
+  msg: (data) => receive(data),
+  "msg.deleted": (data) => {
+    const item = state.messages.get(data.group_id)?.get(data.msg_id);
+    if (item) {
+      item.text = null;
+      item.deleted = true;
+      renderMessages();
+    }
+  },
+  "epoch.new": async (data) => {
+    const record = state.records.get(data.group_id);
+    if (!record) return;
+    const wasKeyed = Boolean(record.latest);
+    if (await keys.acceptCommit(record, hc.b64decode(data.commit))) {
+      if (!wasKeyed) {
+        announce(`You are now in ${record.info?.name || "the group"}.`);
+        renderHome();
+        if (state.current === record.id) {
+          renderChatState();
+          await refreshGroup(record.id);
+        }
+      } else if (state.current === record.id) {
+        await loadNames(record.id);
+      }
+      await flushOutbox();
+    }
+  },
+  membership: async (data) => {
+    const record = state.records.get(data.group_id);
+    if (!record) return;
+    record.serverState = data.state;
+    if (data.state === "active") {
+      announce(`A facilitator approved you for ${record.info?.name || "the group"}. Getting the keys…`);
+    } else {
+      record.state = data.state;
+      const text = { refused: "Your request to join was refused.", removed: "A facilitator removed you from this group.", left: "You left this group." }[data.state];
+      announce(`${record.info?.name || "Group"}: ${text || data.state}`);
+    }
+    await store.saveGroup(record);
+    renderHome();
+    if (state.current === record.id) renderChatState();
+  },
+  "rotation.needed": (data) => {
+    const record = state.records.get(data.group_id);
+    if (!record || !record.latest || record.state !== "active") return;
+    // Give the facilitator's console (which rotates at once) the first chance.
+    setTimeout(async () => {
+      try {
+        await keys.syncEpochs(state.session, record);
+        if (record.latest > data.epoch) return;
+        await keys.rotate(state.session, record, { force: data.reason !== "membership" });
+      } catch {
+        /* someone else will; the server keeps asking */
+      }
+    }, 800 + Math.random() * 1500);
+  },
+};
+
+// -- joining -------------------------------------------------------------------------------------
+
+async function showInvite() {
+  go("join");
+  $("#join-pseudonym").value = state.profile?.pseudonym || "";
+  $("#join-error").textContent = "";
+  try {
+    await state.session.ready();
+    const { group } = await state.session.call("invite.preview", { token: state.invite });
+    if (state.records.get(group.group_id)?.state === "active") {
+      clearInvite();
+      return openGroup(group.group_id);
+    }
+    $("#join-name").textContent = group.name;
+    $("#join-rules").textContent = group.rules || "(This group has no written rules.)";
+  } catch (error) {
+    $("#join-error").textContent = error.message;
+  }
+}
+
+function clearInvite() {
+  state.invite = null;
+  history.replaceState(null, "", location.pathname);
+}
+
+async function join() {
+  $("#join-error").textContent = "";
+  if (!$("#join-accept").checked) throw new Error("Please read and accept the group's rules first.");
+  const pseudonym = $("#join-pseudonym").value.trim();
+  const { group } = await state.session.call("invite.preview", { token: state.invite });
+  const record = await keys.newRecord(group.group_id, pseudonym);
+  record.info = group;
+  let reply;
+  try {
+    reply = await state.session.call("group.join", { token: state.invite, member: keys.memberPayload(record), accept_rules: true });
+  } catch (error) {
+    throw new Error(error.code === "pseudonym_taken" ? "Someone in this group already uses a name like that. Please pick another." : error.message);
+  }
+  record.info = reply.group;
+  record.serverState = reply.me.state;
+  record.state = "pending";
+  state.records.set(record.id, record);
+  await store.saveGroup(record);
+  clearInvite();
+  $("#join-accept").checked = false;
+  await openGroup(record.id);
+}
+
+// -- home ----------------------------------------------------------------------------------------
+
+function label(record) {
+  if (record.state === "active" && record.latest) return "";
+  if (record.serverState === "active") return " (getting keys…)";
+  if (record.state === "pending") return " (waiting for approval)";
+  return ` (${record.state})`;
+}
+
+function renderHome() {
+  const list = $("#group-list");
+  list.replaceChildren();
+  const records = [...state.records.values()];
+  for (const record of records) {
+    list.append(
+      el("li", {}, el("button", { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) }, `${record.info?.name || "Group"}${label(record)}`)),
+    );
+  }
+  show($("#no-groups"), records.length === 0);
+}
+
+function goHome() {
+  state.current = null;
+  renderHome();
+  go("home");
+}
+
+// -- chat ----------------------------------------------------------------------------------------
+
+async function openGroup(id) {
+  state.current = id;
+  const record = state.records.get(id);
+  $("#chat-title").textContent = record.info?.name || "Group";
+  go("chat");
+  renderChatState();
+  renderMessages();
+  if (state.session.connected) await refreshGroup(id);
+  $("#compose-text").focus();
+}
+
+function renderChatState() {
+  const record = state.records.get(state.current);
+  if (!record) return;
+  const keyed = record.state === "active" && Boolean(record.latest);
+  let note = "";
+  if (record.state === "pending" && record.serverState !== "active") note = "Waiting for a facilitator to approve your request.";
+  else if (!keyed && ["pending", "active"].includes(record.state)) note = "Approved. Waiting for the group's keys…";
+  else if (!["pending", "active"].includes(record.state)) note = "You are no longer in this group.";
+  $("#chat-note").textContent = note;
+  $("#compose").hidden = !keyed;
+  $("#leave").hidden = !["pending", "active"].includes(record.state);
+}
+
+async function refreshGroup(id) {
+  const record = state.records.get(id);
+  if (!record?.latest) return;
+  await loadNames(id);
+  const reply = await state.session.call("history.get", { group_id: id, limit: PAGE });
+  await ingest(record, reply.messages);
+  if (!state.more.has(id)) state.more.set(id, reply.more);
+  renderMessages(true);
+}
+
+async function loadNames(id) {
+  try {
+    const listing = await state.session.call("members.list", { group_id: id });
+    const names = state.names.get(id) || new Map();
+    for (const m of listing.members) names.set(m.member_id, { pseudonym: m.pseudonym, role: m.role });
+    state.names.set(id, names);
+  } catch {
+    /* not a member (any more) */
+  }
+}
+
+let loadingOlder = false;
+async function loadOlder(id) {
+  if (loadingOlder || !id) return;
+  const record = state.records.get(id);
+  const items = [...(state.messages.get(id)?.values() || [])].filter((m) => m.seq);
+  const oldest = Math.min(...items.map((m) => m.seq));
+  if (!Number.isFinite(oldest)) return;
+  loadingOlder = true;
+  try {
+    const box = $("#messages");
+    const fromBottom = box.scrollHeight - box.scrollTop;
+    const reply = await state.session.call("history.get", { group_id: id, before_seq: oldest, limit: PAGE });
+    await ingest(record, reply.messages);
+    state.more.set(id, reply.more);
+    renderMessages();
+    box.scrollTop = box.scrollHeight - fromBottom;
+  } finally {
+    loadingOlder = false;
+  }
+}
+
+async function ingest(record, views) {
+  const map = state.messages.get(record.id) || new Map();
+  state.messages.set(record.id, map);
+  for (const view of views) {
+    let item = await keys.open(record, view);
+    if (!item && !record.epochs[view.epoch]) {
+      await keys.syncEpochs(state.session, record).catch(() => {});
+      item = await keys.open(record, view);
+    }
+    if (!item) continue;
+    const pending = map.get(item.msgId);
+    if (pending && pending.seq) continue;
+    state.outbox.delete(item.msgId);
+    map.set(item.msgId, { ...item, mine: hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId), status: "sent" });
+  }
+}
+
+async function receive(data) {
+  const record = state.records.get(data.group_id);
+  if (!record) return;
+  await ingest(record, [data]);
+  if (state.current === record.id) {
+    if (!state.names.get(record.id)?.has(data.sender_id)) await loadNames(record.id);
+    renderMessages();
+  }
+}
+
+function senderName(groupId, senderId, mine) {
+  if (mine) return "You";
+  const entry = state.names.get(groupId)?.get(senderId);
+  if (!entry) return "Former member";
+  return entry.role === "facilitator" ? `${entry.pseudonym} (facilitator)` : entry.pseudonym;
+}
+
+function renderMessages(forceBottom = false) {
+  const id = state.current;
+  const box = $("#messages");
+  if (!id) return;
+  const atBottom = forceBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 60;
+  const items = [...(state.messages.get(id)?.values() || [])].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
+  box.replaceChildren(
+    ...items.map((m) =>
+      el(
+        "li",
+        { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
+        el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
+        el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? "(message deleted)" : m.text }),
+        m.mine && m.status !== "sent" ? statusLine(m) : null,
+      ),
+    ),
+  );
+  $("#older").hidden = !state.more.get(id);
+  if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function statusLine(m) {
+  if (m.status === "failed") {
+    return el(
+      "p",
+      { class: "state failed" },
+      `Not sent${m.error ? `: ${m.error}` : ""}. `,
+      el("button", { type: "button", class: "retry", onclick: () => retry(m.msgId) }, "Retry"),
+    );
+  }
+  return el("p", { class: "state", text: "Sending…" });
+}
+
+// -- sending -------------------------------------------------------------------------------------
+
+function containsCrisisLanguage(text) {
+  const normalised = text.normalize("NFKC").toLowerCase();
+  return state.settings.crisis_words.some((word) => word && normalised.includes(word.normalize("NFKC").toLowerCase()));
+}
+
+async function compose() {
+  const area = $("#compose-text");
+  const text = area.value.trim();
+  if (!text || !state.current) return;
+  if (containsCrisisLanguage(text)) {
+    const dialog = $("#crisis-check");
+    dialog.showModal();
+    const choice = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
+    if (choice !== "send") {
+      area.focus();
+      return;
+    }
+  }
+  area.value = "";
+  area.focus();
+  const msgId = hc.b64encode(hc.randomBytes(16));
+  const entry = { groupId: state.current, text, msgId, attempts: 0 };
+  state.outbox.set(msgId, entry);
+  const map = state.messages.get(state.current) || new Map();
+  state.messages.set(state.current, map);
+  map.set(msgId, { msgId, text, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
+  renderMessages(true);
+  await deliver(entry);
+}
+
+function retry(msgId) {
+  const entry = state.outbox.get(msgId);
+  if (!entry) return;
+  setStatus(entry, "sending");
+  deliver(entry);
+}
+
+function setStatus(entry, status, error) {
+  const item = state.messages.get(entry.groupId)?.get(entry.msgId);
+  if (item) {
+    item.status = status;
+    item.error = error;
+  }
+  if (state.current === entry.groupId) renderMessages();
+}
+
+/** Seal (again, same msg_id, when the epoch moved) and send until acknowledged or refused. */
+async function deliver(entry) {
+  const record = state.records.get(entry.groupId);
+  if (!record || entry.inFlight) return;
+  if (!state.session.connected) {
+    setStatus(entry, "failed", "offline, will resend when reconnected");
+    return;
+  }
+  entry.inFlight = true;
+  try {
+    if (!entry.envelope || entry.epoch !== record.latest) {
+      entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId)));
+      entry.epoch = record.latest;
+    }
+    const ack = await state.session.call("msg.send", { group_id: entry.groupId, envelope: entry.envelope });
+    state.outbox.delete(entry.msgId);
+    const item = state.messages.get(entry.groupId)?.get(entry.msgId);
+    if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
+    if (state.current === entry.groupId) renderMessages();
+  } catch (error) {
+    entry.attempts += 1;
+    if (["wrong_epoch", "rotation_required"].includes(error.code) && entry.attempts < 6) {
+      await keys.syncEpochs(state.session, record).catch(() => {});
+      entry.inFlight = false;
+      setTimeout(() => deliver(entry), 400 * entry.attempts);
+      return;
+    }
+    const offline = error instanceof Refused && ["unavailable", "timeout"].includes(error.code);
+    setStatus(entry, "failed", offline ? "offline, will resend when reconnected" : error.message);
+  } finally {
+    entry.inFlight = false;
+  }
+}
+
+async function flushOutbox() {
+  for (const entry of state.outbox.values()) {
+    setStatus(entry, "sending");
+    await deliver(entry);
+  }
+}
+
+// -- leaving and deleting ------------------------------------------------------------------------
+
+async function leaveCurrent() {
+  const id = state.current;
+  const record = state.records.get(id);
+  if (!record) return;
+  if (!(await confirmAction(`Leave ${record.info?.name || "this group"}? You will not be able to read it any more.`, "Leave"))) return;
+  try {
+    await state.session.call("group.leave", { group_id: id });
+  } catch (error) {
+    if (error.code !== "not_member") {
+      announce(`Could not leave: ${error.message}`);
+      return;
+    }
+  }
+  state.records.delete(id);
+  state.messages.delete(id);
+  await store.forgetGroup(id);
+  announce("You left the group. Its keys are deleted from this device.");
+  goHome();
+}
+
+async function wipe() {
+  if (!(await confirmAction("Delete your keys, groups and messages from this device and leave all your groups?", "Delete everything"))) return;
+  for (const id of state.records.keys()) {
+    try {
+      await state.session.call("group.leave", { group_id: id }, 5000);
+    } catch {
+      /* best effort */
+    }
+  }
+  state.session.stop();
+  await store.wipe();
+  location.replace(location.pathname);
+}
+
+boot().catch((error) => announce(`Something went wrong starting Hearth: ${error.message}`));

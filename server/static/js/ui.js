@@ -1,0 +1,60 @@
+// Small DOM helpers shared by the member page and the console (no innerHTML with data).
+
+export const $ = (selector, root = document) => root.querySelector(selector);
+
+export function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key === "class") node.className = value;
+    else if (key === "text") node.textContent = value;
+    else if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key in node && typeof value !== "string") node[key] = value;
+    else node.setAttribute(key, value === true ? "" : value);
+  }
+  for (const child of children.flat()) {
+    if (child !== null && child !== undefined && child !== false) node.append(child);
+  }
+  return node;
+}
+
+export function show(node, visible = true) {
+  node.hidden = !visible;
+}
+
+/** Announce a status line politely to screen readers and sighted users alike. */
+export function announce(text, region = $("#status")) {
+  if (region) region.textContent = text;
+}
+
+export function formatTime(ms) {
+  const date = new Date(ms);
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+}
+
+/** Fill the crisis-resources dialog from /api/settings. */
+export function renderResources(list, resources) {
+  list.replaceChildren();
+  if (!resources.length) {
+    list.append(el("li", { text: "If you are in danger, call your local emergency number now." }));
+    return;
+  }
+  for (const r of resources) {
+    list.append(
+      el(
+        "li",
+        {},
+        el("strong", { text: r.name }),
+        r.phone ? el("span", {}, " · ", el("a", { href: `tel:${r.phone.replace(/[^+\d]/g, "")}`, text: r.phone })) : null,
+        r.url ? el("span", {}, " · ", el("a", { href: r.url, rel: "noreferrer noopener", target: "_blank", text: "website" })) : null,
+        r.hours ? el("span", { text: ` · ${r.hours}` }) : null,
+      ),
+    );
+  }
+}
+
+export function wireDialogClose(dialog) {
+  for (const button of dialog.querySelectorAll("[data-close]")) {
+    button.addEventListener("click", () => dialog.close(button.dataset.close || ""));
+  }
+}

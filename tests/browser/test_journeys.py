@@ -1,0 +1,426 @@
+"""Journeys through the real pages in headless Chromium: a facilitator's console and members'
+pages in separate browser contexts, against a real server."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import expect
+
+from server.client import HearthClient
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer
+
+pytestmark = pytest.mark.browser
+TIMEOUT = 15_000
+expect.set_options(timeout=TIMEOUT)
+
+
+class Pages:
+    """Opens pages in fresh contexts and records every request and websocket they make."""
+
+    def __init__(self, browser: Any, server: RunningServer) -> None:
+        self.browser = browser
+        self.server = server
+        self.contexts: list[Any] = []
+        self.urls: list[str] = []
+        self.errors: list[str] = []
+
+    def open(
+        self, path: str = "/", *, width: int = 1000, height: int = 800, socket: Any = None
+    ) -> Any:
+        context = self.browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(TIMEOUT)
+        self.contexts.append(context)
+        page = context.new_page()
+        if socket is not None:
+            page.route_web_socket(re.compile(r"/socket\.io/"), socket)
+        page.on("request", lambda request: self.urls.append(request.url))
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # CSP violations and failed loads show up as console errors; a 401 is the console asking
+        # /api/facilitator/me whether it is logged in.
+        page.on("console", self._console)
+        page.goto(self.server.url + path)
+        return page
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and "401" not in message.text:
+            self.errors.append(message.text)
+
+    def foreign(self) -> list[str]:
+        own = urlsplit(self.server.url).netloc
+        return [u for u in self.urls if not u.startswith("data:") and urlsplit(u).netloc != own]
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+@pytest.fixture
+def pages(browser: Any, module_server: RunningServer) -> Iterator[Pages]:
+    opened = Pages(browser, module_server)
+    try:
+        yield opened
+        assert opened.foreign() == [], "the pages contacted another host"
+        assert opened.errors == [], "errors in the pages (uncaught, CSP or failed loads)"
+    finally:
+        opened.close()
+
+
+def screenshot(page: Any, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+
+
+# -- steps -------------------------------------------------------------------------------------
+
+
+def facilitator_logs_in(pages: Pages) -> Any:
+    page = pages.open("/console.html")
+    page.fill("#login-username", FACILITATOR)
+    page.fill("#login-password", FACILITATOR_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#desk")).to_be_visible()
+    expect(page.locator("#connection")).to_have_text("Connected")
+    return page
+
+
+def create_group(console: Any, name: str, *, join: str = "approval") -> None:
+    console.click("#create-panel summary")
+    console.fill("#create-name", name)
+    console.fill("#create-rules", f"Rules of {name}: be kind.")
+    console.select_option("#create-join", join)
+    console.click("#create-form button[type=submit]")
+    expect(console.locator("#group-title")).to_have_text(name)
+
+
+def create_invite(console: Any) -> str:
+    console.click("#invite-form button[type=submit]")
+    expect(console.locator("#invite-link")).to_have_value(re.compile(r"#invite="))
+    link: str = console.input_value("#invite-link")
+    return link.split("#", 1)[1]
+
+
+def member_joins(
+    pages: Pages, invite: str, pseudonym: str, *, via: str = "#", **options: Any
+) -> Any:
+    page = pages.open("/" + via + invite, **options)
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.input_value("#welcome-pseudonym").count(" ") == 1  # adjective + noun
+    page.fill("#welcome-pseudonym", pseudonym)
+    page.click("#welcome-form button[type=submit]")
+    expect(page.locator("#join-rules")).to_contain_text("be kind")
+    expect(page.locator("#join-pseudonym")).to_have_value(pseudonym)
+    page.click("#join-submit")  # refused by the form: the rules must be accepted first
+    assert page.evaluate("document.querySelector('#join-accept').validity.valueMissing")
+    expect(page.locator("#join")).to_be_visible()
+    page.check("#join-accept")
+    page.click("#join-submit")
+    expect(page.locator("#chat")).to_be_visible()
+    return page
+
+
+def approve(console: Any, pseudonym: str) -> None:
+    console.get_by_role("button", name=f"Approve {pseudonym}").click()
+    expect(console.locator("#members")).to_contain_text(pseudonym)
+
+
+def wait_keyed(page: Any) -> None:
+    expect(page.locator("#compose")).to_be_visible()
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#compose-text", text)
+    page.press("#compose-text", "Enter")
+
+
+def expect_message(page: Any, text: str, count: int = 1) -> None:
+    expect(page.locator("#messages li .text", has_text=text)).to_have_count(count)
+
+
+def unlabelled_controls(page: Any) -> list[str]:
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('input, textarea, select')]
+                 .filter((c) => c.type !== 'hidden' && c.labels.length === 0)
+                 .filter((c) => !c.getAttribute('aria-label'))
+                 .map((c) => c.id)"""
+        )
+    )
+
+
+def epoch_of(console: Any) -> int:
+    match = re.search(r"Epoch (\d+)", console.text_content("#epoch") or "")
+    return int(match.group(1)) if match else 0
+
+
+# -- journeys ------------------------------------------------------------------------------------
+
+
+def test_two_members_join_chat_and_one_leaves(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Evening circle")
+    invite = create_invite(console)
+    expect(console.locator("#invites li")).to_have_count(1)
+
+    one = member_joins(pages, invite, "Calm Heron")
+    expect(one.locator("#chat-note")).to_contain_text("Waiting for a facilitator")
+    expect(console.get_by_role("button", name="Approve Calm Heron")).to_be_visible()  # live
+    approve(console, "Calm Heron")
+    wait_keyed(one)
+
+    two = member_joins(pages, invite, "Bright Wren")
+    approve(console, "Bright Wren")
+    wait_keyed(two)
+    expect(console.locator("#epoch")).to_contain_text("Epoch 3")
+
+    send(one, "hello from the heron")
+    expect_message(two, "hello from the heron")
+    expect(two.locator("#messages li .who").first).to_have_text("Calm Heron")
+    send(two, "hi heron, wren here")
+    expect_message(one, "hi heron, wren here")
+    expect(one.locator("#messages li.mine").first).to_have_attribute("data-status", "sent")
+    screenshot(one, tmp_path / "chat.png")
+
+    two.click("#leave")
+    two.click("#confirm-yes")
+    expect(two.locator("#home")).to_be_visible()
+    expect(console.locator("#epoch")).to_contain_text("Epoch 4")
+    expect(console.locator("#members li")).to_have_count(2)
+
+    send(one, "still here after the rotation")
+    expect(one.locator("#messages li.mine[data-status=sent]")).to_have_count(2)
+    expect_message(one, "still here after the rotation")
+    screenshot(console, tmp_path / "console.png")
+
+
+def test_offline_messages_are_resent_and_delivered_once(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Open room", join="open")
+    invite = create_invite(console)
+    sender = member_joins(pages, invite, "Steady Otter")
+    wait_keyed(sender)
+    reader = member_joins(pages, invite, "Gentle Finch")
+    wait_keyed(reader)
+    expect(console.locator("#members li")).to_have_count(3)
+    send(sender, "before the cut")
+    expect_message(reader, "before the cut")
+
+    sender.context.set_offline(True)
+    expect(sender.locator("#connection")).to_contain_text("Offline")
+    send(sender, "written while offline 1")
+    send(sender, "written while offline 2")
+    expect(sender.locator("#messages li.mine[data-status=failed]")).to_have_count(2)
+    sender.context.set_offline(False)
+
+    expect(sender.locator("#connection")).to_have_text("Connected")
+    expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(3)
+    expect_message(reader, "written while offline 1")
+    expect_message(reader, "written while offline 2")
+    # A reload reads history from the server: each message is stored exactly once.
+    reader.reload()
+    reader.locator("#group-list button").first.click()
+    expect_message(reader, "written while offline 1")
+    expect_message(reader, "written while offline 2")
+    expect_message(reader, "before the cut")
+    screenshot(reader, tmp_path / "offline.png")
+
+
+def test_small_screen_keyboard_crisis_resources_and_data_wipe(pages: Pages, tmp_path: Path) -> None:
+    page = pages.open("/", width=390, height=844)
+    expect(page.locator("#welcome")).to_be_visible()
+    page.click("#welcome-suggest")
+    page.click("#welcome-form button[type=submit]")
+    expect(page.locator("#home")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+    # Crisis resources are one keyboard press away, with a visible focus ring.
+    page.locator("body").focus()
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        if page.evaluate("document.activeElement.id") == "open-crisis":
+            break
+    assert page.evaluate("document.activeElement.id") == "open-crisis"
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") != "none"
+    page.keyboard.press("Enter")
+    expect(page.locator("#crisis")).to_be_visible()
+    expect(page.locator("#crisis-list")).to_contain_text("Test Crisis Line")
+    page.keyboard.press("Escape")
+    expect(page.locator("#crisis")).to_be_hidden()
+
+    # Every form control has a label.
+    assert unlabelled_controls(page) == []
+    screenshot(page, tmp_path / "small.png")
+
+    page.click("#open-settings")
+    page.click("#wipe")
+    page.click("#confirm-yes")
+    expect(page.locator("#welcome")).to_be_visible()  # a new first visit: a new account key
+
+
+def test_crisis_check_offers_resources_before_sending(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Crisis check room", join="open")
+    member = member_joins(
+        pages, create_invite(console), "Mossy Pebble", via="?", width=390, height=844
+    )
+    wait_keyed(member)
+    assert member.evaluate("document.documentElement.scrollWidth") <= 390
+    send(member, "I keep thinking about an overdose")
+    dialog = member.locator("#crisis-check")
+    expect(dialog).to_be_visible()
+    expect(dialog).to_contain_text("Test Crisis Line")
+    screenshot(member, tmp_path / "crisis-check.png")
+    dialog.get_by_role("button", name="Keep editing").click()
+    expect(member.locator("#compose-text")).to_have_value("I keep thinking about an overdose")
+    expect(member.locator("#messages li")).to_have_count(0)
+    member.press("#compose-text", "Enter")
+    dialog.get_by_role("button", name="Send my message").click()
+    expect(member.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+
+
+def test_console_logout_and_invite_revocation(pages: Pages) -> None:
+    console = facilitator_logs_in(pages)
+    assert unlabelled_controls(console) == []
+    create_group(console, "Revocations")
+    invite = create_invite(console)
+    console.get_by_role("button", name="Revoke").click()
+    expect(console.locator("#invites")).to_contain_text("revoked")
+    member = pages.open("/#" + invite)
+    member.click("#welcome-form button[type=submit]")
+    expect(member.locator("#join-error")).to_contain_text("invite")
+    console.click("#logout")
+    expect(console.locator("#login")).to_be_visible()
+    console.reload()
+    expect(console.locator("#login")).to_be_visible()
+
+
+def test_python_member_messages_and_older_history_on_scroll(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Long talk", join="open")
+    invite = create_invite(console)
+    reader = member_joins(pages, invite, "Quiet Lark")
+    wait_keyed(reader)
+    token = invite.split("=", 1)[1]
+
+    result: dict[str, Any] = {}
+
+    async def python_member_talks() -> None:
+        client = HearthClient(pages.server.url)
+        await client.connect()
+        try:
+            group_id, _ = await client.join(token, pseudonym="Python Pine")
+            await client.wait_for(lambda: client.keys[group_id].current > 0)
+            for n in range(1, 61):
+                await client.send(group_id, f"python line {n}")
+            await client.wait_for(lambda: "from the browser" in client.texts(group_id), 30)
+            result["texts"] = client.texts(group_id)
+        except Exception as error:  # reported by the assertion below
+            result["error"] = repr(error)
+        finally:
+            await client.disconnect()
+
+    # The Python client runs in its own thread and loop; Playwright's sync API stays on this one.
+    talker = threading.Thread(target=lambda: asyncio.run(python_member_talks()), daemon=True)
+    talker.start()
+    expect_message(reader, "python line 60")
+    expect(reader.locator("#messages li .who", has_text="Python Pine")).to_have_count(60)
+    send(reader, "from the browser")
+    talker.join(timeout=40)
+    assert result.get("texts", [])[-1:] == ["from the browser"], result.get("error")
+    expect(reader.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+
+    reader.reload()
+    reader.locator("#group-list button").first.click()
+    expect(reader.locator("#messages li")).to_have_count(50)
+    expect(reader.locator("#older")).to_be_visible()
+    reader.locator("#messages").evaluate("(box) => { box.scrollTop = 0; }")
+    expect(reader.locator("#messages li")).to_have_count(61)
+    expect(reader.locator("#older")).to_be_hidden()
+    expect(reader.locator("#messages li .who", has_text="Python Pine")).to_have_count(60)
+    screenshot(reader, tmp_path / "history.png")
+
+
+def test_facilitator_removes_a_member_and_the_rest_keep_chatting(
+    pages: Pages, tmp_path: Path
+) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Removal room", join="open")
+    invite = create_invite(console)
+    stay = member_joins(pages, invite, "Tender Tulip")
+    wait_keyed(stay)
+    go = member_joins(pages, invite, "Noisy Crow")
+    wait_keyed(go)
+    expect(console.locator("#members li")).to_have_count(3)
+    before = epoch_of(console)
+    console.get_by_role("button", name="Remove Noisy Crow").click()
+    expect(console.locator("#members li")).to_have_count(2)
+    expect(console.locator("#epoch")).to_contain_text(f"Epoch {before + 1}")
+    expect(go.locator("#chat-note")).to_contain_text("no longer in this group")
+    expect(go.locator("#compose")).to_be_hidden()
+    send(stay, "after the removal")
+    expect(stay.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+    expect_message(go, "after the removal", 0)
+    screenshot(console, tmp_path / "removal.png")
+
+
+class LossyLink:
+    """A websocket route that can lose the next message acknowledgement and cut the link."""
+
+    def __init__(self) -> None:
+        self.drop_next_ack = False
+        self.dropped: list[str | bytes] = []
+        self.routes: list[Any] = []
+
+    def __call__(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        self.routes.append(ws)
+
+        def to_page(message: str | bytes) -> None:
+            is_send_ack = (
+                isinstance(message, str) and message.startswith("43") and '"rtag"' in message
+            )
+            if self.drop_next_ack and is_send_ack and '"messages"' not in message:
+                self.drop_next_ack = False
+                self.dropped.append(message)
+                return
+            ws.send(message)
+
+        ws.on_message(server.send)
+        server.on_message(to_page)
+
+    def cut(self) -> None:
+        self.routes[-1].close()
+
+
+def test_lost_acknowledgement_is_resent_with_the_same_msg_id(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Lossy room", join="open")
+    invite = create_invite(console)
+    reader = member_joins(pages, invite, "Patient Heron")
+    wait_keyed(reader)
+    link = LossyLink()
+    sender = member_joins(pages, invite, "Hardy Kite", socket=link)
+    wait_keyed(sender)
+
+    link.drop_next_ack = True
+    send(sender, "stored but never acknowledged")
+    expect_message(reader, "stored but never acknowledged")  # the server has it
+    expect(sender.locator("#messages li.mine[data-status=sending]")).to_have_count(1)
+    assert len(link.dropped) == 1
+
+    link.cut()  # the connection drops; socket.io reconnects through a new route
+    expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+    assert len(link.routes) >= 2
+    expect_message(reader, "stored but never acknowledged")
+    reader.reload()
+    reader.locator("#group-list button").first.click()
+    expect_message(reader, "stored but never acknowledged")  # stored once: same msg_id
+    screenshot(sender, tmp_path / "lossy.png")
