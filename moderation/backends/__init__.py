@@ -1,0 +1,1 @@
+"""The built-in backends; each is declared as an entry point like any third-party one."""
