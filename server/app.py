@@ -18,6 +18,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from moderation.classifiers import Classifier
+from moderation.plugins import load_backend, load_classifiers
+from moderation.queue import BackendContext, ModerationQueue
 from server.clock import Clock, wall_clock_ms
 from server.config import Config
 from server.facilitator_auth import FacilitatorAuth
@@ -26,10 +29,11 @@ from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
 from server.realtime.hub import Hub
+from server.storage.audit import AuditStore
 from server.storage.database import Database
-from server.storage.groups import GroupStore
+from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
-from server.storage.retention import purge_expired
+from server.storage.retention import DAY_MS, purge_expired
 
 log = logging.getLogger("hearth")
 MINUTE_MS = 60_000
@@ -51,13 +55,29 @@ class Hearth:
 def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> Hearth:
     keyring = Keyring.from_secret(config.secret_key.reveal(), config.franking.current_kid)
     auth = FacilitatorAuth(db, config, clock=clock)
-    hub = Hub(config, GroupStore(db), MessageStore(db), auth, keyring, clock)
+    queue, classifiers = load_moderation(config, keyring, clock)
+    hub = Hub(
+        config,
+        GroupStore(db),
+        MessageStore(db),
+        auth,
+        keyring,
+        clock,
+        accounts=AccountStore(db),
+        audit=AuditStore(db),
+        queue=queue,
+        classifiers=classifiers,
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        purge = asyncio.create_task(
-            _purge_periodically(db, auth, config, clock), name="hearth-purge"
-        )
+        await queue.start()
+        tasks = [
+            asyncio.create_task(
+                _purge_periodically(db, auth, queue, config, clock), name="hearth-purge"
+            ),
+            asyncio.create_task(hub.watch_backlogs(), name="hearth-backlogs"),
+        ]
         # Objects alive after start-up live for the whole run: keep them out of every GC pass
         # and make full passes rare (STACK-NOTES: GC pauses set the relay's p99).
         gc.collect()
@@ -66,10 +86,12 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         try:
             yield
         finally:
-            purge.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await purge
+            for task in tasks:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await hub.sio.shutdown()
+            await queue.close()
 
     routes = [
         *api_routes(config, keyring, clock),
@@ -81,14 +103,35 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
     return Hearth(socketio.ASGIApp(hub.sio, other_asgi_app=guarded), hub, db)
 
 
+def load_moderation(
+    config: Config, keyring: Keyring, clock: Clock
+) -> tuple[ModerationQueue, list[Classifier]]:
+    """The configured backend and classifiers, found through their entry points."""
+    settings = config.moderation.plugins
+    context = BackendContext(
+        database_path=config.storage.database,
+        settings=settings.get(config.moderation.backend, {}),
+        clock=clock,
+        secret=keyring.moderation_secret,
+    )
+    classifier_settings = dict(settings)
+    # Without its own table, the crisis classifier uses the page's crisis words.
+    classifier_settings.setdefault("crisis_language", {"phrases": list(config.safety.crisis_words)})
+    return (
+        load_backend(config.moderation.backend, context),
+        load_classifiers(config.moderation.classifiers, classifier_settings),
+    )
+
+
 async def _purge_periodically(
-    db: Database, auth: FacilitatorAuth, config: Config, clock: Clock
+    db: Database, auth: FacilitatorAuth, queue: ModerationQueue, config: Config, clock: Clock
 ) -> None:
     interval = config.storage.purge_interval_minutes * 60
     while True:
         try:
             result = await purge_expired(db, clock())
             await auth.delete_expired_sessions()
+            await queue.purge_resolved(config.moderation.report_retention_days * DAY_MS)
             if result.messages:
                 log.info("retention: purged %d expired messages", result.messages)
         except Exception:

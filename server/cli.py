@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import getpass
 import os
@@ -144,6 +145,13 @@ def build_parser() -> argparse.ArgumentParser:
         "purge", parents=[with_config], help="delete everything past its retention now"
     )
     purge.set_defaults(command=cmd_purge)
+
+    audit = commands.add_parser("audit", help="check the audit log of facilitator actions")
+    audit_commands = audit.add_subparsers(required=True, metavar="ACTION")
+    verify = audit_commands.add_parser(
+        "verify", parents=[with_config], help="check that no audit entry was changed or removed"
+    )
+    verify.set_defaults(command=cmd_audit_verify)
     return parser
 
 
@@ -362,7 +370,11 @@ def cmd_purge(args: argparse.Namespace) -> None:
 
     facilitators = config.facilitators
 
-    async def run(db: Database) -> tuple[PurgeResult, int]:
+    from server.app import load_moderation
+    from server.keyring import Keyring
+    from server.storage.retention import DAY_MS
+
+    async def run(db: Database) -> tuple[PurgeResult, int, int]:
         now = _now_ms()
         result = await purge_expired(db, now)
         sessions = await FacilitatorStore(db).delete_expired_sessions(
@@ -370,12 +382,38 @@ def cmd_purge(args: argparse.Namespace) -> None:
             facilitators.session_idle_minutes * 60_000,
             facilitators.session_absolute_hours * 3_600_000,
         )
-        return result, sessions
+        keyring = Keyring.from_secret(config.secret_key.reveal(), config.franking.current_kid)
+        queue, _ = load_moderation(config, keyring, _now_ms)
+        await queue.start()
+        try:
+            reports = await queue.purge_resolved(config.moderation.report_retention_days * DAY_MS)
+        finally:
+            await queue.close()
+        return result, sessions, reports
 
-    result, sessions = _run_with_database(config, run)
+    result, sessions, reports = _run_with_database(config, run)
     for key, value in dataclasses.asdict(result).items():
         print(f"{key}: {value}")
     print(f"facilitator_sessions: {sessions}")
+    print(f"resolved_reports: {reports}")
+
+
+def cmd_audit_verify(args: argparse.Namespace) -> None:
+    from moderation.audit import verify_chain
+    from server.storage.audit import all_entries
+
+    config = load_config(args.config)
+    database = config.storage.database
+    if not database.exists():
+        raise CommandError(f"{database} does not exist")
+    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+        entries = all_entries(conn)
+    broken = verify_chain(entries)
+    if broken is not None:
+        raise CommandError(
+            f"the audit log is broken at entry {broken}: an entry was changed, removed or inserted"
+        )
+    print(f"audit log intact: {len(entries)} entries")
 
 
 # --- helpers ----------------------------------------------------------------------------------

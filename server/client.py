@@ -27,8 +27,10 @@ from crypto.commits import EpochCommit, build_commit, open_commit, parse_commit
 from crypto.encoding import b64decode, b64encode
 from crypto.envelopes import open_message, parse_envelope, seal_message
 from crypto.errors import VerificationFailed
+from crypto.franking import ReportOpening
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
+from crypto.suite import CONTENT_TYPE_TEXT
 
 
 class HearthRefused(Exception):
@@ -426,6 +428,35 @@ class HearthClient:
         reply = await self.call("history.get", payload)
         received = [r for r in (self._accept_message(m) for m in reply["messages"]) if r]
         return received, bool(reply["more"])
+
+    def report_opening(self, group_id: bytes, seq: int) -> ReportOpening:
+        """What reporting a received message reveals: that message, never a key."""
+        message = self.inbox[group_id][seq]
+        if message.envelope is None or message.franking_key is None or message.text is None:
+            raise ValueError("a deleted message cannot be reported")
+        return ReportOpening(
+            header=parse_envelope(message.envelope).header,
+            franking_key=message.franking_key,
+            content_type=CONTENT_TYPE_TEXT,
+            content=message.text.encode("utf-8"),
+            server_ts=message.server_ts,
+            kid=message.kid,
+            rtag=message.rtag,
+        )
+
+    async def report(
+        self, group_id: bytes, seq: int, reason: str = "", *, opening: ReportOpening | None = None
+    ) -> dict[str, Any]:
+        """Report a received message to the group's facilitators; returns report_id, priority."""
+        opening = opening or self.report_opening(group_id, seq)
+        return await self.call(
+            "report.submit",
+            {
+                "group_id": b64encode(group_id),
+                "opening": b64encode(opening.encode()),
+                "reason": reason,
+            },
+        )
 
     async def delete(self, group_id: bytes, msg_id: bytes) -> None:
         await self.call(

@@ -289,6 +289,43 @@ class LimitsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ModerationConfig:
+    backend: str = field(
+        default="sqlite",
+        metadata=_doc(
+            "Where verified reports go: 'sqlite' (this server's database), 'webhook' (POSTed to "
+            "your case system), or the name of any installed hearth.moderation_backends plugin.",
+            min_length=1,
+        ),
+    )
+    classifiers: tuple[str, ...] = field(
+        default=("crisis_language",),
+        metadata=_doc(
+            "hearth.moderation_classifiers plugins that set a report's priority. "
+            "'crisis_language' marks reports urgent when they match the crisis words."
+        ),
+    )
+    report_retention_days: int = field(
+        default=30,
+        metadata=_doc("Days a resolved report (with its message text) is kept.", min=1),
+    )
+    plugins: dict[str, dict[str, Any]] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Settings of each backend or classifier, as a table named after it. Without a table, "
+            "'crisis_language' uses safety.crisis_words.",
+            example_items=(
+                "Instead of `plugins = {}`, write one table per plugin, for example:",
+                "[moderation.plugins.webhook]",
+                'url = "https://cases.example.org/hearth"',
+                "[moderation.plugins.crisis_language]",
+                'phrases = ["suicide", "kill myself"]',
+            ),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     server: ServerConfig
@@ -298,6 +335,7 @@ class Config:
     franking: FrankingConfig
     safety: SafetyConfig
     limits: LimitsConfig
+    moderation: ModerationConfig
     secret_key: Secret
 
 
@@ -310,6 +348,7 @@ SECTIONS: Mapping[str, type[Any]] = {
     "franking": FrankingConfig,
     "safety": SafetyConfig,
     "limits": LimitsConfig,
+    "moderation": ModerationConfig,
 }
 
 
@@ -405,7 +444,10 @@ class _Loader:
         for name, spec in fields.items():
             key = _join(at, name)
             if name not in table:
-                if spec.default is dataclasses.MISSING:
+                if (
+                    spec.default is dataclasses.MISSING
+                    and spec.default_factory is dataclasses.MISSING
+                ):
                     raise ConfigError(self.file, key, "missing; this key is required")
                 continue
             value = self.convert(table[name], hints[name], key)
@@ -450,6 +492,13 @@ class _Loader:
             return tuple(
                 self.convert(item, item_hint, f"{key}[{index}]") for index, item in enumerate(value)
             )
+        if origin is dict:
+            # Plugin settings: tables named after the plugin, checked by the plugin itself.
+            if not isinstance(value, dict) or not all(
+                isinstance(inner, dict) for inner in value.values()
+            ):
+                raise self.fail(key, "tables of plugin settings", value)
+            return {name: dict(inner) for name, inner in value.items()}
         if dataclasses.is_dataclass(hint):
             return self.section(hint, value, key)  # type: ignore[arg-type]
         raise TypeError(f"no config conversion for {hint!r}")  # a bug in this module
@@ -506,7 +555,13 @@ def render_example_config() -> str:
                 parts.append("\n")
             for line in textwrap.wrap(spec.metadata["doc"], width=98):
                 parts.append(f"# {line}\n")
-            parts.append(f"{spec.name} = {_toml_value(spec.default, spec.metadata)}\n")
+            default = (
+                spec.default_factory()
+                if spec.default is dataclasses.MISSING
+                and spec.default_factory is not dataclasses.MISSING
+                else spec.default
+            )
+            parts.append(f"{spec.name} = {_toml_value(default, spec.metadata)}\n")
     return "".join(parts)
 
 
@@ -524,4 +579,7 @@ def _toml_value(value: Any, rules: Mapping[str, Any]) -> str:
         items = [f"    {_toml_value(item, {})},\n" for item in value]
         items += [f"    # {example}\n" for example in examples]
         return "[\n" + "".join(items) + "]"
+    if isinstance(value, dict) and not value:
+        examples = rules.get("example_items", ())
+        return "{}" + "".join(f"\n# {example}" for example in examples)
     raise TypeError(f"no TOML rendering for {value!r}")  # a bug in this module

@@ -23,6 +23,7 @@ class Keyring:
     challenge_key: bytes = field(repr=False)
     current_kid: int
     frank_keys: dict[int, bytes] = field(repr=False)
+    moderation_secret: bytes = field(repr=False)  # handed to the moderation backend
 
     @classmethod
     def from_secret(cls, secret: bytes, current_kid: int) -> Keyring:
@@ -32,7 +33,12 @@ class Keyring:
             kid: _derive(secret, b"frank " + kid.to_bytes(4, "big"))
             for kid in range(1, current_kid + 1)
         }
-        return cls(_derive(secret, b"challenge"), current_kid, frank_keys)
+        return cls(
+            _derive(secret, b"challenge"),
+            current_kid,
+            frank_keys,
+            _derive(secret, b"moderation backend"),
+        )
 
     @property
     def frank_key(self) -> bytes:

@@ -20,6 +20,11 @@ from server.client import HearthClient
 REPO = Path(__file__).resolve().parents[1]
 FACILITATOR = "alice"
 FACILITATOR_PASSWORD = "correct horse battery staple"
+# Tests drive many messages from one account; tests of the limits set their own.
+GENEROUS_LIMITS = (
+    "[limits]\nmessages_per_second = 1000.0\nmessage_burst = 1000\n"
+    "joins_per_minute = 1000\nreports_per_hour = 1000\n"
+)
 
 
 def free_port() -> int:
@@ -80,7 +85,7 @@ class RunningServer:
             'secret_key_file = "secret.key"\n'
             'log_level = "info"\n'
             "[storage]\n"
-            'database = "hearth.sqlite3"\n' + self.extra_config
+            'database = "hearth.sqlite3"\n' + (self.extra_config or GENEROUS_LIMITS)
         )
 
     def start(self) -> None:

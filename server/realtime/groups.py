@@ -187,6 +187,7 @@ async def preview_invite(hub: Hub, connection: Connection, payload: schemas.Invi
 
 @event("group.join", schemas.GroupJoin)
 async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoin) -> Reply:
+    await hub.limit(hub.limits.joins, connection)
     member = await hub.groups.join(
         token_hash=_hash_token(payload.token),
         member=_new_member(connection, payload.member),
@@ -218,6 +219,15 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
     )
     if member is None:
         raise HearthError(Code.NOT_FOUND, "no pending join request from this member")
+    assert connection.facilitator is not None  # require_facilitator checked it
+    await hub.audit.record(
+        at=hub.clock(),
+        actor=connection.facilitator.username,
+        action="approve_join" if payload.approve else "refuse_join",
+        group_id=group_id,
+        subject=payload.member_id,
+        detail={},
+    )
     await hub.reload_group(group_id)
     for sid in hub.sids_of(member.account_pk):
         await hub.sio.emit(
@@ -239,9 +249,7 @@ async def leave_group(hub: Hub, connection: Connection, payload: schemas.GroupRe
     )
     if left is None:
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
-    await hub.cut_off(left, "left")
-    await hub.reload_group(group_id)
-    await hub.announce_rotation(group_id, "membership")
+    await hub.end_membership(left, "left")
     return {}
 
 
@@ -250,14 +258,21 @@ async def remove_member(hub: Hub, connection: Connection, payload: schemas.Membe
     group_id = decode_b64(payload.group_id, "group_id", 16)
     member_id = decode_b64(payload.member_id, "member_id", 16)
     await hub.require_facilitator(connection, group_id)
+    assert connection.facilitator is not None  # require_facilitator checked it
     removed = await hub.groups.change_state(
         group_id, member_id, allowed_from=("pending", "active"), to="removed"
     )
     if removed is None:
         raise HearthError(Code.NOT_FOUND, "no such member in this group")
-    await hub.cut_off(removed, "removed")
-    await hub.reload_group(group_id)
-    await hub.announce_rotation(group_id, "membership")
+    await hub.end_membership(removed, "removed")
+    await hub.audit.record(
+        at=hub.clock(),
+        actor=connection.facilitator.username,
+        action="remove_member",
+        group_id=group_id,
+        subject=payload.member_id,
+        detail={},
+    )
     return {"member": member_view(removed)}
 
 

@@ -16,16 +16,20 @@ from crypto.challenge import check_challenge, verify_challenge_proof
 from crypto.commits import parse_commit
 from crypto.encoding import b64encode
 from crypto.errors import VerificationFailed
+from moderation.classifiers import Classifier
+from moderation.queue import ModerationQueue
 from server.config import Config
 from server.errors import Code, HearthError
 from server.facilitator_auth import FacilitatorAuth
 from server.keyring import Keyring
-from server.realtime import epochs, groups, messages  # noqa: F401  (registers their events)
+from server.ratelimit import Limits, Rule
+from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.events import EVENTS, Event
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.wire import decode_b64, facilitator_room, group_room
-from server.storage.groups import GroupStore
+from server.storage.audit import AuditStore
+from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
 
@@ -41,11 +45,21 @@ class Hub:
         auth: FacilitatorAuth,
         keyring: Keyring,
         clock: Any,
+        *,
+        accounts: AccountStore,
+        audit: AuditStore,
+        queue: ModerationQueue,
+        classifiers: list[Classifier],
         client_manager: socketio.AsyncManager | None = None,
     ) -> None:
         self.config = config
         self.groups = groups_store
         self.messages = messages_store
+        self.accounts = accounts
+        self.audit = audit
+        self.queue = queue
+        self.classifiers = classifiers
+        self.limits = Limits(config.limits, clock)
         self.auth = auth
         self.keyring = keyring
         self.clock = clock
@@ -135,6 +149,7 @@ class Hub:
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self.connections.pop(sid, None)
+        self.limits.forget_connection(sid)
         if connection is None:
             return
         sids = self.sids_by_account.get(connection.account_pk)
@@ -232,6 +247,55 @@ class Hub:
         if not await self.groups.is_group_facilitator(group_id, facilitator.facilitator_id):
             raise HearthError(Code.FORBIDDEN, "you are not a facilitator of this group")
         return facilitator.facilitator_id
+
+    async def limit(self, rule: Rule, connection: Connection) -> None:
+        """Apply a rate limit; a connection that keeps pushing past refusals is cut off."""
+        try:
+            self.limits.check(rule, connection.account_pk, connection.sid)
+        except HearthError:
+            if self.limits.flooding(connection.sid):
+                log.info("disconnecting a connection that kept exceeding its %s limit", rule.what)
+                asyncio.get_running_loop().call_soon(
+                    lambda: asyncio.ensure_future(self.sio.disconnect(connection.sid))
+                )
+            raise
+
+    async def notify_member(self, member: MemberRow, notice: dict[str, Any]) -> None:
+        """A system notice only this member's devices see."""
+        for sid in self.sids_of(member.account_pk):
+            await self.sio.emit(
+                "notice", {"group_id": b64encode(member.group_id), **notice}, to=sid
+            )
+
+    async def end_membership(self, member: MemberRow, state: str) -> None:
+        """After a leave or removal: cut delivery off now, then ask for a new epoch."""
+        await self.cut_off(member, state)
+        await self.reload_group(member.group_id)
+        await self.announce_rotation(member.group_id, "membership")
+
+    async def ban(self, account_pk: bytes) -> None:
+        """Ban server-wide: every membership ends, every connection of the account closes."""
+        for member in await self.accounts.ban(account_pk, self.clock()):
+            await self.end_membership(member, "removed")
+        for sid in self.sids_of(account_pk):
+            await self.sio.disconnect(sid)
+
+    async def watch_backlogs(self, interval: float = 0.5) -> None:
+        """Disconnect clients that do not read: engine.io's per-client queue is unbounded."""
+        limit = self.config.limits.max_outgoing_backlog
+        while True:
+            await asyncio.sleep(interval)
+            for eio_sid, socket in list(self.sio.eio.sockets.items()):
+                if socket.queue.qsize() > limit:
+                    log.info("disconnecting a client whose outgoing backlog passed %d", limit)
+                    await socket.close(wait=False, abort=True)
+                    # Drop what it never read; the writer exits once its blocked send ends
+                    # (uvicorn's websocket ping times the dead peer out).
+                    while not socket.queue.empty():
+                        socket.queue.get_nowait()
+                        socket.queue.task_done()
+                    socket.queue.put_nowait(None)
+                    self.sio.eio.sockets.pop(eio_sid, None)
 
     def facilitator_online(self, group_id: bytes) -> bool:
         return any(group_id in c.facilitating for c in self.connections.values())

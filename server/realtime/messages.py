@@ -33,6 +33,7 @@ def _ack(message: MessageRow) -> Reply:
 
 @event("msg.send", schemas.MessageSend)
 async def send_message(hub: Hub, connection: Connection, payload: schemas.MessageSend) -> Reply:
+    await hub.limit(hub.limits.messages, connection)
     group_id = decode_b64(payload.group_id, "group_id", 16)
     raw = decode_b64(payload.envelope, "envelope")
     try:

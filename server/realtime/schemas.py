@@ -122,3 +122,37 @@ class ConnectAuth(Strict, frozen=True):
     account_pk: Key32
     challenge: B64
     sig: B64
+
+
+ReportId = Annotated[str, msgspec.Meta(min_length=32, max_length=32, pattern=r"^[0-9a-f]+$")]
+Note = Annotated[str, msgspec.Meta(max_length=500)]
+
+
+class ReportSubmit(Strict, frozen=True):
+    group_id: Id16
+    opening: B64
+    reason: Note = ""
+
+
+class ModerationList(Strict, frozen=True):
+    group_id: Id16 | None = None
+    state: Literal["open", "resolved"] | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+    before: ReportId | None = None
+
+
+class ReportRef(Strict, frozen=True):
+    report_id: ReportId
+
+
+class ModerationAct(Strict, frozen=True):
+    report_id: ReportId
+    action: Literal["dismiss", "hide_message", "warn", "mute", "remove_member", "ban_account"]
+    note: Note = ""
+    mute_minutes: Annotated[int, msgspec.Meta(ge=1, le=43_200)] | None = None
+
+
+class AuditList(Strict, frozen=True):
+    group_id: Id16
+    before_seq: Seq | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50

@@ -502,3 +502,37 @@ class GroupStore:
             )
 
         await self._db.write(job)
+
+
+async def _remove_live_memberships(
+    conn: aiosqlite.Connection, account_pk: bytes
+) -> list[MemberRow]:
+    async with conn.execute(
+        f"SELECT {_MEMBER_COLUMNS} FROM members WHERE account_pk = ? "
+        "AND state IN ('pending', 'active')",
+        (account_pk,),
+    ) as cursor:
+        live = [_member(row) for row in await cursor.fetchall()]
+    await conn.execute(
+        "UPDATE members SET state = 'removed' WHERE account_pk = ? "
+        "AND state IN ('pending', 'active')",
+        (account_pk,),
+    )
+    return live
+
+
+class AccountStore:
+    """Server-wide account state: bans."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def ban(self, account_pk: bytes, now: int) -> list[MemberRow]:
+        """Ban an account and end all its live memberships; returns those memberships."""
+
+        async def job(conn: aiosqlite.Connection) -> list[MemberRow]:
+            await _ensure_account(conn, account_pk, now)
+            await conn.execute("UPDATE accounts SET banned = 1 WHERE account_pk = ?", (account_pk,))
+            return await _remove_live_memberships(conn, account_pk)
+
+        return await self._db.write(job)

@@ -298,14 +298,13 @@ def test_backup_without_a_database_is_refused(data: Path) -> None:
 
 
 def test_purge_prints_what_it_deleted(data: Path) -> None:
-    retention = pytest.importorskip(
-        "server.storage.retention", reason="server.storage.retention is not written yet"
-    )
+    from server.storage import retention
+
     result = run_cli("purge", cwd=data.parent)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     expected = [f"{f.name}: 0" for f in dataclasses.fields(retention.PurgeResult)]
-    assert lines == [*expected, "facilitator_sessions: 0"]
+    assert lines == [*expected, "facilitator_sessions: 0", "resolved_reports: 0"]
 
 
 def test_list_output_is_plain_text(data: Path) -> None:

@@ -83,6 +83,7 @@ def make_machine(
             self.group = runner.run(setup())
             self.keyed: set[int] = set()  # indexes of people currently keyed into the group
             self.online = set(range(PEOPLE))
+            self.held_when_offline: dict[int, int] = {}
             # what each client (index, or -1 for the facilitator) is entitled to, by text
             self.expected: dict[int, list[str]] = {i: [] for i in range(-1, PEOPLE)}
 
@@ -128,6 +129,9 @@ def make_machine(
             person = self.people[index]
             if removed:
                 runner.run(self.fac.remove(self.group, person.member_id(self.group)))
+                if index not in self.online:
+                    # removed while away: what was said meanwhile is no longer theirs to fetch
+                    del self.expected[index][self.held_when_offline[index] :]
             else:
                 self.bring_online(index)
                 runner.run(person.leave(self.group))
@@ -152,6 +156,7 @@ def make_machine(
             if index in self.online:
                 runner.run(person.disconnect())
                 self.online.discard(index)
+                self.held_when_offline[index] = len(self.expected[index])
             else:
                 self.bring_online(index)
 

@@ -1,0 +1,210 @@
+"""Events for reports and facilitators' moderation: the server verifies a report by franking
+before it reaches the queue, and carries out each decision at once, with an audit entry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from crypto.encoding import b64encode
+from crypto.envelopes import parse_envelope
+from crypto.errors import VerificationFailed
+from crypto.franking import parse_report_opening, verify_report
+from moderation.actions import Action, Decision
+from moderation.errors import AlreadyResolved, DuplicateReport, InvalidDecision, UnknownReport
+from moderation.intake import file_report
+from moderation.reports import NewReport, Report, ReportState
+from server.errors import Code, HearthError
+from server.realtime import schemas
+from server.realtime.events import Reply, event
+from server.realtime.state import Connection
+from server.realtime.wire import decode_b64, facilitator_room, group_room
+
+if TYPE_CHECKING:
+    from server.realtime.hub import Hub
+
+MINUTE_MS = 60_000
+UNVERIFIABLE = "this report could not be verified against the message the server relayed"
+
+
+@event("report.submit", schemas.ReportSubmit)
+async def submit_report(hub: Hub, connection: Connection, payload: schemas.ReportSubmit) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    try:
+        opening = parse_report_opening(decode_b64(payload.opening, "opening"))
+    except (ValueError, TypeError):
+        raise HearthError(Code.BAD_REQUEST, "the report opening is malformed") from None
+    header = opening.header
+    if header.group_id != group_id:
+        raise HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE)
+    reporter = await hub.member_for(connection, group_id)
+    if not reporter.keyed or reporter.first_epoch is None or reporter.first_epoch > header.epoch:
+        raise HearthError(Code.NOT_MEMBER, "you can only report messages you were sent")
+    stored = await hub.messages.by_msg_id(group_id, header.msg_id)
+    # The rtag binds group, epoch, sender, msg_id, time and commitment; comparing with the
+    # stored envelope also binds the nonce, which the rtag does not cover (docs/protocol.md).
+    if (
+        stored is None
+        or stored.envelope is None
+        or parse_envelope(stored.envelope).header != header
+        or stored.server_ts != opening.server_ts
+    ):
+        raise HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE)
+    try:
+        verify_report(opening, hub.keyring.frank_keys)
+        content = opening.content.decode("utf-8")
+    except (VerificationFailed, UnicodeDecodeError):
+        raise HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE) from None
+    await hub.limit(hub.limits.reports, connection)
+    new = NewReport(
+        group_id=group_id,
+        msg_id=header.msg_id,
+        seq=stored.seq,
+        content=content,
+        content_type=opening.content_type,
+        sender_id=header.sender_id,
+        reporter_id=reporter.member_id,
+        message_ts=stored.server_ts,
+        reported_at=hub.clock(),
+        reason=payload.reason.strip(),
+    )
+    try:
+        report = await file_report(hub.queue, hub.classifiers, new)
+    except DuplicateReport:
+        raise HearthError(Code.ALREADY_REPORTED, "you have already reported this message") from None
+    await hub.sio.emit("report.new", report_view(report), room=facilitator_room(group_id))
+    return {"report_id": report.report_id, "priority": report.priority.value}
+
+
+def report_view(report: Report) -> dict[str, Any]:
+    view = report.to_json()
+    view["verified"] = True  # only franking-verified reports ever enter the queue
+    return view
+
+
+async def _report_for(hub: Hub, connection: Connection, report_id: str) -> Report:
+    report = await hub.queue.get(report_id)
+    if report is None:
+        raise HearthError(Code.NOT_FOUND, "no such report")
+    await hub.require_facilitator(connection, report.group_id)
+    return report
+
+
+@event("moderation.list", schemas.ModerationList)
+async def list_reports(hub: Hub, connection: Connection, payload: schemas.ModerationList) -> Reply:
+    if connection.facilitator is None:
+        raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
+    if payload.group_id is not None:
+        group_id = decode_b64(payload.group_id, "group_id", 16)
+        await hub.require_facilitator(connection, group_id)
+        groups = [group_id]
+    else:
+        managed = await hub.groups.groups_of_facilitator(connection.facilitator.facilitator_id)
+        groups = [g.group_id for g in managed]
+    state = None if payload.state is None else ReportState(payload.state)
+    try:
+        reports = await hub.queue.list(
+            group_ids=groups, state=state, limit=payload.limit, before=payload.before
+        )
+    except UnknownReport:
+        raise HearthError(Code.NOT_FOUND, "the page cursor names no report") from None
+    return {"reports": [report_view(r) for r in reports]}
+
+
+@event("moderation.get", schemas.ReportRef)
+async def get_report(hub: Hub, connection: Connection, payload: schemas.ReportRef) -> Reply:
+    return {"report": report_view(await _report_for(hub, connection, payload.report_id))}
+
+
+@event("moderation.act", schemas.ModerationAct)
+async def act_on_report(hub: Hub, connection: Connection, payload: schemas.ModerationAct) -> Reply:
+    report = await _report_for(hub, connection, payload.report_id)
+    assert connection.facilitator is not None  # _report_for checked it
+    now = hub.clock()
+    try:
+        decision = Decision(
+            action=Action(payload.action),
+            facilitator=connection.facilitator.username,
+            note=payload.note.strip(),
+            mute_minutes=payload.mute_minutes,
+            decided_at=now,
+        )
+    except InvalidDecision as error:
+        raise HearthError(Code.BAD_REQUEST, str(error)) from None
+    try:
+        resolved = await hub.queue.resolve(report.report_id, decision)
+    except AlreadyResolved:
+        raise HearthError(
+            Code.ALREADY_RESOLVED, "another facilitator has decided already"
+        ) from None
+    detail = await _carry_out(hub, report, decision, now)
+    await hub.audit.record(
+        at=now,
+        actor=connection.facilitator.username,
+        action=decision.action.value,
+        group_id=report.group_id,
+        subject=report.report_id,
+        detail={"member_id": b64encode(report.sender_id), "note": decision.note, **detail},
+    )
+    await hub.sio.emit(
+        "report.resolved", report_view(resolved), room=facilitator_room(report.group_id)
+    )
+    return {"report": report_view(resolved)}
+
+
+async def _carry_out(hub: Hub, report: Report, decision: Decision, now: int) -> dict[str, Any]:
+    """Take effect at once; returns what the audit entry should add."""
+    group_id, sender_id = report.group_id, report.sender_id
+    action = decision.action
+    if action is Action.DISMISS:
+        return {}
+    if action is Action.HIDE_MESSAGE:
+        hidden = await hub.messages.tombstone(group_id, report.msg_id)
+        if hidden is not None:
+            await hub.sio.emit(
+                "msg.deleted",
+                {
+                    "group_id": b64encode(group_id),
+                    "seq": hidden.seq,
+                    "msg_id": b64encode(report.msg_id),
+                },
+                room=group_room(group_id),
+            )
+        return {"seq": report.seq}
+    member = await hub.groups.member(group_id, sender_id)
+    if member is None:
+        return {"effect": "member unknown"}
+    if action is Action.WARN:
+        await hub.notify_member(member, {"kind": "warning", "message": decision.note or _WARNING})
+        return {}
+    if action is Action.MUTE:
+        assert decision.mute_minutes is not None  # Decision checks it
+        until = now + decision.mute_minutes * MINUTE_MS
+        await hub.groups.set_muted_until(group_id, sender_id, until)
+        await hub.reload_group(group_id)
+        await hub.notify_member(member, {"kind": "muted", "message": _MUTED, "muted_until": until})
+        return {"muted_until": until}
+    if action is Action.REMOVE_MEMBER:
+        removed = await hub.groups.change_state(
+            group_id, sender_id, allowed_from=("pending", "active"), to="removed"
+        )
+        if removed is not None:
+            await hub.end_membership(removed, "removed")
+        return {}
+    if action is Action.BAN_ACCOUNT:
+        await hub.ban(member.account_pk)
+        return {}
+    raise AssertionError(f"unhandled action {action}")
+
+
+_WARNING = "A facilitator has asked you to keep to this group's rules."
+_MUTED = "A facilitator has paused your messages in this group for a while."
+
+
+@event("audit.list", schemas.AuditList)
+async def list_audit(hub: Hub, connection: Connection, payload: schemas.AuditList) -> Reply:
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    await hub.require_facilitator(connection, group_id)
+    entries = await hub.audit.entries(
+        group_ids=[group_id], before_seq=payload.before_seq, limit=payload.limit
+    )
+    return {"entries": [e.to_json() for e in entries]}
