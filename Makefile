@@ -7,9 +7,12 @@ VENDOR := server/static/vendor/socket.io.esm.min.js
 DATA ?= data
 QUICK ?=
 
-.PHONY: run test check format bench setup clean
+.PHONY: run test check format bench setup vendor clean
 
 setup: $(STAMP) $(VENDOR)
+
+# The browser client alone, e.g. before `pip install .` from a clone (docs/deployment.md).
+vendor: $(VENDOR)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -157,7 +157,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
                 ws_per_message_deflate=False,
                 access_log=False,
                 log_config=None,
-                proxy_headers=False,
+                proxy_headers=bool(config.server.trusted_proxies),
+                forwarded_allow_ips=list(config.server.trusted_proxies) or None,
                 server_header=False,
                 lifespan="on",
             )

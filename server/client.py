@@ -17,6 +17,7 @@ import asyncio
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ssl import SSLContext
 from typing import Any
 
 import aiohttp
@@ -88,6 +89,7 @@ class HearthClient:
         *,
         origin: str | None = None,
         timeout: float = 15.0,
+        ssl: SSLContext | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.origin = origin or self.base_url
@@ -98,7 +100,12 @@ class HearthClient:
         self.events: list[tuple[str, dict[str, Any]]] = []
         self.session_cookie: str | None = None
         self._changed = asyncio.Condition()
-        self.sio = socketio.AsyncClient(reconnection=False, request_timeout=timeout)
+        self.ssl = ssl
+        self.sio = socketio.AsyncClient(
+            reconnection=False,
+            request_timeout=timeout,
+            websocket_extra_options={} if ssl is None else {"ssl": ssl},
+        )
         self.sio.on("*", self._on_event)
 
     # -- connection ---------------------------------------------------------------------
@@ -107,8 +114,9 @@ class HearthClient:
         headers = {"Origin": self.origin}
         if self.session_cookie:
             headers["Cookie"] = self.session_cookie
+        connector = None if self.ssl is None else aiohttp.TCPConnector(ssl=self.ssl)
         async with (
-            aiohttp.ClientSession() as http,
+            aiohttp.ClientSession(connector=connector) as http,
             http.request(method, self.base_url + path, json=json, headers=headers) as response,
         ):
             body = await response.json()

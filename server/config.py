@@ -144,6 +144,14 @@ class ServerConfig:
     organisation_name: str = field(
         default="Hearth", metadata=_doc("Name shown to members on the page.", min_length=1)
     )
+    trusted_proxies: tuple[str, ...] = field(
+        default=(),
+        metadata=_doc(
+            'Addresses of reverse proxies (e.g. ["127.0.0.1"] behind nginx or Caddy on the same '
+            "host) whose X-Forwarded-For is believed. The client address is used only in memory, "
+            "to rate-limit logins per source; it is never stored or logged."
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -138,7 +138,9 @@ export async function open(record, data) {
   if (!entry) return null;
   try {
     const opened = await hc.openMessage(envelope, { epochSecret: epoch.secret, senderSigPk: entry.sigPk });
-    return { ...base, text: opened.text, franking: opened.franking, envelope: data.envelope, deleted: false };
+    // Kept in memory only, to build a report opening (docs/protocol.md §10) if this is reported.
+    const opening = { header: envelope.header, franking: opened.franking, contentType: opened.contentType, content: opened.content };
+    return { ...base, text: opened.text, opening, deleted: false };
   } catch {
     return null; // never show what does not verify
   }
