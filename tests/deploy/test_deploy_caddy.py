@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 CADDYFILE = REPO / "deploy" / "Caddyfile"
 CADDY = shutil.which("caddy")
 
+if CADDY is None and os.environ.get("CI") == "true":
+    raise RuntimeError("caddy is missing in CI: .ci/run installs it (apt-get install -y caddy)")
 pytestmark = pytest.mark.skipif(
     CADDY is None, reason="caddy is not installed (Debian: apt-get install -y caddy)"
 )
