@@ -145,8 +145,8 @@ class RunningServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def serve_in(directory: Path) -> Iterator[RunningServer]:
-    server = RunningServer(directory, free_port())
+def serve_in(directory: Path, extra_config: str = "") -> Iterator[RunningServer]:
+    server = RunningServer(directory, free_port(), extra_config)
     server.add_facilitator()
     server.start()
     try:
