@@ -75,6 +75,8 @@ async def test_flooder_is_slowed_then_cut_off_while_others_keep_chatting(
             latencies.append((time.perf_counter() - sent) * 1000)
             await asyncio.sleep(0.05)
 
+    waits: list[int] = []
+
     async def flood() -> list[str]:
         outcomes = []
         for index in range(60):
@@ -82,9 +84,8 @@ async def test_flooder_is_slowed_then_cut_off_while_others_keep_chatting(
                 await flooder.send(group, f"flood {index}")
                 outcomes.append("ok")
             except HearthRefused as refused:
+                waits.append(refused.detail.get("retry_after_ms", 0))
                 outcomes.append(refused.code)
-                assert refused.code == "rate_limited"
-                assert refused.detail["retry_after_ms"] > 0
             except Exception:  # disconnected mid-flood
                 outcomes.append("disconnected")
                 break
@@ -93,6 +94,9 @@ async def test_flooder_is_slowed_then_cut_off_while_others_keep_chatting(
     outcomes, _ = await asyncio.gather(flood(), calm_member())
     assert outcomes[:10] == ["ok"] * 10  # the burst
     assert "rate_limited" in outcomes
+    assert set(outcomes[10:]) <= {"rate_limited", "disconnected"}
+    assert waits
+    assert all(wait > 0 for wait in waits)
     assert outcomes[-1] == "disconnected" or not flooder.sio.connected
     for _ in range(50):
         if not flooder.sio.connected:
