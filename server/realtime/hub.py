@@ -201,8 +201,11 @@ class Hub:
         return state
 
     async def reload_group(self, group_id: bytes) -> GroupState:
-        self._states.pop(group_id, None)
-        return await self.group_state(group_id)
+        """Read the group again after a change. Always loads: a load that started before the
+        change (another handler's) must not be taken for this one."""
+        lock = self._loading.setdefault(group_id, asyncio.Lock())
+        async with lock:
+            return await self._load(group_id)
 
     async def _load(self, group_id: bytes) -> GroupState:
         group = await self.groups.get_group(group_id)
@@ -213,15 +216,11 @@ class Hub:
         roster = frozenset(e.member_id for e in parse_commit(commits[0].commit_blob).roster)
         state = GroupState(group, {m.member_id: m for m in members}, roster)
         counters = self._counters.get(group_id)
-        if counters is None:
+        if counters is None or counters.epoch != group.current_epoch:
             self._counters[group_id] = Counters(
-                last_seq=await self.messages.last_seq(group_id),
                 epoch=group.current_epoch,
                 epoch_messages=await self.messages.count_in_epoch(group_id, group.current_epoch),
             )
-        elif counters.epoch != group.current_epoch:
-            counters.epoch = group.current_epoch
-            counters.epoch_messages = 0
         self._states[group_id] = state
         return state
 

@@ -76,12 +76,11 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         raise HearthError(
             Code.INVALID_ENVELOPE, "the envelope's signature does not verify"
         ) from None
-    counters.last_seq += 1
     counters.epoch_messages += 1
     kid = hub.keyring.current_kid
     message = MessageRow(
         group_id=group_id,
-        seq=counters.last_seq,
+        seq=0,  # assigned in the write transaction: several processes may share the database
         msg_id=header.msg_id,
         sender_id=header.sender_id,
         epoch=header.epoch,
@@ -91,7 +90,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         rtag=compute_rtag(hub.keyring.frank_key, header, now),
     )
     stored = await hub.messages.store(message)
-    if stored.seq != message.seq:
+    if stored.server_ts != now or stored.rtag != message.rtag:  # an earlier copy was kept
         counters.epoch_messages -= 1
         if stored.sender_id != message.sender_id:
             raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")

@@ -44,8 +44,7 @@ class GroupState:
 
 @dataclass(slots=True)
 class Counters:
-    """Per-group counters that must survive a reload of the group's state."""
+    """How many messages the current epoch has carried (its cap asks for a rotation)."""
 
-    last_seq: int
     epoch: int
     epoch_messages: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 
 import aiosqlite
@@ -21,19 +22,24 @@ class MessageStore:
         self._db = db
 
     async def store(self, message: MessageRow) -> MessageRow:
-        """Store ``message`` once the batch commits; a resent ``msg_id`` returns the first copy.
+        """Store ``message`` with the group's next seq (``message.seq`` is ignored) once the batch
+        commits; a resent ``msg_id`` returns the first copy.
 
         The first copy wins, so a client that resends after a lost acknowledgement gets the
         sequence number, time and tag it would have been given the first time.
         """
 
         async def job(conn: aiosqlite.Connection) -> MessageRow:
+            # The next seq is taken inside the transaction (the primary key makes it one index
+            # probe), so it is unique even when several processes write to the same file.
             cursor = await conn.execute(
-                f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (group_id, msg_id) DO NOTHING",
+                f"INSERT INTO messages ({_COLUMNS}) SELECT ?, "
+                "COALESCE((SELECT MAX(seq) FROM messages WHERE group_id = ?), 0) + 1, "
+                "?, ?, ?, ?, ?, ?, ? WHERE 1 "
+                "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq",
                 (
                     message.group_id,
-                    message.seq,
+                    message.group_id,
                     message.msg_id,
                     message.sender_id,
                     message.epoch,
@@ -43,8 +49,10 @@ class MessageStore:
                     message.rtag,
                 ),
             )
-            if cursor.rowcount == 1:
-                return message
+            inserted = await cursor.fetchone()
+            await cursor.close()
+            if inserted is not None:
+                return dataclasses.replace(message, seq=int(inserted[0]))
             async with conn.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
                 (message.group_id, message.msg_id),

@@ -133,3 +133,17 @@ async def test_group_update_by_its_facilitator(make_client: Clients) -> None:
     listing = await fac.call("groups.list")
     assert [g["name"] for g in listing["groups"]] == ["After"]
     assert listing["facilitator"] == "alice"
+
+
+async def test_concurrent_approvals_then_one_rotation(make_client: Clients) -> None:
+    """Approving several members at once must leave the server's view of the group whole."""
+    fac = await facilitator(make_client)
+    group = await fac.create_group("Busy evening", pseudonym="Host Heron")
+    newcomers = [make_client() for _ in range(4)]
+    for index, person in enumerate(newcomers):
+        await person.connect()
+        await person.join(await fac.create_invite(group), pseudonym=f"Newcomer {index}")
+    await asyncio.gather(*(fac.decide(group, p.member_id(group)) for p in newcomers))
+    epoch = await fac.rotate(group, attempts=1)
+    for person in newcomers:
+        await person.wait_for(lambda p=person: p.keys[group].current == epoch)
