@@ -1,0 +1,339 @@
+// Lean Socket.IO load generator for the relay benchmark.
+//
+// socket.io-client costs 60-80 µs of CPU per delivery and would measure itself, so this speaks
+// the protocol directly over `ws`: Engine.IO 4 ("0" open, "2"/"3" ping/pong, "4" message) and
+// Socket.IO 5 ("40" connect, "42" event, "43" ack, "44" connect error), text frames only.
+// Usage: node loadgen.js <job.json>; prints one JSON result on stdout. Every phase is bounded
+// in time; every socket is closed before exit. Loopback only (the job's url).
+"use strict";
+const fs = require("fs");
+const crypto = require("crypto");
+const WebSocket = require("ws");
+
+const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+const WS_URL = job.url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
+const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
+const CONNECT_LABEL = Buffer.from("hearth-v1 connect");
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const now = () => performance.now();
+
+// ---- the server process, read from /proc ------------------------------------------------
+
+function serverCpuSeconds() {
+  // /proc/<pid>/stat: utime and stime (fields 14 and 15) in clock ticks, all threads.
+  const stat = fs.readFileSync(`/proc/${job.server_pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / job.clock_ticks;
+}
+
+function serverRssKb() {
+  const status = fs.readFileSync(`/proc/${job.server_pid}/status`, "utf8");
+  return Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
+}
+
+const ownCpuSeconds = () => {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+};
+
+// ---- one connection -----------------------------------------------------------------------
+
+function connect(auth) {
+  return new Promise((resolve, reject) => {
+    // perMessageDeflate is offered, as browsers and socket.io-client do; the server decides.
+    const ws = new WebSocket(WS_URL, { origin: job.url, perMessageDeflate: true });
+    const client = { ws, nextAck: 1, acks: new Map(), onMsg: null, closed: false };
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error("connect timeout"));
+    }, 30000);
+    ws.on("message", (data) => {
+      // Look at the first bytes only: a delivery ("42[...") is counted without decoding.
+      const type = data[0];
+      if (type === 0x34 /* "4" message */) {
+        const packet = data[1];
+        if (packet === 0x32 /* "2" event */) {
+          if (client.onMsg) client.onMsg(data);
+        } else if (packet === 0x33 /* "3" ack */) {
+          const text = data.toString();
+          const bracket = text.indexOf("[");
+          const id = Number(text.slice(2, bracket));
+          const callback = client.acks.get(id);
+          client.acks.delete(id);
+          if (callback) callback(text.slice(bracket));
+        } else if (packet === 0x30 /* "0" connected */) {
+          clearTimeout(timer);
+          resolve(client);
+        } else if (packet === 0x34 /* "4" connect error */) {
+          clearTimeout(timer);
+          ws.terminate();
+          reject(new Error("refused: " + data.toString().slice(2)));
+        }
+      } else if (type === 0x32 /* "2" ping */) {
+        ws.send("3");
+      } else if (type === 0x30 /* "0" open */) {
+        ws.send("40" + JSON.stringify(auth));
+      }
+    });
+    ws.on("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    ws.on("close", () => {
+      client.closed = true;
+    });
+  });
+}
+
+function emit(client, event, data, callback) {
+  const id = client.nextAck++;
+  client.acks.set(id, callback);
+  client.ws.send("42" + id + JSON.stringify([event, data]));
+}
+
+async function closeAll(clients) {
+  for (const client of clients) client.ws.close();
+  const deadline = now() + 5000;
+  while (clients.some((c) => !c.closed) && now() < deadline) await sleep(20);
+  for (const client of clients) if (!client.closed) client.ws.terminate();
+}
+
+// ---- who connects, with what, and what each sends ----------------------------------------
+
+const keys = new Map(); // account public key -> KeyObject, made once
+async function hearthAuth(account) {
+  let key = keys.get(account.pk);
+  if (!key) {
+    const der = Buffer.concat([PKCS8_ED25519, Buffer.from(account.sk, "base64url")]);
+    key = crypto.createPrivateKey({ key: der, format: "der", type: "pkcs8" });
+    keys.set(account.pk, key);
+  }
+  const response = await fetch(job.url + "/api/challenge", { headers: { origin: job.url } });
+  const { challenge } = await response.json();
+  const signed = Buffer.concat([CONNECT_LABEL, Buffer.from(challenge, "base64url")]);
+  const sig = crypto.sign(null, signed, key).toString("base64url");
+  return { v: 1, account_pk: account.pk, challenge, sig };
+}
+
+// A member: how it authenticates and where its next message comes from (null: pool used up).
+function members(topology) {
+  const list = [];
+  if (job.kind === "hearth") {
+    topology.rooms.forEach((room, r) => {
+      for (const member of room.members) {
+        member.next = member.next || 0; // the cursor outlives a phase: never reuse a msg_id
+        list.push({
+          room: r,
+          auth: () => hearthAuth(member),
+          message: () => {
+            if (member.next >= member.pool.length) return null;
+            const [msgId, envelope] = member.pool[member.next++];
+            return { key: msgId, data: { group_id: room.group_id, envelope } };
+          },
+        });
+      }
+    });
+  } else {
+    let counter = 0;
+    for (let r = 0; r < topology.rooms; r++) {
+      for (let m = 0; m < topology.members; m++) {
+        const room = "r" + r;
+        list.push({
+          room: r,
+          auth: async () => ({ room }),
+          message: () => {
+            const key = String(counter++);
+            return { key, data: { room, k: key, body: job.body } };
+          },
+        });
+      }
+    }
+  }
+  return list;
+}
+
+async function connectAll(list, concurrency) {
+  const clients = new Array(list.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < list.length) {
+      const i = next++;
+      clients[i] = await connect(await list[i].auth());
+      clients[i].member = list[i];
+    }
+  };
+  const started = now();
+  await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
+  return { clients, ms: now() - started };
+}
+
+// ---- phases -------------------------------------------------------------------------------
+
+async function idlePhase(spec) {
+  await sleep(500);
+  const rssBefore = serverRssKb();
+  const list = [];
+  for (let i = 0; i < spec.count; i++) {
+    if (job.kind === "hearth") {
+      const account = job.idle_accounts[i % job.idle_accounts.length];
+      list.push({ auth: () => hearthAuth(account) });
+    } else {
+      const room = "r" + (i % 100);
+      list.push({ auth: async () => ({ room }) });
+    }
+  }
+  const { clients, ms } = await connectAll(list, spec.concurrency);
+  await sleep(1500);
+  const rssIdle = serverRssKb();
+  await closeAll(clients);
+  await sleep(500);
+  return {
+    count: spec.count,
+    connect_ms: ms,
+    rss_before_kb: rssBefore,
+    rss_idle_kb: rssIdle,
+    kb_per_conn: (rssIdle - rssBefore) / spec.count,
+  };
+}
+
+async function saturationPhase(spec) {
+  const { clients } = await connectAll(members(spec.topology), 100);
+  let delivered = 0;
+  let acked = 0;
+  let outstanding = 0;
+  let exhausted = 0;
+  let firstError = null;
+  let running = true;
+  for (const client of clients) client.onMsg = () => delivered++;
+  const pump = (client) => {
+    const message = client.member.message();
+    if (message === null) {
+      exhausted++;
+      return;
+    }
+    outstanding++;
+    emit(client, "msg.send", message.data, (reply) => {
+      outstanding--;
+      acked++;
+      if (firstError === null && !reply.startsWith('[{"ok":true')) firstError = reply;
+      if (running) pump(client);
+    });
+  };
+  for (const client of clients) for (let w = 0; w < spec.window; w++) pump(client);
+  await sleep(spec.warmup_s * 1000);
+  const d0 = delivered;
+  const a0 = acked;
+  const s0 = serverCpuSeconds();
+  const l0 = ownCpuSeconds();
+  const t0 = now();
+  while (now() - t0 < spec.duration_s * 1000 && exhausted === 0) await sleep(50);
+  const seconds = (now() - t0) / 1000;
+  const deliveries = delivered - d0;
+  const sent = acked - a0;
+  const serverCpu = serverCpuSeconds() - s0;
+  const ownCpu = ownCpuSeconds() - l0;
+  running = false;
+  const drainUntil = now() + 5000;
+  while (outstanding > 0 && now() < drainUntil) await sleep(20);
+  await closeAll(clients);
+  await sleep(300);
+  return {
+    rooms: clients.length / spec.members,
+    members: spec.members,
+    seconds,
+    deliveries_per_s: deliveries / seconds,
+    sent_per_s: sent / seconds,
+    server_cpu_pct: (100 * serverCpu) / seconds,
+    server_us_per_delivery: deliveries ? (serverCpu * 1e6) / deliveries : null,
+    loadgen_cpu_pct: (100 * ownCpu) / seconds,
+    loadgen_us_per_delivery: deliveries ? (ownCpu * 1e6) / deliveries : null,
+    pool_exhausted: exhausted > 0,
+    error: firstError,
+  };
+}
+
+async function latencyPhase(spec) {
+  const { clients } = await connectAll(members(spec.topology), 100);
+  const sentAt = new Map();
+  const samples = [];
+  let recordFrom = Infinity;
+  let firstError = null;
+  let delivered = 0;
+  for (const client of clients) {
+    client.onMsg = (data) => {
+      const arrived = now();
+      const payload = JSON.parse(data.toString().slice(2))[1];
+      const sent = sentAt.get(payload[job.key_field]);
+      delivered++;
+      if (sent !== undefined && sent >= recordFrom) samples.push(arrived - sent);
+    };
+  }
+  // Open loop: messages go out on a schedule, whatever the server's pace; senders rotate
+  // across rooms so every room carries the same load.
+  const perSecond = spec.deliveries_per_s / (spec.members - 1);
+  const order = [];
+  const rooms = clients.length / spec.members;
+  for (let m = 0; m < spec.members; m++) {
+    for (let r = 0; r < rooms; r++) order.push(clients[r * spec.members + m]);
+  }
+  const started = now();
+  const total = (spec.warmup_s + spec.duration_s) * 1000;
+  let sent = 0;
+  let exhausted = false;
+  recordFrom = started + spec.warmup_s * 1000;
+  let d0 = 0;
+  while (now() - started < total && !exhausted) {
+    if (d0 === 0 && now() >= recordFrom) d0 = delivered;
+    const due = Math.floor(((now() - started) / 1000) * perSecond);
+    while (sent < due) {
+      const client = order[sent % order.length];
+      const message = client.member.message();
+      if (message === null) {
+        exhausted = true;
+        break;
+      }
+      sentAt.set(message.key, now());
+      emit(client, "msg.send", message.data, (reply) => {
+        if (firstError === null && !reply.startsWith('[{"ok":true')) firstError = reply;
+      });
+      sent++;
+    }
+    await sleep(1);
+  }
+  const achieved = (delivered - d0) / spec.duration_s;
+  await sleep(1000);
+  await closeAll(clients);
+  samples.sort((a, b) => a - b);
+  const pick = (q) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] : null);
+  return {
+    deliveries_per_s_target: spec.deliveries_per_s,
+    deliveries_per_s: achieved,
+    samples: samples.length,
+    p50_ms: pick(0.5),
+    p99_ms: pick(0.99),
+    max_ms: samples.length ? samples[samples.length - 1] : null,
+    pool_exhausted: exhausted,
+    error: firstError,
+  };
+}
+
+async function main() {
+  const result = { saturation: {} };
+  result.idle = await idlePhase(job.idle);
+  for (const spec of job.saturation) {
+    spec.topology = job.kind === "hearth" ? job.topologies[spec.name] : spec;
+    result.saturation[spec.name] = await saturationPhase(spec);
+  }
+  const lat = job.latency;
+  lat.topology = job.kind === "hearth" ? job.topologies[lat.name] : lat;
+  result.latency = await latencyPhase(lat);
+  process.stdout.write(JSON.stringify(result) + "\n");
+}
+
+main().then(
+  () => process.exit(0),
+  (error) => {
+    process.stderr.write(String(error && error.stack ? error.stack : error) + "\n");
+    process.exit(1);
+  },
+);

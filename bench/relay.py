@@ -1,0 +1,676 @@
+"""Relay benchmark: Hearth against a bare python-socketio (defaults, tuned) and Node socket.io.
+
+Each server runs alone on core 0; the lean Node load generator (``bench/node/loadgen.js``) runs
+on core 1 and reports its own CPU. A round runs every server once, in a rotating order, each
+freshly started; figures are the median and range over the rounds. Per server and round:
+
+* idle: connect N clients (100 at a time; Hearth's fetch a challenge and sign it), time it, and
+  read the server's RSS before and 1.5 s after (kB per idle connection);
+* saturation: rooms x members all connected, every member keeps ``window`` messages in flight
+  (a new one on each ack); delivered messages/s over the measured window, server CPU from
+  ``/proc/<pid>/stat`` per delivery;
+* latency: a fixed open-loop load in the 20 x 25 topology, send-to-delivery p50/p99.
+
+Hearth is served as shipped by ``hearth serve`` (validation, SQLite with ack after commit,
+franking, signed envelopes), with the per-account rate limits and the epoch's message cap raised
+so they do not stop a load test. Its members are set up through :class:`HearthClient`; their
+envelopes are sealed before each run, never reused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import math
+import os
+import resource
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from crypto.encoding import b64encode
+from server.client import HearthClient, HearthRefused
+
+REPO = Path(__file__).resolve().parents[1]
+NODE_DIR = REPO / "bench" / "node"
+RESULTS = REPO / "bench" / "results"
+SERVERS = ("hearth", "defaults", "tuned", "node")
+FACILITATOR, PASSWORD = "alice", "correct horse battery staple"
+CONTENT_BYTES = 100  # plaintext; the sealed envelope is ~370 bytes, ~500 as base64
+SEAL_SAFETY = 1.6
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    name: str
+    rooms: int
+    members: int
+
+    @property
+    def clients(self) -> int:
+        return self.rooms * self.members
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    rounds: int
+    topologies: tuple[Topology, ...]
+    idle_clients: int
+    warmup_s: float
+    duration_s: float
+    window: int
+    latency_deliveries_per_s: int
+    latency_warmup_s: float
+    latency_duration_s: float
+
+    @property
+    def latency_topology(self) -> Topology:
+        return self.topologies[0]
+
+
+QUICK = Plan(
+    rounds=1,
+    topologies=(Topology("20x25", 20, 25),),
+    idle_clients=1000,
+    warmup_s=1.0,
+    duration_s=3.0,
+    window=1,
+    latency_deliveries_per_s=3000,
+    latency_warmup_s=0.5,
+    latency_duration_s=3.0,
+)
+FULL = Plan(
+    rounds=5,
+    topologies=(Topology("20x25", 20, 25), Topology("100x10", 100, 10)),
+    idle_clients=5000,
+    warmup_s=1.0,
+    duration_s=4.0,
+    window=1,
+    latency_deliveries_per_s=3000,
+    latency_warmup_s=1.0,
+    latency_duration_s=5.0,
+)
+
+
+# ---- processes ------------------------------------------------------------------------------
+
+
+def raise_fd_limit(wanted: int) -> int:
+    """Raise this process's soft ``RLIMIT_NOFILE`` (children inherit it); return the new one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return int(soft)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def pinned(core: int, command: list[str]) -> list[str]:
+    return ["taskset", "-c", str(core), *command]
+
+
+def ensure_node_modules() -> None:
+    if not (NODE_DIR / "node_modules" / "socket.io").is_dir():
+        subprocess.run(
+            ["npm", "ci", "--prefix", str(NODE_DIR), "--no-audit", "--no-fund", "--silent"],
+            check=True,
+            timeout=300,
+        )
+
+
+@dataclass
+class ServerProcess:
+    kind: str
+    port: int
+    command: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                pinned(0, self.command), stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.kind} exited early:\n{self.log_path.read_text()}")
+            try:
+                # Always http://127.0.0.1 built above, never a caller's URL.
+                with urllib.request.urlopen(self.url + "/healthz", timeout=1):  # noqa: S310
+                    return
+            except urllib.error.HTTPError:
+                return  # the bare servers answer 404: they are up
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.kind} did not come up:\n{self.log_path.read_text()}")
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+
+def bare_server(kind: str, workdir: Path) -> ServerProcess:
+    port = free_port()
+    if kind == "node":
+        command = ["node", str(NODE_DIR / "server.js"), str(port)]
+    else:
+        command = [sys.executable, "-m", "bench.bare_server", kind, str(port)]
+    return ServerProcess(kind, port, command, workdir / f"{kind}.log")
+
+
+# ---- Hearth: a real `hearth serve`, its members and their envelopes --------------------------
+
+
+@dataclass
+class Member:
+    client: HearthClient
+    group_id: bytes
+
+
+@dataclass
+class HearthWorld:
+    directory: Path
+    server: ServerProcess
+    members: dict[str, list[list[Member]]] = field(default_factory=dict)
+
+    @classmethod
+    def create(cls, workdir: Path) -> HearthWorld:
+        directory = workdir / "hearth"
+        directory.mkdir()
+        port = free_port()
+        (directory / "secret.key").write_text(os.urandom(32).hex())
+        (directory / "secret.key").chmod(0o600)
+        (directory / "config.toml").write_text(
+            "[server]\n"
+            f"port = {port}\n"
+            f'public_origins = ["http://127.0.0.1:{port}"]\n'
+            'secret_key_file = "secret.key"\n'
+            'log_level = "warning"\n'
+            "[storage]\n"
+            'database = "hearth.sqlite3"\n'
+            "[groups]\n"
+            "epoch_max_messages = 100000000\n"
+            "invite_max_uses = 1000\n"
+            "[limits]\n"
+            "messages_per_second = 1000000.0\n"
+            "message_burst = 1000000\n"
+            "joins_per_minute = 1000\n"
+        )
+        config = str(directory / "config.toml")
+        added = subprocess.run(
+            [
+                *(sys.executable, "-m", "server.cli", "facilitator", "add", FACILITATOR),
+                *("--password-stdin", "--config", config),
+            ],
+            input=PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            check=False,
+        )
+        if added.returncode != 0:
+            raise RuntimeError(f"facilitator add failed: {added.stderr}")
+        command = [sys.executable, "-m", "server.cli", "serve", "--config", config]
+        return cls(directory, ServerProcess("hearth", port, command, directory / "server.log"))
+
+    async def populate(self, topologies: tuple[Topology, ...]) -> None:
+        """Facilitator alice creates the groups; members join, are approved, and are keyed
+        into the group's next epoch by one rotation per group."""
+        url = self.server.url
+        facilitator = HearthClient(url, timeout=60)
+        await facilitator.login(FACILITATOR, PASSWORD)
+        await facilitator.connect()
+        gate = asyncio.Semaphore(48)
+        try:
+            for topology in topologies:
+                groups = await asyncio.gather(
+                    *(
+                        facilitator.create_group(f"{topology.name} room {r}", pseudonym="Alice")
+                        for r in range(topology.rooms)
+                    )
+                )
+
+                tokens = {
+                    g: await facilitator.create_invite(g, max_uses=topology.members) for g in groups
+                }
+
+                async def member(
+                    group_id: bytes, index: int, tokens: dict[bytes, str] = tokens
+                ) -> Member:
+                    async with gate:
+                        client = HearthClient(url, timeout=60)
+                        await client.connect()
+                        try:
+                            await client.join(tokens[group_id], pseudonym=f"Member {index}")
+                        finally:
+                            await client.disconnect()
+                            await close_http(client)
+                        return Member(client, group_id)
+
+                rooms = await asyncio.gather(
+                    *(
+                        asyncio.gather(*(member(g, i) for i in range(topology.members)))
+                        for g in groups
+                    )
+                )
+
+                # Decisions one at a time per group: concurrent join.decide calls for one group
+                # left its roster inconsistent (roster_mismatch at the rotation; see the docs).
+                async def decide_all(group_id: bytes, room: list[Member]) -> None:
+                    for m in room:
+                        await facilitator.decide(group_id, m.client.member_id(group_id))
+
+                await asyncio.gather(
+                    *(decide_all(g, r) for g, r in zip(groups, rooms, strict=True))
+                )
+                for group_id in groups:  # one at a time: concurrent commits from one client race
+                    await rotate_patiently(facilitator, group_id)
+                # The members were offline for the rotation: they take the new epoch from
+                # the facilitator's copy rather than reconnecting to open the commit.
+                for group_id, room in zip(groups, rooms, strict=True):
+                    latest = facilitator.keys[group_id].latest
+                    assert latest is not None
+                    for m in room:
+                        keys = m.client.keys[group_id]
+                        keys.epochs[latest.epoch] = facilitator.keys[group_id].epochs[latest.epoch]
+                        keys.latest = latest
+                self.members[topology.name] = [list(room) for room in rooms]
+        finally:
+            await facilitator.disconnect()
+            await close_http(facilitator)
+
+    def accounts(self) -> Iterator[HearthClient]:
+        for rooms in self.members.values():
+            for room in rooms:
+                for m in room:
+                    yield m.client
+
+    def job_part(self, plan: Plan, expected_deliveries_per_s: float) -> dict[str, Any]:
+        """Accounts and freshly sealed envelope pools for one run."""
+        text = "x" * CONTENT_BYTES
+        topologies: dict[str, Any] = {}
+        for topology in plan.topologies:
+            per_message = topology.members - 1
+            budget = expected_deliveries_per_s * (plan.warmup_s + plan.duration_s) / per_message
+            if topology == plan.latency_topology:
+                latency_s = plan.latency_warmup_s + plan.latency_duration_s
+                budget += plan.latency_deliveries_per_s * latency_s / per_message
+            pool = math.ceil(budget * SEAL_SAFETY / topology.clients) + plan.window + 1
+            rooms = []
+            for room in self.members[topology.name]:
+                listed = []
+                for m in room:
+                    envelopes = []
+                    for _ in range(pool):
+                        msg_id = os.urandom(16)
+                        sealed = m.client.seal(m.group_id, text, msg_id)
+                        envelopes.append([b64encode(msg_id), b64encode(sealed)])
+                    listed.append({**account_of(m.client), "pool": envelopes})
+                rooms.append({"group_id": b64encode(room[0].group_id), "members": listed})
+            topologies[topology.name] = {"rooms": rooms}
+        return {
+            "topologies": topologies,
+            "idle_accounts": [account_of(c) for c in self.accounts()],
+            "key_field": "msg_id",
+        }
+
+
+async def rotate_patiently(facilitator: HearthClient, group_id: bytes) -> None:
+    """Rotate; a refused commit (a join decision not yet visible) is retried a few times."""
+    for attempt in range(10):
+        try:
+            await facilitator.rotate(group_id, attempts=1)
+            return
+        except HearthRefused as refused:
+            if attempt == 9:
+                raise
+            print(
+                f"rotation refused ({refused.code}: {refused.message}); retrying", file=sys.stderr
+            )
+            await asyncio.sleep(0.2 * (attempt + 1))
+
+
+async def close_http(client: HearthClient) -> None:
+    """python-socketio's client keeps its aiohttp session open after a disconnect."""
+    http = getattr(client.sio.eio, "http", None)
+    if http is not None and not http.closed:
+        await http.close()
+
+
+def account_of(client: HearthClient) -> dict[str, str]:
+    return {"sk": b64encode(client.account.raw()), "pk": b64encode(client.account.public)}
+
+
+def envelope_b64_length() -> int:
+    """Length of a Hearth envelope as sent, so the bare servers relay the same size."""
+    from crypto.envelopes import seal_message
+    from crypto.keys import MemberKeys
+
+    sealed = seal_message(
+        epoch_secret=os.urandom(32),
+        group_id=os.urandom(16),
+        epoch=1,
+        sender=MemberKeys.generate(),
+        msg_id=os.urandom(16),
+        content=b"x" * CONTENT_BYTES,
+    )
+    return len(b64encode(sealed.raw))
+
+
+# ---- one run: a fresh server, the load generator, the figures ------------------------------
+
+
+def run_loadgen(server: ServerProcess, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    job = {**job, "url": server.url, "server_pid": server.pid}
+    job["clock_ticks"] = os.sysconf("SC_CLK_TCK")
+    path = workdir / f"job-{server.kind}.json"
+    path.write_text(json.dumps(job))
+    done = subprocess.run(
+        pinned(1, ["node", str(NODE_DIR / "loadgen.js"), str(path)]),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    path.unlink()
+    if done.returncode != 0:
+        raise RuntimeError(f"load generator failed against {server.kind}:\n{done.stderr}")
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def base_job(plan: Plan, body_length: int) -> dict[str, Any]:
+    def spec(topology: Topology) -> dict[str, Any]:
+        return {"name": topology.name, "rooms": topology.rooms, "members": topology.members}
+
+    return {
+        "kind": "plain",
+        "key_field": "k",
+        "body": "x" * body_length,
+        "idle": {"count": plan.idle_clients, "concurrency": 100},
+        "saturation": [
+            {
+                **spec(t),
+                "window": plan.window,
+                "warmup_s": plan.warmup_s,
+                "duration_s": plan.duration_s,
+            }
+            for t in plan.topologies
+        ],
+        "latency": {
+            **spec(plan.latency_topology),
+            "deliveries_per_s": plan.latency_deliveries_per_s,
+            "warmup_s": plan.latency_warmup_s,
+            "duration_s": plan.latency_duration_s,
+        },
+    }
+
+
+def run_all(
+    plan: Plan,
+    *,
+    servers: tuple[str, ...] = SERVERS,
+    profile: Path | None = None,
+    log: Any = sys.stderr,
+) -> dict[str, Any]:
+    """Every round, every server; with ``profile``, py-spy samples Hearth into that file
+    (collapsed stacks; ``pip install py-spy`` first)."""
+    ensure_node_modules()
+    fd_limit = raise_fd_limit(max(4096, plan.idle_clients * 2 + 2048))
+    if fd_limit < plan.idle_clients + 1024:
+        plan = dataclasses.replace(plan, idle_clients=max(100, fd_limit - 1024))
+    runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in servers}
+    started = time.time()
+    with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
+        workdir = Path(tmp)
+        job = base_job(plan, envelope_b64_length())
+        world = HearthWorld.create(workdir)
+        if "hearth" in servers:
+            world.server.start()
+            try:
+                t0 = time.monotonic()
+                asyncio.run(world.populate(plan.topologies))
+                print(f"hearth set-up: {time.monotonic() - t0:.1f} s", file=log)
+            finally:
+                world.server.stop()
+        expected = 20_000.0
+        for round_index in range(plan.rounds):
+            shift = round_index % len(servers)
+            order = servers[shift:] + servers[:shift]
+            for kind in order:
+                if kind == "hearth":
+                    this_job = {**job, "kind": "hearth", **world.job_part(plan, expected)}
+                    server = world.server
+                else:
+                    this_job = job
+                    server = bare_server(kind, workdir)
+                server.start()
+                spy = None
+                if profile is not None and kind == "hearth":
+                    spy = subprocess.Popen(
+                        [
+                            *(str(Path(sys.executable).parent / "py-spy"), "record"),
+                            *("--pid", str(server.pid), "--rate", "250", "--nonblocking"),
+                            *("--format", "raw", "--output", str(profile)),
+                        ],
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                try:
+                    result = run_loadgen(server, this_job, workdir)
+                finally:
+                    server.stop()
+                    if spy is not None:
+                        spy.wait(timeout=60)
+                runs[kind].append(result)
+                if kind == "hearth":
+                    rates = [s["deliveries_per_s"] for s in result["saturation"].values()]
+                    expected = max(expected, max(rates) * 1.3)
+                print(f"round {round_index + 1} {kind}: {summary_line(result)}", file=log)
+    return {
+        "started": started,
+        "plan": plan_dict(plan),
+        "machine": machine(),
+        "runs": runs,
+        "summary": summarise(plan, runs),
+    }
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "rounds": plan.rounds,
+        "topologies": [(t.name, t.rooms, t.members) for t in plan.topologies],
+        "idle_clients": plan.idle_clients,
+        "warmup_s": plan.warmup_s,
+        "duration_s": plan.duration_s,
+        "window": plan.window,
+        "latency_deliveries_per_s": plan.latency_deliveries_per_s,
+        "latency_warmup_s": plan.latency_warmup_s,
+        "latency_duration_s": plan.latency_duration_s,
+    }
+
+
+def machine() -> dict[str, Any]:
+    model = ""
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    node = subprocess.run(["node", "--version"], capture_output=True, text=True, check=False)
+    return {
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "python": sys.version.split()[0],
+        "node": node.stdout.strip(),
+    }
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    parts = [f"{n} {s['deliveries_per_s']:.0f}/s" for n, s in result["saturation"].items()]
+    latency = result["latency"]
+    parts.append(f"p99 {latency['p99_ms']:.1f} ms")
+    parts.append(f"{result['idle']['kb_per_conn']:.1f} kB/conn")
+    errors = [s["error"] for s in result["saturation"].values() if s["error"]]
+    if errors or latency["error"]:
+        parts.append(f"ERROR {errors or latency['error']}")
+    return ", ".join(parts)
+
+
+# ---- figures ------------------------------------------------------------------------------
+
+
+def metrics(plan: Plan) -> list[tuple[str, str, tuple[str, ...], str]]:
+    """(key, label, path into a run's result, format)."""
+    rows: list[tuple[str, str, tuple[str, ...], str]] = []
+    for t in plan.topologies:
+        sat = ("saturation", t.name)
+        rows += [
+            (f"rate_{t.name}", f"delivered msg/s {t.name}", (*sat, "deliveries_per_s"), ".0f"),
+            (
+                f"cpu_{t.name}",
+                f"server µs/delivery {t.name}",
+                (*sat, "server_us_per_delivery"),
+                ".1f",
+            ),
+            (f"scpu_{t.name}", f"server CPU % {t.name}", (*sat, "server_cpu_pct"), ".0f"),
+            (f"lcpu_{t.name}", f"loadgen CPU % {t.name}", (*sat, "loadgen_cpu_pct"), ".0f"),
+        ]
+    lt = plan.latency_topology.name
+    rate = plan.latency_deliveries_per_s
+    rows += [
+        ("p50", f"p50 ms @{rate}/s {lt}", ("latency", "p50_ms"), ".2f"),
+        ("p99", f"p99 ms @{rate}/s {lt}", ("latency", "p99_ms"), ".2f"),
+        ("connect", f"connect {plan.idle_clients} clients ms", ("idle", "connect_ms"), ".0f"),
+        ("rss_idle", f"RSS MB, {plan.idle_clients} idle", ("idle", "rss_idle_kb"), "mb"),
+        ("kb_conn", "kB per idle connection", ("idle", "kb_per_conn"), ".1f"),
+    ]
+    return rows
+
+
+def pick(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    value: Any = result
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return float(value) if isinstance(value, int | float) else None
+
+
+def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    for key, _label, path, _fmt in metrics(plan):
+        summary[key] = {}
+        for kind, results in runs.items():
+            values = [v for v in (pick(r, path) for r in results) if v is not None]
+            if values:
+                summary[key][kind] = {
+                    "median": statistics.median(values),
+                    "min": min(values),
+                    "max": max(values),
+                }
+    for t in plan.topologies:
+        rates = summary[f"rate_{t.name}"]
+        costs = summary[f"cpu_{t.name}"]
+        for other in ("tuned", "node"):
+            if "hearth" in rates and other in rates:
+                ratio = rates["hearth"]["median"] / rates[other]["median"]
+                summary[f"hearth_vs_{other}_{t.name}"] = ratio
+            if "hearth" in costs and other in costs:
+                # CPU-normalised: deliveries per server CPU-second, robust to a busy machine.
+                ratio = costs[other]["median"] / costs["hearth"]["median"]
+                summary[f"hearth_vs_{other}_cpu_{t.name}"] = ratio
+    return summary
+
+
+def render(plan: Plan, data: dict[str, Any]) -> str:
+    summary = data["summary"]
+
+    def cell(figure: dict[str, float] | None, fmt: str) -> str:
+        if figure is None:
+            return "-"
+        if fmt == "mb":
+            values = [figure[k] / 1024 for k in ("median", "min", "max")]
+            fmt = ".0f"
+        else:
+            values = [figure[k] for k in ("median", "min", "max")]
+        if plan.rounds == 1:
+            return f"{values[0]:{fmt}}"
+        return f"{values[0]:{fmt}} [{values[1]:{fmt}}–{values[2]:{fmt}}]"
+
+    width = 26 if plan.rounds > 1 else 12
+    lines = [
+        f"Relay benchmark, {plan.rounds} interleaved round(s); median [min–max]; "
+        f"{data['machine']['cpu']}, {data['machine']['cores']} cores",
+        f"{'':<34}" + "".join(f"{kind:>{width}}" for kind in SERVERS),
+    ]
+    for key, label, _path, fmt in metrics(plan):
+        row = summary.get(key, {})
+        lines.append(f"{label:<34}" + "".join(f"{cell(row.get(k), fmt):>{width}}" for k in SERVERS))
+    for t in plan.topologies:
+        tuned = summary.get(f"hearth_vs_tuned_{t.name}")
+        node = summary.get(f"hearth_vs_node_{t.name}")
+        if tuned is not None and node is not None:
+            lines.append(
+                f"throughput {t.name}: Hearth/tuned = {tuned:.2f}, Hearth/Node = {node:.2f}"
+            )
+        tuned = summary.get(f"hearth_vs_tuned_cpu_{t.name}")
+        node = summary.get(f"hearth_vs_node_cpu_{t.name}")
+        if tuned is not None and node is not None:
+            lines.append(
+                f"deliveries per server CPU-second {t.name}: Hearth/tuned = {tuned:.2f},"
+                f" Hearth/Node = {node:.2f}"
+            )
+    return "\n".join(lines)
+
+
+def quick_line(plan: Plan, data: dict[str, Any]) -> str:
+    summary = data["summary"]
+    name = plan.topologies[0].name
+    return (
+        f"hearth_vs_tuned={summary[f'hearth_vs_tuned_{name}']:.3f}"
+        f" hearth_vs_node={summary[f'hearth_vs_node_{name}']:.3f}"
+        f" p99_ms={summary['p99']['hearth']['median']:.2f}"
+        f" kb_per_idle_conn={summary['kb_conn']['hearth']['median']:.1f}"
+    )
+
+
+def save(data: dict[str, Any]) -> Path:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(data["started"]))
+    path = RESULTS / f"{stamp}.json"
+    path.write_text(json.dumps(data, indent=1))
+    return path
