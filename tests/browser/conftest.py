@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser.steps import Pages
 from tests.conftest import REPO, RunningServer, free_port
 
 CHROMIUM = os.environ.get("HEARTH_CHROMIUM", "/usr/bin/chromium")
@@ -90,3 +91,15 @@ def crypto_page(browser: Any, module_server: RunningServer) -> Iterator[Any]:
         yield page
     finally:
         context.close()
+
+
+@pytest.fixture
+def pages(browser: Any, module_server: RunningServer) -> Iterator[Pages]:
+    """Pages of the module's server; fails the test if any contacted another host or erred."""
+    opened = Pages(browser, module_server)
+    try:
+        yield opened
+        assert opened.foreign() == [], "the pages contacted another host"
+        assert opened.errors == [], "errors in the pages (uncaught, CSP or failed loads)"
+    finally:
+        opened.close()

@@ -1,5 +1,6 @@
 // The facilitator console: log in/out, create groups (the browser builds the epoch-1 commit),
-// invite links, join requests, members and removals, and the epoch rotations that follow.
+// invite links, join requests, members and removals, and the epoch rotations that follow; the
+// moderation queue (queue.js), one report and its decisions (reportview.js), the audit log (audit.js).
 
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
@@ -7,11 +8,15 @@ import * as keys from "./groupkeys.js";
 import { Session, api } from "./session.js";
 import { $, el, show, announce, renderResources, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
+import * as queue from "./queue.js";
+import * as reportView from "./reportview.js";
+import * as audit from "./audit.js";
 
-const state = { session: null, groups: new Map(), current: null, rotating: new Map() };
+const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
 function go(view) {
-  for (const name of ["login", "desk", "group"]) show($(`#${name}`), name === view);
+  state.view = view;
+  for (const name of ["login", "desk", "group", "queue", "report"]) show($(`#${name}`), name === view);
   show($("#logout"), view !== "login");
   const heading = $(`#${view} h2`);
   heading.tabIndex = -1;
@@ -30,12 +35,63 @@ async function boot() {
     state.current = null;
     go("desk");
   });
+  $("#open-queue").addEventListener("click", () => openQueue());
+  $("#group-reports").addEventListener("click", () => openQueue(state.current));
+  $("#queue-back").addEventListener("click", () => go("desk"));
+  $("#report-back").addEventListener("click", () => openQueue($("#queue-group").value));
+  $("#audit-refresh").addEventListener("click", () => loadAudit());
+  const context = {
+    session: () => state.session,
+    groups: () => state.groups,
+    names: () => state.names,
+    go,
+    confirm: confirmAction,
+    rotateNow,
+    openReport: (report) => reportView.open(report),
+    resolved: (report) => {
+      queue.resolved(report);
+      reportView.update(report);
+      if (state.current === report.group_id) loadAudit();
+    },
+  };
+  queue.init(context);
+  reportView.init(context);
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
     startSession();
   } catch {
     go("login");
+  }
+}
+
+async function confirmAction(text, yes) {
+  $("#confirm-text").textContent = text;
+  $("#confirm-yes").textContent = yes;
+  const dialog = $("#confirm");
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+}
+
+async function openQueue(groupId = "") {
+  state.current = null;
+  queue.filterTo(groupId);
+  go("queue");
+  try {
+    await queue.load();
+  } catch (error) {
+    announce(`Could not load the queue: ${error.message}`);
+  }
+}
+
+async function loadAudit() {
+  const id = state.current;
+  if (!id || !state.session?.connected) return;
+  try {
+    await audit.load(state.session, id, state.names);
+  } catch (error) {
+    announce(`Could not load the audit log: ${error.message}`);
   }
 }
 
@@ -89,6 +145,12 @@ const handlers = {
     if (state.current === data.group_id) refreshGroup();
   },
   membership: () => state.current && refreshGroup(),
+  "report.new": (report) => queue.arrive(report),
+  "report.resolved": (report) => {
+    queue.resolved(report);
+    reportView.update(report);
+    if (state.current === report.group_id) loadAudit();
+  },
 };
 
 async function refreshGroups() {
@@ -111,7 +173,10 @@ async function refreshGroups() {
     );
     if (group.rotation_needed) rotateSoon(group.group_id);
   }
+  queue.fillGroups();
+  await queue.loadOpen().catch(() => {});
   if (state.current) await refreshGroup();
+  else if (state.view === "queue") await queue.load().catch(() => {});
 }
 
 async function createGroup(event) {
@@ -182,6 +247,7 @@ async function refreshGroup() {
   );
   show($("#no-requests"), pending.length === 0);
 
+  for (const m of listing.members) state.names.set(m.member_id, m.pseudonym); // kept after removals
   const mine = record ? hc.b64encode(record.member.memberId) : null;
   const active = listing.members.filter((m) => m.state === "active");
   $("#members").replaceChildren(
@@ -206,6 +272,7 @@ async function refreshGroup() {
       ),
     ),
   );
+  await loadAudit();
 }
 
 async function createInvite(event) {

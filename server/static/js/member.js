@@ -1,5 +1,6 @@
 // The member's page: pseudonym, joining by invite, live chat, history, leaving, deleting data,
-// crisis resources on every screen and an on-device crisis-language check before sending.
+// crisis resources on every screen and an on-device crisis-language check before sending;
+// reporting others' messages and facilitators' notices (reports.js, notices.js).
 
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
@@ -7,6 +8,8 @@ import * as keys from "./groupkeys.js";
 import { Session, Refused, api } from "./session.js";
 import { $, el, show, announce, formatTime, renderResources, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
+import { canReport, reportMessage } from "./reports.js";
+import * as notices from "./notices.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 const PAGE = 50;
@@ -135,6 +138,7 @@ function wireStatic() {
     if ($("#messages").scrollTop < 30 && state.more.get(state.current)) loadOlder(state.current);
   });
   $("#wipe").addEventListener("click", wipe);
+  $("#notice-dismiss").addEventListener("click", () => notices.dismiss(state.current));
 }
 
 async function confirmAction(text, yes) {
@@ -196,8 +200,17 @@ const handlers = {
     if (item) {
       item.text = null;
       item.deleted = true;
-      renderMessages();
+      item.opening = null; // nothing left to report
+      if (state.current === data.group_id) renderMessages();
     }
+  },
+  notice: (data) => {
+    const record = state.records.get(data.group_id);
+    if (!record) return;
+    notices.remember(data.group_id, data.kind, data.message, data.muted_until);
+    const name = record.info?.name || "a group";
+    announce(data.kind === "muted" ? `${name}: ${notices.mutedText(data.muted_until)}` : `${name}: a facilitator sent you a warning.`);
+    if (state.current === data.group_id) notices.render(data.group_id);
   },
   "epoch.new": async (data) => {
     const record = state.records.get(data.group_id);
@@ -319,6 +332,7 @@ function renderHome() {
 
 function goHome() {
   state.current = null;
+  notices.render(null);
   renderHome();
   go("home");
 }
@@ -330,6 +344,7 @@ async function openGroup(id) {
   const record = state.records.get(id);
   $("#chat-title").textContent = record.info?.name || "Group";
   go("chat");
+  notices.render(id);
   renderChatState();
   renderMessages();
   if (state.session.connected) await refreshGroup(id);
@@ -437,8 +452,9 @@ function renderMessages(forceBottom = false) {
         "li",
         { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
         el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
-        el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? "(message deleted)" : m.text }),
+        el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? removedText(m) : m.text }),
         m.mine && m.status !== "sent" ? statusLine(m) : null,
+        reportLine(id, m),
       ),
     ),
   );
@@ -446,12 +462,37 @@ function renderMessages(forceBottom = false) {
   if (atBottom) box.scrollTop = box.scrollHeight;
 }
 
+// This page never deletes its own messages, so a removal of one of ours was a facilitator's.
+function removedText(m) {
+  return m.mine ? "(your message was removed by a facilitator)" : "(message removed)";
+}
+
+function reportLine(groupId, m) {
+  if (m.reported) return el("p", { class: "state", text: "You reported this message." });
+  if (!canReport(m)) return null;
+  const author = senderName(groupId, m.senderId, false);
+  return el(
+    "div",
+    { class: "message-actions" },
+    el("button", { type: "button", class: "report", "aria-label": `Report message from ${author}`, onclick: () => report(groupId, m, author) }, "Report"),
+  );
+}
+
+async function report(groupId, m, author) {
+  const outcome = await reportMessage(state.session, groupId, m, author);
+  if (outcome.kind === "cancelled") return;
+  if (outcome.kind === "sent" || outcome.kind === "already") m.reported = true;
+  announce(outcome.text);
+  if (state.current === groupId) renderMessages();
+  $("#messages").focus(); // the button was re-rendered; keep the keyboard in the conversation
+}
+
 function statusLine(m) {
   if (m.status === "failed") {
     return el(
       "p",
       { class: "state failed" },
-      `Not sent${m.error ? `: ${m.error}` : ""}. `,
+      `Not sent${m.error ? `: ${m.error.replace(/\.$/, "")}` : ""}. `,
       el("button", { type: "button", class: "retry", onclick: () => retry(m.msgId) }, "Retry"),
     );
   }
@@ -534,7 +575,13 @@ async function deliver(entry) {
       return;
     }
     const offline = error instanceof Refused && ["unavailable", "timeout"].includes(error.code);
-    setStatus(entry, "failed", offline ? "offline, will resend when reconnected" : error.message);
+    if (error.code === "muted" && error.detail?.muted_until) {
+      notices.remember(entry.groupId, "muted", "", error.detail.muted_until);
+      if (state.current === entry.groupId) notices.render(entry.groupId);
+      setStatus(entry, "failed", notices.mutedText(error.detail.muted_until));
+    } else {
+      setStatus(entry, "failed", offline ? "offline, will resend when reconnected" : error.message);
+    }
   } finally {
     entry.inFlight = false;
   }

@@ -1,0 +1,59 @@
+// Reporting a message from the member's page: the report opening (docs/protocol.md §10) is built
+// from what the page kept when it opened the message — never a key — and sent as `report.submit`.
+
+import * as hc from "./crypto.js";
+import { $ } from "./ui.js";
+
+/** The opening of a received message, base64url; null when the page kept nothing to open it with. */
+export function openingOf(item) {
+  const o = item.opening;
+  if (!o || item.deleted || !item.rtag || item.serverTs === undefined || item.kid === undefined) return null;
+  return hc.b64encode(
+    hc.encodeReportOpening({
+      header: o.header,
+      franking: o.franking,
+      contentType: o.contentType,
+      content: o.content,
+      serverTs: item.serverTs,
+      kid: item.kid,
+      rtag: hc.b64decode(item.rtag),
+    }),
+  );
+}
+
+export function canReport(item) {
+  return !item.mine && !item.deleted && Boolean(item.opening);
+}
+
+/** Ask for an optional reason and a confirmation; resolves to the reason, or null if cancelled. */
+function askReason(author, text) {
+  const dialog = $("#report-dialog");
+  $("#report-author").textContent = author;
+  $("#report-quote").textContent = text;
+  $("#report-reason").value = "";
+  dialog.returnValue = "";
+  dialog.showModal();
+  $("#report-reason").focus();
+  return new Promise((resolve) =>
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "send" ? $("#report-reason").value.trim() : null), { once: true }),
+  );
+}
+
+/**
+ * Report `item` (a message of `groupId` written by `author`). Returns the outcome:
+ * {kind: "sent"|"already"|"error"|"cancelled", text}.
+ */
+export async function reportMessage(session, groupId, item, author) {
+  const reason = await askReason(author, item.text);
+  if (reason === null) return { kind: "cancelled", text: "" };
+  const opening = openingOf(item);
+  if (!opening) return { kind: "error", text: "This message can no longer be reported." };
+  try {
+    await session.call("report.submit", { group_id: groupId, opening, reason: reason.slice(0, 500) });
+    return { kind: "sent", text: "Report sent. A facilitator will look at it; the person you reported is not told who reported." };
+  } catch (error) {
+    if (error.code === "already_reported") return { kind: "already", text: "You have already reported this message." };
+    if (error.code === "rate_limited") return { kind: "error", text: "Too many reports for now. Please try again later." };
+    return { kind: "error", text: `Could not send the report: ${error.message}` };
+  }
+}

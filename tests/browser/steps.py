@@ -1,0 +1,144 @@
+"""Steps shared by the browser journeys: pages in fresh contexts (recording every request, so
+a test can check that no other host was contacted) and what facilitators and members do."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from playwright.sync_api import expect
+
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer
+
+TIMEOUT = 15_000
+expect.set_options(timeout=TIMEOUT)
+
+
+class Pages:
+    """Opens pages in fresh contexts and records every request and websocket they make."""
+
+    def __init__(self, browser: Any, server: RunningServer) -> None:
+        self.browser = browser
+        self.server = server
+        self.contexts: list[Any] = []
+        self.urls: list[str] = []
+        self.errors: list[str] = []
+
+    def open(
+        self, path: str = "/", *, width: int = 1000, height: int = 800, socket: Any = None
+    ) -> Any:
+        context = self.browser.new_context(viewport={"width": width, "height": height})
+        context.set_default_timeout(TIMEOUT)
+        self.contexts.append(context)
+        page = context.new_page()
+        if socket is not None:
+            page.route_web_socket(re.compile(r"/socket\.io/"), socket)
+        page.on("request", lambda request: self.urls.append(request.url))
+        page.on("websocket", lambda ws: self.urls.append(ws.url))
+        page.on("pageerror", lambda error: self.errors.append(str(error)))
+        # CSP violations and failed loads show up as console errors; a 401 is the console asking
+        # /api/facilitator/me whether it is logged in.
+        page.on("console", self._console)
+        page.goto(self.server.url + path)
+        return page
+
+    def _console(self, message: Any) -> None:
+        if message.type == "error" and "401" not in message.text:
+            self.errors.append(message.text)
+
+    def foreign(self) -> list[str]:
+        own = urlsplit(self.server.url).netloc
+        return [u for u in self.urls if not u.startswith("data:") and urlsplit(u).netloc != own]
+
+    def close(self) -> None:
+        for context in self.contexts:
+            context.close()
+
+
+def screenshot(page: Any, path: Path) -> None:
+    page.screenshot(path=str(path), full_page=True)
+    assert path.stat().st_size > 0
+
+
+# -- steps -------------------------------------------------------------------------------------
+
+
+def facilitator_logs_in(pages: Pages) -> Any:
+    page = pages.open("/console.html")
+    page.fill("#login-username", FACILITATOR)
+    page.fill("#login-password", FACILITATOR_PASSWORD)
+    page.click("#login-form button[type=submit]")
+    expect(page.locator("#desk")).to_be_visible()
+    expect(page.locator("#connection")).to_have_text("Connected")
+    return page
+
+
+def create_group(console: Any, name: str, *, join: str = "approval") -> None:
+    console.click("#create-panel summary")
+    console.fill("#create-name", name)
+    console.fill("#create-rules", f"Rules of {name}: be kind.")
+    console.select_option("#create-join", join)
+    console.click("#create-form button[type=submit]")
+    expect(console.locator("#group-title")).to_have_text(name)
+
+
+def create_invite(console: Any) -> str:
+    console.click("#invite-form button[type=submit]")
+    expect(console.locator("#invite-link")).to_have_value(re.compile(r"#invite="))
+    link: str = console.input_value("#invite-link")
+    return link.split("#", 1)[1]
+
+
+def member_joins(
+    pages: Pages, invite: str, pseudonym: str, *, via: str = "#", **options: Any
+) -> Any:
+    page = pages.open("/" + via + invite, **options)
+    expect(page.locator("#welcome")).to_be_visible()
+    assert page.input_value("#welcome-pseudonym").count(" ") == 1  # adjective + noun
+    page.fill("#welcome-pseudonym", pseudonym)
+    page.click("#welcome-form button[type=submit]")
+    expect(page.locator("#join-rules")).to_contain_text("be kind")
+    expect(page.locator("#join-pseudonym")).to_have_value(pseudonym)
+    page.click("#join-submit")  # refused by the form: the rules must be accepted first
+    assert page.evaluate("document.querySelector('#join-accept').validity.valueMissing")
+    expect(page.locator("#join")).to_be_visible()
+    page.check("#join-accept")
+    page.click("#join-submit")
+    expect(page.locator("#chat")).to_be_visible()
+    return page
+
+
+def approve(console: Any, pseudonym: str) -> None:
+    console.get_by_role("button", name=f"Approve {pseudonym}").click()
+    expect(console.locator("#members")).to_contain_text(pseudonym)
+
+
+def wait_keyed(page: Any) -> None:
+    expect(page.locator("#compose")).to_be_visible()
+
+
+def send(page: Any, text: str) -> None:
+    page.fill("#compose-text", text)
+    page.press("#compose-text", "Enter")
+
+
+def expect_message(page: Any, text: str, count: int = 1) -> None:
+    expect(page.locator("#messages li .text", has_text=text)).to_have_count(count)
+
+
+def unlabelled_controls(page: Any) -> list[str]:
+    return list(
+        page.evaluate(
+            """() => [...document.querySelectorAll('input, textarea, select')]
+                 .filter((c) => c.type !== 'hidden' && c.labels.length === 0)
+                 .filter((c) => !c.getAttribute('aria-label'))
+                 .map((c) => c.id)"""
+        )
+    )
+
+
+def epoch_of(console: Any) -> int:
+    match = re.search(r"Epoch (\d+)", console.text_content("#epoch") or "")
+    return int(match.group(1)) if match else 0
