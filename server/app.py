@@ -22,12 +22,14 @@ from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
 from moderation.queue import BackendContext, ModerationQueue
 from server.clock import Clock, wall_clock_ms
+from server.cluster import make_bus
 from server.config import Config
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
 from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
+from server.ratelimit import RedisAccountBuckets
 from server.realtime.hub import Hub
 from server.storage.audit import AuditStore
 from server.storage.database import Database
@@ -47,7 +49,7 @@ def static_dir() -> Path:
 class Hearth:
     """A running Hearth: the ASGI app plus what has to be closed with it."""
 
-    asgi: socketio.ASGIApp
+    asgi: SecurityHeaders
     hub: Hub
     db: Database
 
@@ -56,6 +58,8 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
     keyring = Keyring.from_secret(config.secret_key.reveal(), config.franking.current_kid)
     auth = FacilitatorAuth(db, config, clock=clock)
     queue, classifiers = load_moderation(config, keyring, clock)
+    redis_url = config.scale.redis_url
+    account_buckets = RedisAccountBuckets(redis_url) if redis_url else None
     hub = Hub(
         config,
         GroupStore(db),
@@ -67,12 +71,19 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         audit=AuditStore(db),
         queue=queue,
         classifiers=classifiers,
+        bus=make_bus(redis_url),
+        account_buckets=account_buckets,
+        client_manager=(
+            socketio.AsyncRedisManager(redis_url, channel="hearth-socketio") if redis_url else None
+        ),
     )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await queue.start()
+        await hub.start()
         tasks = [
+            asyncio.create_task(hub.keep_presence_fresh(), name="hearth-presence"),
             asyncio.create_task(
                 _purge_periodically(db, auth, queue, config, clock), name="hearth-purge"
             ),
@@ -91,7 +102,10 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             await hub.sio.shutdown()
+            await hub.close()
             await queue.close()
+            if account_buckets is not None:
+                await account_buckets.close()
 
     routes = [
         *api_routes(config, keyring, clock),
@@ -99,8 +113,11 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         Mount("/", app=StaticFiles(directory=static_dir(), html=True), name="static"),
     ]
     starlette = Starlette(routes=routes, lifespan=lifespan)
-    guarded = SecurityHeaders(starlette, https=config.server.https)
-    return Hearth(socketio.ASGIApp(hub.sio, other_asgi_app=guarded), hub, db)
+    # Around everything, so that engine.io's own HTTP answers (400, 403) carry the headers too.
+    guarded = SecurityHeaders(
+        socketio.ASGIApp(hub.sio, other_asgi_app=starlette), https=config.server.https
+    )
+    return Hearth(guarded, hub, db)
 
 
 def load_moderation(

@@ -98,6 +98,7 @@ class HearthClient:
         self.keys: dict[bytes, GroupKeys] = {}
         self.inbox: dict[bytes, dict[int, Received]] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
+        self._early: dict[bytes, list[dict[str, Any]]] = {}
         self.session_cookie: str | None = None
         self._changed = asyncio.Condition()
         self.ssl = ssl
@@ -203,6 +204,10 @@ class HearthClient:
         keys.epochs[commit.epoch] = Epoch(secret, commit)
         if keys.latest is None or commit.epoch > keys.latest.epoch:
             keys.latest = commit
+        # Messages of this epoch that arrived before its commit can be opened now.
+        waiting, self._early[group_id] = self._early.get(group_id, []), []
+        for data in waiting:
+            self._accept_message(data)
 
     def _accept_message(self, data: dict[str, Any]) -> Received | None:
         group_id = b64decode(data["group_id"])
@@ -227,8 +232,13 @@ class HearthClient:
             raw = b64decode(data["envelope"])
             envelope = parse_envelope(raw)
             epoch = keys.epochs.get(envelope.header.epoch)
-            sig_pk = None if epoch is None else epoch.sig_pk_of(envelope.header.sender_id)
-            if epoch is None or sig_pk is None:
+            if epoch is None:
+                if envelope.header.epoch > keys.current:
+                    # A message can overtake its epoch's commit (they travel separately).
+                    self._early.setdefault(group_id, []).append(data)
+                return None
+            sig_pk = epoch.sig_pk_of(envelope.header.sender_id)
+            if sig_pk is None:
                 return None
             try:
                 opened = open_message(envelope, epoch_secret=epoch.secret, sender_sig_pk=sig_pk)
@@ -409,9 +419,19 @@ class HearthClient:
         """Seal and send; returns the acknowledgement (seq, server_ts, kid, rtag)."""
         msg_id = msg_id or os.urandom(16)
         envelope = self.seal(group_id, text, msg_id)
-        reply = await self.call(
-            "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
-        )
+        try:
+            reply = await self.call(
+                "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
+            )
+        except HearthRefused as refused:
+            if refused.code != "wrong_epoch":
+                raise
+            # A rotation landed while we sealed: catch up and seal again, same msg_id.
+            await self.sync_epochs(group_id)
+            envelope = self.seal(group_id, text, msg_id)
+            reply = await self.call(
+                "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
+            )
         self._accept_message(
             {
                 "group_id": b64encode(group_id),

@@ -334,6 +334,23 @@ class ModerationConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ScaleConfig:
+    redis_url: str = field(
+        default="",
+        metadata=_doc(
+            "Empty for one process. To run several `hearth serve` processes on one database, "
+            "set a Redis URL (e.g. redis://127.0.0.1:6379/0): room broadcasts, group changes, "
+            "facilitator presence and per-account rate limits then travel through it.",
+            check=lambda url: (
+                None
+                if not url or url.startswith(("redis://", "rediss://", "unix://"))
+                else "a redis://, rediss:// or unix:// URL, or an empty string"
+            ),
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     server: ServerConfig
@@ -344,6 +361,7 @@ class Config:
     safety: SafetyConfig
     limits: LimitsConfig
     moderation: ModerationConfig
+    scale: ScaleConfig
     secret_key: Secret
 
 
@@ -357,6 +375,7 @@ SECTIONS: Mapping[str, type[Any]] = {
     "safety": SafetyConfig,
     "limits": LimitsConfig,
     "moderation": ModerationConfig,
+    "scale": ScaleConfig,
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 class Code(StrEnum):
     BAD_REQUEST = "bad_request"
     UNKNOWN_EVENT = "unknown_event"
+    UNKNOWN_NAMESPACE = "unknown_namespace"
     UNSUPPORTED_VERSION = "unsupported_version"
     TOO_LARGE = "too_large"
     AUTH_REQUIRED = "auth_required"

@@ -39,11 +39,15 @@ class SecurityHeaders:
             await self.app(scope, receive, send)
             return
 
+        api = str(scope.get("path", "")).startswith("/api/")
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 kept = [
                     (k, v) for k, v in message.get("headers", []) if k.lower() not in self.names
                 ]
+                if api and not any(k.lower() == b"cache-control" for k, _ in kept):
+                    kept.append((b"cache-control", b"no-store"))  # also on 404 and 405 answers
                 message["headers"] = kept + self.headers
             await send(message)
 

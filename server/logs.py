@@ -23,6 +23,20 @@ def redact(text: str) -> str:
     return _IPV6.sub(REDACTED, text)
 
 
+class OneLineForPackets(logging.Filter):
+    """engine.io logs a full traceback for every malformed packet a client sends: keep one line,
+    so that nobody can flood the log (the packet itself is never logged)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info:
+            error = record.exc_info[1]
+            record.msg = f"{record.getMessage()}: {type(error).__name__}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
 class RedactAddresses(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = redact(record.getMessage())
@@ -48,4 +62,6 @@ def configure_logging(level: str) -> None:
     access.disabled = True
     # Socket.IO's own loggers would print packet payloads at INFO (STACK-NOTES.md).
     for name in ("socketio", "engineio", "socketio.server", "engineio.server"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        logger.filters[:] = [OneLineForPackets()]

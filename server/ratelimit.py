@@ -1,6 +1,7 @@
 """Token buckets for what one account or one connection may do (messages, joins, reports).
 
-Buckets live in memory: they protect this process. A refusal says how long to wait; a
+Connection buckets live in this process; account buckets too, or in Redis when several processes
+share the load ([scale] redis_url). A refusal says how long to wait; a
 connection that keeps pushing after being refused is disconnected.
 """
 
@@ -8,6 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
+
+import redis.asyncio as redis
 
 from server.config import LimitsConfig
 from server.errors import Code, HearthError
@@ -44,32 +48,79 @@ class Rule:
         return TokenBucket(self.per_ms, self.burst, self.burst, now)
 
 
+class AccountBuckets(Protocol):
+    async def take(self, rule: Rule, account: bytes, now: int) -> int: ...
+
+
+class LocalAccountBuckets:
+    """Per-account buckets in this process's memory (one process)."""
+
+    def __init__(self) -> None:
+        self._buckets: dict[tuple[str, bytes], TokenBucket] = {}
+
+    async def take(self, rule: Rule, account: bytes, now: int) -> int:
+        bucket = self._buckets.get((rule.what, account))
+        if bucket is None:
+            bucket = self._buckets[(rule.what, account)] = rule.bucket(now)
+        return bucket.take(now)
+
+
+# The same token bucket as TokenBucket.take, atomic in Redis, so that an account whose
+# connections land on different processes still has one budget.
+_TAKE = """
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'updated')
+local tokens = tonumber(state[1]) or burst
+local updated = tonumber(state[2]) or now
+tokens = math.min(burst, tokens + math.max(0, now - updated) * rate)
+local wait = 0
+if tokens >= 1 then tokens = tokens - 1 else wait = math.floor((1 - tokens) / rate) + 1 end
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'updated', tostring(now))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate) + 1000)
+return wait
+"""
+
+
+class RedisAccountBuckets:
+    """Per-account buckets shared by every process (``[scale] redis_url``)."""
+
+    def __init__(self, url: str) -> None:
+        self._redis = redis.Redis.from_url(url)
+        self._take = self._redis.register_script(_TAKE)
+
+    async def take(self, rule: Rule, account: bytes, now: int) -> int:
+        key = f"hearth:limit:{rule.what}:{account.hex()}"
+        return int(await self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]))
+
+    async def close(self) -> None:
+        await self._redis.aclose()
+
+
 class Limits:
     """Per-account and per-connection limits from ``[limits]``."""
 
     # A connection refused this many times in a row is treated as a flood and cut off.
     FLOOD_REFUSALS = 20
 
-    def __init__(self, config: LimitsConfig, clock: Clock) -> None:
+    def __init__(
+        self, config: LimitsConfig, clock: Clock, accounts: AccountBuckets | None = None
+    ) -> None:
         self.clock = clock
+        self._accounts = accounts or LocalAccountBuckets()
         self.messages = Rule("messages", config.messages_per_second / 1000, config.message_burst)
         self.joins = Rule("joins", config.joins_per_minute / MINUTE_MS, config.joins_per_minute)
         self.reports = Rule("reports", config.reports_per_hour / HOUR_MS, config.reports_per_hour)
-        self._accounts: dict[tuple[str, bytes], TokenBucket] = {}
         self._connections: dict[str, dict[str, TokenBucket]] = {}
         self._refusals: dict[str, int] = {}
 
-    def check(self, rule: Rule, account: bytes, connection: str) -> None:
+    async def check(self, rule: Rule, account: bytes, connection: str) -> None:
         """Take a token from the account's and the connection's bucket, or refuse."""
         now = self.clock()
-        by_account = self._accounts.get((rule.what, account))
-        if by_account is None:
-            by_account = self._accounts[(rule.what, account)] = rule.bucket(now)
         own = self._connections.setdefault(connection, {})
         by_connection = own.get(rule.what)
         if by_connection is None:
             by_connection = own[rule.what] = rule.bucket(now)
-        wait = max(by_account.take(now), by_connection.take(now))
+        wait = max(by_connection.take(now), await self._accounts.take(rule, account, now))
         if wait:
             self._refusals[connection] = self._refusals.get(connection, 0) + 1
             raise HearthError(

@@ -11,7 +11,7 @@ from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import decode_b64, group_room
+from server.realtime.wire import account_room, decode_b64, group_room
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -44,14 +44,16 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
         commit_hash=commit.hash,
         now=hub.clock(),
     )
-    state = await hub.reload_group(group_id)
-    for member_id in newly_keyed:
-        await hub.add_to_group_room(group_id, state.members[member_id].account_pk)
-    await hub.sio.emit(
-        "epoch.new",
-        {"group_id": payload.group_id, "epoch": commit.epoch, "commit": payload.commit},
-        room=group_room(group_id),
+    keyed_accounts = [m.account_pk for m in state.members.values() if m.member_id in newly_keyed]
+    await hub.changed(
+        {"t": "keyed", "g": group_id.hex(), "a": [account.hex() for account in keyed_accounts]}
     )
+    announcement = {"group_id": payload.group_id, "epoch": commit.epoch, "commit": payload.commit}
+    await hub.sio.emit("epoch.new", announcement, room=group_room(group_id))
+    # Newly keyed members on other processes may join the room after that broadcast passes
+    # them; their account room reaches them anyway (a client ignores an epoch it holds).
+    for account in keyed_accounts:
+        await hub.sio.emit("epoch.new", announcement, room=account_room(account))
     return {"epoch": commit.epoch}
 
 

@@ -17,7 +17,7 @@ from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.views import group_view, invite_view, member_view
-from server.realtime.wire import decode_b64, facilitator_room
+from server.realtime.wire import account_room, decode_b64, facilitator_room
 from server.storage.groups import GroupSettings, NewMember
 
 if TYPE_CHECKING:
@@ -50,10 +50,10 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
         m.group_id: m for m in await hub.groups.memberships_of_account(connection.account_pk)
     }
     managed: set[bytes] = set()
-    if connection.facilitator is not None:
+    facilitator = await hub.current_facilitator(connection)
+    if facilitator is not None:
         managed = {
-            g.group_id
-            for g in await hub.groups.groups_of_facilitator(connection.facilitator.facilitator_id)
+            g.group_id for g in await hub.groups.groups_of_facilitator(facilitator.facilitator_id)
         }
     listed = []
     for group_id in sorted(memberships.keys() | managed):
@@ -69,13 +69,14 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
         )
     return {
         "groups": listed,
-        "facilitator": None if connection.facilitator is None else connection.facilitator.username,
+        "facilitator": None if facilitator is None else facilitator.username,
     }
 
 
 @event("group.create", schemas.GroupCreate)
 async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupCreate) -> Reply:
-    if connection.facilitator is None:
+    facilitator = await hub.current_facilitator(connection)
+    if facilitator is None:
         raise HearthError(Code.FORBIDDEN, "log in as a facilitator to create groups")
     group_id = decode_b64(payload.group_id, "group_id", 16)
     creator = _new_member(connection, payload.member)
@@ -106,7 +107,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         join_policy=payload.join_policy,
         posting_policy=payload.posting_policy,
     )
-    facilitator_id = connection.facilitator.facilitator_id
+    facilitator_id = facilitator.facilitator_id
     group = await hub.groups.create_group(
         group_id=group_id,
         settings=settings,
@@ -116,11 +117,8 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         commit_hash=commit.hash,
         now=hub.clock(),
     )
-    await hub.add_to_group_room(group_id, connection.account_pk)
-    for other in hub.connections.values():
-        if other.facilitator is not None and other.facilitator.facilitator_id == facilitator_id:
-            await hub.sio.enter_room(other.sid, facilitator_room(group_id))
-            other.facilitating.add(group_id)
+    await hub.changed({"t": "keyed", "g": group_id.hex(), "a": [connection.account_pk.hex()]})
+    await hub.changed({"t": "facilitator", "g": group_id.hex(), "f": facilitator_id})
     return {"group": group_view(group)}
 
 
@@ -137,7 +135,8 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
         posting_policy=payload.posting_policy or group.posting_policy,
     )
     await hub.groups.update_group(group_id, settings)
-    state = await hub.reload_group(group_id)
+    await hub.changed({"t": "reload", "g": group_id.hex()})
+    state = await hub.group_state(group_id)
     return {"group": group_view(state.group)}
 
 
@@ -194,7 +193,8 @@ async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoi
         now=hub.clock(),
         max_members=hub.config.groups.max_members,
     )
-    state = await hub.reload_group(member.group_id)
+    await hub.changed({"t": "reload", "g": member.group_id.hex()})
+    state = await hub.group_state(member.group_id)
     if member.state == "pending":
         await hub.sio.emit(
             "join.requested",
@@ -228,13 +228,12 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
         subject=payload.member_id,
         detail={},
     )
-    await hub.reload_group(group_id)
-    for sid in hub.sids_of(member.account_pk):
-        await hub.sio.emit(
-            "membership",
-            {"group_id": payload.group_id, "member_id": payload.member_id, "state": member.state},
-            to=sid,
-        )
+    await hub.changed({"t": "reload", "g": group_id.hex()})
+    await hub.sio.emit(
+        "membership",
+        {"group_id": payload.group_id, "member_id": payload.member_id, "state": member.state},
+        room=account_room(member.account_pk),
+    )
     if payload.approve:
         await hub.announce_rotation(group_id, "membership")
     return {"member": member_view(member)}

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import time
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
@@ -18,22 +19,24 @@ from crypto.encoding import b64encode
 from crypto.errors import VerificationFailed
 from moderation.classifiers import Classifier
 from moderation.queue import ModerationQueue
+from server.cluster import Bus, LocalBus, Notice
 from server.config import Config
 from server.errors import Code, HearthError
-from server.facilitator_auth import FacilitatorAuth
+from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
 from server.keyring import Keyring
-from server.ratelimit import Limits, Rule
+from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.events import EVENTS, Event
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
-from server.realtime.wire import decode_b64, facilitator_room, group_room
+from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
 from server.storage.audit import AuditStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
 
 log = logging.getLogger("hearth.realtime")
+PRESENCE_TTL = 30.0  # seconds a process's announcement of facilitator presence stays valid
 
 
 class Hub:
@@ -50,6 +53,8 @@ class Hub:
         audit: AuditStore,
         queue: ModerationQueue,
         classifiers: list[Classifier],
+        bus: Bus | None = None,
+        account_buckets: AccountBuckets | None = None,
         client_manager: socketio.AsyncManager | None = None,
     ) -> None:
         self.config = config
@@ -59,7 +64,11 @@ class Hub:
         self.audit = audit
         self.queue = queue
         self.classifiers = classifiers
-        self.limits = Limits(config.limits, clock)
+        self.limits = Limits(config.limits, clock, account_buckets)
+        self.bus: Bus = bus or LocalBus()
+        # groups with a facilitator online, as last announced by each other process
+        self._remote_presence: dict[str, tuple[frozenset[str], float]] = {}
+        self._local_presence: frozenset[str] = frozenset()
         self.auth = auth
         self.keyring = keyring
         self.clock = clock
@@ -69,6 +78,7 @@ class Hub:
             cors_allowed_origins=list(config.server.public_origins),
             max_http_buffer_size=config.server.max_message_bytes,
             always_connect=False,
+            namespaces="*",  # so that other namespaces reach _refuse_namespace and get a code
             logger=False,
             engineio_logger=False,
             client_manager=client_manager,
@@ -79,6 +89,7 @@ class Hub:
         self._counters: dict[bytes, Counters] = {}
         self._loading: dict[bytes, asyncio.Lock] = {}
         self.sio.on("connect", self._on_connect)
+        self.sio.on("connect", self._refuse_namespace, namespace="*")
         self.sio.on("disconnect", self._on_disconnect)
         for name, spec in EVENTS.items():
             self.sio.on(name, self._dispatcher(spec))
@@ -102,6 +113,12 @@ class Hub:
         self.connections[sid] = connection
         self.sids_by_account.setdefault(connection.account_pk, set()).add(sid)
         await self._join_rooms(connection)
+
+    async def _refuse_namespace(self, namespace: str, *args: Any) -> None:
+        raise socketio.exceptions.ConnectionRefusedError(
+            Code.UNKNOWN_NAMESPACE.value,
+            {"code": Code.UNKNOWN_NAMESPACE.value, "message": "Hearth has only the / namespace"},
+        )
 
     async def _authenticate(self, sid: str, environ: dict[str, Any], auth: Any) -> Connection:
         if auth is None:
@@ -137,6 +154,7 @@ class Hub:
         return Connection(sid=sid, account_pk=account_pk, facilitator=facilitator)
 
     async def _join_rooms(self, connection: Connection) -> None:
+        await self.sio.enter_room(connection.sid, account_room(connection.account_pk))
         for member in await self.groups.memberships_of_account(connection.account_pk):
             if member.keyed:
                 await self.sio.enter_room(connection.sid, group_room(member.group_id))
@@ -146,6 +164,7 @@ class Hub:
             ):
                 await self.sio.enter_room(connection.sid, facilitator_room(group.group_id))
                 connection.facilitating.add(group.group_id)
+            await self.publish_presence()
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self.connections.pop(sid, None)
@@ -157,6 +176,8 @@ class Hub:
             sids.discard(sid)
             if not sids:
                 del self.sids_by_account[connection.account_pk]
+        if connection.facilitating:
+            await self.publish_presence()
 
     # -- dispatch ---------------------------------------------------------------------
 
@@ -237,11 +258,19 @@ class Hub:
             raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
         return member
 
-    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+    async def current_facilitator(self, connection: Connection) -> FacilitatorSession | None:
+        """The connection's facilitator session if it is still live (logout, disabling and the
+        timeouts end it on an open socket too); keep_alive counts socket work as use."""
         facilitator = connection.facilitator
-        # keep_alive counts socket work as use, so the idle timeout runs only when idle.
-        if facilitator is None or await self.auth.keep_alive(facilitator.token_hash) is None:
-            connection.facilitator = None
+        if facilitator is not None and await self.auth.keep_alive(facilitator.token_hash) is None:
+            connection.facilitator = facilitator = None
+            connection.facilitating.clear()
+            await self.publish_presence()
+        return facilitator
+
+    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+        facilitator = await self.current_facilitator(connection)
+        if facilitator is None:
             raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
         if not await self.groups.is_group_facilitator(group_id, facilitator.facilitator_id):
             raise HearthError(Code.FORBIDDEN, "you are not a facilitator of this group")
@@ -250,7 +279,7 @@ class Hub:
     async def limit(self, rule: Rule, connection: Connection) -> None:
         """Apply a rate limit; a connection that keeps pushing past refusals is cut off."""
         try:
-            self.limits.check(rule, connection.account_pk, connection.sid)
+            await self.limits.check(rule, connection.account_pk, connection.sid)
         except HearthError:
             if self.limits.flooding(connection.sid):
                 log.info("disconnecting a connection that kept exceeding its %s limit", rule.what)
@@ -260,24 +289,23 @@ class Hub:
             raise
 
     async def notify_member(self, member: MemberRow, notice: dict[str, Any]) -> None:
-        """A system notice only this member's devices see."""
-        for sid in self.sids_of(member.account_pk):
-            await self.sio.emit(
-                "notice", {"group_id": b64encode(member.group_id), **notice}, to=sid
-            )
+        """A system notice only this member's devices see (on whichever process they are)."""
+        await self.sio.emit(
+            "notice",
+            {"group_id": b64encode(member.group_id), **notice},
+            room=account_room(member.account_pk),
+        )
 
     async def end_membership(self, member: MemberRow, state: str) -> None:
         """After a leave or removal: cut delivery off now, then ask for a new epoch."""
         await self.cut_off(member, state)
-        await self.reload_group(member.group_id)
         await self.announce_rotation(member.group_id, "membership")
 
     async def ban(self, account_pk: bytes) -> None:
         """Ban server-wide: every membership ends, every connection of the account closes."""
         for member in await self.accounts.ban(account_pk, self.clock()):
             await self.end_membership(member, "removed")
-        for sid in self.sids_of(account_pk):
-            await self.sio.disconnect(sid)
+        await self.changed({"t": "ban", "a": account_pk.hex()})
 
     async def watch_backlogs(self, interval: float = 0.5) -> None:
         """Disconnect clients that do not read: engine.io's per-client queue is unbounded."""
@@ -297,28 +325,88 @@ class Hub:
                     self.sio.eio.sockets.pop(eio_sid, None)
 
     def facilitator_online(self, group_id: bytes) -> bool:
-        return any(group_id in c.facilitating for c in self.connections.values())
+        """A facilitator of the group is connected here or (as recently announced) elsewhere."""
+        if any(group_id in c.facilitating for c in self.connections.values()):
+            return True
+        wanted, fresh_after = group_id.hex(), time.monotonic() - PRESENCE_TTL
+        return any(
+            wanted in present and seen > fresh_after
+            for present, seen in self._remote_presence.values()
+        )
 
     def sids_of(self, account_pk: bytes) -> set[str]:
+        """This process's sockets of an account."""
         return set(self.sids_by_account.get(account_pk, ()))
 
-    async def add_to_group_room(self, group_id: bytes, account_pk: bytes) -> None:
-        for sid in self.sids_of(account_pk):
-            await self.sio.enter_room(sid, group_room(group_id))
-
     async def cut_off(self, member: MemberRow, state: str) -> None:
-        """Stop delivery to a member at once and tell their devices why."""
-        for sid in self.sids_of(member.account_pk):
-            await self.sio.leave_room(sid, group_room(member.group_id))
-            await self.sio.emit(
-                "membership",
-                {
-                    "group_id": b64encode(member.group_id),
-                    "member_id": b64encode(member.member_id),
-                    "state": state,
-                },
-                to=sid,
+        """Stop delivery to a member at once, on every process, and tell their devices why."""
+        await self.changed({"t": "cut", "g": member.group_id.hex(), "a": member.account_pk.hex()})
+        await self.sio.emit(
+            "membership",
+            {
+                "group_id": b64encode(member.group_id),
+                "member_id": b64encode(member.member_id),
+                "state": state,
+            },
+            room=account_room(member.account_pk),
+        )
+
+    # -- what every process must apply (server/cluster.py) ----------------------------
+
+    async def start(self) -> None:
+        await self.bus.start(self._on_notice)
+
+    async def close(self) -> None:
+        await self.bus.close()
+
+    async def changed(self, notice: Notice) -> None:
+        """Apply a change here at once, then tell the other processes."""
+        notice = {**notice, "p": self.bus.process_id}
+        await self._apply(notice)
+        await self.bus.publish(notice)
+
+    async def _on_notice(self, notice: Notice) -> None:
+        if notice.get("p") != self.bus.process_id:
+            await self._apply(notice)
+
+    async def _apply(self, notice: Notice) -> None:
+        kind = notice["t"]
+        if kind == "presence":
+            self._remote_presence[notice["p"]] = (frozenset(notice["g"]), time.monotonic())
+            return
+        if kind == "ban":
+            for sid in self.sids_of(bytes.fromhex(notice["a"])):
+                await self.sio.disconnect(sid)
+            return
+        group_id = bytes.fromhex(notice["g"])
+        if kind == "cut":
+            for sid in self.sids_of(bytes.fromhex(notice["a"])):
+                await self.sio.leave_room(sid, group_room(group_id))
+        elif kind == "keyed":
+            for account in notice["a"]:
+                for sid in self.sids_of(bytes.fromhex(account)):
+                    await self.sio.enter_room(sid, group_room(group_id))
+        elif kind == "facilitator":
+            for connection in list(self.connections.values()):
+                if connection.facilitator and connection.facilitator.facilitator_id == notice["f"]:
+                    await self.sio.enter_room(connection.sid, facilitator_room(group_id))
+                    connection.facilitating.add(group_id)
+            await self.publish_presence()
+        if group_id in self._states or kind == "reload":
+            await self.reload_group(group_id)
+
+    async def publish_presence(self, *, force: bool = False) -> None:
+        present = frozenset(g.hex() for c in self.connections.values() for g in c.facilitating)
+        if present != self._local_presence or force:
+            self._local_presence = present
+            await self.bus.publish(
+                {"t": "presence", "p": self.bus.process_id, "g": sorted(present)}
             )
+
+    async def keep_presence_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_TTL / 3)
+            await self.publish_presence(force=True)
 
     async def announce_rotation(self, group_id: bytes, reason: str) -> None:
         """Tell the members who hold the current epoch that a new commit is needed."""

@@ -49,9 +49,20 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         raise HearthError(Code.FORBIDDEN, "you can only send as your own member of this group")
     if not sender.keyed:
         raise HearthError(Code.NOT_MEMBER, "you are not yet part of this group's current epoch")
+    try:
+        # First: even a resend that only returns a stored acknowledgement must be signed.
+        verify_envelope(envelope, sender.sig_pk)
+    except VerificationFailed:
+        raise HearthError(
+            Code.INVALID_ENVELOPE, "the envelope's signature does not verify"
+        ) from None
     now = hub.clock()
     _check_may_post(hub, state, sender, now)
     counters = hub.counters(group_id)
+    if header.epoch > state.group.current_epoch:
+        # Another process may have accepted the commit a moment ago: look again before refusing.
+        state = await hub.reload_group(group_id)
+        counters = hub.counters(group_id)
     if header.epoch != state.group.current_epoch:
         # A resend of a message stored before a rotation gets its original acknowledgement.
         stored = await hub.messages.by_msg_id(group_id, header.msg_id)
@@ -70,12 +81,6 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         raise HearthError(
             Code.ROTATION_REQUIRED, "this epoch is used up; send again after the next commit"
         )
-    try:
-        verify_envelope(envelope, sender.sig_pk)
-    except VerificationFailed:
-        raise HearthError(
-            Code.INVALID_ENVELOPE, "the envelope's signature does not verify"
-        ) from None
     counters.epoch_messages += 1
     kid = hub.keyring.current_kid
     message = MessageRow(

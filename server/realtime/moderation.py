@@ -91,14 +91,15 @@ async def _report_for(hub: Hub, connection: Connection, report_id: str) -> Repor
 
 @event("moderation.list", schemas.ModerationList)
 async def list_reports(hub: Hub, connection: Connection, payload: schemas.ModerationList) -> Reply:
-    if connection.facilitator is None:
+    facilitator = await hub.current_facilitator(connection)
+    if facilitator is None:
         raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
     if payload.group_id is not None:
         group_id = decode_b64(payload.group_id, "group_id", 16)
         await hub.require_facilitator(connection, group_id)
         groups = [group_id]
     else:
-        managed = await hub.groups.groups_of_facilitator(connection.facilitator.facilitator_id)
+        managed = await hub.groups.groups_of_facilitator(facilitator.facilitator_id)
         groups = [g.group_id for g in managed]
     state = None if payload.state is None else ReportState(payload.state)
     try:
@@ -180,7 +181,7 @@ async def _carry_out(hub: Hub, report: Report, decision: Decision, now: int) -> 
         assert decision.mute_minutes is not None  # Decision checks it
         until = now + decision.mute_minutes * MINUTE_MS
         await hub.groups.set_muted_until(group_id, sender_id, until)
-        await hub.reload_group(group_id)
+        await hub.changed({"t": "reload", "g": group_id.hex()})
         await hub.notify_member(member, {"kind": "muted", "message": _MUTED, "muted_until": until})
         return {"muted_until": until}
     if action is Action.REMOVE_MEMBER:

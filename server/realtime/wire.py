@@ -11,6 +11,11 @@ def group_room(group_id: bytes) -> str:
     return "g:" + group_id.hex()
 
 
+def account_room(account_pk: bytes) -> str:
+    """Every socket of one account, on any process: notices meant for that person."""
+    return "a:" + account_pk.hex()
+
+
 def facilitator_room(group_id: bytes) -> str:
     """Sockets of the group's facilitators: they receive join requests (and reports)."""
     return "f:" + group_id.hex()
