@@ -26,9 +26,15 @@ if TYPE_CHECKING:
 HOUR_MS = 3_600_000
 
 
+ACK_FIELDS = ("seq", "server_ts", "kid", "rtag")
+
+
 def _ack(message: MessageRow) -> Reply:
-    view = message_view(message)
-    return {key: view[key] for key in ("seq", "server_ts", "kid", "rtag")}
+    return _ack_of(message_view(message))
+
+
+def _ack_of(view: Reply) -> Reply:
+    return {key: view[key] for key in ACK_FIELDS}
 
 
 @event("msg.send", schemas.MessageSend)
@@ -100,10 +106,9 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         if stored.sender_id != message.sender_id:
             raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")
         return _ack(stored)
-    await hub.sio.emit(
-        "msg", message_view(stored), room=group_room(group_id), skip_sid=connection.sid
-    )
-    return _ack(stored)
+    view = message_view(stored)  # built once: the broadcast (encoded once) and the ack share it
+    await hub.sio.emit("msg", view, room=group_room(group_id), skip_sid=connection.sid)
+    return _ack_of(view)
 
 
 def _check_may_post(hub: Hub, state: GroupState, sender: MemberRow, now: int) -> None:
@@ -156,7 +161,12 @@ async def delete_message(hub: Hub, connection: Connection, payload: schemas.Mess
     if deleted is not None:
         await hub.sio.emit(
             "msg.deleted",
-            {"group_id": payload.group_id, "seq": deleted.seq, "msg_id": payload.msg_id},
+            {
+                "group_id": payload.group_id,
+                "seq": deleted.seq,
+                "msg_id": payload.msg_id,
+                "by": "sender",
+            },
             room=group_room(group_id),
         )
     return {"seq": stored.seq}

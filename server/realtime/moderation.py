@@ -167,6 +167,7 @@ async def _carry_out(hub: Hub, report: Report, decision: Decision, now: int) -> 
                     "group_id": b64encode(group_id),
                     "seq": hidden.seq,
                     "msg_id": b64encode(report.msg_id),
+                    "by": "facilitator",
                 },
                 room=group_room(group_id),
             )

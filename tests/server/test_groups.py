@@ -118,6 +118,7 @@ async def test_delete_own_message_broadcasts_a_tombstone(make_client: Clients) -
     assert await refused_code(fac.delete(group, msg_id)) == "not_found"  # not fac's message
     await ana.delete(group, msg_id)
     await fac.wait_for(lambda: fac.texts(group) == [None])
+    assert any(e == "msg.deleted" and d["by"] == "sender" for e, d in fac.events)
     page, _ = await fac.history(group)
     assert [m.text for m in page] == [None]
 

@@ -106,6 +106,7 @@ async def test_actions_take_effect_and_the_audit_chain_verifies(
 
     await fac.call("moderation.act", {"report_id": hide, "action": "hide_message"})
     await ben.wait_for(lambda: None in ben.texts(group))
+    assert any(e == "msg.deleted" and d["by"] == "facilitator" for e, d in ben.events)
     await fac.call("moderation.act", {"report_id": warn, "action": "warn", "note": "be kind"})
     await ana.wait_for(lambda: any(e == "notice" and d["kind"] == "warning" for e, d in ana.events))
     assert not [d for e, d in ben.events if e == "notice"]
