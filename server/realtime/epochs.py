@@ -4,14 +4,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from crypto.commits import parse_commit, verify_commit
 from crypto.encoding import b64encode
-from crypto.errors import VerificationFailed
 from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import account_room, decode_b64, group_room
+from server.realtime.wire import account_room, decode_b64, group_room, signed_commit
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -21,13 +19,7 @@ if TYPE_CHECKING:
 async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochCommitIn) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
     raw = decode_b64(payload.commit, "commit")
-    try:
-        commit = parse_commit(raw)
-        verify_commit(commit)
-    except (ValueError, TypeError, VerificationFailed):
-        raise HearthError(
-            Code.INVALID_COMMIT, "the commit is malformed or its signature does not verify"
-        ) from None
+    commit = signed_commit(raw)
     if commit.group_id != group_id:
         raise HearthError(Code.INVALID_COMMIT, "the commit is for another group")
     state = await hub.group_state(group_id)

@@ -6,9 +6,7 @@ import hashlib
 import secrets
 from typing import TYPE_CHECKING
 
-from crypto.commits import parse_commit, verify_commit
 from crypto.encoding import b64encode
-from crypto.errors import VerificationFailed
 from crypto.keys import check_kem_public_key
 from crypto.roster import RosterEntry
 from server.errors import Code, HearthError
@@ -17,7 +15,7 @@ from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.views import group_view, invite_view, member_view
-from server.realtime.wire import account_room, decode_b64, facilitator_room
+from server.realtime.wire import account_room, decode_b64, facilitator_room, signed_commit
 from server.storage.groups import GroupSettings, NewMember
 
 if TYPE_CHECKING:
@@ -81,13 +79,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
     group_id = decode_b64(payload.group_id, "group_id", 16)
     creator = _new_member(connection, payload.member)
     raw_commit = decode_b64(payload.commit, "commit")
-    try:
-        commit = parse_commit(raw_commit)
-        verify_commit(commit)
-    except (ValueError, TypeError, VerificationFailed):
-        raise HearthError(
-            Code.INVALID_COMMIT, "the first commit is malformed or not signed"
-        ) from None
+    commit = signed_commit(raw_commit)
     expected = (RosterEntry(creator.member_id, creator.sig_pk, creator.kem_pk),)
     if (
         commit.group_id != group_id

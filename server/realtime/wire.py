@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from crypto.commits import EpochCommit, parse_commit, verify_commit
 from crypto.encoding import b64decode
+from crypto.errors import VerificationFailed
 from server.errors import Code, HearthError
 
 
@@ -29,3 +31,15 @@ def decode_b64(value: str, what: str, length: int | None = None) -> bytes:
     if length is not None and len(raw) != length:
         raise HearthError(Code.BAD_REQUEST, f"{what} must be {length} bytes")
     return raw
+
+
+def signed_commit(raw: bytes) -> EpochCommit:
+    """A well-formed commit whose committer's signature verifies, or invalid_commit."""
+    try:
+        commit = parse_commit(raw)
+        verify_commit(commit)
+    except (ValueError, TypeError, VerificationFailed):
+        raise HearthError(
+            Code.INVALID_COMMIT, "the commit is malformed or its signature does not verify"
+        ) from None
+    return commit

@@ -91,6 +91,34 @@ async def _live_members(conn: aiosqlite.Connection, group_id: bytes) -> list[Mem
         return [_member(row) for row in await cursor.fetchall()]
 
 
+async def _insert_member(
+    conn: aiosqlite.Connection,
+    group_id: bytes,
+    member: NewMember,
+    state: MemberState,
+    *,
+    now: int,
+    facilitator_id: int | None = None,
+    first_epoch: int | None = None,
+) -> None:
+    await conn.execute(
+        f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
+        (
+            group_id,
+            member.member_id,
+            member.account_pk,
+            member.sig_pk,
+            member.kem_pk,
+            member.pseudonym,
+            member.skeleton,
+            state,
+            facilitator_id,
+            first_epoch,
+            now,
+        ),
+    )
+
+
 class GroupStore:
     def __init__(self, db: Database) -> None:
         self._db = db
@@ -222,20 +250,14 @@ class GroupStore:
                 "INSERT INTO group_facilitators (group_id, facilitator_id) VALUES (?, ?)",
                 (group_id, facilitator_id),
             )
-            await conn.execute(
-                f"INSERT INTO members ({_MEMBER_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, 'active', ?, 1, ?, NULL)",
-                (
-                    group_id,
-                    creator.member_id,
-                    creator.account_pk,
-                    creator.sig_pk,
-                    creator.kem_pk,
-                    creator.pseudonym,
-                    creator.skeleton,
-                    facilitator_id,
-                    now,
-                ),
+            await _insert_member(
+                conn,
+                group_id,
+                creator,
+                "active",
+                facilitator_id=facilitator_id,
+                first_epoch=1,
+                now=now,
             )
             await conn.execute(
                 "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
@@ -359,21 +381,7 @@ class GroupStore:
                 "DELETE FROM members WHERE group_id = ? AND member_id = ?",
                 (group_id, member.member_id),
             )
-            await conn.execute(
-                f"INSERT INTO members ({_MEMBER_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?, NULL)",
-                (
-                    group_id,
-                    member.member_id,
-                    member.account_pk,
-                    member.sig_pk,
-                    member.kem_pk,
-                    member.pseudonym,
-                    member.skeleton,
-                    state,
-                    now,
-                ),
-            )
+            await _insert_member(conn, group_id, member, state, now=now)
             return MemberRow(
                 group_id,
                 member.member_id,
