@@ -32,7 +32,8 @@ class MessageStore:
         async def job(conn: aiosqlite.Connection) -> MessageRow:
             # The next seq is taken inside the transaction (the primary key makes it one index
             # probe), so it is unique even when several processes write to the same file.
-            cursor = await conn.execute(
+            # execute_fetchall is one trip to the database thread: this is the hot path.
+            inserted = await conn.execute_fetchall(
                 f"INSERT INTO messages ({_COLUMNS}) SELECT ?, "
                 "COALESCE((SELECT MAX(seq) FROM messages WHERE group_id = ?), 0) + 1, "
                 "?, ?, ?, ?, ?, ?, ? WHERE 1 "
@@ -49,17 +50,13 @@ class MessageStore:
                     message.rtag,
                 ),
             )
-            inserted = await cursor.fetchone()
-            await cursor.close()
-            if inserted is not None:
-                return dataclasses.replace(message, seq=int(inserted[0]))
-            async with conn.execute(
+            if inserted:
+                return dataclasses.replace(message, seq=int(next(iter(inserted))[0]))
+            rows = await conn.execute_fetchall(
                 f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
                 (message.group_id, message.msg_id),
-            ) as c:
-                row = await c.fetchone()
-            assert row is not None
-            return _message(row)
+            )
+            return _message(next(iter(rows)))
 
         return await self._db.write(job)
 
