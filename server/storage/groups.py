@@ -100,23 +100,26 @@ async def _insert_member(
     now: int,
     facilitator_id: int | None = None,
     first_epoch: int | None = None,
-) -> None:
-    await conn.execute(
-        f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)",
-        (
-            group_id,
-            member.member_id,
-            member.account_pk,
-            member.sig_pk,
-            member.kem_pk,
-            member.pseudonym,
-            member.skeleton,
-            state,
-            facilitator_id,
-            first_epoch,
-            now,
-        ),
+) -> MemberRow:
+    row = MemberRow(
+        group_id,
+        member.member_id,
+        member.account_pk,
+        member.sig_pk,
+        member.kem_pk,
+        member.pseudonym,
+        member.skeleton,
+        state,
+        facilitator_id,
+        first_epoch,
+        now,
+        None,
     )
+    await conn.execute(
+        f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        tuple(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")),
+    )
+    return row
 
 
 class GroupStore:
@@ -381,21 +384,7 @@ class GroupStore:
                 "DELETE FROM members WHERE group_id = ? AND member_id = ?",
                 (group_id, member.member_id),
             )
-            await _insert_member(conn, group_id, member, state, now=now)
-            return MemberRow(
-                group_id,
-                member.member_id,
-                member.account_pk,
-                member.sig_pk,
-                member.kem_pk,
-                member.pseudonym,
-                member.skeleton,
-                state,
-                None,
-                None,
-                now,
-                None,
-            )
+            return await _insert_member(conn, group_id, member, state, now=now)
 
         return await self._db.write(job)
 
