@@ -74,11 +74,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         stored = await hub.messages.by_msg_id(group_id, header.msg_id)
         if stored is not None and stored.sender_id == header.sender_id:
             return _ack(stored)
-        raise HearthError(
-            Code.WRONG_EPOCH,
-            f"messages must use the current epoch {state.group.current_epoch}",
-            current_epoch=state.group.current_epoch,
-        )
+        raise _wrong_epoch(state.group.current_epoch)
     groups_config = hub.config.groups
     if counters.epoch_messages >= groups_config.epoch_max_messages or (
         now - state.group.epoch_started_at > groups_config.epoch_max_age_hours * HOUR_MS
@@ -101,6 +97,10 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         rtag=compute_rtag(hub.keyring.frank_key, header, now),
     )
     stored = await hub.messages.store(message)
+    if stored is None:
+        counters.epoch_messages -= 1
+        state = await hub.reload_group(group_id)
+        raise _wrong_epoch(state.group.current_epoch)
     if stored.server_ts != now or stored.rtag != message.rtag:  # an earlier copy was kept
         counters.epoch_messages -= 1
         if stored.sender_id != message.sender_id:
@@ -109,6 +109,12 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
     view = message_view(stored)  # built once: the broadcast (encoded once) and the ack share it
     await hub.sio.emit("msg", view, room=group_room(group_id), skip_sid=connection.sid)
     return _ack_of(view)
+
+
+def _wrong_epoch(current: int) -> HearthError:
+    return HearthError(
+        Code.WRONG_EPOCH, f"messages must use the current epoch {current}", current_epoch=current
+    )
 
 
 def _check_may_post(hub: Hub, state: GroupState, sender: MemberRow, now: int) -> None:

@@ -21,22 +21,25 @@ class MessageStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def store(self, message: MessageRow) -> MessageRow:
+    async def store(self, message: MessageRow) -> MessageRow | None:
         """Store ``message`` with the group's next seq (``message.seq`` is ignored) once the batch
-        commits; a resent ``msg_id`` returns the first copy.
+        commits; a resent ``msg_id`` returns the first copy. None if the group has moved to
+        another epoch meanwhile: checked in the transaction, so a commit accepted by any process
+        is seen.
 
         The first copy wins, so a client that resends after a lost acknowledgement gets the
         sequence number, time and tag it would have been given the first time.
         """
 
-        async def job(conn: aiosqlite.Connection) -> MessageRow:
+        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
             # The next seq is taken inside the transaction (the primary key makes it one index
             # probe), so it is unique even when several processes write to the same file.
             # execute_fetchall is one trip to the database thread: this is the hot path.
             inserted = await conn.execute_fetchall(
                 f"INSERT INTO messages ({_COLUMNS}) SELECT ?, "
                 "COALESCE((SELECT MAX(seq) FROM messages WHERE group_id = ?), 0) + 1, "
-                "?, ?, ?, ?, ?, ?, ? WHERE 1 "
+                "?, ?, ?, ?, ?, ?, ? "
+                "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
                 "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq",
                 (
                     message.group_id,
@@ -48,6 +51,8 @@ class MessageStore:
                     message.envelope,
                     message.kid,
                     message.rtag,
+                    message.group_id,
+                    message.epoch,
                 ),
             )
             if inserted:
@@ -56,7 +61,7 @@ class MessageStore:
                 f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
                 (message.group_id, message.msg_id),
             )
-            return _message(next(iter(rows)))
+            return _message(next(iter(rows))) if rows else None
 
         return await self._db.write(job)
 
