@@ -57,15 +57,18 @@ class Database:
         path: Path,
         writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
+        checkpointer: aiosqlite.Connection,
         batch_max: int,
     ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
+        self._checkpointer = checkpointer
         self._batch_max = batch_max
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._closing = False
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
+        self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="hearth-db-wal")
         self.batches_committed = 0
 
     @classmethod
@@ -84,9 +87,14 @@ class Database:
             # An open connection's thread would keep the process alive after the refusal.
             await writer.close()
             raise
+        # The writer never checkpoints: a checkpoint inside a commit would stall every message
+        # of that batch (it copies the WAL into the database and syncs it). A third connection
+        # checkpoints in the background instead; PASSIVE never blocks the writer.
+        await writer.execute("PRAGMA wal_autocheckpoint = 0")
         reader = await _connect(path, synchronous)
         await reader.execute("PRAGMA query_only = ON")
-        return cls(path, writer, reader, batch_max)
+        checkpointer = await _connect(path, synchronous)
+        return cls(path, writer, reader, checkpointer, batch_max)
 
     async def write(self, job: WriteJob[T]) -> T:
         """Run ``job`` in the next batch; returns its result once the batch has committed."""
@@ -116,12 +124,22 @@ class Database:
             return
         self._closing = True
         await self._queue.join()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
-        await self._writer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        for task in (self._task, self._checkpoints):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        await self._checkpointer.close()
         await self._reader.close()
         await self._writer.close()
+
+    async def _checkpoint_loop(self, interval: float = 1.0) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed")
 
     async def _write_loop(self) -> None:
         while True:
