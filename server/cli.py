@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import aiosqlite
 
+from moderation.errors import ModerationError
 from server.config import (
     SECRET_KEY_BYTES,
     Config,
@@ -62,6 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         DuplicateUsername,
         UnknownFacilitator,
         PasswordPolicyError,
+        ModerationError,
     ) as error:
         print(f"hearth: error: {error}", file=sys.stderr)
         return 1

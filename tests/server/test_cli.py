@@ -67,6 +67,8 @@ COMMANDS = [
     ["migrate"],
     ["backup"],
     ["purge"],
+    ["audit"],
+    ["audit", "verify"],
 ]
 
 
@@ -75,7 +77,7 @@ def test_every_command_has_help(tmp_path: Path, command: list[str]) -> None:
     result = run_cli(*command, "--help", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("usage: hearth")
-    if command and command != ["facilitator"] and command != ["init"]:
+    if command and command not in (["facilitator"], ["init"], ["audit"]):
         assert "--config" in result.stdout
 
 
@@ -320,3 +322,11 @@ def test_a_file_that_is_not_a_database_is_one_clear_line(data: Path) -> None:
     assert_refused(run_cli("facilitator", "list", cwd=data.parent), "file is not a database")
     assert_refused(run_cli("backup", "copy.sqlite3", cwd=data.parent), "file is not a database")
     assert not (data.parent / "copy.sqlite3").exists()
+
+
+def test_serve_refuses_an_unknown_moderation_backend_in_one_line(data: Path) -> None:
+    config = data / "config.toml"
+    config.write_text(config.read_text().replace('backend = "sqlite"', 'backend = "nope"'))
+    result = run_cli("serve", "--port", "1", cwd=data.parent)
+    assert_refused(result, "nope")
+    assert "sqlite" in result.stderr  # it lists what is installed

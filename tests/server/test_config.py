@@ -164,6 +164,11 @@ def test_absolute_paths_stay_as_they_are(tmp_path: Path) -> None:
         ('[safety]\ncrisis_words = ["ok", " "]', "safety.crisis_words", "non-empty words"),
         ("[facilitators]\nmin_password_length = 20\nmax_password_length = 10",
          "facilitators.min_password_length", "at most facilitators.max_password_length (10)"),
+        ("[moderation]\nplugins = 3", "moderation.plugins", "tables of plugin settings"),
+        ("[moderation.plugins]\nwebhook = 3", "moderation.plugins", "tables of plugin settings"),
+        ('[moderation]\nbackend = ""', "moderation.backend", "at least 1 character"),
+        ('[scale]\nredis_url = "http://x"', "scale.redis_url", "a redis://"),
+        ('[server]\ntrusted_proxies = "127.0.0.1"', "server.trusted_proxies", "an array"),
     ],
 )  # fmt: skip
 def test_refusals_name_the_file_the_key_and_what_was_expected(
@@ -279,3 +284,18 @@ def _loads(path: Path) -> bool:
 def _toml_string(text: str) -> str:
     escaped = "".join(c if c.isprintable() and c not in '"\\' else f"\\U{ord(c):08x}" for c in text)
     return f'"{escaped}"'
+
+
+def test_plugin_settings_are_read_as_tables(tmp_path: Path) -> None:
+    path = write_config(
+        tmp_path,
+        '[moderation]\nbackend = "webhook"\n'
+        '[moderation.plugins.webhook]\nurl = "https://cases.example.org/hearth"\n'
+        '[moderation.plugins.crisis_language]\nphrases = ["alone"]\n',
+    )
+    moderation = load_config(path).moderation
+    assert moderation.backend == "webhook"
+    assert moderation.plugins == {
+        "webhook": {"url": "https://cases.example.org/hearth"},
+        "crisis_language": {"phrases": ["alone"]},
+    }
