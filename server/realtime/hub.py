@@ -4,7 +4,6 @@ their handlers, keeps the in-memory state of groups and knows who is in which ro
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import time
 from http.cookies import CookieError, SimpleCookie
@@ -434,7 +433,3 @@ def _cookies(environ: dict[str, Any]) -> dict[str, str]:
     except CookieError:
         return {}
     return {key: morsel.value for key, morsel in jar.items()}
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode("ascii")).digest()

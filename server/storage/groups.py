@@ -150,14 +150,6 @@ class GroupStore:
         )
         return None if row is None else _member(row)
 
-    async def live_member_of_account(self, group_id: bytes, account_pk: bytes) -> MemberRow | None:
-        row = await self._db.fetch_one(
-            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND account_pk = ? "
-            "AND state IN ('pending', 'active')",
-            (group_id, account_pk),
-        )
-        return None if row is None else _member(row)
-
     async def memberships_of_account(self, account_pk: bytes) -> list[MemberRow]:
         rows = await self._db.fetch_all(
             f"SELECT {_MEMBER_COLUMNS} FROM members WHERE account_pk = ? "
