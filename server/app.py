@@ -101,8 +101,8 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await hub.close()  # sends coalesced messages still waiting
             await hub.sio.shutdown()
-            await hub.close()
             await queue.close()
             if account_buckets is not None:
                 await account_buckets.close()

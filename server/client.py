@@ -179,6 +179,9 @@ class HearthClient:
             self._accept_commit(b64decode(data["group_id"]), b64decode(data["commit"]))
         elif event == "msg":
             self._accept_message(data)
+        elif event == "msg.batch":
+            for message in data["messages"]:
+                self._accept_message(message)
         elif event == "membership" and data.get("state") in ("left", "removed", "refused"):
             self.keys.pop(b64decode(data["group_id"]), None)
         elif event == "msg.deleted":

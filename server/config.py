@@ -144,6 +144,22 @@ class ServerConfig:
     organisation_name: str = field(
         default="Hearth", metadata=_doc("Name shown to members on the page.", min_length=1)
     )
+    coalesce_ms: float = field(
+        default=0.0,
+        metadata=_doc(
+            "0 sends each message to each member as it is stored. Above 0, the messages a group "
+            "receives within this many milliseconds go to each member as one msg.batch frame, "
+            "which costs the server far less per message in busy groups and delays delivery by "
+            "at most this window. Clients must understand msg.batch (the page and "
+            "server/client.py do).",
+            min=0,
+            max=50,
+        ),
+    )
+    coalesce_max: int = field(
+        default=64,
+        metadata=_doc("Most messages in one msg.batch frame; a full batch goes at once.", min=1),
+    )
     trusted_proxies: tuple[str, ...] = field(
         default=(),
         metadata=_doc(

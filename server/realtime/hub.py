@@ -25,6 +25,7 @@ from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
 from server.keyring import Keyring
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
+from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
@@ -81,6 +82,11 @@ class Hub:
             logger=False,
             engineio_logger=False,
             client_manager=client_manager,
+        )
+        self.deliveries = Deliveries(
+            self.sio,
+            window_ms=config.server.coalesce_ms,
+            max_batch=config.server.coalesce_max,
         )
         self.connections: dict[str, Connection] = {}
         self.sids_by_account: dict[bytes, set[str]] = {}
@@ -356,6 +362,7 @@ class Hub:
         await self.bus.start(self._on_notice)
 
     async def close(self) -> None:
+        await self.deliveries.close()
         await self.bus.close()
 
     async def changed(self, notice: Notice) -> None:

@@ -107,7 +107,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
             raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")
         return _ack(stored)
     view = message_view(stored)  # built once: the broadcast (encoded once) and the ack share it
-    await hub.sio.emit("msg", view, room=group_room(group_id), skip_sid=connection.sid)
+    await hub.deliveries.deliver(group_id, view, connection.sid)
     return _ack_of(view)
 
 

@@ -195,6 +195,10 @@ async function catchUp() {
 
 const handlers = {
   msg: (data) => receive(data),
+  // With [server] coalesce_ms, messages arrive in batches (our own included: ingest knows them).
+  "msg.batch": async (data) => {
+    for (const message of data.messages) await receive(message);
+  },
   "msg.deleted": (data) => {
     const item = state.messages.get(data.group_id)?.get(data.msg_id);
     if (item) {

@@ -1,0 +1,58 @@
+"""Delivering stored messages to a group's room, one by one or coalesced.
+
+Each recipient of a broadcast costs python-socketio a task, a queue put, framing and a socket
+write, whatever the message. With ``[server] coalesce_ms`` above 0, the messages a group
+receives within that window go out as one ``msg.batch`` event, so that per-recipient cost is
+paid once per batch. The window starts with the first message and is bounded by
+``coalesce_max``; a batch includes its senders' own messages (each client knows its own by
+msg_id), because one frame cannot skip a different socket per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import socketio
+
+from crypto.encoding import b64encode
+from server.realtime.wire import group_room
+
+
+class Deliveries:
+    def __init__(self, sio: socketio.AsyncServer, *, window_ms: float, max_batch: int) -> None:
+        self._sio = sio
+        self._window = window_ms / 1000
+        self._max = max_batch
+        self._pending: dict[bytes, list[dict[str, Any]]] = {}
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    async def deliver(self, group_id: bytes, view: dict[str, Any], sender_sid: str) -> None:
+        if self._window <= 0:
+            await self._sio.emit("msg", view, room=group_room(group_id), skip_sid=sender_sid)
+            return
+        batch = self._pending.setdefault(group_id, [])
+        batch.append(view)
+        if len(batch) >= self._max:
+            await self._flush(group_id)
+        elif len(batch) == 1:
+            asyncio.get_running_loop().call_later(self._window, self._flush_later, group_id)
+
+    def _flush_later(self, group_id: bytes) -> None:
+        task = asyncio.create_task(self._flush(group_id))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self, group_id: bytes) -> None:
+        batch = self._pending.pop(group_id, None)
+        if batch:
+            await self._sio.emit(
+                "msg.batch",
+                {"group_id": b64encode(group_id), "messages": batch},
+                room=group_room(group_id),
+            )
+
+    async def close(self) -> None:
+        """Send whatever is still waiting (at shutdown)."""
+        for group_id in list(self._pending):
+            await self._flush(group_id)
