@@ -45,7 +45,9 @@ from server.client import HearthClient, HearthRefused
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "bench" / "node"
 RESULTS = REPO / "bench" / "results"
-SERVERS = ("hearth", "defaults", "tuned", "node")
+# hearth-1by1: the same Hearth with coalescing off ([server] coalesce_ms = 0: one msg frame per
+# message and recipient), to show what coalescing does.
+SERVERS = ("hearth", "hearth-1by1", "defaults", "tuned", "node")
 FACILITATOR, PASSWORD = "alice", "correct horse battery staple"
 CONTENT_BYTES = 100  # plaintext; the sealed envelope is ~370 bytes, ~500 as base64
 SEAL_SAFETY = 1.6
@@ -205,6 +207,7 @@ class Member:
 class HearthWorld:
     directory: Path
     server: ServerProcess
+    one_by_one: ServerProcess
     members: dict[str, list[list[Member]]] = field(default_factory=dict)
 
     @classmethod
@@ -246,7 +249,19 @@ class HearthWorld:
         if added.returncode != 0:
             raise RuntimeError(f"facilitator add failed: {added.stderr}")
         command = [sys.executable, "-m", "server.cli", "serve", "--config", config]
-        return cls(directory, ServerProcess("hearth", port, command, directory / "server.log"))
+        # The same database and port without coalescing: runs alternate, never overlap.
+        one_by_one_config = directory / "config-1by1.toml"
+        one_by_one_config.write_text(
+            (directory / "config.toml")
+            .read_text()
+            .replace("[server]\n", "[server]\ncoalesce_ms = 0\n", 1)
+        )
+        one_by_one_command = [*command[:-1], str(one_by_one_config)]
+        return cls(
+            directory,
+            ServerProcess("hearth", port, command, directory / "server.log"),
+            ServerProcess("hearth-1by1", port, one_by_one_command, directory / "1by1.log"),
+        )
 
     async def populate(self, topologies: tuple[Topology, ...]) -> None:
         """Facilitator alice creates the groups; members join, are approved, and are keyed
@@ -340,7 +355,10 @@ class HearthWorld:
                         msg_id = os.urandom(16)
                         sealed = m.client.seal(m.group_id, text, msg_id)
                         envelopes.append([b64encode(msg_id), b64encode(sealed)])
-                    listed.append({**account_of(m.client), "pool": envelopes})
+                    member_id = b64encode(m.client.member_id(m.group_id))
+                    listed.append(
+                        {**account_of(m.client), "member_id": member_id, "pool": envelopes}
+                    )
                 rooms.append({"group_id": b64encode(room[0].group_id), "members": listed})
             topologies[topology.name] = {"rooms": rooms}
         return {
@@ -473,9 +491,9 @@ def run_all(
             shift = round_index % len(servers)
             order = servers[shift:] + servers[:shift]
             for kind in order:
-                if kind == "hearth":
+                if kind in ("hearth", "hearth-1by1"):
                     this_job = {**job, "kind": "hearth", **world.job_part(plan, expected)}
-                    server = world.server
+                    server = world.server if kind == "hearth" else world.one_by_one
                 else:
                     this_job = job
                     server = bare_server(kind, workdir)
@@ -606,6 +624,9 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
         rates = summary[f"rate_{t.name}"]
         costs = summary[f"cpu_{t.name}"]
         for other in ("tuned", "node"):
+            if "hearth-1by1" in rates and other in rates:
+                ratio = rates["hearth-1by1"]["median"] / rates[other]["median"]
+                summary[f"one_by_one_vs_{other}_{t.name}"] = ratio
             if "hearth" in rates and other in rates:
                 ratio = rates["hearth"]["median"] / rates[other]["median"]
                 summary[f"hearth_vs_{other}_{t.name}"] = ratio
@@ -631,7 +652,7 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             return f"{values[0]:{fmt}}"
         return f"{values[0]:{fmt}} [{values[1]:{fmt}}–{values[2]:{fmt}}]"
 
-    width = 26 if plan.rounds > 1 else 12
+    width = 26 if plan.rounds > 1 else 16
     lines = [
         f"Relay benchmark, {plan.rounds} interleaved round(s); median [min–max]; "
         f"{data['machine']['cpu']}, {data['machine']['cores']} cores",
@@ -646,6 +667,13 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
         if tuned is not None and node is not None:
             lines.append(
                 f"throughput {t.name}: Hearth/tuned = {tuned:.2f}, Hearth/Node = {node:.2f}"
+            )
+        tuned = summary.get(f"one_by_one_vs_tuned_{t.name}")
+        node = summary.get(f"one_by_one_vs_node_{t.name}")
+        if tuned is not None and node is not None:
+            lines.append(
+                f"throughput {t.name}: Hearth without coalescing/tuned = {tuned:.2f},"
+                f" /Node = {node:.2f}"
             )
         tuned = summary.get(f"hearth_vs_tuned_cpu_{t.name}")
         node = summary.get(f"hearth_vs_node_cpu_{t.name}")

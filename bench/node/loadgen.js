@@ -115,6 +115,18 @@ async function hearthAuth(account) {
   return { v: 1, account_pk: account.pk, challenge, sig };
 }
 
+// A coalesced frame (Hearth's msg.batch) carries several deliveries; the sender's own messages
+// come back in it too and are not deliveries. Plain frames are counted without decoding.
+const BATCH_PREFIX = '42["msg.batch"';
+function isBatch(data) {
+  return data.length > BATCH_PREFIX.length && data.toString("latin1", 0, BATCH_PREFIX.length) === BATCH_PREFIX;
+}
+function payloadsOf(client, data) {
+  const [event, payload] = JSON.parse(data.toString().slice(2));
+  if (event !== "msg.batch") return [payload];
+  return payload.messages.filter((m) => m.sender_id !== client.member.sender);
+}
+
 // A member: how it authenticates and where its next message comes from (null: pool used up).
 function members(topology) {
   const list = [];
@@ -124,6 +136,7 @@ function members(topology) {
         member.next = member.next || 0; // the cursor outlives a phase: never reuse a msg_id
         list.push({
           room: r,
+          sender: member.member_id,
           auth: () => hearthAuth(member),
           message: () => {
             if (member.next >= member.pool.length) return null;
@@ -204,7 +217,11 @@ async function saturationPhase(spec) {
   let exhausted = 0;
   let firstError = null;
   let running = true;
-  for (const client of clients) client.onMsg = () => delivered++;
+  for (const client of clients) {
+    client.onMsg = (data) => {
+      delivered += isBatch(data) ? payloadsOf(client, data).length : 1;
+    };
+  }
   const pump = (client) => {
     const message = client.member.message();
     if (message === null) {
@@ -262,10 +279,11 @@ async function latencyPhase(spec) {
   for (const client of clients) {
     client.onMsg = (data) => {
       const arrived = now();
-      const payload = JSON.parse(data.toString().slice(2))[1];
-      const sent = sentAt.get(payload[job.key_field]);
-      delivered++;
-      if (sent !== undefined && sent >= recordFrom) samples.push(arrived - sent);
+      for (const payload of payloadsOf(client, data)) {
+        const sent = sentAt.get(payload[job.key_field]);
+        delivered++;
+        if (sent !== undefined && sent >= recordFrom) samples.push(arrived - sent);
+      }
     };
   }
   // Open loop: messages go out on a schedule, whatever the server's pace; senders rotate
