@@ -145,13 +145,12 @@ class ServerConfig:
         default="Hearth", metadata=_doc("Name shown to members on the page.", min_length=1)
     )
     coalesce_ms: float = field(
-        default=0.0,
+        default=2.0,
         metadata=_doc(
-            "0 sends each message to each member as it is stored. Above 0, the messages a group "
-            "receives within this many milliseconds go to each member as one msg.batch frame, "
-            "which costs the server far less per message in busy groups and delays delivery by "
-            "at most this window. Clients must understand msg.batch (the page and "
-            "server/client.py do).",
+            "The messages a group receives within this many milliseconds go to each member as "
+            "one msg.batch frame: in busy groups the server then does far less work per message "
+            "(see docs/benchmarks.md), and delivery waits at most this window. 0 sends each "
+            "message on its own as a msg event.",
             min=0,
             max=50,
         ),

@@ -245,6 +245,7 @@ class LossyLink:
 
     def __init__(self) -> None:
         self.drop_next_ack = False
+        self.dying = False
         self.dropped: list[str | bytes] = []
         self.routes: list[Any] = []
 
@@ -259,13 +260,17 @@ class LossyLink:
             if self.drop_next_ack and is_send_ack and '"messages"' not in message:
                 self.drop_next_ack = False
                 self.dropped.append(message)
+                self.dying = True
                 return
+            if self.dying:
+                return  # the link is failing: nothing more reaches the page (e.g. msg.batch echoes)
             ws.send(message)
 
         ws.on_message(server.send)
         server.on_message(to_page)
 
     def cut(self) -> None:
+        self.dying = False
         self.routes[-1].close()
 
 
