@@ -624,12 +624,10 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
         rates = summary[f"rate_{t.name}"]
         costs = summary[f"cpu_{t.name}"]
         for other in ("tuned", "node"):
-            if "hearth-1by1" in rates and other in rates:
-                ratio = rates["hearth-1by1"]["median"] / rates[other]["median"]
-                summary[f"one_by_one_vs_{other}_{t.name}"] = ratio
-            if "hearth" in rates and other in rates:
-                ratio = rates["hearth"]["median"] / rates[other]["median"]
-                summary[f"hearth_vs_{other}_{t.name}"] = ratio
+            for kind, prefix in (("hearth", "hearth"), ("hearth-1by1", "one_by_one")):
+                if kind in rates and other in rates:
+                    ratio = rates[kind]["median"] / rates[other]["median"]
+                    summary[f"{prefix}_vs_{other}_{t.name}"] = ratio
             if "hearth" in costs and other in costs:
                 # CPU-normalised: deliveries per server CPU-second, robust to a busy machine.
                 ratio = costs[other]["median"] / costs["hearth"]["median"]
@@ -661,27 +659,23 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
     for key, label, _path, fmt in metrics(plan):
         row = summary.get(key, {})
         lines.append(f"{label:<34}" + "".join(f"{cell(row.get(k), fmt):>{width}}" for k in SERVERS))
+    ratio_lines = (
+        ("hearth_vs_{}_{}", "throughput {}: Hearth/tuned = {:.2f}, Hearth/Node = {:.2f}"),
+        (
+            "one_by_one_vs_{}_{}",
+            "throughput {}: Hearth without coalescing/tuned = {:.2f}, /Node = {:.2f}",
+        ),
+        (
+            "hearth_vs_{}_cpu_{}",
+            "deliveries per server CPU-second {}: Hearth/tuned = {:.2f}, Hearth/Node = {:.2f}",
+        ),
+    )
     for t in plan.topologies:
-        tuned = summary.get(f"hearth_vs_tuned_{t.name}")
-        node = summary.get(f"hearth_vs_node_{t.name}")
-        if tuned is not None and node is not None:
-            lines.append(
-                f"throughput {t.name}: Hearth/tuned = {tuned:.2f}, Hearth/Node = {node:.2f}"
-            )
-        tuned = summary.get(f"one_by_one_vs_tuned_{t.name}")
-        node = summary.get(f"one_by_one_vs_node_{t.name}")
-        if tuned is not None and node is not None:
-            lines.append(
-                f"throughput {t.name}: Hearth without coalescing/tuned = {tuned:.2f},"
-                f" /Node = {node:.2f}"
-            )
-        tuned = summary.get(f"hearth_vs_tuned_cpu_{t.name}")
-        node = summary.get(f"hearth_vs_node_cpu_{t.name}")
-        if tuned is not None and node is not None:
-            lines.append(
-                f"deliveries per server CPU-second {t.name}: Hearth/tuned = {tuned:.2f},"
-                f" Hearth/Node = {node:.2f}"
-            )
+        for key, text in ratio_lines:
+            tuned = summary.get(key.format("tuned", t.name))
+            node = summary.get(key.format("node", t.name))
+            if tuned is not None and node is not None:
+                lines.append(text.format(t.name, tuned, node))
     return "\n".join(lines)
 
 

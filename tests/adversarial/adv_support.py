@@ -7,7 +7,7 @@ import asyncio
 import json
 import os
 import sqlite3
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from crypto.challenge import sign_challenge
 from crypto.encoding import b64decode, b64encode
 from crypto.keys import SigningKey
 from server.client import HearthClient
-from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, free_port
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, free_port, member_in
 
 # Rate limits are not what these tests are about: keep them out of the way (they have their own
 # tests). Appended to the [storage] section that RunningServer writes last.
@@ -207,21 +207,6 @@ class World:
             await client.disconnect()
 
 
-async def join_member(
-    make: Callable[[], HearthClient], fac: HearthClient, group: bytes, name: str
-) -> HearthClient:
-    client = make()
-    await client.connect()
-    token = await fac.create_invite(group)
-    joined, state = await client.join(token, pseudonym=name)
-    assert joined == group
-    assert state == "pending"
-    await fac.decide(group, client.member_id(group))
-    await fac.rotate(group)
-    await client.wait_for(lambda: client.keys[group].current == fac.keys[group].current)
-    return client
-
-
 async def build_world(server: RunningServer, user_agent: str | None = None) -> World:
     clients: list[HearthClient] = []
 
@@ -234,8 +219,8 @@ async def build_world(server: RunningServer, user_agent: str | None = None) -> W
     await fac.login(FACILITATOR, FACILITATOR_PASSWORD)
     await fac.connect()
     group = await fac.create_group("Adversarial circle", pseudonym="Host Heron")
-    ana = await join_member(make, fac, group, "Quiet Fox")
-    bob = await join_member(make, fac, group, "Brave Owl")
+    ana = await member_in(make, fac, group, "Quiet Fox")
+    bob = await member_in(make, fac, group, "Brave Owl")
     other_group = await fac.create_group("Other circle", pseudonym="Host Heron")
     outsider = make()
     await outsider.connect()

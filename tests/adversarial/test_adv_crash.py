@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from server.client import HearthClient, HearthRefused
-from tests.adversarial.adv_support import integrity, join_member, serve_with
-from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer
+from tests.adversarial.adv_support import integrity, serve_with
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, member_in
 
 MIN_PER_SENDER = 20
 AFTER_CRASHES = 5
@@ -119,7 +119,7 @@ async def test_sigkill_loses_no_acknowledged_message(crash_server: RunningServer
         await fac.connect()
         group = await fac.create_group("Crash circle", pseudonym="Host Heron")
         members = [
-            await join_member(make, fac, group, name)
+            await member_in(make, fac, group, name)
             for name in ("Quiet Fox", "Brave Owl", "Calm Deer")
         ]
         senders = [

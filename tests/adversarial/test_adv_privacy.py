@@ -14,8 +14,8 @@ import pytest
 
 from server.app import static_dir
 from server.client import HearthClient
-from tests.adversarial.adv_support import GENEROUS_LIMITS, RawSocket, join_member, serve_with
-from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, free_port
+from tests.adversarial.adv_support import GENEROUS_LIMITS, RawSocket, serve_with
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, free_port, member_in
 
 USER_AGENT = "AdvProbe/7.3 (privacy-ua-5c1e9b)"
 CANARIES = [f"adv-canary-{i}-q8z: what I said in the circle stays there" for i in range(6)]
@@ -199,8 +199,8 @@ async def test_full_session_leaves_no_trace(privacy_server: RunningServer) -> No
         await fac.login(FACILITATOR, FACILITATOR_PASSWORD)
         await fac.connect()
         group = await fac.create_group("Privacy circle", pseudonym="Host Heron")
-        ana = await join_member(make, fac, group, "Quiet Fox")
-        bob = await join_member(make, fac, group, "Brave Owl")
+        ana = await member_in(make, fac, group, "Quiet Fox")
+        bob = await member_in(make, fac, group, "Brave Owl")
         for index, canary in enumerate(CANARIES[:4]):
             await (ana if index % 2 else bob).send(group, canary)
         await fac.wait_for(lambda: len(fac.texts(group)) >= 4)
