@@ -145,19 +145,23 @@ class ServerConfig:
         default="Hearth", metadata=_doc("Name shown to members on the page.", min_length=1)
     )
     coalesce_ms: float = field(
-        default=2.0,
+        default=0.0,
         metadata=_doc(
-            "The messages a group receives within this many milliseconds go to each member as "
-            "one msg.batch frame: in busy groups the server then does far less work per message "
-            "(see docs/benchmarks.md), and delivery waits at most this window. 0 sends each "
-            "message on its own as a msg event.",
+            "A group's messages that are committed together go to each member as one msg.batch "
+            "frame, so busy groups cost the server far less per message (see "
+            "docs/benchmarks.md). Above 0, a batch also waits this many milliseconds after its "
+            "first message for more: fewer frames, but every delivery waits up to the window.",
             min=0,
             max=50,
         ),
     )
     coalesce_max: int = field(
         default=64,
-        metadata=_doc("Most messages in one msg.batch frame; a full batch goes at once.", min=1),
+        metadata=_doc(
+            "Most messages in one msg.batch frame; a full batch goes at once. 1 turns "
+            "coalescing off: each message goes on its own as a msg event.",
+            min=1,
+        ),
     )
     trusted_proxies: tuple[str, ...] = field(
         default=(),

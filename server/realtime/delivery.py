@@ -1,11 +1,20 @@
-"""Delivering stored messages to a group's room, one by one or coalesced.
+"""Delivering stored messages to a group's room, coalesced or one by one.
 
 Each recipient of a broadcast costs python-socketio a task, a queue put, framing and a socket
-write, whatever the message. With ``[server] coalesce_ms`` above 0, the messages a group
-receives within that window go out as one ``msg.batch`` event, so that per-recipient cost is
-paid once per batch. The window starts with the first message and is bounded by
-``coalesce_max``; a batch includes its senders' own messages (each client knows its own by
-msg_id), because one frame cannot skip a different socket per message.
+write, whatever the message. So a group's messages that become deliverable together go out as
+one ``msg.batch`` frame, and that per-recipient cost is paid once per batch:
+
+* with ``[server] coalesce_ms = 0`` (the default) a batch is what one turn of the event loop
+  delivers: the writer commits messages in batches and their senders' handlers all resume in
+  the same turn, so a busy group's messages share frames while a quiet group's message waits
+  for nothing;
+* with ``coalesce_ms`` above 0 a batch also takes what arrives within that window after its
+  first message (fewer, larger frames; each delivery waits up to the window).
+
+A batch holds at most ``coalesce_max`` messages (a full one goes at once) and includes its
+senders' own messages (each client knows its own by msg_id): one frame cannot skip a different
+socket per message. ``coalesce_max = 1`` turns coalescing off: each message goes on its own as a
+``msg`` event to every socket of the group but its sender's.
 """
 
 from __future__ import annotations
@@ -28,7 +37,7 @@ class Deliveries:
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def deliver(self, group_id: bytes, view: dict[str, Any], sender_sid: str) -> None:
-        if self._window <= 0:
+        if self._max <= 1:
             await self._sio.emit("msg", view, room=group_room(group_id), skip_sid=sender_sid)
             return
         batch = self._pending.setdefault(group_id, [])
@@ -36,7 +45,12 @@ class Deliveries:
         if len(batch) >= self._max:
             await self._flush(group_id)
         elif len(batch) == 1:
-            asyncio.get_running_loop().call_later(self._window, self._flush_later, group_id)
+            if self._window > 0:
+                asyncio.get_running_loop().call_later(self._window, self._flush_later, group_id)
+            else:
+                # The task's first step runs after the callbacks already ready in this turn:
+                # the other handlers resumed by the same commit add their messages first.
+                self._flush_later(group_id)
 
     def _flush_later(self, group_id: bytes) -> None:
         task = asyncio.create_task(self._flush(group_id))

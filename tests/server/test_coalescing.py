@@ -7,9 +7,12 @@ import asyncio
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
+import socketio
 
+from server.realtime.delivery import Deliveries
 from tests.conftest import Clients, RunningServer, facilitator, free_port, member_in
 
 
@@ -52,3 +55,90 @@ async def test_messages_arrive_batched_once_each_and_in_order(make_client: Clien
     assert not [e for e, _ in ben.events if e == "msg"]
     # the sender gets its own messages in the batches too, and keeps each once
     assert len(ana.inbox[group]) == 30
+
+
+class RecordingServer:
+    """Stands in for socketio.AsyncServer.emit: the frames sent, and when (loop time)."""
+
+    def __init__(self) -> None:
+        self.frames: list[tuple[float, str, list[int]]] = []
+        self.emitted = asyncio.Event()
+
+    async def emit(
+        self, event: str, data: dict[str, Any], room: str, skip_sid: str | None = None
+    ) -> None:
+        seqs = [m["seq"] for m in data["messages"]] if event == "msg.batch" else [data["seq"]]
+        self.frames.append((asyncio.get_running_loop().time(), event, seqs))
+        self.emitted.set()
+
+    async def until(self, count: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.frames) < count:
+                self.emitted.clear()
+                await self.emitted.wait()
+
+    def sent(self) -> list[list[int]]:
+        return [seqs for _, _, seqs in self.frames]
+
+
+def deliveries(sio: RecordingServer, window_ms: float = 0, max_batch: int = 64) -> Deliveries:
+    return Deliveries(cast("socketio.AsyncServer", sio), window_ms=window_ms, max_batch=max_batch)
+
+
+GROUP, OTHER = b"g" * 16, b"h" * 16
+
+
+async def test_messages_committed_together_share_one_frame_without_waiting() -> None:
+    """As in the relay: handlers wait on the writer's futures (through shield), the writer
+    resolves a whole batch at once, and each handler then delivers its message."""
+    sio = RecordingServer()
+    relay = deliveries(sio)
+    loop = asyncio.get_running_loop()
+    commits = [loop.create_future() for _ in range(5)]
+
+    async def handler(seq: int, committed: asyncio.Future[None]) -> None:
+        await asyncio.shield(committed)
+        await relay.deliver(GROUP if seq <= 4 else OTHER, {"seq": seq}, "sid")
+
+    handlers = [asyncio.create_task(handler(i + 1, c)) for i, c in enumerate(commits)]
+    await asyncio.sleep(0)
+    for committed in commits:
+        committed.set_result(None)
+    await asyncio.gather(*handlers)
+    await sio.until(2)
+    assert sorted(sio.sent()) == [[1, 2, 3, 4], [5]]
+    # a lone message is sent in the next turn: nothing waits for a window
+    await relay.deliver(GROUP, {"seq": 6}, "sid")
+    await asyncio.sleep(0)
+    assert sio.sent()[-1] == [6]
+
+
+async def test_a_window_gathers_what_follows_the_first_message() -> None:
+    sio = RecordingServer()
+    relay = deliveries(sio, window_ms=30)
+    started = asyncio.get_running_loop().time()
+    await relay.deliver(GROUP, {"seq": 1}, "sid")
+    await asyncio.sleep(0.005)
+    await relay.deliver(GROUP, {"seq": 2}, "sid")
+    assert sio.frames == []
+    await sio.until(1)
+    assert sio.sent() == [[1, 2]]
+    assert sio.frames[0][0] - started >= 0.029  # not before the window ended
+
+
+async def test_a_full_batch_goes_at_once_and_close_sends_what_waits() -> None:
+    sio = RecordingServer()
+    relay = deliveries(sio, window_ms=50, max_batch=3)
+    for seq in range(1, 6):
+        await relay.deliver(GROUP, {"seq": seq}, "sid")
+    assert sio.sent() == [[1, 2, 3]]
+    await relay.close()
+    assert sio.sent() == [[1, 2, 3], [4, 5]]
+
+
+async def test_coalesce_max_1_sends_each_message_as_a_msg_event() -> None:
+    sio = RecordingServer()
+    relay = deliveries(sio, max_batch=1)
+    await relay.deliver(GROUP, {"seq": 1}, "sid")
+    await relay.deliver(GROUP, {"seq": 2}, "sid")
+    assert [(event, seqs) for _, event, seqs in sio.frames] == [("msg", [1]), ("msg", [2])]

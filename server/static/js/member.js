@@ -195,7 +195,7 @@ async function catchUp() {
 
 const handlers = {
   msg: (data) => receive(data),
-  // With [server] coalesce_ms, messages arrive in batches (our own included: ingest knows them).
+  // Messages usually arrive coalesced, our own included (receive knows them by msg_id).
   "msg.batch": async (data) => {
     for (const message of data.messages) await receive(message);
   },
