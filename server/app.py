@@ -22,7 +22,7 @@ from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
 from moderation.queue import BackendContext, ModerationQueue
 from server.clock import Clock, wall_clock_ms
-from server.cluster import make_bus
+from server.cluster import RedisManager, make_bus
 from server.config import Config
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
@@ -73,9 +73,7 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         classifiers=classifiers,
         bus=make_bus(redis_url),
         account_buckets=account_buckets,
-        client_manager=(
-            socketio.AsyncRedisManager(redis_url, channel="hearth-socketio") if redis_url else None
-        ),
+        client_manager=(RedisManager(redis_url, channel="hearth-socketio") if redis_url else None),
     )
 
     @contextlib.asynccontextmanager

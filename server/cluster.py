@@ -18,11 +18,34 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import redis.asyncio as redis
+import socketio
 
 log = logging.getLogger("hearth.cluster")
 Notice = dict[str, Any]
 Handler = Callable[[Notice], Awaitable[None]]
 CHANNEL = "hearth-cluster"
+# Connections to Redis per client object. A busy process has hundreds of events in flight, each
+# wanting Redis at once: redis-py's default pool raises past 100 connections, this one waits.
+POOL_SIZE = 32
+POOL_WAIT_S = 30
+
+
+def redis_client(url: str) -> redis.Redis:
+    """A client whose pool makes callers wait for a free connection instead of failing."""
+    pool = redis.BlockingConnectionPool.from_url(
+        url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
+    )
+    return redis.Redis.from_pool(pool)
+
+
+class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+    """python-socketio's Redis manager on a waiting pool: when publishing fails twice it logs
+    and drops the broadcast, so a burst must never fail for want of a connection."""
+
+    def _redis_connect(self) -> None:
+        self.redis = redis_client(self.redis_url)
+        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        self.connected = True
 
 
 class Bus(Protocol):
@@ -58,7 +81,7 @@ class RedisBus:
 
     def __init__(self, url: str) -> None:
         self.process_id = uuid.uuid4().hex
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 

@@ -11,8 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-import redis.asyncio as redis
-
+from server.cluster import redis_client
 from server.config import LimitsConfig
 from server.errors import Code, HearthError
 
@@ -85,7 +84,7 @@ class RedisAccountBuckets:
     """Per-account buckets shared by every process (``[scale] redis_url``)."""
 
     def __init__(self, url: str) -> None:
-        self._redis = redis.Redis.from_url(url)
+        self._redis = redis_client(url)
         self._take = self._redis.register_script(_TAKE)
 
     async def take(self, rule: Rule, account: bytes, now: int) -> int:

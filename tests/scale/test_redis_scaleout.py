@@ -4,8 +4,10 @@ and the other keeps serving."""
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -33,8 +35,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+@dataclass
+class Redis:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @pytest.fixture
-def redis_url(tmp_path: Path) -> Iterator[str]:
+def redis(tmp_path: Path) -> Iterator[Redis]:
     assert REDIS is not None
     port = free_port()
     process = subprocess.Popen(
@@ -62,7 +70,7 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
         except OSError:
             time.sleep(0.05)
     try:
-        yield f"redis://127.0.0.1:{port}/0"
+        yield Redis(f"redis://127.0.0.1:{port}/0", process)
     finally:
         process.terminate()
         process.wait(10)
@@ -87,8 +95,8 @@ class SharedDatabaseServer(RunningServer):
 
 
 @pytest.fixture
-def two_servers(tmp_path: Path, redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
-    scale = f'[scale]\nredis_url = "{redis_url}"\n' + GENEROUS_LIMITS
+def two_servers(tmp_path: Path, redis: Redis) -> Iterator[tuple[RunningServer, RunningServer]]:
+    scale = f'[scale]\nredis_url = "{redis.url}"\n' + GENEROUS_LIMITS
     first = SharedDatabaseServer(tmp_path / "one", free_port(), scale)
     first.add_facilitator()
     first.start()
@@ -109,18 +117,18 @@ async def clients() -> AsyncIterator[list[HearthClient]]:
         await client.disconnect()
 
 
-async def test_two_processes_share_groups_through_redis(
-    two_servers: tuple[RunningServer, RunningServer], clients: list[HearthClient]
-) -> None:
-    one, two = two_servers
+async def group_across(
+    one: RunningServer, two: RunningServer, clients: list[HearthClient], policy: str = "always"
+) -> tuple[HearthClient, HearthClient, HearthClient, bytes]:
+    """Facilitator fac and member ben on process one, member ana on process two, one group."""
     fac = HearthClient(one.url)
-    ana = HearthClient(two.url)  # on the other process
+    ana = HearthClient(two.url)
     ben = HearthClient(one.url)
     clients.extend([fac, ana, ben])
     await fac.login(FACILITATOR, FACILITATOR_PASSWORD)
     await fac.connect()
     group = await fac.create_group(
-        "Across processes", pseudonym="Host Heron", posting_policy="facilitator_present"
+        "Across processes", pseudonym="Host Heron", posting_policy=policy
     )
     for person, name in ((ana, "Quiet Fox"), (ben, "Calm River")):
         await person.connect()
@@ -128,6 +136,14 @@ async def test_two_processes_share_groups_through_redis(
         await fac.decide(group, person.member_id(group))
         epoch = await fac.rotate(group)
         await person.wait_for(lambda p=person, e=epoch: p.keys[group].current == e)
+    return fac, ana, ben, group
+
+
+async def test_two_processes_share_groups_through_redis(
+    two_servers: tuple[RunningServer, RunningServer], clients: list[HearthClient]
+) -> None:
+    one, two = two_servers
+    fac, ana, ben, group = await group_across(one, two, clients, "facilitator_present")
 
     # chat across processes; ana may post because the facilitator is online on the other one
     await ana.send(group, "hello from process two")
@@ -165,3 +181,23 @@ async def test_two_processes_share_groups_through_redis(
         stored = {row[0] for row in conn.execute("SELECT seq FROM messages")}
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert set(acknowledged) <= stored
+
+
+async def test_a_burst_on_one_process_reaches_the_other_whole(
+    two_servers: tuple[RunningServer, RunningServer], redis: Redis, clients: list[HearthClient]
+) -> None:
+    """Hundreds of events in flight at once each need Redis (the account's rate limit, the
+    broadcast): none may fail or be dropped for want of a connection to it. Redis is paused
+    for a moment so that every send of the burst is waiting on it at the same time."""
+    one, two = two_servers
+    _fac, ana, ben, group = await group_across(one, two, clients)
+    texts = {f"burst {i}" for i in range(300)}
+    redis.process.send_signal(signal.SIGSTOP)
+    try:
+        sends = asyncio.gather(*(ana.send(group, text) for text in texts))
+        await asyncio.sleep(1.0)
+    finally:
+        redis.process.send_signal(signal.SIGCONT)
+    acks = await sends
+    assert len({ack["seq"] for ack in acks}) == 300
+    await ben.wait_for(lambda: texts <= set(ben.texts(group)))
