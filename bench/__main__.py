@@ -23,8 +23,9 @@ def main() -> None:
     )
     parser.add_argument(
         "--servers",
-        default=",".join(relay.SERVERS),
-        help="comma-separated subset of " + ",".join(relay.SERVERS) + " (for debugging)",
+        default="",
+        help=f"comma-separated subset of {','.join(relay.SERVERS)} (default: all; with --quick, "
+        "all but hearth-2proc)",
     )
     parser.add_argument(
         "--profile",
@@ -32,7 +33,8 @@ def main() -> None:
         help="sample Hearth with py-spy into this file (collapsed stacks; pip install py-spy)",
     )
     args = parser.parse_args()
-    servers = tuple(s for s in args.servers.split(",") if s)
+    plan = relay.QUICK if args.quick else relay.FULL
+    servers = tuple(s for s in args.servers.split(",") if s) or plan.servers
     if not set(servers) <= set(relay.SERVERS):
         parser.error(f"--servers takes some of {','.join(relay.SERVERS)}")
     if args.only != "relay":
@@ -40,7 +42,6 @@ def main() -> None:
         print()
     if args.only == "crypto":
         return
-    plan = relay.QUICK if args.quick else relay.FULL
     data = relay.run_all(plan, servers=servers, profile=args.profile)
     path = relay.save(data)
     print(relay.render(plan, data))

@@ -15,16 +15,28 @@ Hearth is served as shipped by ``hearth serve`` (validation, SQLite with ack aft
 franking, signed envelopes), with the per-account rate limits and the epoch's message cap raised
 so they do not stop a load test. Its members are set up through :class:`HearthClient`; their
 envelopes are sealed before each run, never reused.
+
+hearth-2proc is Hearth scaled out (``[scale] redis_url``): two ``hearth serve`` processes on the
+one SQLite database and a real ``redis-server``, room broadcasts carried by python-socketio's
+AsyncRedisManager. The members of every room alternate between the two processes, as do the
+idle clients, so every broadcast crosses Redis. All three processes share core 0, the CPU
+budget of the one-process rows: the row shows what the Redis hop costs, not what a second core
+buys. Server CPU and RSS are summed over the three; Redis's share is shown on its own too.
+Without ``redis-server`` on PATH the row is skipped. It is in the full plan only: on this
+2-core machine, busy, it added ~25 s to a quick run (144 s in all against 120 s), which must
+stay under two minutes; ``--quick --servers ...,hearth-2proc`` still runs it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import math
 import os
 import resource
+import shutil
 import signal
 import socket
 import statistics
@@ -45,9 +57,10 @@ from server.client import HearthClient, HearthRefused
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "bench" / "node"
 RESULTS = REPO / "bench" / "results"
-# hearth-1by1: the same Hearth with coalescing off ([server] coalesce_ms = 0: one msg frame per
+# hearth-1by1: the same Hearth with coalescing off ([server] coalesce_max = 1: one msg frame per
 # message and recipient), to show what coalescing does.
-SERVERS = ("hearth", "hearth-1by1", "defaults", "tuned", "node")
+SERVERS = ("hearth", "hearth-1by1", "hearth-2proc", "defaults", "tuned", "node")
+HEARTH_KINDS = ("hearth", "hearth-1by1", "hearth-2proc")
 FACILITATOR, PASSWORD = "alice", "correct horse battery staple"
 CONTENT_BYTES = 100  # plaintext; the sealed envelope is ~370 bytes, ~500 as base64
 SEAL_SAFETY = 1.6
@@ -66,6 +79,7 @@ class Topology:
 
 @dataclass(frozen=True, slots=True)
 class Plan:
+    servers: tuple[str, ...]
     rounds: int
     topologies: tuple[Topology, ...]
     idle_clients: int
@@ -82,6 +96,7 @@ class Plan:
 
 
 QUICK = Plan(
+    servers=tuple(kind for kind in SERVERS if kind != "hearth-2proc"),
     rounds=1,
     topologies=(Topology("20x25", 20, 25),),
     idle_clients=1000,
@@ -93,6 +108,7 @@ QUICK = Plan(
     latency_duration_s=3.0,
 )
 FULL = Plan(
+    servers=SERVERS,
     rounds=5,
     topologies=(Topology("20x25", 20, 25), Topology("100x10", 100, 10)),
     idle_clients=5000,
@@ -118,10 +134,13 @@ def raise_fd_limit(wanted: int) -> int:
     return int(soft)
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def free_ports(count: int) -> list[int]:
+    """``count`` distinct free ports: the probes stay bound until all are chosen."""
+    with contextlib.ExitStack() as stack:
+        probes = [stack.enter_context(socket.socket()) for _ in range(count)]
+        for probe in probes:
+            probe.bind(("127.0.0.1", 0))
+        return [int(probe.getsockname()[1]) for probe in probes]
 
 
 def pinned(core: int, command: list[str]) -> list[str]:
@@ -158,16 +177,21 @@ class ServerProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.kind} exited early:\n{self.log_path.read_text()}")
-            try:
-                # Always http://127.0.0.1 built above, never a caller's URL.
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1):  # noqa: S310
-                    return
-            except urllib.error.HTTPError:
-                return  # the bare servers answer 404: they are up
-            except OSError:
-                time.sleep(0.05)
+            if self.ready():
+                return
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.kind} did not come up:\n{self.log_path.read_text()}")
+
+    def ready(self) -> bool:
+        try:
+            # Always http://127.0.0.1 built above, never a caller's URL.
+            with urllib.request.urlopen(self.url + "/healthz", timeout=1):  # noqa: S310
+                return True
+        except urllib.error.HTTPError:
+            return True  # the bare servers answer 404: they are up
+        except OSError:
+            return False
 
     @property
     def pid(self) -> int:
@@ -185,13 +209,65 @@ class ServerProcess:
         self.process = None
 
 
-def bare_server(kind: str, workdir: Path) -> ServerProcess:
-    port = free_port()
+class RedisProcess(ServerProcess):
+    def ready(self) -> bool:
+        try:
+            socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+        except OSError:
+            return False
+        return True
+
+
+def redis_server(port: int, directory: Path) -> RedisProcess:
+    directory.mkdir(exist_ok=True)
+    command = [
+        *("redis-server", "--port", str(port), "--bind", "127.0.0.1"),
+        *("--save", "", "--appendonly", "no", "--dir", str(directory)),
+    ]
+    return RedisProcess("redis", port, command, directory / "redis.log")
+
+
+@dataclass
+class Deployment:
+    """One server under test: the processes clients connect to (``front``) and those these
+    need (``back``: started first, stopped last). All of them count as the server."""
+
+    kind: str
+    front: list[ServerProcess]
+    back: list[ServerProcess] = field(default_factory=list)
+
+    @property
+    def processes(self) -> list[ServerProcess]:
+        return [*self.back, *self.front]
+
+    @property
+    def urls(self) -> list[str]:
+        return [p.url for p in self.front]
+
+    @property
+    def pids(self) -> dict[str, int]:
+        return {p.kind: p.pid for p in self.processes}
+
+    def start(self) -> None:
+        try:
+            for process in self.processes:
+                process.start()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
+
+
+def bare_server(kind: str, workdir: Path) -> Deployment:
+    [port] = free_ports(1)
     if kind == "node":
         command = ["node", str(NODE_DIR / "server.js"), str(port)]
     else:
         command = [sys.executable, "-m", "bench.bare_server", kind, str(port)]
-    return ServerProcess(kind, port, command, workdir / f"{kind}.log")
+    return Deployment(kind, [ServerProcess(kind, port, command, workdir / f"{kind}.log")])
 
 
 # ---- Hearth: a real `hearth serve`, its members and their envelopes --------------------------
@@ -203,41 +279,60 @@ class Member:
     group_id: bytes
 
 
+def hearth_config(port: int, *, server: str = "", sections: str = "") -> str:
+    """A `hearth serve` config on the world's database and secret (paths relative to it);
+    ``server`` adds keys to [server], ``sections`` whole sections."""
+    return (
+        "[server]\n"
+        f"port = {port}\n"
+        f'public_origins = ["http://127.0.0.1:{port}"]\n'
+        'secret_key_file = "secret.key"\n'
+        'log_level = "warning"\n'
+        f"{server}"
+        "[storage]\n"
+        'database = "hearth.sqlite3"\n'
+        "[groups]\n"
+        "epoch_max_messages = 100000000\n"
+        "invite_max_uses = 1000\n"
+        "[limits]\n"
+        "messages_per_second = 1000000.0\n"
+        "message_burst = 1000000\n"
+        "joins_per_minute = 1000\n"
+        f"{sections}"
+    )
+
+
 @dataclass
 class HearthWorld:
+    """One database and secret, served in turn by each Hearth deployment (runs never overlap)."""
+
     directory: Path
-    server: ServerProcess
-    one_by_one: ServerProcess
+    deployments: dict[str, Deployment]
     members: dict[str, list[list[Member]]] = field(default_factory=dict)
+
+    @property
+    def server(self) -> ServerProcess:
+        return self.deployments["hearth"].front[0]
 
     @classmethod
     def create(cls, workdir: Path) -> HearthWorld:
         directory = workdir / "hearth"
         directory.mkdir()
-        port = free_port()
+        port, second_port, redis_port = free_ports(3)
         (directory / "secret.key").write_text(os.urandom(32).hex())
         (directory / "secret.key").chmod(0o600)
-        (directory / "config.toml").write_text(
-            "[server]\n"
-            f"port = {port}\n"
-            f'public_origins = ["http://127.0.0.1:{port}"]\n'
-            'secret_key_file = "secret.key"\n'
-            'log_level = "warning"\n'
-            "[storage]\n"
-            'database = "hearth.sqlite3"\n'
-            "[groups]\n"
-            "epoch_max_messages = 100000000\n"
-            "invite_max_uses = 1000\n"
-            "[limits]\n"
-            "messages_per_second = 1000000.0\n"
-            "message_burst = 1000000\n"
-            "joins_per_minute = 1000\n"
-        )
-        config = str(directory / "config.toml")
+
+        def serve(name: str, port: int, config: str) -> ServerProcess:
+            path = directory / f"{name}.toml"
+            path.write_text(config)
+            command = [sys.executable, "-m", "server.cli", "serve", "--config", str(path)]
+            return ServerProcess(name, port, command, directory / f"{name}.log")
+
+        hearth = serve("hearth", port, hearth_config(port))
         added = subprocess.run(
             [
                 *(sys.executable, "-m", "server.cli", "facilitator", "add", FACILITATOR),
-                *("--password-stdin", "--config", config),
+                *("--password-stdin", "--config", str(directory / "hearth.toml")),
             ],
             input=PASSWORD + "\n",
             capture_output=True,
@@ -248,20 +343,18 @@ class HearthWorld:
         )
         if added.returncode != 0:
             raise RuntimeError(f"facilitator add failed: {added.stderr}")
-        command = [sys.executable, "-m", "server.cli", "serve", "--config", config]
-        # The same database and port without coalescing: runs alternate, never overlap.
-        one_by_one_config = directory / "config-1by1.toml"
-        one_by_one_config.write_text(
-            (directory / "config.toml")
-            .read_text()
-            .replace("[server]\n", "[server]\ncoalesce_ms = 0\n", 1)
-        )
-        one_by_one_command = [*command[:-1], str(one_by_one_config)]
-        return cls(
-            directory,
-            ServerProcess("hearth", port, command, directory / "server.log"),
-            ServerProcess("hearth-1by1", port, one_by_one_command, directory / "1by1.log"),
-        )
+        one_by_one = hearth_config(port, server="coalesce_max = 1\n")
+        scale = f'[scale]\nredis_url = "redis://127.0.0.1:{redis_port}/0"\n'
+        two = [
+            serve(f"hearth-2proc-{n}", p, hearth_config(p, sections=scale))
+            for n, p in ((1, port), (2, second_port))
+        ]
+        deployments = [
+            Deployment("hearth", [hearth]),
+            Deployment("hearth-1by1", [serve("hearth-1by1", port, one_by_one)]),
+            Deployment("hearth-2proc", two, [redis_server(redis_port, workdir / "redis")]),
+        ]
+        return cls(directory, {d.kind: d for d in deployments})
 
     async def populate(self, topologies: tuple[Topology, ...]) -> None:
         """Facilitator alice creates the groups; members join, are approved, and are keyed
@@ -413,8 +506,8 @@ def envelope_b64_length() -> int:
 # ---- one run: a fresh server, the load generator, the figures ------------------------------
 
 
-def run_loadgen(server: ServerProcess, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
-    job = {**job, "url": server.url, "server_pid": server.pid}
+def run_loadgen(server: Deployment, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+    job = {**job, "urls": server.urls, "server_pids": server.pids}
     job["clock_ticks"] = os.sysconf("SC_CLK_TCK")
     path = workdir / f"job-{server.kind}.json"
     path.write_text(json.dumps(job))
@@ -462,12 +555,22 @@ def base_job(plan: Plan, body_length: int) -> dict[str, Any]:
 def run_all(
     plan: Plan,
     *,
-    servers: tuple[str, ...] = SERVERS,
+    servers: tuple[str, ...] | None = None,
     profile: Path | None = None,
     log: Any = sys.stderr,
 ) -> dict[str, Any]:
-    """Every round, every server; with ``profile``, py-spy samples Hearth into that file
-    (collapsed stacks; ``pip install py-spy`` first)."""
+    """Every round, every server (the plan's unless ``servers`` says); with ``profile``,
+    py-spy samples Hearth into that file (collapsed stacks; ``pip install py-spy`` first)."""
+    servers = servers or plan.servers
+    if "hearth-2proc" in servers and shutil.which("redis-server") is None:
+        print(
+            "hearth-2proc skipped: redis-server is not installed "
+            "(Debian: apt-get install -y redis-server)",
+            file=log,
+        )
+        servers = tuple(kind for kind in servers if kind != "hearth-2proc")
+    if not servers:
+        raise RuntimeError("no server to benchmark")
     ensure_node_modules()
     fd_limit = raise_fd_limit(max(4096, plan.idle_clients * 2 + 2048))
     if fd_limit < plan.idle_clients + 1024:
@@ -478,7 +581,7 @@ def run_all(
         workdir = Path(tmp)
         job = base_job(plan, envelope_b64_length())
         world = HearthWorld.create(workdir)
-        if "hearth" in servers:
+        if any(kind in HEARTH_KINDS for kind in servers):
             world.server.start()
             try:
                 t0 = time.monotonic()
@@ -491,9 +594,9 @@ def run_all(
             shift = round_index % len(servers)
             order = servers[shift:] + servers[:shift]
             for kind in order:
-                if kind in ("hearth", "hearth-1by1"):
+                if kind in HEARTH_KINDS:
                     this_job = {**job, "kind": "hearth", **world.job_part(plan, expected)}
-                    server = world.server if kind == "hearth" else world.one_by_one
+                    server = world.deployments[kind]
                 else:
                     this_job = job
                     server = bare_server(kind, workdir)
@@ -503,7 +606,7 @@ def run_all(
                     spy = subprocess.Popen(
                         [
                             *(str(Path(sys.executable).parent / "py-spy"), "record"),
-                            *("--pid", str(server.pid), "--rate", "250", "--nonblocking"),
+                            *("--pid", str(server.front[0].pid), "--rate", "250", "--nonblocking"),
                             *("--format", "raw", "--output", str(profile)),
                         ],
                         stdout=subprocess.DEVNULL,
@@ -564,6 +667,8 @@ def summary_line(result: dict[str, Any]) -> str:
     latency = result["latency"]
     parts.append(f"p99 {latency['p99_ms']:.1f} ms")
     parts.append(f"{result['idle']['kb_per_conn']:.1f} kB/conn")
+    if latency.get("deliveries_across_processes"):
+        parts.append(f"{latency['deliveries_across_processes']} deliveries across processes")
     errors = [s["error"] for s in result["saturation"].values() if s["error"]]
     if errors or latency["error"]:
         parts.append(f"ERROR {errors or latency['error']}")
@@ -584,6 +689,12 @@ def metrics(plan: Plan) -> list[tuple[str, str, tuple[str, ...], str]]:
                 f"cpu_{t.name}",
                 f"server µs/delivery {t.name}",
                 (*sat, "server_us_per_delivery"),
+                ".1f",
+            ),
+            (
+                f"redis_cpu_{t.name}",
+                f"  of which redis µs/del {t.name}",
+                (*sat, "processes", "redis", "us_per_delivery"),
                 ".1f",
             ),
             (f"scpu_{t.name}", f"server CPU % {t.name}", (*sat, "server_cpu_pct"), ".0f"),
@@ -632,11 +743,15 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
                 # CPU-normalised: deliveries per server CPU-second, robust to a busy machine.
                 ratio = costs[other]["median"] / costs["hearth"]["median"]
                 summary[f"hearth_vs_{other}_cpu_{t.name}"] = ratio
+        if "hearth-2proc" in rates and "hearth" in rates:
+            ratio = rates["hearth-2proc"]["median"] / rates["hearth"]["median"]
+            summary[f"hearth_2proc_vs_hearth_{t.name}"] = ratio
     return summary
 
 
 def render(plan: Plan, data: dict[str, Any]) -> str:
     summary = data["summary"]
+    kinds = [kind for kind in SERVERS if kind in data["runs"]]
 
     def cell(figure: dict[str, float] | None, fmt: str) -> str:
         if figure is None:
@@ -654,11 +769,14 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
     lines = [
         f"Relay benchmark, {plan.rounds} interleaved round(s); median [min–max]; "
         f"{data['machine']['cpu']}, {data['machine']['cores']} cores",
-        f"{'':<34}" + "".join(f"{kind:>{width}}" for kind in SERVERS),
+        f"{'':<34}" + "".join(f"{kind:>{width}}" for kind in kinds),
     ]
     for key, label, _path, fmt in metrics(plan):
         row = summary.get(key, {})
-        lines.append(f"{label:<34}" + "".join(f"{cell(row.get(k), fmt):>{width}}" for k in SERVERS))
+        if row:
+            lines.append(
+                f"{label:<34}" + "".join(f"{cell(row.get(k), fmt):>{width}}" for k in kinds)
+            )
     ratio_lines = (
         ("hearth_vs_{}_{}", "throughput {}: Hearth/tuned = {:.2f}, Hearth/Node = {:.2f}"),
         (
@@ -676,6 +794,16 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             node = summary.get(key.format("node", t.name))
             if tuned is not None and node is not None:
                 lines.append(text.format(t.name, tuned, node))
+        two = summary.get(f"hearth_2proc_vs_hearth_{t.name}")
+        if two is not None:
+            lines.append(f"throughput {t.name}: Hearth on two processes + Redis/one = {two:.2f}")
+    lines.append("Every server on core 0, the load generator on core 1.")
+    if "hearth-2proc" in kinds:
+        lines += [
+            "hearth-2proc: two `hearth serve` and redis-server, all three on core 0 (the budget of",
+            "one process); each room's members alternate between the two, so every broadcast",
+            "crosses Redis; server CPU and RSS are summed over the three.",
+        ]
     return "\n".join(lines)
 
 

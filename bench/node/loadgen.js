@@ -4,32 +4,46 @@
 // the protocol directly over `ws`: Engine.IO 4 ("0" open, "2"/"3" ping/pong, "4" message) and
 // Socket.IO 5 ("40" connect, "42" event, "43" ack, "44" connect error), text frames only.
 // Usage: node loadgen.js <job.json>; prints one JSON result on stdout. Every phase is bounded
-// in time; every socket is closed before exit. Loopback only (the job's url).
+// in time; every socket is closed before exit. Loopback only (the job's urls).
+//
+// The server may be several processes: `urls` lists where clients connect (client i of each
+// room, and idle client i, to urls[i % urls.length]; a single `url` still works) and
+// `server_pids` names every process whose CPU and RSS count as the server's ({name: pid}; a
+// single `server_pid` still works). Sums are reported, and each process under `processes`.
 "use strict";
 const fs = require("fs");
 const crypto = require("crypto");
 const WebSocket = require("ws");
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const WS_URL = job.url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
+const URLS = job.urls || [job.url];
+const SERVER_PIDS = job.server_pids || { server: job.server_pid };
+const urlFor = (i) => URLS[i % URLS.length];
+const wsUrl = (url) => url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
 const CONNECT_LABEL = Buffer.from("hearth-v1 connect");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
 
-// ---- the server process, read from /proc ------------------------------------------------
+// ---- the server's processes, read from /proc ---------------------------------------------
 
-function serverCpuSeconds() {
+function cpuSeconds(pid) {
   // /proc/<pid>/stat: utime and stime (fields 14 and 15) in clock ticks, all threads.
-  const stat = fs.readFileSync(`/proc/${job.server_pid}/stat`, "utf8");
+  const stat = fs.readFileSync(`/proc/${pid}/stat`, "utf8");
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return (Number(fields[11]) + Number(fields[12])) / job.clock_ticks;
 }
 
-function serverRssKb() {
-  const status = fs.readFileSync(`/proc/${job.server_pid}/status`, "utf8");
+function rssKb(pid) {
+  const status = fs.readFileSync(`/proc/${pid}/status`, "utf8");
   return Number(/VmRSS:\s+(\d+)/.exec(status)[1]);
 }
+
+// {name: reading} for every server process.
+function perProcess(read) {
+  return Object.fromEntries(Object.entries(SERVER_PIDS).map(([name, pid]) => [name, read(pid)]));
+}
+const total = (readings) => Object.values(readings).reduce((a, b) => a + b, 0);
 
 const ownCpuSeconds = () => {
   const usage = process.cpuUsage();
@@ -38,10 +52,10 @@ const ownCpuSeconds = () => {
 
 // ---- one connection -----------------------------------------------------------------------
 
-function connect(auth) {
+function connect(auth, url) {
   return new Promise((resolve, reject) => {
     // perMessageDeflate is offered, as browsers and socket.io-client do; the server decides.
-    const ws = new WebSocket(WS_URL, { origin: job.url, perMessageDeflate: true });
+    const ws = new WebSocket(wsUrl(url), { origin: url, perMessageDeflate: true });
     const client = { ws, nextAck: 1, acks: new Map(), onMsg: null, closed: false };
     const timer = setTimeout(() => {
       ws.terminate();
@@ -101,14 +115,15 @@ async function closeAll(clients) {
 // ---- who connects, with what, and what each sends ----------------------------------------
 
 const keys = new Map(); // account public key -> KeyObject, made once
-async function hearthAuth(account) {
+async function hearthAuth(account, url) {
   let key = keys.get(account.pk);
   if (!key) {
     const der = Buffer.concat([PKCS8_ED25519, Buffer.from(account.sk, "base64url")]);
     key = crypto.createPrivateKey({ key: der, format: "der", type: "pkcs8" });
     keys.set(account.pk, key);
   }
-  const response = await fetch(job.url + "/api/challenge", { headers: { origin: job.url } });
+  // From the process the client then connects to, whatever a challenge's scope.
+  const response = await fetch(url + "/api/challenge", { headers: { origin: url } });
   const { challenge } = await response.json();
   const signed = Buffer.concat([CONNECT_LABEL, Buffer.from(challenge, "base64url")]);
   const sig = crypto.sign(null, signed, key).toString("base64url");
@@ -127,24 +142,27 @@ function payloadsOf(client, data) {
   return payload.messages.filter((m) => m.sender_id !== client.member.sender);
 }
 
-// A member: how it authenticates and where its next message comes from (null: pool used up).
+// A member: where it connects, how it authenticates and where its next message comes from
+// (null: pool used up). Members of one room alternate between the urls.
 function members(topology) {
   const list = [];
   if (job.kind === "hearth") {
     topology.rooms.forEach((room, r) => {
-      for (const member of room.members) {
+      room.members.forEach((member, m) => {
         member.next = member.next || 0; // the cursor outlives a phase: never reuse a msg_id
+        const url = urlFor(m);
         list.push({
           room: r,
+          url,
           sender: member.member_id,
-          auth: () => hearthAuth(member),
+          auth: () => hearthAuth(member, url),
           message: () => {
             if (member.next >= member.pool.length) return null;
             const [msgId, envelope] = member.pool[member.next++];
             return { key: msgId, data: { group_id: room.group_id, envelope } };
           },
         });
-      }
+      });
     });
   } else {
     let counter = 0;
@@ -153,6 +171,7 @@ function members(topology) {
         const room = "r" + r;
         list.push({
           room: r,
+          url: urlFor(m),
           auth: async () => ({ room }),
           message: () => {
             const key = String(counter++);
@@ -171,7 +190,7 @@ async function connectAll(list, concurrency) {
   const worker = async () => {
     while (next < list.length) {
       const i = next++;
-      clients[i] = await connect(await list[i].auth());
+      clients[i] = await connect(await list[i].auth(), list[i].url);
       clients[i].member = list[i];
     }
   };
@@ -184,28 +203,34 @@ async function connectAll(list, concurrency) {
 
 async function idlePhase(spec) {
   await sleep(500);
-  const rssBefore = serverRssKb();
+  const rssBefore = perProcess(rssKb);
   const list = [];
   for (let i = 0; i < spec.count; i++) {
+    const url = urlFor(i);
     if (job.kind === "hearth") {
       const account = job.idle_accounts[i % job.idle_accounts.length];
-      list.push({ auth: () => hearthAuth(account) });
+      list.push({ url, auth: () => hearthAuth(account, url) });
     } else {
       const room = "r" + (i % 100);
-      list.push({ auth: async () => ({ room }) });
+      list.push({ url, auth: async () => ({ room }) });
     }
   }
   const { clients, ms } = await connectAll(list, spec.concurrency);
   await sleep(1500);
-  const rssIdle = serverRssKb();
+  const rssIdle = perProcess(rssKb);
   await closeAll(clients);
   await sleep(500);
+  const processes = {};
+  for (const name of Object.keys(SERVER_PIDS)) {
+    processes[name] = { rss_before_kb: rssBefore[name], rss_idle_kb: rssIdle[name] };
+  }
   return {
     count: spec.count,
     connect_ms: ms,
-    rss_before_kb: rssBefore,
-    rss_idle_kb: rssIdle,
-    kb_per_conn: (rssIdle - rssBefore) / spec.count,
+    rss_before_kb: total(rssBefore),
+    rss_idle_kb: total(rssIdle),
+    kb_per_conn: (total(rssIdle) - total(rssBefore)) / spec.count,
+    processes,
   };
 }
 
@@ -240,20 +265,29 @@ async function saturationPhase(spec) {
   await sleep(spec.warmup_s * 1000);
   const d0 = delivered;
   const a0 = acked;
-  const s0 = serverCpuSeconds();
+  const s0 = perProcess(cpuSeconds);
   const l0 = ownCpuSeconds();
   const t0 = now();
   while (now() - t0 < spec.duration_s * 1000 && exhausted === 0) await sleep(50);
   const seconds = (now() - t0) / 1000;
   const deliveries = delivered - d0;
   const sent = acked - a0;
-  const serverCpu = serverCpuSeconds() - s0;
+  const s1 = perProcess(cpuSeconds);
   const ownCpu = ownCpuSeconds() - l0;
   running = false;
   const drainUntil = now() + 5000;
   while (outstanding > 0 && now() < drainUntil) await sleep(20);
   await closeAll(clients);
   await sleep(300);
+  const processes = {};
+  for (const name of Object.keys(SERVER_PIDS)) {
+    const cpu = s1[name] - s0[name];
+    processes[name] = {
+      cpu_pct: (100 * cpu) / seconds,
+      us_per_delivery: deliveries ? (cpu * 1e6) / deliveries : null,
+    };
+  }
+  const serverCpu = total(s1) - total(s0);
   return {
     rooms: clients.length / spec.members,
     members: spec.members,
@@ -266,6 +300,7 @@ async function saturationPhase(spec) {
     loadgen_us_per_delivery: deliveries ? (ownCpu * 1e6) / deliveries : null,
     pool_exhausted: exhausted > 0,
     error: firstError,
+    processes,
   };
 }
 
@@ -276,11 +311,17 @@ async function latencyPhase(spec) {
   let recordFrom = Infinity;
   let firstError = null;
   let delivered = 0;
+  // Hearth deliveries whose sender is connected to another process than the recipient.
+  const senders = clients.filter((c) => c.member.sender !== undefined);
+  const homeOf = new Map(senders.map((c) => [c.member.sender, c.member.url]));
+  let crossed = 0;
   for (const client of clients) {
     client.onMsg = (data) => {
       const arrived = now();
       for (const payload of payloadsOf(client, data)) {
         const sent = sentAt.get(payload[job.key_field]);
+        const home = homeOf.get(payload.sender_id);
+        if (home !== undefined && home !== client.member.url) crossed++;
         delivered++;
         if (sent !== undefined && sent >= recordFrom) samples.push(arrived - sent);
       }
@@ -330,6 +371,7 @@ async function latencyPhase(spec) {
     p50_ms: pick(0.5),
     p99_ms: pick(0.99),
     max_ms: samples.length ? samples[samples.length - 1] : null,
+    deliveries_across_processes: crossed,
     pool_exhausted: exhausted,
     error: firstError,
   };
