@@ -31,6 +31,7 @@ from server.keyring import Keyring
 from server.logs import configure_logging
 from server.ratelimit import RedisAccountBuckets
 from server.realtime.hub import Hub
+from server.realtime.lean import LeanWebSocketProtocol
 from server.storage.audit import AuditStore
 from server.storage.database import Database
 from server.storage.groups import AccountStore, GroupStore
@@ -167,7 +168,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
                 hearth.asgi,
                 host=host,
                 port=port,
-                ws="websockets-sansio",
+                # websockets-sansio with smaller per-connection objects (realtime/lean.py)
+                ws=LeanWebSocketProtocol,
                 ws_max_size=config.server.max_message_bytes,
                 ws_per_message_deflate=False,
                 access_log=False,

@@ -27,6 +27,7 @@ from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
+from server.realtime.lean import LeanSocketIOServer
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
@@ -72,7 +73,8 @@ class Hub:
         self.auth = auth
         self.keyring = keyring
         self.clock = clock
-        self.sio = socketio.AsyncServer(
+        # python-socketio on an engine.io with smaller per-connection objects (lean.py)
+        self.sio = LeanSocketIOServer(
             async_mode="asgi",
             transports=["websocket"],
             cors_allowed_origins=list(config.server.public_origins),
@@ -168,7 +170,7 @@ class Hub:
                 connection.facilitator.facilitator_id
             ):
                 await self.sio.enter_room(connection.sid, facilitator_room(group.group_id))
-                connection.facilitating.add(group.group_id)
+                connection.facilitating |= {group.group_id}
             await self.publish_presence()
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
@@ -269,7 +271,7 @@ class Hub:
         facilitator = connection.facilitator
         if facilitator is not None and await self.auth.keep_alive(facilitator.token_hash) is None:
             connection.facilitator = facilitator = None
-            connection.facilitating.clear()
+            connection.facilitating = frozenset()
             await self.publish_presence()
         return facilitator
 
@@ -396,7 +398,7 @@ class Hub:
             for connection in list(self.connections.values()):
                 if connection.facilitator and connection.facilitator.facilitator_id == notice["f"]:
                     await self.sio.enter_room(connection.sid, facilitator_room(group_id))
-                    connection.facilitating.add(group_id)
+                    connection.facilitating |= {group_id}
             await self.publish_presence()
         if group_id in self._states or kind == "reload":
             await self.reload_group(group_id)

@@ -3,7 +3,7 @@ message arriving) needs no database read."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from server.facilitator_auth import FacilitatorSession
 from server.storage.rows import GroupRow, MemberRow
@@ -14,8 +14,10 @@ class Connection:
     sid: str
     account_pk: bytes
     facilitator: FacilitatorSession | None
-    # groups whose facilitator this socket is (for facilitator presence and join requests)
-    facilitating: set[bytes] = field(default_factory=set)
+    # groups whose facilitator this socket is (for facilitator presence and join requests);
+    # replaced, never mutated: most connections are members', and the empty frozenset is shared
+    # where an empty set would cost 216 bytes per connection
+    facilitating: frozenset[bytes] = frozenset()
 
 
 @dataclass(slots=True)

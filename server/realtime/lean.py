@@ -1,0 +1,115 @@
+"""Smaller per-connection objects for the websocket stack: memory per idle connection.
+
+Every open Socket.IO connection holds objects of three libraries: python-engineio's socket (its
+outgoing queue, reader, writer and ping tasks, the request's ``environ``), uvicorn's websocket
+protocol (its incoming queue, a ``writable`` event, the handshake's request and response, the
+ASGI scope) and python-socketio's rooms. Measured on 1,000 idle connections (tracemalloc, and
+RSS as the relay benchmark reads it), the bare python-socketio relay costs ~42 kB of RSS per
+connection, and a good part of it is objects that sit empty or are never read again:
+
+* an ``asyncio.Queue`` is four deques (items, waiting getters, waiting putters, and the
+  ``Event`` behind ``join()``), and a deque is 760 bytes even when empty: engine.io's outgoing
+  queue and uvicorn's incoming queue cost ~3 kB each, uvicorn's ``writable`` event 760 bytes;
+* uvicorn keeps the handshake's parsed request and response (~4.5 kB with their headers;
+  websockets' parser holds the request for the connection's lifetime too).
+
+Here, with the same behaviour:
+
+* :class:`LeanQueue` and :class:`LeanEvent` are ``asyncio.Queue`` and ``asyncio.Event`` with
+  lists where asyncio uses deques: asyncio's own code runs, only the containers differ. A
+  connection's queue holds a few items and one waiter, so lists cost nothing in speed; a full
+  backlog (``max_outgoing_backlog`` items) costs ``list.pop(0)`` moves of that many pointers.
+* :class:`LeanSocketIOServer` is ``socketio.AsyncServer`` on an engine.io server whose sockets
+  get a :class:`LeanQueue` (engine.io's ``create_queue`` hook).
+* :class:`LeanWebSocketProtocol` is uvicorn's websockets-sansio protocol (given to uvicorn as
+  ``ws=``) with a :class:`LeanQueue` and a :class:`LeanEvent`, which lets go of the handshake's
+  request and response once the handshake is done.
+
+These rely on names inside asyncio (``_getters``, ``_putters``, ``_finished``, ``_waiters``,
+``_init``/``_get``/``_put``), python-engineio 4.x (``create_queue``) and uvicorn's
+websockets-sansio protocol (``queue``, ``writable``, ``request``, ``response``);
+tests/server/test_lean.py checks them, so that an upgrade that moves them fails there.
+Measured effect: docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import engineio
+import socketio
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+
+class _Waiters(list[Any]):
+    """A list where asyncio keeps a deque of waiting futures: there are rarely more than one,
+    and an empty list is 56 bytes where an empty deque is 760."""
+
+    __slots__ = ()
+
+    def popleft(self) -> Any:
+        return self.pop(0)
+
+
+class LeanEvent(asyncio.Event):
+    """``asyncio.Event`` with its waiters in a list."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._waiters = _Waiters()  # type: ignore[assignment]  # typeshed: a deque
+
+
+class LeanQueue(asyncio.Queue[Any]):
+    """``asyncio.Queue`` with its items, getters and putters in lists and a :class:`LeanEvent`
+    behind ``join()``: asyncio's own methods, smaller containers."""
+
+    def __init__(self, maxsize: int = 0) -> None:
+        super().__init__(maxsize)
+        # replacing asyncio's (new, empty) deques and its Event, set as a new queue's is
+        self._getters = _Waiters()
+        self._putters = _Waiters()
+        self._finished = LeanEvent()
+        self._finished.set()
+
+    def _init(self, maxsize: int) -> None:
+        self._queue: list[Any] = []
+
+    def _get(self) -> Any:
+        return self._queue.pop(0)
+
+    def _put(self, item: Any) -> None:
+        self._queue.append(item)
+
+
+class LeanEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
+    """engine.io's server with a :class:`LeanQueue` per socket (its ``create_queue`` hook)."""
+
+    def create_queue(self, *args: Any, **kwargs: Any) -> LeanQueue:
+        return LeanQueue(*args, **kwargs)
+
+
+class LeanSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
+    def _engineio_server_class(self) -> type[engineio.AsyncServer]:
+        return LeanEngineIOServer
+
+
+class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's websockets-sansio protocol with the smaller queue and event, and without the
+    handshake's request and response after the handshake."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.queue = LeanQueue()
+        self.writable = LeanEvent()
+        self.writable.set()
+
+    async def send(self, message: Any) -> None:
+        await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # Only the handshake reads them; the ASGI scope keeps the request's headers.
+            # (``del``, not ``__dict__.pop``: that would make the instance build a dict.)
+            request = self.request
+            del self.request, self.response
+            # websockets' parser keeps the request object as long as the connection lives
+            request.headers.clear()
