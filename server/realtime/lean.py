@@ -104,12 +104,12 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         self.writable = LeanEvent()
         self.writable.set()
 
-    async def send(self, message: Any) -> None:
-        await super().send(message)
-        if message["type"] == "websocket.accept" and self.handshake_complete:
-            # Only the handshake reads them; the ASGI scope keeps the request's headers.
-            # (``del``, not ``__dict__.pop``: that would make the instance build a dict.)
-            request = self.request
-            del self.request, self.response
-            # websockets' parser keeps the request object as long as the connection lives
-            request.headers.clear()
+    def start_keepalive(self) -> None:
+        # Called once, as the last step of accepting the handshake (the response is written):
+        # only the handshake reads the request and the response; the ASGI scope keeps the
+        # request's headers. (Here rather than in ``send``, which every frame goes through.)
+        super().start_keepalive()
+        request = self.request
+        del self.request, self.response
+        # websockets' parser keeps the request object as long as the connection lives
+        request.headers.clear()
