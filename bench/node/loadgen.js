@@ -7,17 +7,17 @@
 // in time; every socket is closed before exit. Loopback only (the job's urls).
 //
 // The server may be several processes: `urls` lists where clients connect (client i of each
-// room, and idle client i, to urls[i % urls.length]; a single `url` still works) and
-// `server_pids` names every process whose CPU and RSS count as the server's ({name: pid}; a
-// single `server_pid` still works). Sums are reported, and each process under `processes`.
+// room, and idle client i, to urls[i % urls.length]) and `server_pids` names every process
+// whose CPU and RSS count as the server's ({name: pid}). Sums are reported, and each process
+// under `processes`.
 "use strict";
 const fs = require("fs");
 const crypto = require("crypto");
 const WebSocket = require("ws");
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
-const URLS = job.urls || [job.url];
-const SERVER_PIDS = job.server_pids || { server: job.server_pid };
+const URLS = job.urls;
+const SERVER_PIDS = job.server_pids;
 const urlFor = (i) => URLS[i % URLS.length];
 const wsUrl = (url) => url.replace(/^http/, "ws") + "/socket.io/?EIO=4&transport=websocket";
 const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
