@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import Any
 
 from crypto.encoding import b64encode
-from server.client import HearthClient, HearthRefused
+from server.client import HearthClient
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "bench" / "node"
@@ -397,17 +397,15 @@ class HearthWorld:
                     )
                 )
 
-                # Decisions one at a time per group: concurrent join.decide calls for one group
-                # left its roster inconsistent (roster_mismatch at the rotation; see the docs).
-                async def decide_all(group_id: bytes, room: list[Member]) -> None:
-                    for m in room:
-                        await facilitator.decide(group_id, m.client.member_id(group_id))
-
                 await asyncio.gather(
-                    *(decide_all(g, r) for g, r in zip(groups, rooms, strict=True))
+                    *(
+                        facilitator.decide(g, m.client.member_id(g))
+                        for g, room in zip(groups, rooms, strict=True)
+                        for m in room
+                    )
                 )
                 for group_id in groups:  # one at a time: concurrent commits from one client race
-                    await rotate_patiently(facilitator, group_id)
+                    await facilitator.rotate(group_id, attempts=1)
                 # The members were offline for the rotation: they take the new epoch from
                 # the facilitator's copy rather than reconnecting to open the commit.
                 for group_id, room in zip(groups, rooms, strict=True):
@@ -459,21 +457,6 @@ class HearthWorld:
             "idle_accounts": [account_of(c) for c in self.accounts()],
             "key_field": "msg_id",
         }
-
-
-async def rotate_patiently(facilitator: HearthClient, group_id: bytes) -> None:
-    """Rotate; a refused commit (a join decision not yet visible) is retried a few times."""
-    for attempt in range(10):
-        try:
-            await facilitator.rotate(group_id, attempts=1)
-            return
-        except HearthRefused as refused:
-            if attempt == 9:
-                raise
-            print(
-                f"rotation refused ({refused.code}: {refused.message}); retrying", file=sys.stderr
-            )
-            await asyncio.sleep(0.2 * (attempt + 1))
 
 
 async def close_http(client: HearthClient) -> None:

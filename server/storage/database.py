@@ -106,13 +106,16 @@ class Database:
         return await asyncio.shield(future)
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            return list(await cursor.fetchall())
+        # One trip to the reader's thread that runs the statement to its end. A statement left
+        # open across an await (execute, then fetch) would keep the connection's read
+        # transaction alive while other handlers' reads overlap it, and every read would see
+        # the database as it was when that began: a write acknowledged meanwhile stays unseen.
+        return list(await self._reader.execute_fetchall(sql, tuple(params)))
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
-        async with self._reader.execute(sql, tuple(params)) as cursor:
-            row: sqlite3.Row | None = await cursor.fetchone()
-            return row
+        """The first row (queries here select by key: at most one row comes back)."""
+        rows = await self.fetch_all(sql, params)
+        return rows[0] if rows else None
 
     async def integrity_check(self) -> str:
         row = await self.fetch_one("PRAGMA integrity_check")

@@ -83,3 +83,27 @@ async def test_write_after_close_is_refused(tmp_path: Path) -> None:
     await db.close()
     with pytest.raises(Exception, match="closing"):
         await db.write(lambda c: insert_account(c, b"z" * 32))
+
+
+async def test_a_read_after_a_write_sees_it_while_other_reads_overlap(tmp_path: Path) -> None:
+    """Reads share one connection; overlapping reads must not pin an old snapshot (a statement
+    left open across an await keeps the connection's read transaction, and its view, alive)."""
+    db = await Database.open(tmp_path / "h.sqlite3")
+    stop = asyncio.Event()
+
+    async def keep_reading() -> None:
+        while not stop.is_set():
+            await db.fetch_one("SELECT COUNT(*) FROM accounts")
+
+    readers = [asyncio.create_task(keep_reading()) for _ in range(16)]
+    try:
+        await asyncio.sleep(0.05)
+        for n in range(1, 21):
+            await db.write(lambda c, n=n: insert_account(c, bytes([n]) * 32))
+            row = await db.fetch_one("SELECT COUNT(*) FROM accounts")
+            assert row is not None
+            assert row[0] == n, f"read {row[0]} accounts right after writing the {n}th"
+    finally:
+        stop.set()
+        await asyncio.gather(*readers)
+        await db.close()

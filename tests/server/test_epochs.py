@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import pytest
@@ -132,3 +133,25 @@ async def test_rotation_needed_is_announced_to_key_holders(make_client: Clients)
     await ana.wait_for(lambda: any(e == "rotation.needed" for e, _ in ana.events))
     listing = await fac.members(group)
     assert listing["rotation_needed"] is True
+
+
+async def test_concurrent_approvals_then_one_rotation(make_client: Clients) -> None:
+    """Approving many members at once leaves a roster the next commit can match first time."""
+    fac = await facilitator(make_client)
+    group = await fac.create_group("Busy evening", pseudonym="Alice")
+    token = await fac.create_invite(group, max_uses=12)
+    joiners = [make_client() for _ in range(12)]
+
+    async def join(client: HearthClient, n: int) -> bytes:
+        await client.connect()
+        await client.join(token, pseudonym=f"Member {n}")
+        return client.member_id(group)
+
+    member_ids = await asyncio.gather(*(join(c, n) for n, c in enumerate(joiners)))
+    await asyncio.gather(*(fac.decide(group, m) for m in member_ids))
+    listing = await fac.members(group)
+    assert sum(m["state"] == "active" for m in listing["members"]) == 13
+    try:
+        await fac.rotate(group, attempts=1)
+    except HearthRefused as refused:
+        pytest.fail(f"the rotation after concurrent approvals was refused: {refused}")
