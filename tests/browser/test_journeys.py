@@ -298,3 +298,57 @@ def test_lost_acknowledgement_is_resent_with_the_same_msg_id(pages: Pages, tmp_p
     reader.locator("#group-list button").first.click()
     expect_message(reader, "stored but never acknowledged")  # stored once: same msg_id
     screenshot(sender, tmp_path / "lossy.png")
+
+
+class DroppingLink:
+    """A websocket route that loses the next broadcast of messages on its way to the page, as
+    when a server process falls behind on its Redis channel and drops what it could not keep."""
+
+    def __init__(self) -> None:
+        self.drop_next = False
+        self.dropped: list[str] = []
+
+    def __call__(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def to_page(message: str | bytes) -> None:
+            if (
+                self.drop_next
+                and isinstance(message, str)
+                and message.startswith(('42["msg.batch"', '42["msg"'))
+            ):
+                self.drop_next = False
+                self.dropped.append(message)
+                return
+            ws.send(message)
+
+        ws.on_message(server.send)
+        server.on_message(to_page)
+
+
+def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
+    pages: Pages, tmp_path: Path
+) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Gappy room", join="open")
+    invite = create_invite(console)
+    link = DroppingLink()
+    reader = member_joins(pages, invite, "Steady Otter", socket=link)
+    wait_keyed(reader)
+    sender = member_joins(pages, invite, "Swift Finch")
+    wait_keyed(sender)
+    send(sender, "a first word")
+    expect_message(reader, "a first word")
+
+    link.drop_next = True
+    send(sender, "lost on the way")
+    expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(2)
+    assert len(link.dropped) == 1
+    expect_message(reader, "lost on the way", 0)
+
+    send(sender, "and the next one")
+    expect_message(reader, "and the next one")
+    expect_message(reader, "lost on the way")  # fetched from history: seq jumped past it
+    texts = reader.locator("#messages li .text").all_inner_texts()
+    assert texts == ["a first word", "lost on the way", "and the next one"]
+    screenshot(reader, tmp_path / "gap.png")

@@ -13,6 +13,7 @@ import * as notices from "./notices.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 const PAGE = 50;
+const GAP_PAGES = 20; // at most this many pages fetched to fill one gap
 
 const state = {
   settings: { organisation: "Hearth", crisis_resources: [], crisis_words: [] },
@@ -22,6 +23,7 @@ const state = {
   names: new Map(), // group id -> Map(member_id b64 -> {pseudonym, role})
   more: new Map(), // group id -> boolean (older history exists)
   outbox: new Map(), // msg_id b64 -> {groupId, text, msgId}
+  seen: new Map(), // group id -> highest seq this page has had (opened or not)
   current: null,
   invite: null,
   profile: null,
@@ -372,9 +374,12 @@ async function refreshGroup(id) {
   const record = state.records.get(id);
   if (!record?.latest) return;
   await loadNames(id);
+  const seen = state.seen.get(id);
   const reply = await state.session.call("history.get", { group_id: id, limit: PAGE });
   await ingest(record, reply.messages);
   if (!state.more.has(id)) state.more.set(id, reply.more);
+  const oldest = reply.messages.at(-1)?.seq; // newest first
+  if (seen !== undefined && oldest > seen + 1) await fillGap(record, seen, oldest); // long offline
   renderMessages(true);
 }
 
@@ -414,6 +419,7 @@ async function ingest(record, views) {
   const map = state.messages.get(record.id) || new Map();
   state.messages.set(record.id, map);
   for (const view of views) {
+    noteSeq(record.id, view.seq);
     let item = await keys.open(record, view);
     if (!item && !record.epochs[view.epoch]) {
       await keys.syncEpochs(state.session, record).catch(() => {});
@@ -427,13 +433,38 @@ async function ingest(record, views) {
   }
 }
 
+function noteSeq(groupId, seq) {
+  state.seen.set(groupId, Math.max(state.seen.get(groupId) ?? 0, seq));
+}
+
 async function receive(data) {
   const record = state.records.get(data.group_id);
   if (!record) return;
-  await ingest(record, [data]);
+  const seen = state.seen.get(record.id);
+  await ingest(record, [data]); // notes data.seq before its first await: later arrivals see it
+  if (seen !== undefined && data.seq > seen + 1) {
+    try {
+      await fillGap(record, seen, data.seq);
+    } catch {
+      /* offline again: catching up after the reconnect fills it */
+    }
+  }
   if (state.current === record.id) {
     if (!state.names.get(record.id)?.has(data.sender_id)) await loadNames(record.id);
     renderMessages();
+  }
+}
+
+// Broadcasts this page missed (a server process that fell behind on its Redis channel, a frame
+// lost as the link failed) show as a jump in seq: fetch what lies between, newest first.
+async function fillGap(record, seen, seq) {
+  let before = seq;
+  for (let page = 0; page < GAP_PAGES && before > seen + 1; page++) {
+    const limit = Math.min(PAGE, before - seen - 1);
+    const reply = await state.session.call("history.get", { group_id: record.id, before_seq: before, limit });
+    await ingest(record, reply.messages);
+    if (!reply.more || reply.messages.length === 0) return;
+    before = reply.messages.at(-1).seq;
   }
 }
 
@@ -569,6 +600,8 @@ async function deliver(entry) {
     state.outbox.delete(entry.msgId);
     const item = state.messages.get(entry.groupId)?.get(entry.msgId);
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
+    // Our own seq closes no gap below it (a broadcast lost before it must still be found).
+    if (state.seen.get(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
     if (state.current === entry.groupId) renderMessages();
   } catch (error) {
     entry.attempts += 1;
