@@ -21,6 +21,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 
+import aiosqlite
+
 from moderation.errors import ModerationError
 from server.config import (
     SECRET_KEY_BYTES,
@@ -444,18 +446,21 @@ async def _open_database(config: Config) -> Database:
 
 
 async def _check_schema(path: Path) -> int:
-    """The schema version on disk; raises ``SchemaTooNew`` without touching a newer database."""
-    return await asyncio.to_thread(_schema_on_disk, path)
+    """The schema version on disk; raises ``SchemaTooNew`` without touching a newer database.
 
-
-def _schema_on_disk(path: Path) -> int:
-    if not path.exists():
+    Checked on a connection closed here because ``Database.open`` keeps its connection (a
+    non-daemon thread) open when it refuses, which would keep this process from exiting.
+    """
+    if not await asyncio.to_thread(path.exists):
         return 0
-    with closing(sqlite3.connect(path)) as conn:
-        version = schema_version(conn)
+    conn = await aiosqlite.connect(path)
+    try:
+        version = await schema_version(conn)
         if version > latest_version():
-            migrate(conn)  # raises SchemaTooNew with its message and changes nothing
+            await migrate(conn)  # raises SchemaTooNew with its message and changes nothing
         return version
+    finally:
+        await conn.close()
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import sqlite3
 from collections.abc import Mapping
 from typing import Any
 
+import aiosqlite
+
 from moderation.audit import AuditEntry, append, canonical_json
 from server.storage.database import Database
 
@@ -44,10 +46,11 @@ class AuditStore:
     ) -> AuditEntry:
         """Append an entry; the single writer makes read-last-then-insert atomic."""
 
-        def job(conn: sqlite3.Connection) -> AuditEntry:
-            last = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> AuditEntry:
+            async with conn.execute(
                 f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq DESC LIMIT 1"
-            ).fetchone()
+            ) as cursor:
+                last = await cursor.fetchone()
             entry = append(
                 None if last is None else _entry(last),
                 at=at,
@@ -57,7 +60,7 @@ class AuditStore:
                 subject=subject,
                 detail=detail,
             )
-            conn.execute(
+            await conn.execute(
                 f"INSERT INTO audit_log ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     entry.seq,

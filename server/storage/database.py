@@ -1,16 +1,11 @@
 """One SQLite file in WAL mode: a single writer that commits in batches, and a reader.
 
-Writes are *jobs*: plain functions that receive the writer connection inside an open
-transaction. The writer task gathers every job that is waiting and hands the whole batch to the
-writer's own thread, which runs them in one transaction and commits once (group commit): the
-cost of the fsync is shared by the batch, and the event loop pays one hop to that thread per
-batch rather than one per statement. A job's result is handed back only after its transaction
-has committed: that is what lets the relay acknowledge a message only once it is durable. If
-one job of a batch fails, the batch is rolled back and every job is run again alone, so one bad
-job never takes others down with it.
-
-Jobs run on the writer thread, so they must only touch the connection they are given and
-values they captured; they never await.
+Writes are *jobs*: async functions that receive the writer connection inside an open
+transaction. The writer task gathers every job that is waiting, runs them in one transaction and
+commits once (group commit), so the cost of the fsync is shared by the whole batch. A job's
+result is handed back only after its transaction has committed: that is what lets the relay
+acknowledge a message only once it is durable. If one job of a batch fails, the batch is rolled
+back and every job is run again alone, so one bad job never takes others down with it.
 """
 
 from __future__ import annotations
@@ -19,8 +14,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -30,7 +24,7 @@ import aiosqlite
 from server.storage.migrations import migrate
 
 T = TypeVar("T")
-WriteJob = Callable[[sqlite3.Connection], T]
+WriteJob = Callable[[aiosqlite.Connection], Awaitable[T]]
 Synchronous = Literal["FULL", "NORMAL"]
 
 log = logging.getLogger("hearth.storage")
@@ -46,44 +40,12 @@ class _Pending:
     future: asyncio.Future[Any] = field(repr=False)
 
 
-# What a job came to on the writer thread: its result, or the exception it raised.
-_Outcome = tuple[Any, Exception | None]
-
-
-def _pragmas(synchronous: Synchronous) -> tuple[str, ...]:
-    return (
-        "PRAGMA busy_timeout = 10000",
-        "PRAGMA foreign_keys = ON",
-        f"PRAGMA synchronous = {synchronous}",
-    )
-
-
 async def _connect(path: Path, synchronous: Synchronous) -> aiosqlite.Connection:
     conn = await aiosqlite.connect(path, isolation_level=None)
     conn.row_factory = sqlite3.Row
-    for pragma in _pragmas(synchronous):
-        await conn.execute(pragma)
-    return conn
-
-
-def _open_writer(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
-    """The writer connection, made on the writer thread (the only thread that may use it)."""
-    conn = sqlite3.connect(path, isolation_level=None)
-    try:
-        conn.row_factory = sqlite3.Row
-        for pragma in _pragmas(synchronous):
-            conn.execute(pragma)
-        mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()
-        if mode is None or str(mode[0]).lower() != "wal":
-            raise RuntimeError(f"could not switch {path} to WAL mode")
-        migrate(conn)
-        # The writer never checkpoints: a checkpoint inside a commit would stall every message
-        # of that batch (it copies the WAL into the database and syncs it). A third connection
-        # checkpoints in the background instead; PASSIVE never blocks the writer.
-        conn.execute("PRAGMA wal_autocheckpoint = 0")
-    except BaseException:
-        conn.close()
-        raise
+    await conn.execute("PRAGMA busy_timeout = 10000")
+    await conn.execute("PRAGMA foreign_keys = ON")
+    await conn.execute(f"PRAGMA synchronous = {synchronous}")
     return conn
 
 
@@ -93,14 +55,12 @@ class Database:
     def __init__(
         self,
         path: Path,
-        thread: ThreadPoolExecutor,
-        writer: sqlite3.Connection,
+        writer: aiosqlite.Connection,
         reader: aiosqlite.Connection,
         checkpointer: aiosqlite.Connection,
         batch_max: int,
     ) -> None:
         self.path = path
-        self._thread = thread
         self._writer = writer
         self._reader = reader
         self._checkpointer = checkpointer
@@ -109,25 +69,32 @@ class Database:
         self._closing = False
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="hearth-db-wal")
-        self.batches_run = 0
+        self.batches_committed = 0
 
     @classmethod
     async def open(
         cls, path: Path, *, synchronous: Synchronous = "FULL", batch_max: int = 512
     ) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # One thread, kept for the life of the database: the writer connection lives on it.
-        thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hearth-db-writer")
-        loop = asyncio.get_running_loop()
+        writer = await _connect(path, synchronous)
+        async with writer.execute("PRAGMA journal_mode = WAL") as cursor:
+            row = await cursor.fetchone()
+        if row is None or str(row[0]).lower() != "wal":
+            raise RuntimeError(f"could not switch {path} to WAL mode")
         try:
-            writer = await loop.run_in_executor(thread, _open_writer, path, synchronous)
+            await migrate(writer)
         except BaseException:
-            thread.shutdown()
+            # An open connection's thread would keep the process alive after the refusal.
+            await writer.close()
             raise
+        # The writer never checkpoints: a checkpoint inside a commit would stall every message
+        # of that batch (it copies the WAL into the database and syncs it). A third connection
+        # checkpoints in the background instead; PASSIVE never blocks the writer.
+        await writer.execute("PRAGMA wal_autocheckpoint = 0")
         reader = await _connect(path, synchronous)
         await reader.execute("PRAGMA query_only = ON")
         checkpointer = await _connect(path, synchronous)
-        return cls(path, thread, writer, reader, checkpointer, batch_max)
+        return cls(path, writer, reader, checkpointer, batch_max)
 
     async def write(self, job: WriteJob[T]) -> T:
         """Run ``job`` in the next batch; returns its result once the batch has committed."""
@@ -155,7 +122,7 @@ class Database:
         return "missing" if row is None else str(row[0])
 
     async def close(self) -> None:
-        """Finish every write already submitted, then close the connections."""
+        """Finish every write already submitted, then close both connections."""
         if self._closing:
             return
         self._closing = True
@@ -167,8 +134,7 @@ class Database:
         await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
         await self._checkpointer.close()
         await self._reader.close()
-        await asyncio.get_running_loop().run_in_executor(self._thread, self._writer.close)
-        self._thread.shutdown()
+        await self._writer.close()
 
     async def _checkpoint_loop(self, interval: float = 1.0) -> None:
         while True:
@@ -179,52 +145,40 @@ class Database:
                 log.exception("WAL checkpoint failed")
 
     async def _write_loop(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                jobs = [pending.job for pending in batch]
-                outcomes = await loop.run_in_executor(self._thread, self._run_batch, jobs)
-                self.batches_run += 1
-                for pending, (result, error) in zip(batch, outcomes, strict=True):
-                    if pending.future.done():
-                        continue
-                    if error is None:
-                        pending.future.set_result(result)
-                    else:
-                        pending.future.set_exception(error)
+                await self._run_batch(batch)
             finally:
                 for _ in batch:
                     self._queue.task_done()
 
-    # -- on the writer thread ------------------------------------------------------------
-
-    def _run_batch(self, jobs: list[WriteJob[Any]]) -> list[_Outcome]:
-        conn = self._writer
+    async def _run_batch(self, batch: list[_Pending]) -> None:
+        results: list[Any] = []
         try:
-            conn.execute("BEGIN IMMEDIATE")
-            results = [_run_job(job, conn) for job in jobs]
-            conn.execute("COMMIT")
+            await self._writer.execute("BEGIN IMMEDIATE")
+            for pending in batch:
+                results.append(await pending.job(self._writer))
+            await self._writer.execute("COMMIT")
         except Exception as error:
-            self._rollback()
-            if len(jobs) > 1:
-                return [outcome for job in jobs for outcome in self._run_batch([job])]
-            return [(None, error)]
-        return [(result, None) for result in results]
+            await self._rollback()
+            if len(batch) > 1:
+                for pending in batch:
+                    await self._run_batch([pending])
+                return
+            if not batch[0].future.done():
+                batch[0].future.set_exception(error)
+            return
+        self.batches_committed += 1
+        for pending, result in zip(batch, results, strict=True):
+            if not pending.future.done():
+                pending.future.set_result(result)
 
-    def _rollback(self) -> None:
+    async def _rollback(self) -> None:
         if self._writer.in_transaction:
             try:
-                self._writer.execute("ROLLBACK")
+                await self._writer.execute("ROLLBACK")
             except sqlite3.Error:
                 log.exception("rollback failed")
-
-
-def _run_job(job: WriteJob[T], conn: sqlite3.Connection) -> T:
-    result = job(conn)
-    if asyncio.iscoroutine(result):  # an async job would "succeed" without running
-        result.close()
-        raise TypeError("a write job must be a plain function, not a coroutine function")
-    return result

@@ -12,6 +12,8 @@ import sqlite3
 import unicodedata
 from dataclasses import dataclass, field
 
+import aiosqlite
+
 from server.storage.database import Database
 
 USERNAME_MIN = 3
@@ -80,11 +82,11 @@ def _facilitator(row: sqlite3.Row) -> Facilitator:
     )
 
 
-def _delete_sessions_of(conn: sqlite3.Connection, facilitator_id: int) -> TokenHashes:
-    rows = conn.execute(
+async def _delete_sessions_of(conn: aiosqlite.Connection, facilitator_id: int) -> TokenHashes:
+    async with conn.execute(
         "DELETE FROM sessions WHERE facilitator_id = ? RETURNING token_hash", (facilitator_id,)
-    ).fetchall()
-    return [bytes(row[0]) for row in rows]
+    ) as cursor:
+        return [bytes(row[0]) for row in await cursor.fetchall()]
 
 
 class FacilitatorStore:
@@ -94,12 +96,13 @@ class FacilitatorStore:
     async def create(self, username: str, password_hash: str, now_ms: int) -> Facilitator:
         name = normalise_username(username)
 
-        def job(conn: sqlite3.Connection) -> int:
-            row = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> int:
+            async with conn.execute(
                 "INSERT INTO facilitators (username, password_hash, disabled, created_at) "
                 "VALUES (?, ?, 0, ?) ON CONFLICT (username) DO NOTHING RETURNING id",
                 (name, password_hash, now_ms),
-            ).fetchone()
+            ) as cursor:
+                row = await cursor.fetchone()
             if row is None:
                 raise DuplicateUsername(f"a facilitator named {name!r} already exists")
             return int(row[0])
@@ -143,12 +146,12 @@ class FacilitatorStore:
         """Returns the token hashes of the sessions this ended (disabling ends them all)."""
         name = normalise_username(username)
 
-        def job(conn: sqlite3.Connection) -> TokenHashes:
-            facilitator_id = self._id_for_update(conn, name)
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> TokenHashes:
+            facilitator_id = await self._id_for_update(conn, name)
+            await conn.execute(
                 "UPDATE facilitators SET disabled = ? WHERE id = ?", (int(disabled), facilitator_id)
             )
-            return _delete_sessions_of(conn, facilitator_id) if disabled else []
+            return await _delete_sessions_of(conn, facilitator_id) if disabled else []
 
         return await self._db.write(job)
 
@@ -156,13 +159,13 @@ class FacilitatorStore:
         """A password reset: replaces the hash and ends every session (returned as hashes)."""
         name = normalise_username(username)
 
-        def job(conn: sqlite3.Connection) -> TokenHashes:
-            facilitator_id = self._id_for_update(conn, name)
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> TokenHashes:
+            facilitator_id = await self._id_for_update(conn, name)
+            await conn.execute(
                 "UPDATE facilitators SET password_hash = ? WHERE id = ?",
                 (password_hash, facilitator_id),
             )
-            return _delete_sessions_of(conn, facilitator_id)
+            return await _delete_sessions_of(conn, facilitator_id)
 
         return await self._db.write(job)
 
@@ -175,8 +178,8 @@ class FacilitatorStore:
         in another process) must not be overwritten by the old password's new hash.
         """
 
-        def job(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(
                 "UPDATE facilitators SET password_hash = ? WHERE id = ? AND password_hash = ?",
                 (new_hash, facilitator_id, old_hash),
             )
@@ -185,8 +188,8 @@ class FacilitatorStore:
         return await self._db.write(job)
 
     async def create_session(self, token_hash: bytes, facilitator_id: int, now_ms: int) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
                 "INSERT INTO sessions (token_hash, facilitator_id, created_at, last_seen_at) "
                 "VALUES (?, ?, ?, ?)",
                 (token_hash, facilitator_id, now_ms, now_ms),
@@ -214,9 +217,9 @@ class FacilitatorStore:
         )
 
     async def touch_session(self, token_hash: bytes, now_ms: int) -> None:
-        def job(conn: sqlite3.Connection) -> None:
+        async def job(conn: aiosqlite.Connection) -> None:
             # max(): a late, slower request must not move last_seen_at back in time.
-            conn.execute(
+            await conn.execute(
                 "UPDATE sessions SET last_seen_at = max(last_seen_at, ?) WHERE token_hash = ?",
                 (now_ms, token_hash),
             )
@@ -224,21 +227,21 @@ class FacilitatorStore:
         await self._db.write(job)
 
     async def delete_session(self, token_hash: bytes) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
+        async def job(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute("DELETE FROM sessions WHERE token_hash = ?", (token_hash,))
             return cursor.rowcount == 1
 
         return await self._db.write(job)
 
     async def delete_sessions_of(self, facilitator_id: int) -> TokenHashes:
-        def job(conn: sqlite3.Connection) -> TokenHashes:
-            return _delete_sessions_of(conn, facilitator_id)
+        async def job(conn: aiosqlite.Connection) -> TokenHashes:
+            return await _delete_sessions_of(conn, facilitator_id)
 
         return await self._db.write(job)
 
     async def delete_expired_sessions(self, now_ms: int, idle_ms: int, absolute_ms: int) -> int:
-        def job(conn: sqlite3.Connection) -> int:
-            cursor = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> int:
+            cursor = await conn.execute(
                 "DELETE FROM sessions WHERE last_seen_at <= ? OR created_at <= ?",
                 (now_ms - idle_ms, now_ms - absolute_ms),
             )
@@ -247,8 +250,9 @@ class FacilitatorStore:
         return await self._db.write(job)
 
     @staticmethod
-    def _id_for_update(conn: sqlite3.Connection, name: str) -> int:
-        row = conn.execute("SELECT id FROM facilitators WHERE username = ?", (name,)).fetchone()
+    async def _id_for_update(conn: aiosqlite.Connection, name: str) -> int:
+        async with conn.execute("SELECT id FROM facilitators WHERE username = ?", (name,)) as cur:
+            row = await cur.fetchone()
         if row is None:
             raise UnknownFacilitator(f"no facilitator is named {name!r}")
         return int(row[0])

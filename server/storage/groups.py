@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import aiosqlite
+
 from server.errors import Code, HearthError
 from server.storage.database import Database
 from server.storage.rows import (
@@ -73,24 +75,24 @@ class GroupSettings:
     posting_policy: PostingPolicy
 
 
-def _ensure_account(conn: sqlite3.Connection, account_pk: bytes, now: int) -> None:
-    conn.execute(
+async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
+    await conn.execute(
         "INSERT INTO accounts (account_pk, created_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
         (account_pk, now),
     )
 
 
-def _live_members(conn: sqlite3.Connection, group_id: bytes) -> list[MemberRow]:
-    rows = conn.execute(
+async def _live_members(conn: aiosqlite.Connection, group_id: bytes) -> list[MemberRow]:
+    async with conn.execute(
         f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? "
         "AND state IN ('pending', 'active')",
         (group_id,),
-    ).fetchall()
-    return [_member(row) for row in rows]
+    ) as cursor:
+        return [_member(row) for row in await cursor.fetchall()]
 
 
-def _insert_member(
-    conn: sqlite3.Connection,
+async def _insert_member(
+    conn: aiosqlite.Connection,
     group_id: bytes,
     member: NewMember,
     state: MemberState,
@@ -113,7 +115,7 @@ def _insert_member(
         now,
         None,
     )
-    conn.execute(
+    await conn.execute(
         f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         tuple(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")),
     )
@@ -221,14 +223,12 @@ class GroupStore:
         commit_hash: bytes,
         now: int,
     ) -> GroupRow:
-        def job(conn: sqlite3.Connection) -> GroupRow:
-            if (
-                conn.execute("SELECT 1 FROM groups WHERE group_id = ?", (group_id,)).fetchone()
-                is not None
-            ):
-                raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
-            _ensure_account(conn, creator.account_pk, now)
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> GroupRow:
+            async with conn.execute("SELECT 1 FROM groups WHERE group_id = ?", (group_id,)) as c:
+                if await c.fetchone() is not None:
+                    raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
+            await _ensure_account(conn, creator.account_pk, now)
+            await conn.execute(
                 f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
                 (
                     group_id,
@@ -241,11 +241,11 @@ class GroupStore:
                     now,
                 ),
             )
-            conn.execute(
+            await conn.execute(
                 "INSERT INTO group_facilitators (group_id, facilitator_id) VALUES (?, ?)",
                 (group_id, facilitator_id),
             )
-            _insert_member(
+            await _insert_member(
                 conn,
                 group_id,
                 creator,
@@ -254,7 +254,7 @@ class GroupStore:
                 first_epoch=1,
                 now=now,
             )
-            conn.execute(
+            await conn.execute(
                 "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
                 "created_at) VALUES (?, 1, ?, ?, ?, ?)",
                 (group_id, commit_blob, commit_hash, creator.member_id, now),
@@ -274,8 +274,8 @@ class GroupStore:
         return await self._db.write(job)
 
     async def update_group(self, group_id: bytes, settings: GroupSettings) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
                 "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
                 "posting_policy = ? WHERE group_id = ?",
                 (
@@ -300,8 +300,8 @@ class GroupStore:
         expires_at: int,
         max_uses: int,
     ) -> InviteRow:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
                 "INSERT INTO invites (token_hash, group_id, created_by, created_at, expires_at, "
                 "max_uses) VALUES (?, ?, ?, ?, ?, ?)",
                 (token_hash, group_id, facilitator_id, now, expires_at, max_uses),
@@ -311,15 +311,17 @@ class GroupStore:
         return InviteRow(invite_id_of(token_hash), group_id, now, expires_at, max_uses, 0, False)
 
     async def revoke_invite(self, group_id: bytes, invite_id: str) -> bool:
-        def job(conn: sqlite3.Connection) -> bool:
-            rows = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> bool:
+            async with conn.execute(
                 "SELECT token_hash FROM invites WHERE group_id = ? AND revoked = 0",
                 (group_id,),
-            ).fetchall()
-            hashes = [row[0] for row in rows]
+            ) as cursor:
+                hashes = [row[0] for row in await cursor.fetchall()]
             matches = [h for h in hashes if invite_id_of(h) == invite_id]
             for token_hash in matches:
-                conn.execute("UPDATE invites SET revoked = 1 WHERE token_hash = ?", (token_hash,))
+                await conn.execute(
+                    "UPDATE invites SET revoked = 1 WHERE token_hash = ?", (token_hash,)
+                )
             return bool(matches)
 
         return await self._db.write(job)
@@ -333,24 +335,26 @@ class GroupStore:
         an invite or the last place in a group cannot both win.
         """
 
-        def job(conn: sqlite3.Connection) -> MemberRow:
-            found = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> MemberRow:
+            async with conn.execute(
                 "SELECT i.group_id, g.join_policy FROM invites i JOIN groups g "
                 "ON g.group_id = i.group_id WHERE i.token_hash = ? AND i.revoked = 0 "
                 "AND i.expires_at > ? AND i.uses < i.max_uses",
                 (token_hash, now),
-            ).fetchone()
+            ) as cursor:
+                found = await cursor.fetchone()
             if found is None:
                 raise HearthError(
                     Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
                 )
             group_id, join_policy = found[0], found[1]
-            account = conn.execute(
+            async with conn.execute(
                 "SELECT banned FROM accounts WHERE account_pk = ?", (member.account_pk,)
-            ).fetchone()
+            ) as cursor:
+                account = await cursor.fetchone()
             if account is not None and account[0]:
                 raise HearthError(Code.BANNED, "this account is banned from this server")
-            live = _live_members(conn, group_id)
+            live = await _live_members(conn, group_id)
             if any(m.account_pk == member.account_pk for m in live):
                 raise HearthError(Code.ALREADY_MEMBER, "you are already in this group")
             if any(m.member_id == member.member_id for m in live):
@@ -363,14 +367,16 @@ class GroupStore:
             if len(live) >= max_members:
                 raise HearthError(Code.GROUP_FULL, "this group is full")
             state: MemberState = "active" if join_policy == "open" else "pending"
-            _ensure_account(conn, member.account_pk, now)
-            conn.execute("UPDATE invites SET uses = uses + 1 WHERE token_hash = ?", (token_hash,))
+            await _ensure_account(conn, member.account_pk, now)
+            await conn.execute(
+                "UPDATE invites SET uses = uses + 1 WHERE token_hash = ?", (token_hash,)
+            )
             # A member who left and comes back is a fresh member (new keys, new member_id).
-            conn.execute(
+            await conn.execute(
                 "DELETE FROM members WHERE group_id = ? AND member_id = ?",
                 (group_id, member.member_id),
             )
-            return _insert_member(conn, group_id, member, state, now=now)
+            return await _insert_member(conn, group_id, member, state, now=now)
 
         return await self._db.write(job)
 
@@ -384,19 +390,20 @@ class GroupStore:
     ) -> MemberRow | None:
         """Move a member between states; None if it was not in one of ``allowed_from``."""
 
-        def job(conn: sqlite3.Connection) -> MemberRow | None:
+        async def job(conn: aiosqlite.Connection) -> MemberRow | None:
             marks = ",".join("?" * len(allowed_from))
-            cursor = conn.execute(
+            cursor = await conn.execute(
                 f"UPDATE members SET state = ? WHERE group_id = ? AND member_id = ? "
                 f"AND state IN ({marks})",
                 (to, group_id, member_id, *allowed_from),
             )
             if cursor.rowcount != 1:
                 return None
-            row = conn.execute(
+            async with conn.execute(
                 f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND member_id = ?",
                 (group_id, member_id),
-            ).fetchone()
+            ) as c:
+                row = await c.fetchone()
             return None if row is None else _member(row)
 
         return await self._db.write(job)
@@ -419,12 +426,13 @@ class GroupStore:
         commits exactly one lands and a membership change cannot slip in between.
         """
 
-        def job(conn: sqlite3.Connection) -> list[bytes]:
-            found = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> list[bytes]:
+            async with conn.execute(
                 "SELECT g.current_epoch, e.commit_hash FROM groups g JOIN epochs e "
                 "ON e.group_id = g.group_id AND e.epoch = g.current_epoch WHERE g.group_id = ?",
                 (group_id,),
-            ).fetchone()
+            ) as cursor:
+                found = await cursor.fetchone()
             if found is None:
                 raise HearthError(Code.NOT_FOUND, "no such group")
             current, current_hash = int(found[0]), bytes(found[1])
@@ -444,7 +452,7 @@ class GroupStore:
                 raise HearthError(
                     Code.INVALID_COMMIT, "prev_commit_hash does not match the current epoch"
                 )
-            active = [m for m in _live_members(conn, group_id) if m.state == "active"]
+            active = [m for m in await _live_members(conn, group_id) if m.state == "active"]
             expected = frozenset((m.member_id, m.sig_pk, m.kem_pk) for m in active)
             if roster != expected:
                 raise HearthError(
@@ -456,17 +464,17 @@ class GroupStore:
                 raise HearthError(
                     Code.FORBIDDEN, "only a member holding the current epoch may commit"
                 )
-            conn.execute(
+            await conn.execute(
                 "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
                 "created_at) VALUES (?, ?, ?, ?, ?, ?)",
                 (group_id, epoch, commit_blob, commit_hash, committer_id, now),
             )
-            conn.execute(
+            await conn.execute(
                 "UPDATE groups SET current_epoch = ?, epoch_started_at = ? WHERE group_id = ?",
                 (epoch, now, group_id),
             )
             newly = [m.member_id for m in active if m.first_epoch is None]
-            conn.execute(
+            await conn.execute(
                 "UPDATE members SET first_epoch = ? WHERE group_id = ? AND state = 'active' "
                 "AND first_epoch IS NULL",
                 (epoch, group_id),
@@ -476,8 +484,8 @@ class GroupStore:
         return await self._db.write(job)
 
     async def set_muted_until(self, group_id: bytes, member_id: bytes, until: int | None) -> None:
-        def job(conn: sqlite3.Connection) -> None:
-            conn.execute(
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
                 "UPDATE members SET muted_until = ? WHERE group_id = ? AND member_id = ?",
                 (until, group_id, member_id),
             )
@@ -485,14 +493,16 @@ class GroupStore:
         await self._db.write(job)
 
 
-def _remove_live_memberships(conn: sqlite3.Connection, account_pk: bytes) -> list[MemberRow]:
-    rows = conn.execute(
+async def _remove_live_memberships(
+    conn: aiosqlite.Connection, account_pk: bytes
+) -> list[MemberRow]:
+    async with conn.execute(
         f"SELECT {_MEMBER_COLUMNS} FROM members WHERE account_pk = ? "
         "AND state IN ('pending', 'active')",
         (account_pk,),
-    ).fetchall()
-    live = [_member(row) for row in rows]
-    conn.execute(
+    ) as cursor:
+        live = [_member(row) for row in await cursor.fetchall()]
+    await conn.execute(
         "UPDATE members SET state = 'removed' WHERE account_pk = ? "
         "AND state IN ('pending', 'active')",
         (account_pk,),
@@ -509,9 +519,9 @@ class AccountStore:
     async def ban(self, account_pk: bytes, now: int) -> list[MemberRow]:
         """Ban an account and end all its live memberships; returns those memberships."""
 
-        def job(conn: sqlite3.Connection) -> list[MemberRow]:
-            _ensure_account(conn, account_pk, now)
-            conn.execute("UPDATE accounts SET banned = 1 WHERE account_pk = ?", (account_pk,))
-            return _remove_live_memberships(conn, account_pk)
+        async def job(conn: aiosqlite.Connection) -> list[MemberRow]:
+            await _ensure_account(conn, account_pk, now)
+            await conn.execute("UPDATE accounts SET banned = 1 WHERE account_pk = ?", (account_pk,))
+            return await _remove_live_memberships(conn, account_pk)
 
         return await self._db.write(job)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 
+import aiosqlite
+
 from server.storage.database import Database
 from server.storage.rows import MessageRow
 
@@ -29,10 +31,11 @@ class MessageStore:
         sequence number, time and tag it would have been given the first time.
         """
 
-        def job(conn: sqlite3.Connection) -> MessageRow | None:
+        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
             # The next seq is taken inside the transaction (the primary key makes it one index
             # probe), so it is unique even when several processes write to the same file.
-            inserted = conn.execute(
+            # execute_fetchall is one trip to the database thread: this is the hot path.
+            inserted = await conn.execute_fetchall(
                 f"INSERT INTO messages ({_COLUMNS}) SELECT ?, "
                 "COALESCE((SELECT MAX(seq) FROM messages WHERE group_id = ?), 0) + 1, "
                 "?, ?, ?, ?, ?, ?, ? "
@@ -51,14 +54,14 @@ class MessageStore:
                     message.group_id,
                     message.epoch,
                 ),
-            ).fetchall()
+            )
             if inserted:
-                return dataclasses.replace(message, seq=int(inserted[0][0]))
-            row = conn.execute(
+                return dataclasses.replace(message, seq=int(next(iter(inserted))[0]))
+            rows = await conn.execute_fetchall(
                 f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
                 (message.group_id, message.msg_id),
-            ).fetchone()
-            return None if row is None else _message(row)
+            )
+            return _message(next(iter(rows))) if rows else None
 
         return await self._db.write(job)
 
@@ -95,18 +98,19 @@ class MessageStore:
     async def tombstone(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
         """Delete a message's ciphertext, keeping its place; None if unknown or deleted already."""
 
-        def job(conn: sqlite3.Connection) -> MessageRow | None:
-            cursor = conn.execute(
+        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
+            cursor = await conn.execute(
                 "UPDATE messages SET envelope = NULL WHERE group_id = ? AND msg_id = ? "
                 "AND envelope IS NOT NULL",
                 (group_id, msg_id),
             )
             if cursor.rowcount != 1:
                 return None
-            row = conn.execute(
+            async with conn.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
                 (group_id, msg_id),
-            ).fetchone()
+            ) as c:
+                row = await c.fetchone()
             return None if row is None else _message(row)
 
         return await self._db.write(job)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
 from importlib import resources
+
+import aiosqlite
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 
@@ -39,19 +40,20 @@ def latest_version() -> int:
     return len(available_migrations())
 
 
-def schema_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("PRAGMA user_version").fetchone()
+async def schema_version(conn: aiosqlite.Connection) -> int:
+    async with conn.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
     assert row is not None
     return int(row[0])
 
 
-def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
+async def migrate(conn: aiosqlite.Connection) -> tuple[int, int]:
     """Bring the schema up to date; returns (version before, version after).
 
     Each migration runs in one transaction together with its version bump, so a crash leaves
     the database at a whole version. A database newer than the code is refused, never touched.
     """
-    before = schema_version(conn)
+    before = await schema_version(conn)
     migrations = available_migrations()
     if before > len(migrations):
         raise SchemaTooNew(
@@ -60,5 +62,5 @@ def migrate(conn: sqlite3.Connection) -> tuple[int, int]:
         )
     for migration in migrations[before:]:
         script = f"BEGIN IMMEDIATE;\n{migration.sql}\nPRAGMA user_version = {migration.version};"
-        conn.executescript(script + "\nCOMMIT;")
+        await conn.executescript(script + "\nCOMMIT;")
     return before, len(migrations)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
+
+import aiosqlite
 
 from server.storage.database import Database
 
@@ -19,14 +20,16 @@ class PurgeResult:
 async def purge_expired(db: Database, now_ms: int) -> PurgeResult:
     """Delete messages older than their group's ``retention_days`` and long-dead invites."""
 
-    def job(conn: sqlite3.Connection) -> PurgeResult:
-        cursor = conn.execute(
+    async def job(conn: aiosqlite.Connection) -> PurgeResult:
+        cursor = await conn.execute(
             "DELETE FROM messages WHERE server_ts < ? - ("
             "SELECT retention_days FROM groups g WHERE g.group_id = messages.group_id) * ?",
             (now_ms, DAY_MS),
         )
         messages = cursor.rowcount
-        cursor = conn.execute("DELETE FROM invites WHERE expires_at < ?", (now_ms - 30 * DAY_MS,))
+        cursor = await conn.execute(
+            "DELETE FROM invites WHERE expires_at < ?", (now_ms - 30 * DAY_MS,)
+        )
         return PurgeResult(messages=messages, expired_invites=cursor.rowcount)
 
     return await db.write(job)
