@@ -11,6 +11,13 @@ from server.storage.database import Database
 from server.storage.rows import MessageRow
 
 _COLUMNS = "group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, rtag"
+# The group's highest seq, stored or deleted by retention (two ? for the group id). COALESCE
+# reads seq_floor only when the group has no messages left.
+_LAST_SEQ = (
+    "COALESCE((SELECT MAX(seq) FROM messages WHERE group_id = ?), "
+    "(SELECT seq_floor FROM groups WHERE group_id = ?))"
+)
+_NEXT_SEQ = f"{_LAST_SEQ} + 1"
 
 
 def _message(row: sqlite3.Row) -> MessageRow:
@@ -36,12 +43,11 @@ class MessageStore:
             # probe), so it is unique even when several processes write to the same file.
             # execute_fetchall is one trip to the database thread: this is the hot path.
             inserted = await conn.execute_fetchall(
-                f"INSERT INTO messages ({_COLUMNS}) SELECT ?, "
-                "COALESCE((SELECT MAX(seq) FROM messages WHERE group_id = ?), 0) + 1, "
-                "?, ?, ?, ?, ?, ?, ? "
+                f"INSERT INTO messages ({_COLUMNS}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
                 "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
                 "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq",
                 (
+                    message.group_id,
                     message.group_id,
                     message.group_id,
                     message.msg_id,
@@ -73,10 +79,8 @@ class MessageStore:
         return None if row is None else _message(row)
 
     async def last_seq(self, group_id: bytes) -> int:
-        row = await self._db.fetch_one(
-            "SELECT COALESCE(MAX(seq), 0) FROM messages WHERE group_id = ?", (group_id,)
-        )
-        return 0 if row is None else int(row[0])
+        row = await self._db.fetch_one(f"SELECT {_LAST_SEQ}", (group_id, group_id))
+        return 0 if row is None or row[0] is None else int(row[0])
 
     async def count_in_epoch(self, group_id: bytes, epoch: int) -> int:
         row = await self._db.fetch_one(

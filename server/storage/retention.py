@@ -21,6 +21,14 @@ async def purge_expired(db: Database, now_ms: int) -> PurgeResult:
     """Delete messages older than their group's ``retention_days`` and long-dead invites."""
 
     async def job(conn: aiosqlite.Connection) -> PurgeResult:
+        # First remember each group's highest seq about to go, so that a group left with no
+        # messages does not start again at 1 (messages.py takes the next seq above it).
+        await conn.execute(
+            "UPDATE groups SET seq_floor = MAX(seq_floor, COALESCE(("
+            "SELECT MAX(seq) FROM messages m WHERE m.group_id = groups.group_id "
+            "AND m.server_ts < ? - groups.retention_days * ?), 0))",
+            (now_ms, DAY_MS),
+        )
         cursor = await conn.execute(
             "DELETE FROM messages WHERE server_ts < ? - ("
             "SELECT retention_days FROM groups g WHERE g.group_id = messages.group_id) * ?",

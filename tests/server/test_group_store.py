@@ -103,6 +103,23 @@ async def test_purge_removes_only_messages_past_their_groups_retention(db: Datab
         )
     assert (await purge_expired(db, DAY0 + DAY_MS // 2)).messages == 0
     assert (await purge_expired(db, DAY0 + 2 * DAY_MS)).messages == 1
-    assert await messages.last_seq(short) == 0
+    assert await messages.last_seq(short) == 1  # gone, but its seq is not given out again
     assert await messages.last_seq(long) == 1
     assert (await purge_expired(db, DAY0 + 31 * DAY_MS)).messages == 1
+
+
+async def test_seq_does_not_restart_after_retention_empties_a_group(db: Database) -> None:
+    groups, messages = GroupStore(db), MessageStore(db)
+    group_id = await make_group(groups, retention_days=1)
+
+    async def send(at: int) -> int:
+        row = MessageRow(group_id, 0, os.urandom(16), b"s" * 16, 1, at, b"envelope", 1, b"r" * 32)
+        stored = await messages.store(row)
+        assert stored is not None
+        return stored.seq
+
+    assert [await send(DAY0), await send(DAY0 + 1)] == [1, 2]
+    assert (await purge_expired(db, DAY0 + 3 * DAY_MS)).messages == 2
+    assert await send(DAY0 + 3 * DAY_MS) == 3
+    assert (await purge_expired(db, DAY0 + 3 * DAY_MS)).messages == 0  # the floor only rises
+    assert await send(DAY0 + 3 * DAY_MS + 1) == 4
