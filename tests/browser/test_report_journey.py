@@ -205,3 +205,56 @@ def test_report_hide_mute_remove_and_the_audit_chain(pages: Pages, tmp_path: Pat
     assert "broken" in tampered.stderr
     # The new views (queue, report, audit log) fetched nothing from another host either.
     assert pages.foreign() == []
+
+
+def test_dismiss_keeps_the_message_and_a_ban_ends_the_account(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Ban room", join="open")
+    invite = create_invite(console)
+    loud = member_joins(pages, invite, AUTHOR)
+    wait_keyed(loud)
+    kind = member_joins(pages, invite, "Gentle Moth")
+    wait_keyed(kind)
+    for text in ("a clumsy joke", "buy cheap pills here"):
+        send(loud, text)
+        expect_message(kind, text)
+    report(kind, "a clumsy joke", "Not sure about this")
+    report(kind, "buy cheap pills here", "Spam")
+
+    console.click("#group-reports")
+    expect(console.locator("#reports li")).to_have_count(2)
+    open_report(console, "a clumsy joke")
+    console.click("#actions [data-action=dismiss]")
+    expect(console.locator("#report-state")).to_contain_text("Dismissed")
+    expect(console.locator("#actions")).to_be_hidden()
+    expect_message(kind, "a clumsy joke")  # dismissing changes nothing for the members
+    expect_message(loud, "a clumsy joke")
+
+    back_to_queue(console)
+    expect(console.locator("#reports li")).to_have_count(1)
+    console.select_option("#queue-state", "resolved")
+    expect(console.locator("#reports li")).to_have_count(1)
+    expect(console.locator("#reports li").first).to_contain_text("a clumsy joke")
+    console.select_option("#queue-state", "open")
+    expect(console.locator("#reports li")).to_have_count(1)
+
+    open_report(console, "buy cheap pills here")
+    console.click("#actions [data-action=ban_account]")
+    expect(console.locator("#confirm")).to_contain_text("Ban")
+    console.click("#confirm-yes")
+    expect(console.locator("#report-state")).to_contain_text("Account banned")
+    expect(loud.locator("#chat-note")).to_contain_text("no longer in this group")
+    screenshot(console, tmp_path / "banned.png")
+
+    loud.reload()  # the banned account cannot come back
+    expect(loud.locator("#connection")).to_contain_text("banned")
+    send(kind, "after the ban")
+    expect(kind.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+
+    console.click("#report-back")
+    console.click("#queue-back")
+    console.locator("#groups li", has_text="Ban room").get_by_role("button").click()
+    expect(console.locator("#members li")).to_have_count(2)
+    audit = console.locator("#audit li")
+    expect(audit.nth(0)).to_contain_text("Banned")
+    expect(audit.nth(1)).to_contain_text("Dismissed")
