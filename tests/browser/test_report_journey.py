@@ -246,7 +246,9 @@ def test_dismiss_keeps_the_message_and_a_ban_ends_the_account(pages: Pages, tmp_
     expect(loud.locator("#chat-note")).to_contain_text("no longer in this group")
     screenshot(console, tmp_path / "banned.png")
 
-    loud.reload()  # the banned account cannot come back
+    # The server ended the connection; the page says why rather than "reconnecting" forever.
+    expect(loud.locator("#connection")).to_contain_text("banned")
+    loud.reload()  # and the banned account cannot come back
     expect(loud.locator("#connection")).to_contain_text("banned")
     send(kind, "after the ban")
     expect(kind.locator("#messages li.mine[data-status=sent]")).to_have_count(1)

@@ -60,7 +60,13 @@ export class Session {
       reconnectionDelayMax: 3000,
     });
     this.socket.on("connect", () => this.onStatus("connected"));
-    this.socket.on("disconnect", (reason) => this.onStatus("disconnected", reason));
+    this.socket.on("disconnect", (reason) => {
+      this.onStatus("disconnected", reason);
+      // socket.io never retries a disconnect the server made (a ban, a session ended, a cut-off
+      // for not reading): try once after a pause, so a refusal says why instead of the page
+      // "reconnecting" forever, and a client that was only cut off comes back.
+      if (reason === "io server disconnect") setTimeout(() => this.socket.connect(), 2000);
+    });
     this.socket.on("connect_error", (err) => {
       if (this.socket.active) this.onStatus("disconnected", err.message);
       else this.onStatus("refused", err.data || { code: err.message });
