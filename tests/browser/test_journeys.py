@@ -352,3 +352,63 @@ def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
     texts = reader.locator("#messages li .text").all_inner_texts()
     assert texts == ["a first word", "lost on the way", "and the next one"]
     screenshot(reader, tmp_path / "gap.png")
+
+
+class SwallowingLink:
+    """A websocket route that can keep the page's `msg.send` frames from reaching the server."""
+
+    def __init__(self) -> None:
+        self.swallow = False
+        self.swallowed: list[str] = []
+
+    def __call__(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def to_server(message: str | bytes) -> None:
+            if self.swallow and isinstance(message, str) and '"msg.send"' in message:
+                self.swallowed.append(message)
+                return
+            server.send(message)
+
+        ws.on_message(to_server)
+        server.on_message(ws.send)
+
+
+UNSENT = """() => new Promise((resolve, reject) => {
+  const request = indexedDB.open("hearth");
+  request.onerror = () => reject(request.error);
+  request.onsuccess = () => {
+    const range = IDBKeyRange.bound("outbox:", "outbox:\\uffff");
+    const read = request.result.transaction("kv").objectStore("kv").getAll(range);
+    read.onsuccess = () => { request.result.close(); resolve(JSON.stringify(read.result)); };
+    read.onerror = () => reject(read.error);
+  };
+})"""
+
+
+def test_an_unsent_message_survives_a_reload_sealed(pages: Pages, tmp_path: Path) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Patient room", join="open")
+    invite = create_invite(console)
+    reader = member_joins(pages, invite, "Still Pond")
+    wait_keyed(reader)
+    link = SwallowingLink()
+    writer = member_joins(pages, invite, "Brisk Lark", socket=link)
+    wait_keyed(writer)
+
+    link.swallow = True
+    send(writer, "written before the reload")
+    expect(writer.locator("#messages li.mine[data-status=sending]")).to_have_count(1)
+    assert len(link.swallowed) == 1
+    stored = writer.evaluate(UNSENT)
+    assert '"envelope"' in stored  # kept, sealed ...
+    assert "written before the reload" not in stored  # ... never as plaintext
+
+    link.swallow = False
+    writer.reload()
+    writer.locator("#group-list button").first.click()
+    expect(writer.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+    expect_message(writer, "written before the reload")
+    expect_message(reader, "written before the reload")
+    assert writer.evaluate(UNSENT) == "[]"
+    screenshot(writer, tmp_path / "outbox.png")

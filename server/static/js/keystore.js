@@ -76,6 +76,19 @@ export const group = (groupIdB64) => get(groupKey(groupIdB64));
 export const saveGroup = (record) => put(groupKey(record.id), record);
 export const forgetGroup = (groupIdB64) => remove(groupKey(groupIdB64));
 
+// -- unsent messages: "outbox:<msg_id b64>" -> { groupId, msgId, envelope, epoch }, kept sealed
+// (the page decrypts them with the group's keys after a reload): no plaintext at rest.
+
+export async function unsent() {
+  const keys = await keysWithPrefix("outbox:");
+  const out = [];
+  for (const key of keys) out.push(await get(key));
+  return out.filter(Boolean);
+}
+
+export const saveUnsent = ({ groupId, msgId, envelope, epoch }) => put(`outbox:${msgId}`, { groupId, msgId, envelope, epoch });
+export const forgetUnsent = (msgId) => remove(`outbox:${msgId}`);
+
 /** Delete everything this device holds (the whole database). */
 export async function wipe() {
   if (opening) {

@@ -64,6 +64,7 @@ async function boot() {
   await store.account(); // creates the account key on first visit
   state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
   for (const record of await store.groups()) state.records.set(record.id, record);
+  await restoreOutbox();
   state.invite = readInvite();
 
   state.session = new Session(handlers, onStatus);
@@ -428,7 +429,7 @@ async function ingest(record, views) {
     if (!item) continue;
     const pending = map.get(item.msgId);
     if (pending && pending.seq) continue;
-    state.outbox.delete(item.msgId);
+    if (state.outbox.delete(item.msgId)) store.forgetUnsent(item.msgId).catch(() => {});
     map.set(item.msgId, { ...item, mine: hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId), status: "sent" });
   }
 }
@@ -586,18 +587,20 @@ function setStatus(entry, status, error) {
 async function deliver(entry) {
   const record = state.records.get(entry.groupId);
   if (!record || entry.inFlight) return;
-  if (!state.session.connected) {
-    setStatus(entry, "failed", "offline, will resend when reconnected");
-    return;
-  }
   entry.inFlight = true;
   try {
     if (!entry.envelope || entry.epoch !== record.latest) {
       entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId)));
       entry.epoch = record.latest;
+      await store.saveUnsent(entry); // sealed, it waits in this browser across a reload
+    }
+    if (!state.session.connected) {
+      setStatus(entry, "failed", "offline, will resend when reconnected");
+      return;
     }
     const ack = await state.session.call("msg.send", { group_id: entry.groupId, envelope: entry.envelope });
     state.outbox.delete(entry.msgId);
+    store.forgetUnsent(entry.msgId).catch(() => {});
     const item = state.messages.get(entry.groupId)?.get(entry.msgId);
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
@@ -621,6 +624,24 @@ async function deliver(entry) {
     }
   } finally {
     entry.inFlight = false;
+  }
+}
+
+/** Messages sealed but not acknowledged when the page was last closed: sending again. */
+async function restoreOutbox() {
+  for (const saved of await store.unsent()) {
+    const record = state.records.get(saved.groupId);
+    const view = { msg_id: saved.msgId, sender_id: record && hc.b64encode(record.member.memberId), epoch: saved.epoch, envelope: saved.envelope };
+    const opened = record ? await keys.open(record, view) : null;
+    if (!opened?.text) {
+      await store.forgetUnsent(saved.msgId); // the group or its keys are gone from this browser
+      continue;
+    }
+    const entry = { groupId: saved.groupId, text: opened.text, msgId: saved.msgId, envelope: saved.envelope, epoch: saved.epoch, attempts: 0 };
+    state.outbox.set(saved.msgId, entry);
+    const map = state.messages.get(saved.groupId) || new Map();
+    state.messages.set(saved.groupId, map);
+    map.set(saved.msgId, { msgId: saved.msgId, text: opened.text, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
   }
 }
 
