@@ -110,6 +110,20 @@ def member_joins(
     return page
 
 
+def open_room(pages: Pages, name: str) -> tuple[Any, str]:
+    """The facilitator logs in and creates an open group; returns the console and an invite."""
+    console = facilitator_logs_in(pages)
+    create_group(console, name, join="open")
+    return console, create_invite(console)
+
+
+def keyed_member(pages: Pages, invite: str, pseudonym: str, **options: Any) -> Any:
+    """A member joins an open group and waits until the page holds its keys."""
+    page = member_joins(pages, invite, pseudonym, **options)
+    wait_keyed(page)
+    return page
+
+
 def approve(console: Any, pseudonym: str) -> None:
     console.get_by_role("button", name=f"Approve {pseudonym}").click()
     expect(console.locator("#members")).to_contain_text(pseudonym)

@@ -20,7 +20,9 @@ from tests.browser.steps import (
     epoch_of,
     expect_message,
     facilitator_logs_in,
+    keyed_member,
     member_joins,
+    open_room,
     screenshot,
     send,
     unlabelled_controls,
@@ -71,13 +73,9 @@ def test_two_members_join_chat_and_one_leaves(pages: Pages, tmp_path: Path) -> N
 
 
 def test_offline_messages_are_resent_and_delivered_once(pages: Pages, tmp_path: Path) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Open room", join="open")
-    invite = create_invite(console)
-    sender = member_joins(pages, invite, "Steady Otter")
-    wait_keyed(sender)
-    reader = member_joins(pages, invite, "Gentle Finch")
-    wait_keyed(reader)
+    console, invite = open_room(pages, "Open room")
+    sender = keyed_member(pages, invite, "Steady Otter")
+    reader = keyed_member(pages, invite, "Gentle Finch")
     expect(console.locator("#members li")).to_have_count(3)
     send(sender, "before the cut")
     expect_message(reader, "before the cut")
@@ -172,11 +170,8 @@ def test_console_logout_and_invite_revocation(pages: Pages) -> None:
 
 
 def test_python_member_messages_and_older_history_on_scroll(pages: Pages, tmp_path: Path) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Long talk", join="open")
-    invite = create_invite(console)
-    reader = member_joins(pages, invite, "Quiet Lark")
-    wait_keyed(reader)
+    _, invite = open_room(pages, "Long talk")
+    reader = keyed_member(pages, invite, "Quiet Lark")
     token = invite.split("=", 1)[1]
 
     result: dict[str, Any] = {}
@@ -220,13 +215,9 @@ def test_python_member_messages_and_older_history_on_scroll(pages: Pages, tmp_pa
 def test_facilitator_removes_a_member_and_the_rest_keep_chatting(
     pages: Pages, tmp_path: Path
 ) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Removal room", join="open")
-    invite = create_invite(console)
-    stay = member_joins(pages, invite, "Tender Tulip")
-    wait_keyed(stay)
-    go = member_joins(pages, invite, "Noisy Crow")
-    wait_keyed(go)
+    console, invite = open_room(pages, "Removal room")
+    stay = keyed_member(pages, invite, "Tender Tulip")
+    go = keyed_member(pages, invite, "Noisy Crow")
     expect(console.locator("#members li")).to_have_count(3)
     before = epoch_of(console)
     console.get_by_role("button", name="Remove Noisy Crow").click()
@@ -275,14 +266,10 @@ class LossyLink:
 
 
 def test_lost_acknowledgement_is_resent_with_the_same_msg_id(pages: Pages, tmp_path: Path) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Lossy room", join="open")
-    invite = create_invite(console)
-    reader = member_joins(pages, invite, "Patient Heron")
-    wait_keyed(reader)
+    _, invite = open_room(pages, "Lossy room")
+    reader = keyed_member(pages, invite, "Patient Heron")
     link = LossyLink()
-    sender = member_joins(pages, invite, "Hardy Kite", socket=link)
-    wait_keyed(sender)
+    sender = keyed_member(pages, invite, "Hardy Kite", socket=link)
 
     link.drop_next_ack = True
     send(sender, "stored but never acknowledged")
@@ -301,11 +288,13 @@ def test_lost_acknowledgement_is_resent_with_the_same_msg_id(pages: Pages, tmp_p
 
 
 class DroppingLink:
-    """A websocket route that loses the next broadcast of messages on its way to the page, as
-    when a server process falls behind on its Redis channel and drops what it could not keep."""
+    """A websocket route that drops the frames a test asks for: the next broadcast of messages on
+    its way to the page (as when a server process falls behind on its Redis channel and loses
+    what it could not keep), or every `msg.send` from the page."""
 
     def __init__(self) -> None:
-        self.drop_next = False
+        self.drop_next_broadcast = False
+        self.drop_sends = False
         self.dropped: list[str] = []
 
     def __call__(self, ws: Any) -> None:
@@ -313,34 +302,36 @@ class DroppingLink:
 
         def to_page(message: str | bytes) -> None:
             if (
-                self.drop_next
+                self.drop_next_broadcast
                 and isinstance(message, str)
                 and message.startswith(('42["msg.batch"', '42["msg"'))
             ):
-                self.drop_next = False
+                self.drop_next_broadcast = False
                 self.dropped.append(message)
                 return
             ws.send(message)
 
-        ws.on_message(server.send)
+        def to_server(message: str | bytes) -> None:
+            if self.drop_sends and isinstance(message, str) and '"msg.send"' in message:
+                self.dropped.append(message)
+                return
+            server.send(message)
+
+        ws.on_message(to_server)
         server.on_message(to_page)
 
 
 def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
     pages: Pages, tmp_path: Path
 ) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Gappy room", join="open")
-    invite = create_invite(console)
+    _, invite = open_room(pages, "Gappy room")
     link = DroppingLink()
-    reader = member_joins(pages, invite, "Steady Otter", socket=link)
-    wait_keyed(reader)
-    sender = member_joins(pages, invite, "Swift Finch")
-    wait_keyed(sender)
+    reader = keyed_member(pages, invite, "Steady Otter", socket=link)
+    sender = keyed_member(pages, invite, "Swift Finch")
     send(sender, "a first word")
     expect_message(reader, "a first word")
 
-    link.drop_next = True
+    link.drop_next_broadcast = True
     send(sender, "lost on the way")
     expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(2)
     assert len(link.dropped) == 1
@@ -354,57 +345,25 @@ def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
     screenshot(reader, tmp_path / "gap.png")
 
 
-class SwallowingLink:
-    """A websocket route that can keep the page's `msg.send` frames from reaching the server."""
-
-    def __init__(self) -> None:
-        self.swallow = False
-        self.swallowed: list[str] = []
-
-    def __call__(self, ws: Any) -> None:
-        server = ws.connect_to_server()
-
-        def to_server(message: str | bytes) -> None:
-            if self.swallow and isinstance(message, str) and '"msg.send"' in message:
-                self.swallowed.append(message)
-                return
-            server.send(message)
-
-        ws.on_message(to_server)
-        server.on_message(ws.send)
-
-
-UNSENT = """() => new Promise((resolve, reject) => {
-  const request = indexedDB.open("hearth");
-  request.onerror = () => reject(request.error);
-  request.onsuccess = () => {
-    const range = IDBKeyRange.bound("outbox:", "outbox:\\uffff");
-    const read = request.result.transaction("kv").objectStore("kv").getAll(range);
-    read.onsuccess = () => { request.result.close(); resolve(JSON.stringify(read.result)); };
-    read.onerror = () => reject(read.error);
-  };
-})"""
+# What the page keeps of its unsent messages, read through its own store.
+UNSENT = '() => import("/js/keystore.js").then((store) => store.unsent()).then(JSON.stringify)'
 
 
 def test_an_unsent_message_survives_a_reload_sealed(pages: Pages, tmp_path: Path) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Patient room", join="open")
-    invite = create_invite(console)
-    reader = member_joins(pages, invite, "Still Pond")
-    wait_keyed(reader)
-    link = SwallowingLink()
-    writer = member_joins(pages, invite, "Brisk Lark", socket=link)
-    wait_keyed(writer)
+    _, invite = open_room(pages, "Patient room")
+    reader = keyed_member(pages, invite, "Still Pond")
+    link = DroppingLink()
+    writer = keyed_member(pages, invite, "Brisk Lark", socket=link)
 
-    link.swallow = True
+    link.drop_sends = True
     send(writer, "written before the reload")
     expect(writer.locator("#messages li.mine[data-status=sending]")).to_have_count(1)
-    assert len(link.swallowed) == 1
+    assert len(link.dropped) == 1
     stored = writer.evaluate(UNSENT)
     assert '"envelope"' in stored  # kept, sealed ...
     assert "written before the reload" not in stored  # ... never as plaintext
 
-    link.swallow = False
+    link.drop_sends = False
     writer.reload()
     writer.locator("#group-list button").first.click()
     expect(writer.locator("#messages li.mine[data-status=sent]")).to_have_count(1)

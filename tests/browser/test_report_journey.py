@@ -14,15 +14,12 @@ from playwright.sync_api import expect
 
 from tests.browser.steps import (
     Pages,
-    create_group,
-    create_invite,
     expect_message,
-    facilitator_logs_in,
-    member_joins,
+    keyed_member,
+    open_room,
     screenshot,
     send,
     unlabelled_controls,
-    wait_keyed,
 )
 from tests.conftest import hearth_cli
 
@@ -58,13 +55,9 @@ def back_to_queue(console: Any) -> None:
 
 
 def test_report_hide_mute_remove_and_the_audit_chain(pages: Pages, tmp_path: Path) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Report room", join="open")
-    invite = create_invite(console)
-    loud = member_joins(pages, invite, AUTHOR)
-    wait_keyed(loud)
-    kind = member_joins(pages, invite, "Kind Owl", width=390, height=844)
-    wait_keyed(kind)
+    console, invite = open_room(pages, "Report room")
+    loud = keyed_member(pages, invite, AUTHOR)
+    kind = keyed_member(pages, invite, "Kind Owl", width=390, height=844)
     expect(console.locator("#members li")).to_have_count(3)
     expect(console.locator("#epoch")).to_contain_text("Epoch 3")
 
@@ -208,13 +201,9 @@ def test_report_hide_mute_remove_and_the_audit_chain(pages: Pages, tmp_path: Pat
 
 
 def test_dismiss_keeps_the_message_and_a_ban_ends_the_account(pages: Pages, tmp_path: Path) -> None:
-    console = facilitator_logs_in(pages)
-    create_group(console, "Ban room", join="open")
-    invite = create_invite(console)
-    loud = member_joins(pages, invite, AUTHOR)
-    wait_keyed(loud)
-    kind = member_joins(pages, invite, "Gentle Moth")
-    wait_keyed(kind)
+    console, invite = open_room(pages, "Ban room")
+    loud = keyed_member(pages, invite, AUTHOR)
+    kind = keyed_member(pages, invite, "Gentle Moth")
     for text in ("a clumsy joke", "buy cheap pills here"):
         send(loud, text)
         expect_message(kind, text)

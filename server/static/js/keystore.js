@@ -44,9 +44,9 @@ export function remove(key) {
   return run("readwrite", (store) => store.delete(key));
 }
 
-export async function keysWithPrefix(prefix) {
-  const range = IDBKeyRange.bound(prefix, prefix + "\uffff");
-  return run("readonly", (store) => store.getAllKeys(range));
+/** Every value whose key starts with `prefix`, read in one transaction. */
+function valuesWithPrefix(prefix) {
+  return run("readonly", (store) => store.getAll(IDBKeyRange.bound(prefix, prefix + "\uffff")));
 }
 
 /** The account key (Ed25519, non-extractable), created on first use. */
@@ -65,12 +65,7 @@ export const hasAccount = async () => Boolean(await get("account"));
 
 export const groupKey = (groupIdB64) => `group:${groupIdB64}`;
 
-export async function groups() {
-  const keys = await keysWithPrefix("group:");
-  const out = [];
-  for (const key of keys) out.push(await get(key));
-  return out.filter(Boolean);
-}
+export const groups = () => valuesWithPrefix("group:");
 
 export const group = (groupIdB64) => get(groupKey(groupIdB64));
 export const saveGroup = (record) => put(groupKey(record.id), record);
@@ -79,13 +74,7 @@ export const forgetGroup = (groupIdB64) => remove(groupKey(groupIdB64));
 // -- unsent messages: "outbox:<msg_id b64>" -> { groupId, msgId, envelope, epoch }, kept sealed
 // (the page decrypts them with the group's keys after a reload): no plaintext at rest.
 
-export async function unsent() {
-  const keys = await keysWithPrefix("outbox:");
-  const out = [];
-  for (const key of keys) out.push(await get(key));
-  return out.filter(Boolean);
-}
-
+export const unsent = () => valuesWithPrefix("outbox:");
 export const saveUnsent = ({ groupId, msgId, envelope, epoch }) => put(`outbox:${msgId}`, { groupId, msgId, envelope, epoch });
 export const forgetUnsent = (msgId) => remove(`outbox:${msgId}`);
 

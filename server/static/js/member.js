@@ -22,7 +22,7 @@ const state = {
   messages: new Map(), // group id -> Map(msg_id b64 -> item)
   names: new Map(), // group id -> Map(member_id b64 -> {pseudonym, role})
   more: new Map(), // group id -> boolean (older history exists)
-  outbox: new Map(), // msg_id b64 -> {groupId, text, msgId}
+  outbox: new Map(), // msg_id b64 -> {groupId, text, msgId, envelope, epoch} (sealed copy in IndexedDB)
   seen: new Map(), // group id -> highest seq this page has had (opened or not)
   current: null,
   invite: null,
