@@ -572,7 +572,9 @@ def run_all(
                 print(f"hearth set-up: {time.monotonic() - t0:.1f} s", file=log)
             finally:
                 world.server.stop()
-        expected = 20_000.0
+        # Envelopes are sealed for this rate until Hearth's first run measures its own (a pool
+        # used up during saturation leaves none for the latency phase).
+        expected = 45_000.0
         for round_index in range(plan.rounds):
             shift = round_index % len(servers)
             order = servers[shift:] + servers[:shift]
