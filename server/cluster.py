@@ -20,6 +20,8 @@ from typing import Any, Protocol
 import redis.asyncio as redis
 import socketio
 
+from server.realtime.fanout import DirectManager
+
 log = logging.getLogger("hearth.cluster")
 Notice = dict[str, Any]
 Handler = Callable[[Notice], Awaitable[None]]
@@ -38,9 +40,10 @@ def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_pool(pool)
 
 
-class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
+class RedisManager(socketio.AsyncRedisManager, DirectManager):  # type: ignore[misc]
     """python-socketio's Redis manager on a waiting pool: when publishing fails twice it logs
-    and drops the broadcast, so a burst must never fail for want of a connection."""
+    and drops the broadcast, so a burst must never fail for want of a connection. What it
+    receives is fanned out by :class:`DirectManager` (one frame for every local recipient)."""
 
     def _redis_connect(self) -> None:
         self.redis = redis_client(self.redis_url)

@@ -27,7 +27,7 @@ from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
-from server.realtime.lean import LeanSocketIOServer
+from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
@@ -73,8 +73,9 @@ class Hub:
         self.auth = auth
         self.keyring = keyring
         self.clock = clock
-        # python-socketio on an engine.io with smaller per-connection objects (lean.py)
-        self.sio = LeanSocketIOServer(
+        # python-socketio on an engine.io with smaller per-connection objects (lean.py) and
+        # broadcasts framed once (fanout.py)
+        self.sio = DirectSocketIOServer(
             async_mode="asgi",
             transports=["websocket"],
             cors_allowed_origins=list(config.server.public_origins),
