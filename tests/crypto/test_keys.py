@@ -12,6 +12,7 @@ from crypto.keys import (
     KemKey,
     MemberKeys,
     SigningKey,
+    _ed25519_public_key,
     check_kem_public_key,
     fingerprint,
     verify_signature,
@@ -75,6 +76,21 @@ def test_signing_key_round_trip_and_deterministic_signature() -> None:
     verify_signature(key.public, key.sign(b"m"), b"m")
     with pytest.raises(VerificationFailed, match=r"^verification failed$"):
         verify_signature(key.public, key.sign(b"m"), b"n")
+
+
+def test_a_public_key_is_decoded_once_and_still_checks_every_signature() -> None:
+    key = SigningKey.generate()
+    before = _ed25519_public_key.cache_info()
+    for message in (b"a", b"b", b"c"):
+        verify_signature(key.public, key.sign(message), message)
+    after = _ed25519_public_key.cache_info()
+    assert (after.misses - before.misses, after.hits - before.hits) == (1, 2)
+    with pytest.raises(VerificationFailed):  # the kept key still checks each signature
+        verify_signature(key.public, key.sign(b"a"), b"b")
+    not_a_point = bytes.fromhex("02" + "ff" * 31)  # y >= p: no valid encoding (RFC 8032 5.1.3)
+    for _ in range(2):  # refused the first time and once kept
+        with pytest.raises(VerificationFailed):
+            verify_signature(not_a_point, bytes(64), b"m")
 
 
 def test_kem_key_round_trip() -> None:
