@@ -28,6 +28,7 @@ from server.realtime import epochs, groups, messages, moderation  # noqa: F401  
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
 from server.realtime.fanout import DirectSocketIOServer
+from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
@@ -73,10 +74,11 @@ class Hub:
         self.auth = auth
         self.keyring = keyring
         self.clock = clock
-        # python-socketio on an engine.io with smaller per-connection objects (lean.py) and
-        # broadcasts framed once (fanout.py)
+        # python-socketio on an engine.io with smaller per-connection objects (lean.py),
+        # broadcasts framed once (fanout.py) and msgspec's JSON (jsoncodec.py)
         self.sio = DirectSocketIOServer(
             async_mode="asgi",
+            json=MsgspecJSON,
             transports=["websocket"],
             cors_allowed_origins=list(config.server.public_origins),
             max_http_buffer_size=config.server.max_message_bytes,
