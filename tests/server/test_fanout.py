@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 import socketio
-import uvicorn
 from engineio import packet as eio_packet
 from socketio.async_pubsub_manager import AsyncPubSubManager
 from websockets.asyncio.client import ClientConnection, connect
@@ -27,7 +26,7 @@ from server.realtime.fanout import (
     OutgoingQueue,
 )
 from server.realtime.lean import LeanWebSocketProtocol
-from tests.conftest import free_port
+from tests.server.inprocess import serving
 
 ROOM = "room"
 
@@ -42,26 +41,8 @@ async def served() -> AsyncIterator[tuple[DirectSocketIOServer, int]]:
         await sio.emit("joined", sid, room=ROOM)  # a broadcast, then the ack: in that order
         return sid
 
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(sio),
-            host="127.0.0.1",
-            port=port,
-            ws=LeanWebSocketProtocol,
-            ws_per_message_deflate=False,
-            lifespan="off",
-            log_level="warning",
-        )
-    )
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn.Server has no event for it
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(sio) as (_, port):
         yield sio, port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 10)
 
 
 class Member:

@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import socketio
 import uvicorn
 from engineio.async_socket import AsyncSocket
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,7 +21,7 @@ from server.realtime.lean import (
     LeanSocketIOServer,
     LeanWebSocketProtocol,
 )
-from tests.conftest import free_port
+from tests.server.inprocess import serving
 
 # ---- the queue and the event ----------------------------------------------------------------
 
@@ -112,26 +111,8 @@ async def lean_server() -> AsyncIterator[tuple[uvicorn.Server, LeanSocketIOServe
     sio = LeanSocketIOServer(
         async_mode="asgi", transports=["websocket"], ping_interval=0.3, ping_timeout=0.3
     )
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(
-            socketio.ASGIApp(sio),
-            host="127.0.0.1",
-            port=port,
-            ws=LeanWebSocketProtocol,
-            ws_per_message_deflate=False,
-            lifespan="off",
-            log_level="warning",
-        )
-    )
-    serving = asyncio.ensure_future(server.serve())
-    while not server.started:  # noqa: ASYNC110 - uvicorn.Server has no event for it
-        await asyncio.sleep(0.01)
-    try:
+    async with serving(sio) as (server, port):
         yield server, sio, port
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(serving, 10)
 
 
 async def open_socket(port: int) -> tuple[ClientConnection, dict[str, Any]]:
