@@ -27,8 +27,8 @@ Redis manager publishes a broadcast and each process's listener fans it out here
 
 This relies on python-socketio's ``get_participants`` and ``_send_eio_packet``, python-engineio's
 ``sockets``, ``_async["websocket"]`` and its ASGI ``WebSocket`` (``handler``, ``asgi_send``),
-and uvicorn's websockets-sansio protocol (``transport``, ``conn``, ``writable``,
-``close_sent``); tests/server/test_fanout.py checks them.
+and uvicorn's websockets-sansio protocol (``transport``, ``conn``, ``writable``);
+tests/server/test_fanout.py checks them.
 """
 
 from __future__ import annotations
@@ -64,22 +64,18 @@ class OutgoingQueue(LeanQueue):
 
 class LinkedWebSocket(EngineIOWebSocket):  # type: ignore[misc]
     """engine.io's ASGI websocket, which links its engine.io socket to uvicorn's protocol and
-    counts the writes of the socket's writer."""
+    counts the writes of the socket's writer (:class:`DirectEngineIOServer` gives every socket
+    an :class:`OutgoingQueue`)."""
 
     async def __call__(self, environ: dict[str, Any]) -> Any:
-        socket = self.handler.__self__  # the bound _websocket_handler of the engine.io socket
         protocol = getattr(environ["asgi.send"], "__self__", None)
-        if isinstance(protocol, WebSocketsSansIOProtocol) and isinstance(
-            socket.queue, OutgoingQueue
-        ):
-            socket.direct = protocol
+        if isinstance(protocol, WebSocketsSansIOProtocol):  # another server: engine.io's path
+            self.handler.__self__.direct = protocol  # the engine.io socket of _websocket_handler
         return await super().__call__(environ)
 
     async def send(self, message: str | bytes) -> None:
         await super().send(message)
-        queue = self.handler.__self__.queue
-        if isinstance(queue, OutgoingQueue):
-            queue.unwritten -= 1
+        self.handler.__self__.queue.unwritten -= 1
 
 
 def frame_of(pkt: eio_packet.Packet) -> bytes:
@@ -90,9 +86,9 @@ def frame_of(pkt: eio_packet.Packet) -> bytes:
     return Frame(Opcode.TEXT, encoded.encode()).serialize(mask=False)
 
 
-def write_direct(socket: Any, frame: bytes) -> bool:
-    """Write ``frame`` to the socket's transport if nothing of its own is waiting; say if it
-    did."""
+def direct_transport(socket: Any) -> asyncio.WriteTransport | None:
+    """The socket's transport, if a frame written to it now cannot overtake one of its own
+    packets; None if it must take engine.io's queue."""
     protocol: WebSocketsSansIOProtocol | None = getattr(socket, "direct", None)
     if (
         protocol is None
@@ -100,14 +96,13 @@ def write_direct(socket: Any, frame: bytes) -> bool:
         or socket.closing
         or socket.closed
         or not protocol.writable.is_set()  # a slow reader: let its queue show it
-        or protocol.close_sent
-        or protocol.conn.state is not State.OPEN
+        or protocol.conn.state is not State.OPEN  # also once uvicorn has sent a close
         or protocol.conn.extensions
         or protocol.transport.is_closing()
     ):
-        return False
-    protocol.transport.write(frame)
-    return True
+        return None
+    transport: asyncio.WriteTransport = protocol.transport
+    return transport
 
 
 class DirectManager(socketio.AsyncManager):  # type: ignore[misc]
@@ -145,8 +140,10 @@ class DirectManager(socketio.AsyncManager):  # type: ignore[misc]
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skipped:
                 continue
-            socket = sockets.get(eio_sid)
-            if socket is None or not write_direct(socket, frame):
+            transport = direct_transport(sockets.get(eio_sid))
+            if transport is not None:
+                transport.write(frame)
+            else:
                 queued.append(asyncio.create_task(self.server._send_eio_packet(eio_sid, eio_pkt)))
         if queued:
             await asyncio.wait(queued)
@@ -164,8 +161,10 @@ class DirectEngineIOServer(LeanEngineIOServer):
         return OutgoingQueue(*args, **kwargs)
 
     async def send_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
-        socket = self.sockets.get(sid)
-        if socket is None or not write_direct(socket, frame_of(pkt)):
+        transport = direct_transport(self.sockets.get(sid))
+        if transport is not None:
+            transport.write(frame_of(pkt))
+        else:
             await super().send_packet(sid, pkt)
 
 
