@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from crypto.commits import build_commit, open_commit, verify_commit
-from crypto.envelopes import open_message, seal_message
+from crypto.envelopes import open_message, seal_message, verify_envelope
 from crypto.keys import MemberKeys
-from crypto.suite import HPKE_SUITE
+from crypto.suite import HPKE_SUITE, LABEL_MSG_SIG
 
 
 def measure(action: Callable[[], object], runs: int) -> tuple[float, float]:
@@ -69,6 +69,31 @@ def message_row(size: int, runs: int) -> str:
     return row(label, measure(seal_and_open, runs), measure(raw_aead, runs))
 
 
+def verify_row(size: int, runs: int) -> str:
+    """The relay's check of each message's signature against OpenSSL's Ed25519 (pyca)."""
+    sender = MemberKeys.generate()
+    envelope = seal_message(
+        epoch_secret=os.urandom(32),
+        group_id=os.urandom(16),
+        epoch=1,
+        sender=sender,
+        msg_id=os.urandom(16),
+        content=b"a" * size,
+    )
+    signed = LABEL_MSG_SIG + envelope.header.encode() + envelope.ciphertext
+    openssl = sender.signing.key.public_key()
+
+    def openssl_verify() -> None:
+        openssl.verify(envelope.signature, signed)
+
+    label = f"envelope verify {size} B (vs OpenSSL Ed25519)"
+    return row(
+        label,
+        measure(lambda: verify_envelope(envelope, sender.signing.public), runs),
+        measure(openssl_verify, runs),
+    )
+
+
 def commit_rows(size: int, runs: int) -> list[str]:
     members = [MemberKeys.generate() for _ in range(size)]
     roster = [m.entry for m in members]
@@ -111,6 +136,7 @@ def main(quick: bool) -> None:
     print("-" * len(header))
     for size in (400, 4096):
         print(message_row(size, runs))
+        print(verify_row(size, runs))
     for size in (10, 50, 200):
         print("\n".join(commit_rows(size, runs)))
 
