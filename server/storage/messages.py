@@ -38,11 +38,11 @@ class MessageStore:
         sequence number, time and tag it would have been given the first time.
         """
 
-        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
+        def job(conn: sqlite3.Connection) -> MessageRow | None:
             # The next seq is taken inside the transaction (the primary key makes it one index
             # probe), so it is unique even when several processes write to the same file.
-            # execute_fetchall is one trip to the database thread: this is the hot path.
-            inserted = await conn.execute_fetchall(
+            # An inline job: this is the hot path (see server/storage/database.py).
+            inserted = conn.execute(
                 f"INSERT INTO messages ({_COLUMNS}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
                 "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
                 "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq",
@@ -60,16 +60,16 @@ class MessageStore:
                     message.group_id,
                     message.epoch,
                 ),
-            )
+            ).fetchall()
             if inserted:
-                return dataclasses.replace(message, seq=int(next(iter(inserted))[0]))
-            rows = await conn.execute_fetchall(
+                return dataclasses.replace(message, seq=int(inserted[0][0]))
+            row = conn.execute(
                 f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
                 (message.group_id, message.msg_id),
-            )
-            return _message(next(iter(rows))) if rows else None
+            ).fetchone()
+            return None if row is None else _message(row)
 
-        return await self._db.write(job)
+        return await self._db.write_inline(job)
 
     async def by_msg_id(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
         row = await self._db.fetch_one(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import threading
 from pathlib import Path
 
 import aiosqlite
@@ -45,6 +46,38 @@ async def test_a_failing_job_does_not_take_its_batch_down(tmp_path: Path) -> Non
         assert isinstance(outcome[2], sqlite3.IntegrityError)
         rows = await db.fetch_all("SELECT account_pk FROM accounts ORDER BY account_pk")
         assert [r[0] for r in rows] == [b"a" * 32, b"b" * 32, b"d" * 32]
+    finally:
+        await db.close()
+
+
+def insert_account_inline(conn: sqlite3.Connection, key: bytes) -> tuple[bytes, int, bool]:
+    conn.execute("INSERT INTO accounts (account_pk, created_at) VALUES (?, 0)", (key,))
+    return key, threading.get_ident(), conn.in_transaction
+
+
+async def test_inline_jobs_run_on_the_loop_inside_the_batch_and_commit_with_it(
+    tmp_path: Path,
+) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    try:
+        await db.write(lambda c: insert_account(c, b"d" * 32))
+        mixed = [
+            db.write_inline(lambda c: insert_account_inline(c, b"a" * 32)),
+            db.write(lambda c: insert_account(c, b"b" * 32)),
+            db.write_inline(lambda c: insert_account_inline(c, b"c" * 32)),
+            db.write_inline(lambda c: insert_account_inline(c, b"d" * 32)),  # a duplicate
+        ]
+        batches = db.batches_committed
+        outcome = await asyncio.gather(*mixed, return_exceptions=True)
+        loop_thread = threading.get_ident()
+        assert outcome[0] == (b"a" * 32, loop_thread, True)  # on the loop, in the transaction
+        assert outcome[1] == b"b" * 32
+        assert outcome[2] == (b"c" * 32, loop_thread, True)
+        assert isinstance(outcome[3], sqlite3.IntegrityError)  # alone: the others still commit
+        assert db.batches_committed > batches
+        with sqlite3.connect(tmp_path / "h.sqlite3") as other:  # committed once gathered
+            rows = other.execute("SELECT account_pk FROM accounts ORDER BY account_pk")
+            assert [r[0] for r in rows] == [k * 32 for k in (b"a", b"b", b"c", b"d")]
     finally:
         await db.close()
 
