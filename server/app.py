@@ -160,6 +160,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         config.storage.database,
         synchronous=config.storage.synchronous,
         batch_max=config.storage.batch_max,
+        # alone on the file: inline jobs pay (server/storage/database.py)
+        inline_writes=not config.scale.redis_url,
     )
     try:
         hearth = build_app(config, db, clock=clock)

@@ -8,12 +8,15 @@ acknowledge a message only once it is durable. If one job of a batch fails, the 
 back and every job is run again alone, so one bad job never takes others down with it.
 
 An *inline* job (``write_inline``) is a plain function given the writer's ``sqlite3``
-connection, run on the event loop between the batch's ``BEGIN IMMEDIATE`` and ``COMMIT``: the
-relay's insert of a message takes ~40 µs, and a trip to aiosqlite's thread and back costs about
-as much again. It may only run statements that need no lock the transaction does not already
-hold (the write lock is taken by ``BEGIN IMMEDIATE``), so it never waits on another process; the
-statements that can wait (``BEGIN``, ``COMMIT`` and its fsync, ``ROLLBACK``) stay on the thread.
-The thread is idle whenever an inline job runs: the writer task awaits each of its trips.
+connection. With ``inline_writes`` it runs on the event loop between the batch's ``BEGIN
+IMMEDIATE`` and ``COMMIT``: the relay's insert of a message takes ~40 µs, and a trip to
+aiosqlite's thread and back costs about as much again. It may only run statements that need no
+lock the transaction does not already hold (the write lock is taken by ``BEGIN IMMEDIATE``), so
+it never waits on another process; the statements that can wait (``BEGIN``, ``COMMIT`` and its
+fsync, ``ROLLBACK``) stay on the thread. The thread is idle whenever an inline job runs: the
+writer task awaits each of its trips. Without ``inline_writes`` the job runs on aiosqlite's
+thread in one trip: measured with two processes sharing the file, running it on the loop cost
+more than it saved (docs/storage.md), so the server turns it on only when it is alone.
 """
 
 from __future__ import annotations
@@ -70,12 +73,14 @@ class Database:
         reader: aiosqlite.Connection,
         checkpointer: aiosqlite.Connection,
         batch_max: int,
+        inline_writes: bool,
     ) -> None:
         self.path = path
         self._writer = writer
         self._reader = reader
         self._checkpointer = checkpointer
         self._batch_max = batch_max
+        self._inline_writes = inline_writes
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._closing = False
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
@@ -84,7 +89,12 @@ class Database:
 
     @classmethod
     async def open(
-        cls, path: Path, *, synchronous: Synchronous = "FULL", batch_max: int = 512
+        cls,
+        path: Path,
+        *,
+        synchronous: Synchronous = "FULL",
+        batch_max: int = 512,
+        inline_writes: bool = False,
     ) -> Database:
         path.parent.mkdir(parents=True, exist_ok=True)
         writer = await _connect(path, synchronous)
@@ -105,7 +115,7 @@ class Database:
         reader = await _connect(path, synchronous)
         await reader.execute("PRAGMA query_only = ON")
         checkpointer = await _connect(path, synchronous)
-        return cls(path, writer, reader, checkpointer, batch_max)
+        return cls(path, writer, reader, checkpointer, batch_max, inline_writes)
 
     async def write(self, job: WriteJob[T]) -> T:
         """Run ``job`` in the next batch; returns its result once the batch has committed."""
@@ -120,9 +130,12 @@ class Database:
         """Like ``write``, for a job run on the event loop (see the module docstring)."""
 
         async def run(conn: aiosqlite.Connection) -> T:
-            # Awaits nothing: the writer task runs it without a trip to aiosqlite's thread,
-            # which is idle, as the writer task awaits each of its trips.
-            return job(conn._conn)
+            if self._inline_writes:
+                # Awaits nothing: the writer task runs it without a trip to aiosqlite's thread,
+                # which is idle, as the writer task awaits each of its trips.
+                return job(conn._conn)
+            result: T = await conn._execute(job, conn._conn)  # type: ignore[no-untyped-call]
+            return result
 
         return await self.write(run)
 

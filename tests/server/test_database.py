@@ -55,10 +55,11 @@ def insert_account_inline(conn: sqlite3.Connection, key: bytes) -> tuple[bytes, 
     return key, threading.get_ident(), conn.in_transaction
 
 
-async def test_inline_jobs_run_on_the_loop_inside_the_batch_and_commit_with_it(
-    tmp_path: Path,
+@pytest.mark.parametrize("inline_writes", [True, False], ids=["on-the-loop", "on-the-thread"])
+async def test_inline_jobs_run_inside_the_batch_and_commit_with_it(
+    tmp_path: Path, inline_writes: bool
 ) -> None:
-    db = await Database.open(tmp_path / "h.sqlite3")
+    db = await Database.open(tmp_path / "h.sqlite3", inline_writes=inline_writes)
     try:
         await db.write(lambda c: insert_account(c, b"d" * 32))
         mixed = [
@@ -70,9 +71,10 @@ async def test_inline_jobs_run_on_the_loop_inside_the_batch_and_commit_with_it(
         batches = db.batches_committed
         outcome = await asyncio.gather(*mixed, return_exceptions=True)
         loop_thread = threading.get_ident()
-        assert outcome[0] == (b"a" * 32, loop_thread, True)  # on the loop, in the transaction
+        for (key, thread, in_transaction), expected in zip(outcome[::2], (b"a", b"c"), strict=True):
+            assert (key, in_transaction) == (expected * 32, True)
+            assert (thread == loop_thread) is inline_writes
         assert outcome[1] == b"b" * 32
-        assert outcome[2] == (b"c" * 32, loop_thread, True)
         assert isinstance(outcome[3], sqlite3.IntegrityError)  # alone: the others still commit
         assert db.batches_committed > batches
         with sqlite3.connect(tmp_path / "h.sqlite3") as other:  # committed once gathered
