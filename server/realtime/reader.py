@@ -1,0 +1,86 @@
+"""A websocket's reads awaited directly, without a task and a ``wait_for`` per packet.
+
+engine.io's websocket handler (``AsyncSocket._websocket_handler``) reads each incoming packet
+in a task of its own, awaited through ``asyncio.wait_for`` with the ping timeout: on Python
+3.11 that is two tasks, a timer and a future per packet, and every message a member sends pays
+it before python-socketio sees it. :func:`serve_websocket` does what that handler does for a
+socket that starts on the websocket (Hearth serves no polling, so none is ever upgraded): it
+starts the socket's writer for queued packets, then reads in the connection's own task, with one
+deadline (``asyncio.timeout``) moved on as each packet arrives. A client silent for
+``ping_interval + ping_timeout`` is closed, as engine.io closes it; so is one that sends a packet
+larger than ``max_http_buffer_size``, or a packet engine.io cannot decode (engine.io lets that
+error escape to the server's log). Packets are handed to ``AsyncSocket.receive`` in order, with
+engine.io's handling of its errors.
+
+This relies on python-engineio's ``AsyncSocket`` (``connected``, ``upgraded``, ``poll``,
+``receive``, ``close``, ``queue``) and its ASGI ``WebSocket`` (``wait``, ``send``, ``close``);
+tests/server/test_reader.py checks them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from engineio import exceptions as eio_exceptions
+from engineio import packet as eio_packet
+
+log = logging.getLogger("hearth.realtime")
+
+
+async def serve_websocket(socket: Any, ws: Any) -> None:
+    """Serve engine.io ``socket`` over ``ws`` until either side closes (see the module
+    docstring)."""
+    socket.connected = True
+    socket.upgraded = True
+    writer = asyncio.ensure_future(_write_queued(socket, ws))
+    # Quiet for too long, the websocket closed, or the server is stopping (engine.io too ends
+    # the connection cleanly then).
+    with contextlib.suppress(TimeoutError, OSError, asyncio.CancelledError):
+        await _read(socket, ws)
+    socket.queue.put_nowait(None)  # the writer's stop signal
+    await writer
+    await socket.close(wait=False, abort=True, reason=socket.server.reason.TRANSPORT_CLOSE)
+
+
+async def _read(socket: Any, ws: Any) -> None:
+    server = socket.server
+    quiet_limit = server.ping_interval + server.ping_timeout
+    loop = asyncio.get_running_loop()
+    async with asyncio.timeout(None) as deadline:
+        while True:
+            deadline.reschedule(loop.time() + quiet_limit)
+            data = await ws.wait()
+            if data is None or len(data) > server.max_http_buffer_size:
+                return
+            try:
+                pkt = eio_packet.Packet(encoded_packet=data)
+            except Exception:  # not an engine.io packet: a broken client
+                return
+            try:
+                await socket.receive(pkt)
+            except eio_exceptions.UnknownPacketError:
+                pass
+            except eio_exceptions.SocketIsClosedError:
+                return
+            except Exception:
+                log.exception("an incoming packet failed")
+
+
+async def _write_queued(socket: Any, ws: Any) -> None:
+    """Write the packets put on the socket's queue until it stops or the websocket fails."""
+    while True:
+        try:
+            packets = await socket.poll()
+        except eio_exceptions.QueueEmpty:
+            break
+        if not packets:  # the stop signal
+            break
+        try:
+            for pkt in packets:
+                await ws.send(pkt.encode())
+        except Exception:
+            break
+    await ws.close()
