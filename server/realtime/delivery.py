@@ -13,13 +13,16 @@ one ``msg.batch`` frame, and that per-recipient cost is paid once per batch:
 
 A batch holds at most ``coalesce_max`` messages (a full one goes at once) and includes its
 senders' own messages (each client knows its own by msg_id): one frame cannot skip a different
-socket per message. ``coalesce_max = 1`` turns coalescing off: each message goes on its own as a
-``msg`` event to every socket of the group but its sender's.
+socket per message. A batch whose messages all came from one socket skips that socket, which has
+them already (and their acknowledgements): a quiet group's message is sent to its sender only
+once. ``coalesce_max = 1`` turns coalescing off: each message goes on its own as a ``msg`` event
+to every socket of the group but its sender's.
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
@@ -28,23 +31,32 @@ from crypto.encoding import b64encode
 from server.realtime.wire import group_room
 
 
+@dataclass(slots=True)
+class _Batch:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    senders: set[str] = field(default_factory=set)  # the sockets the messages came from
+
+
 class Deliveries:
     def __init__(self, sio: socketio.AsyncServer, *, window_ms: float, max_batch: int) -> None:
         self._sio = sio
         self._window = window_ms / 1000
         self._max = max_batch
-        self._pending: dict[bytes, list[dict[str, Any]]] = {}
+        self._pending: dict[bytes, _Batch] = {}
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def deliver(self, group_id: bytes, view: dict[str, Any], sender_sid: str) -> None:
         if self._max <= 1:
             await self._sio.emit("msg", view, room=group_room(group_id), skip_sid=sender_sid)
             return
-        batch = self._pending.setdefault(group_id, [])
-        batch.append(view)
-        if len(batch) >= self._max:
+        batch = self._pending.get(group_id)
+        if batch is None:
+            batch = self._pending[group_id] = _Batch()
+        batch.messages.append(view)
+        batch.senders.add(sender_sid)
+        if len(batch.messages) >= self._max:
             await self._flush(group_id)
-        elif len(batch) == 1:
+        elif len(batch.messages) == 1:
             if self._window > 0:
                 asyncio.get_running_loop().call_later(self._window, self._flush_later, group_id)
             else:
@@ -59,11 +71,12 @@ class Deliveries:
 
     async def _flush(self, group_id: bytes) -> None:
         batch = self._pending.pop(group_id, None)
-        if batch:
+        if batch is not None:
             await self._sio.emit(
                 "msg.batch",
-                {"group_id": b64encode(group_id), "messages": batch},
+                {"group_id": b64encode(group_id), "messages": batch.messages},
                 room=group_room(group_id),
+                skip_sid=next(iter(batch.senders)) if len(batch.senders) == 1 else None,
             )
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ import pytest
 import socketio
 
 from server.realtime.delivery import Deliveries
+from server.realtime.wire import group_room
 from tests.conftest import Clients, RunningServer, facilitator, free_port, member_in
 
 
@@ -53,7 +54,8 @@ async def test_messages_arrive_batched_once_each_and_in_order(make_client: Clien
     assert all(len(b["messages"]) <= 8 for b in batches)
     assert sum(len(b["messages"]) for b in batches) == 30  # each exactly once
     assert not [e for e, _ in ben.events if e == "msg"]
-    # the sender gets its own messages in the batches too, and keeps each once
+    # the only sender is sent none of them back: it has each from its acknowledgement
+    assert not [e for e, _ in ana.events if e in ("msg.batch", "msg")]
     assert len(ana.inbox[group]) == 30
 
 
@@ -62,6 +64,7 @@ class RecordingServer:
 
     def __init__(self) -> None:
         self.frames: list[tuple[float, str, list[int]]] = []
+        self.skipped: dict[str, str | None] = {}  # room -> the socket its last frame skipped
         self.emitted = asyncio.Event()
 
     async def emit(
@@ -69,6 +72,7 @@ class RecordingServer:
     ) -> None:
         seqs = [m["seq"] for m in data["messages"]] if event == "msg.batch" else [data["seq"]]
         self.frames.append((asyncio.get_running_loop().time(), event, seqs))
+        self.skipped[room] = skip_sid
         self.emitted.set()
 
     async def until(self, count: int) -> None:
@@ -111,6 +115,18 @@ async def test_messages_committed_together_share_one_frame_without_waiting() -> 
     await relay.deliver(GROUP, {"seq": 6}, "sid")
     await asyncio.sleep(0)
     assert sio.sent()[-1] == [6]
+
+
+async def test_a_batch_skips_its_sender_only_when_all_its_messages_are_from_one_socket() -> None:
+    sio = RecordingServer()
+    relay = deliveries(sio, window_ms=30)
+    await relay.deliver(GROUP, {"seq": 1}, "ana")
+    await relay.deliver(GROUP, {"seq": 2}, "ana")
+    await relay.deliver(OTHER, {"seq": 1}, "ana")
+    await relay.deliver(OTHER, {"seq": 2}, "ben")
+    await sio.until(2)
+    assert sio.sent() == [[1, 2], [1, 2]]
+    assert sio.skipped == {group_room(GROUP): "ana", group_room(OTHER): None}
 
 
 async def test_a_window_gathers_what_follows_the_first_message() -> None:

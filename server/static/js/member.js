@@ -198,7 +198,8 @@ async function catchUp() {
 
 const handlers = {
   msg: (data) => receive(data),
-  // Messages usually arrive coalesced, our own included (receive knows them by msg_id).
+  // Messages usually arrive coalesced, our own included when others' share the frame
+  // (receive knows them by msg_id); a frame of only ours is not sent to this socket.
   "msg.batch": async (data) => {
     for (const message of data.messages) await receive(message);
   },
