@@ -53,7 +53,7 @@ async def _read(socket: Any, ws: Any) -> None:
         while True:
             deadline.reschedule(loop.time() + quiet_limit)
             data = await ws.wait()
-            if data is None or len(data) > server.max_http_buffer_size:
+            if len(data) > server.max_http_buffer_size:
                 return
             try:
                 pkt = eio_packet.Packet(encoded_packet=data)

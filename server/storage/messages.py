@@ -18,6 +18,7 @@ _LAST_SEQ = (
     "(SELECT seq_floor FROM groups WHERE group_id = ?))"
 )
 _NEXT_SEQ = f"{_LAST_SEQ} + 1"
+_BY_MSG_ID = f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?"
 
 
 def _message(row: sqlite3.Row) -> MessageRow:
@@ -64,7 +65,7 @@ class MessageStore:
             if inserted:
                 return dataclasses.replace(message, seq=int(inserted[0][0]))
             row = conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
+                _BY_MSG_ID,
                 (message.group_id, message.msg_id),
             ).fetchone()
             return None if row is None else _message(row)
@@ -73,7 +74,7 @@ class MessageStore:
 
     async def by_msg_id(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
         row = await self._db.fetch_one(
-            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
+            _BY_MSG_ID,
             (group_id, msg_id),
         )
         return None if row is None else _message(row)
@@ -111,7 +112,7 @@ class MessageStore:
             if cursor.rowcount != 1:
                 return None
             async with conn.execute(
-                f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?",
+                _BY_MSG_ID,
                 (group_id, msg_id),
             ) as c:
                 row = await c.fetchone()

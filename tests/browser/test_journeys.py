@@ -296,19 +296,18 @@ class DroppingLink:
         self.drop_next_broadcast = False
         self.drop_sends = False
         self.dropped: list[str] = []
+        self.broadcasts: list[str] = []  # the broadcasts of messages that reached the page
 
     def __call__(self, ws: Any) -> None:
         server = ws.connect_to_server()
 
         def to_page(message: str | bytes) -> None:
-            if (
-                self.drop_next_broadcast
-                and isinstance(message, str)
-                and message.startswith(('42["msg.batch"', '42["msg"'))
-            ):
-                self.drop_next_broadcast = False
-                self.dropped.append(message)
-                return
+            if isinstance(message, str) and message.startswith(('42["msg.batch"', '42["msg"')):
+                if self.drop_next_broadcast:
+                    self.drop_next_broadcast = False
+                    self.dropped.append(message)
+                    return
+                self.broadcasts.append(message)
             ws.send(message)
 
         def to_server(message: str | bytes) -> None:
@@ -327,7 +326,8 @@ def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
     _, invite = open_room(pages, "Gappy room")
     link = DroppingLink()
     reader = keyed_member(pages, invite, "Steady Otter", socket=link)
-    sender = keyed_member(pages, invite, "Swift Finch")
+    sender_link = DroppingLink()
+    sender = keyed_member(pages, invite, "Swift Finch", socket=sender_link)
     send(sender, "a first word")
     expect_message(reader, "a first word")
 
@@ -342,6 +342,14 @@ def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
     expect_message(reader, "lost on the way")  # fetched from history: seq jumped past it
     texts = reader.locator("#messages li .text").all_inner_texts()
     assert texts == ["a first word", "lost on the way", "and the next one"]
+    # The sender's own messages are not sent back to it (it has them from the acks), and what
+    # the others send next follows them without a gap.
+    assert sender_link.broadcasts == []
+    send(reader, "heard you")
+    expect_message(sender, "heard you")
+    texts = sender.locator("#messages li .text").all_inner_texts()
+    assert texts == ["a first word", "lost on the way", "and the next one", "heard you"]
+    expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(3)
     screenshot(reader, tmp_path / "gap.png")
 
 
