@@ -11,7 +11,7 @@ import aiosqlite
 import pytest
 
 from server.storage.database import Database
-from server.storage.migrations import SchemaTooNew, latest_version
+from server.storage.migrations import SchemaTooNew, available_migrations, latest_version
 
 
 async def insert_account(conn: aiosqlite.Connection, key: bytes) -> bytes:
@@ -111,6 +111,57 @@ async def test_a_newer_schema_is_refused_untouched(tmp_path: Path) -> None:
         await Database.open(path)
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT COUNT(*) FROM sqlite_master").fetchone() == (0,)
+
+
+INSERT_MESSAGE = (
+    "INSERT INTO messages (group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, "
+    "rtag) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+)
+
+
+async def test_migration_4_keeps_every_message_in_an_appended_rowid_table(tmp_path: Path) -> None:
+    """Messages written under schema 3 (a WITHOUT ROWID table) survive the move to a rowid
+    table, and both keys still refuse a duplicate."""
+    path = tmp_path / "h.sqlite3"
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        for migration in available_migrations()[:3]:
+            conn.executescript(
+                f"BEGIN;{migration.sql}PRAGMA user_version = {migration.version};COMMIT;"
+            )
+        conn.execute(
+            "INSERT INTO groups (group_id, name, rules, retention_days, join_policy, "
+            "posting_policy, current_epoch, epoch_started_at, created_at) "
+            "VALUES (?, 'g', 'r', 30, 'open', 'always', 1, 0, 0)",
+            (b"g" * 16,),
+        )
+        old = [
+            (b"g" * 16, seq, bytes([seq]) * 16, b"s" * 16, 1, seq, b"e" * seq, 1, b"t" * 32)
+            for seq in (3, 1, 2)
+        ]
+        conn.executemany(INSERT_MESSAGE, old)
+    db = await Database.open(path)
+    await db.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (latest_version(),)
+        table_sql = conn.execute(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'messages'"
+        ).fetchone()[0]
+        assert "WITHOUT ROWID" not in table_sql.upper()
+        rows = conn.execute(
+            "SELECT group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, rtag "
+            "FROM messages ORDER BY seq"
+        ).fetchall()
+        assert rows == sorted(old, key=lambda row: row[1])
+        same_seq = (b"g" * 16, 2, b"n" * 16, b"s" * 16, 1, 9, b"e", 1, b"t" * 32)
+        same_msg_id = (b"g" * 16, 9, bytes([2]) * 16, b"s" * 16, 1, 9, b"e", 1, b"t" * 32)
+        for duplicate in (same_seq, same_msg_id):
+            with pytest.raises(sqlite3.IntegrityError):
+                conn.execute(
+                    INSERT_MESSAGE,
+                    duplicate,
+                )
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(messages)")}
+        assert {"messages_msg_id", "messages_time"} <= indexes
 
 
 async def test_write_after_close_is_refused(tmp_path: Path) -> None:
