@@ -47,6 +47,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from server.realtime.inbound import InboundFastPath
 from server.realtime.lean import LeanEngineIOServer, LeanQueue, LeanSocketIOServer
 from server.realtime.reader import serve_websocket
 
@@ -91,7 +92,18 @@ def frame_of(pkt: eio_packet.Packet) -> bytes:
     encoded = pkt.encode()
     if isinstance(encoded, bytes):
         return Frame(Opcode.BINARY, encoded).serialize(mask=False)
-    return Frame(Opcode.TEXT, encoded.encode()).serialize(mask=False)
+    payload: bytes = encoded.encode()
+    return _text_frame_header(len(payload)) + payload
+
+
+def _text_frame_header(length: int) -> bytes:
+    """RFC 6455 §5.2 for a final, unmasked text frame (what websockets' ``Frame.serialize``
+    writes, without its checks and buffer: this runs for every ack and broadcast)."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 0x10000:
+        return b"\x81\x7e" + length.to_bytes(2, "big")
+    return b"\x81\x7f" + length.to_bytes(8, "big")
 
 
 def direct_transport(socket: Any) -> asyncio.WriteTransport | None:
@@ -176,9 +188,9 @@ class DirectEngineIOServer(LeanEngineIOServer):
             await super().send_packet(sid, pkt)
 
 
-class DirectSocketIOServer(LeanSocketIOServer):
+class DirectSocketIOServer(InboundFastPath, LeanSocketIOServer):
     """python-socketio on :class:`DirectEngineIOServer`, with :class:`DirectManager` unless
-    another manager (Redis) is given."""
+    another manager (Redis) is given, and the short path for incoming events (inbound.py)."""
 
     def __init__(self, *args: Any, client_manager: Any = None, **kwargs: Any) -> None:
         super().__init__(*args, client_manager=client_manager or DirectManager(), **kwargs)

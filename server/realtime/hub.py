@@ -102,7 +102,7 @@ class Hub:
         self.sio.on("connect", self._refuse_namespace, namespace="*")
         self.sio.on("disconnect", self._on_disconnect)
         for name, spec in EVENTS.items():
-            self.sio.on(name, self._dispatcher(spec))
+            self.sio.on_json_event(name, self._dispatcher(spec))
         self.sio.on("*", self._on_unknown)
 
     # -- connections ------------------------------------------------------------------

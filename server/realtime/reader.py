@@ -9,12 +9,14 @@ starts the socket's writer for queued packets, then reads in the connection's ow
 deadline (``asyncio.timeout``) moved on as each packet arrives. A client silent for
 ``ping_interval + ping_timeout`` is closed, as engine.io closes it; so is one that sends a packet
 larger than ``max_http_buffer_size``, or a packet engine.io cannot decode (engine.io lets that
-error escape to the server's log). Packets are handed to ``AsyncSocket.receive`` in order, with
-engine.io's handling of its errors.
+error escape to the server's log). Packets are handled in order: a message packet goes straight
+to python-socketio's handler for it (what ``AsyncSocket.receive`` calls, through engine.io's
+``_trigger_event``, which builds a closure per packet), every other packet to
+``AsyncSocket.receive``, with engine.io's handling of its errors.
 
 This relies on python-engineio's ``AsyncSocket`` (``connected``, ``upgraded``, ``poll``,
-``receive``, ``close``, ``queue``) and its ASGI ``WebSocket`` (``wait``, ``send``, ``close``);
-tests/server/test_reader.py checks them.
+``receive``, ``close``, ``queue``), its server's ``handlers["message"]`` and its ASGI
+``WebSocket`` (``wait``, ``send``, ``close``); tests/server/test_reader.py checks them.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ async def serve_websocket(socket: Any, ws: Any) -> None:
 async def _read(socket: Any, ws: Any) -> None:
     server = socket.server
     quiet_limit = server.ping_interval + server.ping_timeout
+    # python-socketio's handler of engine.io messages: what AsyncSocket.receive calls for them,
+    # by way of engine.io's _trigger_event (a closure and a coroutine function check each)
+    on_message = server.handlers["message"]
     loop = asyncio.get_running_loop()
     async with asyncio.timeout(None) as deadline:
         while True:
@@ -60,13 +65,26 @@ async def _read(socket: Any, ws: Any) -> None:
             except Exception:  # not an engine.io packet: a broken client
                 return
             try:
-                await socket.receive(pkt)
+                if pkt.packet_type == eio_packet.MESSAGE:
+                    await _handle_message(on_message, socket.sid, pkt.data)
+                else:
+                    await socket.receive(pkt)
             except eio_exceptions.UnknownPacketError:
                 pass
             except eio_exceptions.SocketIsClosedError:
                 return
             except Exception:
                 log.exception("an incoming packet failed")
+
+
+async def _handle_message(on_message: Any, sid: str, data: Any) -> None:
+    """A message packet, to python-socketio. What escapes it is a packet it could not decode or
+    did not expect (the handlers answer their own errors): the client's fault, so no traceback
+    (a cheap way to flood the log) and nothing of the packet, as engine.io's own path does."""
+    try:
+        await on_message(sid, data)
+    except Exception as error:
+        log.debug("a malformed Socket.IO packet was ignored (%s)", type(error).__name__)
 
 
 async def _write_queued(socket: Any, ws: Any) -> None:
