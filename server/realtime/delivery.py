@@ -22,6 +22,7 @@ to every socket of the group but its sender's.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,6 +44,7 @@ class Deliveries:
         self._window = window_ms / 1000
         self._max = max_batch
         self._pending: dict[bytes, _Batch] = {}
+        self._due: list[bytes] = []  # groups whose batch goes at the end of this turn
         self._flushing: set[asyncio.Task[None]] = set()
 
     async def deliver(self, group_id: bytes, view: dict[str, Any], sender_sid: str) -> None:
@@ -60,14 +62,25 @@ class Deliveries:
             if self._window > 0:
                 asyncio.get_running_loop().call_later(self._window, self._flush_later, group_id)
             else:
-                # The task's first step runs after the callbacks already ready in this turn:
-                # the other handlers resumed by the same commit add their messages first.
-                self._flush_later(group_id)
+                # One task sends every group's batch of this turn: its first step runs after
+                # the callbacks already ready, so the other handlers resumed by the same commit
+                # add their messages first (a task per group cost one per message in small rooms).
+                self._due.append(group_id)
+                if len(self._due) == 1:
+                    self._start(self._flush_due())
 
     def _flush_later(self, group_id: bytes) -> None:
-        task = asyncio.create_task(self._flush(group_id))
+        self._start(self._flush(group_id))
+
+    def _start(self, flush: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(flush)
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
+
+    async def _flush_due(self) -> None:
+        due, self._due = self._due, []
+        for group_id in due:
+            await self._flush(group_id)
 
     async def _flush(self, group_id: bytes) -> None:
         batch = self._pending.pop(group_id, None)
