@@ -123,8 +123,10 @@ class Database:
             raise DatabaseClosed("the database is closing")
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(job, future))
-        # shield: a caller that goes away must not cancel a write other jobs share a batch with.
-        return await asyncio.shield(future)
+        # A caller that goes away cancels only this future: the job still runs in its batch
+        # (the writer never looks at the future before it has committed, and then hands a
+        # result only to a future that is not done), so no other job's write is affected.
+        return await future
 
     async def write_inline(self, job: InlineJob[T]) -> T:
         """Like ``write``, for a job run on the event loop (see the module docstring)."""

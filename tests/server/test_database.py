@@ -164,6 +164,36 @@ async def test_migration_4_keeps_every_message_in_an_appended_rowid_table(tmp_pa
         assert {"messages_msg_id", "messages_time"} <= indexes
 
 
+async def test_a_caller_that_goes_away_does_not_cancel_its_write_or_its_batch(
+    tmp_path: Path,
+) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3")
+    try:
+        gate = asyncio.Event()
+
+        async def held(conn: aiosqlite.Connection) -> bytes:  # keeps the writer in this batch
+            await gate.wait()
+            return await insert_account(conn, b"s" * 32)
+
+        first = asyncio.create_task(db.write(held))
+        await asyncio.sleep(0.05)
+        queued = [
+            asyncio.create_task(db.write(lambda c, k=k: insert_account(c, k)))
+            for k in (b"a" * 32, b"b" * 32)
+        ]
+        await asyncio.sleep(0)
+        queued[0].cancel()
+        gate.set()
+        assert await first == b"s" * 32
+        assert await queued[1] == b"b" * 32
+        with pytest.raises(asyncio.CancelledError):
+            await queued[0]
+        rows = await db.fetch_all("SELECT account_pk FROM accounts ORDER BY account_pk")
+        assert [r[0] for r in rows] == [b"a" * 32, b"b" * 32, b"s" * 32]
+    finally:
+        await db.close()
+
+
 async def test_write_after_close_is_refused(tmp_path: Path) -> None:
     db = await Database.open(tmp_path / "h.sqlite3")
     await db.close()
