@@ -44,3 +44,25 @@ def test_types() -> None:
         b64encode("A")  # type: ignore[arg-type]
     assert b64decode("") == b""
     assert b64encode(b"\xfb\xff") == "-_8"
+
+
+def reference_decode(text: str) -> bytes | None:
+    """The definition: the bytes whose encoding is exactly ``text``, or None."""
+    if any(
+        c not in "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_" for c in text
+    ):
+        return None
+    if len(text) % 4 == 1:
+        return None
+    data = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    return data if b64encode(data) == text else None
+
+
+@given(st.text(alphabet="AQgw_-+/=Zz09 \né\x00", max_size=12))
+def test_decode_accepts_exactly_the_canonical_encodings(text: str) -> None:
+    expected = reference_decode(text)
+    if expected is None:
+        with pytest.raises(ValueError, match="base64url text"):
+            b64decode(text)
+    else:
+        assert b64decode(text) == expected
