@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sqlite3
 
 import aiosqlite
@@ -19,6 +18,14 @@ _LAST_SEQ = (
 )
 _NEXT_SEQ = f"{_LAST_SEQ} + 1"
 _BY_MSG_ID = f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?"
+# The next seq is taken inside the transaction (the primary key makes it one index probe), so
+# it is unique even when several processes write to the same file; the epoch is checked there
+# too, so a commit accepted by any process is seen; a resent msg_id inserts nothing.
+_INSERT = (
+    f"INSERT INTO messages ({_COLUMNS}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
+    "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
+    "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq"
+)
 
 
 def _message(row: sqlite3.Row) -> MessageRow:
@@ -40,13 +47,9 @@ class MessageStore:
         """
 
         def job(conn: sqlite3.Connection) -> MessageRow | None:
-            # The next seq is taken inside the transaction (the primary key makes it one index
-            # probe), so it is unique even when several processes write to the same file.
             # An inline job: this is the hot path (see server/storage/database.py).
             inserted = conn.execute(
-                f"INSERT INTO messages ({_COLUMNS}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
-                "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
-                "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq",
+                _INSERT,
                 (
                     message.group_id,
                     message.group_id,
@@ -63,7 +66,7 @@ class MessageStore:
                 ),
             ).fetchall()
             if inserted:
-                return dataclasses.replace(message, seq=int(inserted[0][0]))
+                return message.with_seq(int(inserted[0][0]))
             row = conn.execute(
                 _BY_MSG_ID,
                 (message.group_id, message.msg_id),

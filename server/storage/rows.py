@@ -80,3 +80,18 @@ class MessageRow:
     @property
     def deleted(self) -> bool:
         return self.envelope is None
+
+    def with_seq(self, seq: int) -> MessageRow:
+        """This message with ``seq`` (the relay's hot path: ``dataclasses.replace`` checks
+        every field by name and costs twice as much)."""
+        return MessageRow(
+            self.group_id,
+            seq,
+            self.msg_id,
+            self.sender_id,
+            self.epoch,
+            self.server_ts,
+            self.envelope,
+            self.kid,
+            self.rtag,
+        )
