@@ -4,7 +4,7 @@ message exactly once, in order, in fewer frames than messages."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Generator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -15,6 +15,7 @@ import socketio
 from server.realtime.delivery import Deliveries
 from server.realtime.wire import group_room
 from tests.conftest import Clients, RunningServer, facilitator, free_port, member_in
+from tests.server.inprocess import counting_tasks
 
 
 @dataclass
@@ -121,26 +122,13 @@ async def test_one_task_sends_the_batches_of_every_group_of_a_turn() -> None:
     """In rooms of 10 most batches hold one message: a task per group was a task per message."""
     sio = RecordingServer()
     relay = deliveries(sio)
-    loop = asyncio.get_running_loop()
-    created = 0
-
-    def counting(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any]
-    ) -> asyncio.Task[Any]:
-        nonlocal created
-        created += 1
-        return asyncio.Task(coro, loop=loop)
-
     groups = [bytes([n]) * 16 for n in range(5)]
-    loop.set_task_factory(counting)  # type: ignore[arg-type]
-    try:
+    with counting_tasks() as created:
         for seq, group in enumerate(groups, 1):
             await relay.deliver(group, {"seq": seq}, "sid")
         await relay.deliver(groups[0], {"seq": 6}, "sid")
         await sio.until(5)
-    finally:
-        loop.set_task_factory(None)
-    assert created == 1
+    assert created() == 1
     assert sio.sent() == [[1, 6], [2], [3], [4], [5]]
     # the next turn's batches go out too
     await relay.deliver(groups[1], {"seq": 7}, "sid")

@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 import socketio
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.frames import Frame, Opcode
 
 from server.realtime.fanout import DirectSocketIOServer, _text_frame_header
 from server.realtime.jsoncodec import MsgspecJSON
-from tests.server.inprocess import serving
+from tests.server.inprocess import connected, serving
 
 REPLIES: dict[str, Any] = {
     "dict": {"ok": True, "seq": 7, "text": "ünïcode ✓", "nested": [1, None, {"a": "b"}]},
@@ -44,14 +44,6 @@ async def served() -> AsyncIterator[tuple[DirectSocketIOServer, int]]:
 
     async with serving(sio) as (_, port):
         yield sio, port
-
-
-async def connected(port: int) -> ClientConnection:
-    ws = await connect(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
-    assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("0")
-    await ws.send("40")
-    assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("40")
-    return ws
 
 
 async def ack(ws: ClientConnection, packet: str) -> str:

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine, Generator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from websockets.asyncio.client import ClientConnection, connect
+from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from server.realtime.fanout import DirectSocketIOServer
-from tests.server.inprocess import serving
+from tests.server.inprocess import connected, counting_tasks, serving
 
 PING = 0.2  # engine.io's ping interval and ping timeout here: a client quiet for 0.4 s is gone
 
@@ -39,14 +39,6 @@ async def served() -> AsyncIterator[tuple[DirectSocketIOServer, int]]:
 
     async with serving(sio) as (_, port):
         yield sio, port
-
-
-async def connected(port: int) -> ClientConnection:
-    ws = await connect(f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket")
-    assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("0")
-    await ws.send("40")
-    assert str(await asyncio.wait_for(ws.recv(), 5)).startswith("40")
-    return ws
 
 
 async def acks(ws: ClientConnection, count: int) -> list[str]:
@@ -79,25 +71,12 @@ async def test_packets_are_read_without_a_task_each(
 ) -> None:
     _, port = served
     ws = await connected(port)
-    loop = asyncio.get_running_loop()
-    created = 0
-
-    def counting(
-        loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any] | Generator[Any, None, Any]
-    ) -> asyncio.Task[Any]:
-        nonlocal created
-        created += 1
-        return asyncio.Task(coro, loop=loop)
-
-    loop.set_task_factory(counting)  # type: ignore[arg-type]
-    try:
+    with counting_tasks() as created:
         for n in range(10):
             await ws.send(f'42{n}["echo",{n}]')
         assert await acks(ws, 10) == [f"43{n}[{n}]" for n in range(10)]
-    finally:
-        loop.set_task_factory(None)
     # python-socketio's task per event, nothing per read (engine.io's reader: one more each)
-    assert created == 10
+    assert created() == 10
     await ws.close()
 
 
