@@ -11,6 +11,7 @@ from typing import Any, cast
 
 import pytest
 import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from server.realtime.delivery import Deliveries
 from server.realtime.wire import group_room
@@ -63,7 +64,8 @@ async def test_messages_arrive_batched_once_each_and_in_order(make_client: Clien
 class RecordingServer:
     """Stands in for socketio.AsyncServer.emit: the frames sent, and when (loop time)."""
 
-    def __init__(self) -> None:
+    def __init__(self, manager: socketio.AsyncManager | None = None) -> None:
+        self.manager = manager or socketio.AsyncManager()
         self.frames: list[tuple[float, str, list[int]]] = []
         self.skipped: dict[str, str | None] = {}  # room -> the socket its last frame skipped
         self.emitted = asyncio.Event()
@@ -134,6 +136,19 @@ async def test_one_task_sends_the_batches_of_every_group_of_a_turn() -> None:
     await relay.deliver(groups[1], {"seq": 7}, "sid")
     await sio.until(6)
     assert sio.sent()[-1] == [7]
+
+
+async def test_with_a_pub_sub_manager_each_groups_batch_has_a_task_of_its_own() -> None:
+    """With Redis each broadcast waits for its publish: the publishes of a turn must overlap."""
+    sio = RecordingServer(AsyncPubSubManager())
+    relay = deliveries(sio)
+    groups = [bytes([n]) * 16 for n in range(5)]
+    with counting_tasks() as created:
+        for seq, group in enumerate(groups, 1):
+            await relay.deliver(group, {"seq": seq}, "sid")
+        await sio.until(5)
+    assert created() == 5
+    assert sio.sent() == [[1], [2], [3], [4], [5]]
 
 
 async def test_a_batch_skips_its_sender_only_when_all_its_messages_are_from_one_socket() -> None:
