@@ -45,7 +45,7 @@ class Deliveries:
         self._window = window_ms / 1000
         self._max = max_batch
         self._pending: dict[bytes, _Batch] = {}
-        self._due: list[bytes] = []  # groups whose batch goes at the end of this turn
+        self._flush_all_started = False  # a task will send every group's batch of this turn
         # A pub/sub manager (Redis) waits for each broadcast's publish: one task per group lets
         # a turn's publishes overlap (one task for all of them cost a fifth of the throughput
         # of two processes); a local broadcast is written without waiting, one task suffices.
@@ -72,9 +72,9 @@ class Deliveries:
                 # One task sends every group's batch of this turn: its first step runs after
                 # the callbacks already ready, so the other handlers resumed by the same commit
                 # add their messages first (a task per group cost one per message in small rooms).
-                self._due.append(group_id)
-                if len(self._due) == 1:
-                    self._start(self._flush_due())
+                if not self._flush_all_started:
+                    self._flush_all_started = True
+                    self._start(self._flush_all())
 
     def _flush_later(self, group_id: bytes) -> None:
         self._start(self._flush(group_id))
@@ -84,10 +84,9 @@ class Deliveries:
         self._flushing.add(task)
         task.add_done_callback(self._flushing.discard)
 
-    async def _flush_due(self) -> None:
-        due, self._due = self._due, []
-        for group_id in due:
-            await self._flush(group_id)
+    async def _flush_all(self) -> None:
+        self._flush_all_started = False
+        await self.close()
 
     async def _flush(self, group_id: bytes) -> None:
         batch = self._pending.pop(group_id, None)
@@ -100,6 +99,6 @@ class Deliveries:
             )
 
     async def close(self) -> None:
-        """Send whatever is still waiting (at shutdown)."""
+        """Send whatever is still waiting (at shutdown, and at the end of each turn)."""
         for group_id in list(self._pending):
             await self._flush(group_id)
