@@ -4,6 +4,8 @@ a test can check that no other host was contacted) and what facilitators and mem
 from __future__ import annotations
 
 import re
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -127,6 +129,15 @@ def keyed_member(pages: Pages, invite: str, pseudonym: str, **options: Any) -> A
 def approve(console: Any, pseudonym: str) -> None:
     console.get_by_role("button", name=f"Approve {pseudonym}").click()
     expect(console.locator("#members")).to_contain_text(pseudonym)
+
+
+def wait_until(page: Any, condition: Callable[[], bool], what: str) -> None:
+    """Let Playwright deliver its events (a websocket route's frames reach Python only while the
+    test waits on the page) until ``condition`` holds, for up to TIMEOUT."""
+    deadline = time.monotonic() + TIMEOUT / 1000
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        page.wait_for_timeout(20)
 
 
 def wait_keyed(page: Any) -> None:

@@ -27,6 +27,7 @@ from tests.browser.steps import (
     send,
     unlabelled_controls,
     wait_keyed,
+    wait_until,
 )
 
 pytestmark = pytest.mark.browser
@@ -153,6 +154,29 @@ def test_crisis_check_offers_resources_before_sending(pages: Pages, tmp_path: Pa
     expect(member.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
 
 
+def test_enter_right_after_keep_editing_asks_again_and_sends_once(pages: Pages) -> None:
+    """A dialog's close event is queued: the one from "Keep editing" can arrive after a quick
+    Enter has opened the check again, and must not be taken as the new answer."""
+    console = facilitator_logs_in(pages)
+    create_group(console, "Quick hands", join="open")
+    member = member_joins(pages, create_invite(console), "Swift Heron")
+    wait_keyed(member)
+    send(member, "I want to end my life")
+    dialog = member.locator("#crisis-check")
+    expect(dialog).to_be_visible()
+    member.evaluate(
+        """() => {
+            document.querySelector('#crisis-check [data-close=edit]').click();
+            document.querySelector('#compose-text').dispatchEvent(
+                new KeyboardEvent('keydown', {key: 'Enter', bubbles: true, cancelable: true}));
+        }"""
+    )
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("button", name="Send my message").click()
+    expect(member.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+    expect(member.locator("#messages li")).to_have_count(1)
+
+
 def test_console_logout_and_invite_revocation(pages: Pages) -> None:
     console = facilitator_logs_in(pages)
     assert unlabelled_controls(console) == []
@@ -275,7 +299,7 @@ def test_lost_acknowledgement_is_resent_with_the_same_msg_id(pages: Pages, tmp_p
     send(sender, "stored but never acknowledged")
     expect_message(reader, "stored but never acknowledged")  # the server has it
     expect(sender.locator("#messages li.mine[data-status=sending]")).to_have_count(1)
-    assert len(link.dropped) == 1
+    wait_until(sender, lambda: len(link.dropped) == 1, "the acknowledgement was dropped")
 
     link.cut()  # the connection drops; socket.io reconnects through a new route
     expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
@@ -334,7 +358,7 @@ def test_a_missed_broadcast_is_fetched_when_the_next_one_shows_the_gap(
     link.drop_next_broadcast = True
     send(sender, "lost on the way")
     expect(sender.locator("#messages li.mine[data-status=sent]")).to_have_count(2)
-    assert len(link.dropped) == 1
+    wait_until(reader, lambda: len(link.dropped) == 1, "the broadcast was dropped")
     expect_message(reader, "lost on the way", 0)
 
     send(sender, "and the next one")
@@ -366,7 +390,8 @@ def test_an_unsent_message_survives_a_reload_sealed(pages: Pages, tmp_path: Path
     link.drop_sends = True
     send(writer, "written before the reload")
     expect(writer.locator("#messages li.mine[data-status=sending]")).to_have_count(1)
-    assert len(link.dropped) == 1
+    # "Sending…" shows before the envelope is sealed, kept and sent
+    wait_until(writer, lambda: len(link.dropped) == 1, "the msg.send was dropped")
     stored = writer.evaluate(UNSENT)
     assert '"envelope"' in stored  # kept, sealed ...
     assert "written before the reload" not in stored  # ... never as plaintext

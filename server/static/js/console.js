@@ -6,7 +6,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import { Session, api } from "./session.js";
-import { $, el, show, announce, renderResources, wireDialogClose } from "./ui.js";
+import { $, el, show, announce, ask, renderResources, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
 import * as reportView from "./reportview.js";
@@ -68,10 +68,7 @@ async function boot() {
 async function confirmAction(text, yes) {
   $("#confirm-text").textContent = text;
   $("#confirm-yes").textContent = yes;
-  const dialog = $("#confirm");
-  dialog.returnValue = "";
-  dialog.showModal();
-  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+  return (await ask($("#confirm"))) === "yes";
 }
 
 async function openQueue(groupId = "") {

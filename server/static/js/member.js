@@ -6,7 +6,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import { Session, Refused, api } from "./session.js";
-import { $, el, show, announce, formatTime, renderResources, wireDialogClose } from "./ui.js";
+import { $, el, show, announce, ask, formatTime, renderResources, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
@@ -147,9 +147,7 @@ function wireStatic() {
 async function confirmAction(text, yes) {
   $("#confirm-text").textContent = text;
   $("#confirm-yes").textContent = yes;
-  const dialog = $("#confirm");
-  dialog.showModal();
-  return new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue === "yes"), { once: true }));
+  return (await ask($("#confirm"))) === "yes";
 }
 
 // -- connection ----------------------------------------------------------------------------------
@@ -548,10 +546,7 @@ async function compose() {
   const text = area.value.trim();
   if (!text || !state.current) return;
   if (containsCrisisLanguage(text)) {
-    const dialog = $("#crisis-check");
-    dialog.showModal();
-    const choice = await new Promise((resolve) => dialog.addEventListener("close", () => resolve(dialog.returnValue), { once: true }));
-    if (choice !== "send") {
+    if ((await ask($("#crisis-check"))) !== "send") {
       area.focus();
       return;
     }

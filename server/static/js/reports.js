@@ -2,7 +2,7 @@
 // from what the page kept when it opened the message — never a key — and sent as `report.submit`.
 
 import * as hc from "./crypto.js";
-import { $ } from "./ui.js";
+import { $, ask } from "./ui.js";
 
 /** The opening of a received message, base64url; null when the page kept nothing to open it with. */
 export function openingOf(item) {
@@ -26,17 +26,13 @@ export function canReport(item) {
 }
 
 /** Ask for an optional reason and a confirmation; resolves to the reason, or null if cancelled. */
-function askReason(author, text) {
-  const dialog = $("#report-dialog");
+async function askReason(author, text) {
   $("#report-author").textContent = author;
   $("#report-quote").textContent = text;
   $("#report-reason").value = "";
-  dialog.returnValue = "";
-  dialog.showModal();
+  const answer = ask($("#report-dialog"));
   $("#report-reason").focus();
-  return new Promise((resolve) =>
-    dialog.addEventListener("close", () => resolve(dialog.returnValue === "send" ? $("#report-reason").value.trim() : null), { once: true }),
-  );
+  return (await answer) === "send" ? $("#report-reason").value.trim() : null;
 }
 
 /**

@@ -58,3 +58,30 @@ export function wireDialogClose(dialog) {
     button.addEventListener("click", () => dialog.close(button.dataset.close || ""));
   }
 }
+
+const unanswered = new WeakMap(); // dialog -> how to answer its opening whose close event is due
+
+/**
+ * Open `dialog` as a modal; resolves with the `data-close` value of the button that closed it,
+ * "" for Escape. A dialog's close event is queued, so the event of one opening can arrive after a
+ * quick action (Enter right after "Keep editing") has opened the dialog again: each opening takes
+ * only a close event that finds the dialog closed, and opening it again first answers the previous
+ * opening with the value it was closed with.
+ */
+export function ask(dialog) {
+  unanswered.get(dialog)?.(dialog.returnValue);
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    const answer = (value) => {
+      dialog.removeEventListener("close", onClose);
+      if (unanswered.get(dialog) === answer) unanswered.delete(dialog);
+      resolve(value);
+    };
+    const onClose = () => {
+      if (!dialog.open) answer(dialog.returnValue);
+    };
+    unanswered.set(dialog, answer);
+    dialog.addEventListener("close", onClose);
+  });
+}
