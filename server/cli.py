@@ -29,6 +29,7 @@ from server.config import (
     Config,
     ConfigError,
     FacilitatorsConfig,
+    listening_on,
     load_config,
     render_example_config,
 )
@@ -206,12 +207,14 @@ def _write_new_file(path: Path, text: str, *, mode: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     config = load_config(args.config)
+    if args.port is not None:
+        config = listening_on(config, args.port)
     # Refused here first: a refusal inside Database.open would leave its thread running.
     asyncio.run(_check_schema(config.storage.database))
     # Imported here so that managing accounts never loads the web stack.
     from server.app import serve
 
-    serve(config, host=args.host, port=args.port)
+    serve(config, host=args.host)
 
 
 # --- facilitators -----------------------------------------------------------------------------

@@ -116,7 +116,9 @@ class ServerConfig:
         default=("http://127.0.0.1:8000", "http://localhost:8000"),
         metadata=_doc(
             "Origins (scheme://host[:port], no path) people's browsers use to reach Hearth. "
-            "WebSocket handshakes and logins from any other origin are refused.",
+            "WebSocket handshakes and logins from any other origin are refused, and the log "
+            "names the refused origin. `hearth serve --port P` moves the loopback origins that "
+            "name `port` to P.",
             check=_check_origins,
         ),
     )
@@ -396,6 +398,31 @@ SECTIONS: Mapping[str, type[Any]] = {
     "moderation": ModerationConfig,
     "scale": ScaleConfig,
 }
+
+
+_LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def listening_on(config: Config, port: int) -> Config:
+    """``config`` served on ``port`` instead of ``server.port`` (``hearth serve --port``).
+
+    A loopback origin that named the configured port names the new one, so that the page
+    served there can connect. Any other origin is a public address in front of a proxy, which
+    a change of the port Hearth listens on does not move.
+    """
+    old = config.server.port
+    origins = []
+    for origin in config.server.public_origins:
+        parts = urlsplit(origin)
+        port_of_origin = parts.port or _DEFAULT_PORTS[parts.scheme]
+        if parts.hostname in _LOOPBACK_HOSTS and port_of_origin == old:
+            host = parts.netloc.rsplit(":", 1)[0] if parts.port else parts.netloc
+            suffix = "" if port == _DEFAULT_PORTS[parts.scheme] else f":{port}"
+            origin = f"{parts.scheme}://{host}{suffix}"
+        origins.append(origin)
+    server = dataclasses.replace(config.server, port=port, public_origins=tuple(origins))
+    return dataclasses.replace(config, server=server)
 
 
 def load_config(path: Path) -> Config:

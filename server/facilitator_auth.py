@@ -27,6 +27,7 @@ from starlette.routing import Route
 from server.clock import Clock, wall_clock_ms
 from server.config import Config
 from server.errors import Code, HearthError, http_status
+from server.origins import OriginGate
 from server.passwords import PasswordChecker
 from server.storage.database import Database
 from server.storage.facilitators import (
@@ -123,7 +124,7 @@ class FacilitatorAuth:
         self._source_key = secrets.token_bytes(32)  # per process: source keys are unlinkable
         self._secure = config.server.https
         self.cookie_name = SECURE_COOKIE_NAME if self._secure else COOKIE_NAME
-        self._origins = frozenset(config.server.public_origins)
+        self._origins = OriginGate(config.server.public_origins)
 
     def routes(self) -> list[Route]:
         return [
@@ -299,8 +300,7 @@ class FacilitatorAuth:
     def _refuse_foreign_origin(self, request: Request) -> Response | None:
         # SameSite=Strict already keeps the cookie off cross-site requests; this also stops
         # another site from logging a browser in to an account of its choosing.
-        origin = request.headers.get("origin")
-        if origin is None or origin in self._origins:
+        if self._origins.allows(request.headers.get("origin")):
             return None
         return _error(HearthError(Code.FORBIDDEN, "This origin may not log in here."))
 

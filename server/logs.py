@@ -15,6 +15,9 @@ _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}(?::\d+)?\b")
 _IPV6 = re.compile(r"\[?\b(?:[0-9a-fA-F]{0,4}:){2,7}[0-9a-fA-F]{0,4}\b\]?(?::\d+)?")
 _PEER_TUPLE = re.compile(r"\('[^']*', \d+\)")
 REDACTED = "[address]"
+# A log record's ``extra`` key: strings in the message that name a web site, not a person (such
+# as a refused origin), and so are kept as they are.
+NOT_PERSONAL = "not_personal"
 
 
 def redact(text: str) -> str:
@@ -39,7 +42,15 @@ class OneLineForPackets(logging.Filter):
 
 class RedactAddresses(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
-        message = redact(record.getMessage())
+        message = record.getMessage()
+        kept = [text for text in getattr(record, NOT_PERSONAL, ()) if text]
+        if kept:
+            pattern = "(" + "|".join(map(re.escape, kept)) + ")"
+            parts = re.split(pattern, message)
+            # re.split with one group: the kept strings stand at the odd indexes.
+            message = "".join(part if i % 2 else redact(part) for i, part in enumerate(parts))
+        else:
+            message = redact(message)
         record.msg = message
         record.args = None
         return True

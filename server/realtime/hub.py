@@ -23,6 +23,7 @@ from server.config import Config
 from server.errors import Code, HearthError
 from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
 from server.keyring import Keyring
+from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.delivery import Deliveries
@@ -80,7 +81,7 @@ class Hub:
             async_mode="asgi",
             json=MsgspecJSON,
             transports=["websocket"],
-            cors_allowed_origins=list(config.server.public_origins),
+            cors_allowed_origins=OriginGate(config.server.public_origins).allows,
             max_http_buffer_size=config.server.max_message_bytes,
             always_connect=False,
             namespaces="*",  # so that other namespaces reach _refuse_namespace and get a code
