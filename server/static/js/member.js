@@ -10,10 +10,9 @@ import { $, el, show, announce, ask, formatTime, renderResources, wireDialogClos
 import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
+import { Gaps, PAGE } from "./gaps.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
-const PAGE = 50;
-const GAP_PAGES = 20; // at most this many pages fetched to fill one gap
 
 const state = {
   settings: { organisation: "Hearth", crisis_resources: [], crisis_words: [] },
@@ -23,7 +22,7 @@ const state = {
   names: new Map(), // group id -> Map(member_id b64 -> {pseudonym, role})
   more: new Map(), // group id -> boolean (older history exists)
   outbox: new Map(), // msg_id b64 -> {groupId, text, msgId, envelope, epoch} (sealed copy in IndexedDB)
-  seen: new Map(), // group id -> highest seq this page has had (opened or not)
+  gaps: new Gaps(), // seqs known to exist that this page has not got yet
   current: null,
   invite: null,
   profile: null,
@@ -374,13 +373,11 @@ async function refreshGroup(id) {
   const record = state.records.get(id);
   if (!record?.latest) return;
   await loadNames(id);
-  const seen = state.seen.get(id);
   const reply = await state.session.call("history.get", { group_id: id, limit: PAGE });
-  await ingest(record, reply.messages);
+  await ingest(record, reply.messages); // after a long time offline, opens a gap below it
   if (!state.more.has(id)) state.more.set(id, reply.more);
-  const oldest = reply.messages.at(-1)?.seq; // newest first
-  if (seen !== undefined && oldest > seen + 1) await fillGap(record, seen, oldest); // long offline
   renderMessages(true);
+  await fillGaps(record);
 }
 
 async function loadNames(id) {
@@ -434,37 +431,52 @@ async function ingest(record, views) {
 }
 
 function noteSeq(groupId, seq) {
-  state.seen.set(groupId, Math.max(state.seen.get(groupId) ?? 0, seq));
+  state.gaps.note(groupId, seq);
 }
 
 async function receive(data) {
   const record = state.records.get(data.group_id);
   if (!record) return;
-  const seen = state.seen.get(record.id);
   await ingest(record, [data]); // notes data.seq before its first await: later arrivals see it
-  if (seen !== undefined && data.seq > seen + 1) {
-    try {
-      await fillGap(record, seen, data.seq);
-    } catch {
-      /* offline again: catching up after the reconnect fills it */
-    }
-  }
   if (state.current === record.id) {
     if (!state.names.get(record.id)?.has(data.sender_id)) await loadNames(record.id);
     renderMessages();
   }
+  if (state.gaps.list(record.id).length) await fillGaps(record);
 }
 
-// Broadcasts this page missed (a server process that fell behind on its Redis channel, a frame
-// lost as the link failed) show as a jump in seq: fetch what lies between, newest first.
-async function fillGap(record, seen, seq) {
-  let before = seq;
-  for (let page = 0; page < GAP_PAGES && before > seen + 1; page++) {
-    const limit = Math.min(PAGE, before - seen - 1);
-    const reply = await state.session.call("history.get", { group_id: record.id, before_seq: before, limit });
+// Broadcasts this page missed show as a jump in seq (gaps.js): fetch all that lies between,
+// however much. If that fails (offline again, the server busy), the gap stays open and marked in
+// the conversation, and the next reconnect, message or "Load them" tries again.
+async function fillGaps(record) {
+  const fetchPage = async (before, limit) => {
+    const reply = await callPatiently("history.get", { group_id: record.id, before_seq: before, limit });
     await ingest(record, reply.messages);
-    if (!reply.more || reply.messages.length === 0) return;
-    before = reply.messages.at(-1).seq;
+    return reply;
+  };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await state.gaps.fill(record.id, fetchPage);
+      break;
+    } catch {
+      // Kept open: tried again shortly while connected, then by the marker's button or a reconnect.
+      if (state.current === record.id) renderMessages();
+      if (!state.session.connected) break;
+      await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
+    }
+  }
+  if (state.current === record.id) renderMessages();
+}
+
+// A call that waits out rate limits (a long gap is many pages) instead of failing on them.
+async function callPatiently(event, payload) {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await state.session.call(event, payload);
+    } catch (error) {
+      if (!(error instanceof Refused) || error.code !== "rate_limited" || attempt >= 5) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(error.detail.retry_after_ms || 1000, 10_000)));
+    }
   }
 }
 
@@ -481,20 +493,43 @@ function renderMessages(forceBottom = false) {
   if (!id) return;
   const atBottom = forceBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 60;
   const items = [...(state.messages.get(id)?.values() || [])].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
-  box.replaceChildren(
-    ...items.map((m) =>
-      el(
-        "li",
-        { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
-        el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
-        el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? removedText(m) : m.text }),
-        m.mine && m.status !== "sent" ? statusLine(m) : null,
-        reportLine(id, m),
-      ),
-    ),
-  );
+  const gaps = state.gaps.list(id);
+  let previous = -Infinity;
+  const nodes = [];
+  for (const m of items) {
+    if (m.seq) {
+      // Each open gap's marker stands right before the first message past it.
+      for (const gap of gaps) if (gap.before > previous && gap.before <= m.seq) nodes.push(gapMarker(id, gap));
+      previous = m.seq;
+    }
+    nodes.push(messageNode(id, m));
+  }
+  box.replaceChildren(...nodes);
   $("#older").hidden = !state.more.get(id);
   if (atBottom) box.scrollTop = box.scrollHeight;
+}
+
+function messageNode(id, m) {
+  return el(
+    "li",
+    { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
+    el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
+    el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? removedText(m) : m.text }),
+    m.mine && m.status !== "sent" ? statusLine(m) : null,
+    reportLine(id, m),
+  );
+}
+
+function gapMarker(groupId, gap) {
+  const count = gap.before - gap.after - 1;
+  const what = count === 1 ? "1 earlier message is" : `${count} earlier messages are`;
+  if (state.gaps.filling(groupId)) return el("li", { class: "gap", text: `${what} being loaded…` });
+  return el(
+    "li",
+    { class: "gap" },
+    `${what} not loaded yet. `,
+    el("button", { type: "button", onclick: () => fillGaps(state.records.get(groupId)) }, "Load them"),
+  );
 }
 
 // This page never deletes its own messages, so a removal of one of ours was a facilitator's.
@@ -600,7 +635,7 @@ async function deliver(entry) {
     const item = state.messages.get(entry.groupId)?.get(entry.msgId);
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
-    if (state.seen.get(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
+    if (state.gaps.highest(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
     if (state.current === entry.groupId) renderMessages();
   } catch (error) {
     entry.attempts += 1;
