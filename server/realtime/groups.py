@@ -277,7 +277,8 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
         is_facilitator = await hub.groups.is_group_facilitator(
             group_id, connection.facilitator.facilitator_id
         )
-    if not is_facilitator and (me is None or me.state != "active"):
+    # Only a keyed member sees who else is there: until then it can only wait.
+    if not is_facilitator and (me is None or not me.keyed):
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
     shown = [m for m in state.members.values() if m.state == "active" or is_facilitator]
     return {
