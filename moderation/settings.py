@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -53,3 +54,26 @@ def strings(settings: Mapping[str, Any], key: str, default: tuple[str, ...]) -> 
     if not all(isinstance(item, str) and item.strip() for item in value):
         raise SettingsError(key, "expected a list of non-empty strings")
     return tuple(value)
+
+
+def private_http_url(settings: Mapping[str, Any], key: str, *, table: str) -> str:
+    """An https:// URL, or a plain http:// one only to a loopback address (a receiver on the
+    same host): reports carry what a person wrote, so they never cross a network in clear."""
+    value = http_url(settings, key)
+    parts = urlsplit(value)
+    if parts.scheme == "http" and not _is_loopback(parts.hostname or ""):
+        raise SettingsError(
+            key,
+            f"[{table}] {key} must be an https:// URL (plain http:// is allowed only to a "
+            f"loopback address such as 127.0.0.1, [::1] or localhost), got {value!r}",
+        )
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host.rstrip(".").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False  # a name other than localhost may resolve anywhere

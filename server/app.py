@@ -63,7 +63,7 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
     account_buckets = RedisAccountBuckets(redis_url) if redis_url else None
     hub = Hub(
         config,
-        GroupStore(db),
+        GroupStore(db, departed_key=keyring.departed_key),
         MessageStore(db),
         auth,
         keyring,

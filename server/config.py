@@ -342,7 +342,8 @@ class ModerationConfig:
         default_factory=dict,
         metadata=_doc(
             "Settings of each backend or classifier, as a table named after it. Without a table, "
-            "'crisis_language' uses safety.crisis_words.",
+            "'crisis_language' uses safety.crisis_words. The webhook's url must be https:// "
+            "(plain http:// is refused except to a loopback address: reports carry message text).",
             example_items=(
                 "Instead of `plugins = {}`, write one table per plugin, for example:",
                 "[moderation.plugins.webhook]",

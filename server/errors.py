@@ -27,6 +27,7 @@ class Code(StrEnum):
     NOT_MEMBER = "not_member"
     INVITE_INVALID = "invite_invalid"
     ALREADY_MEMBER = "already_member"
+    MEMBER_ID_TAKEN = "member_id_taken"
     GROUP_FULL = "group_full"
     PSEUDONYM_INVALID = "pseudonym_invalid"
     PSEUDONYM_TAKEN = "pseudonym_taken"

@@ -24,6 +24,9 @@ class Keyring:
     current_kid: int
     frank_keys: dict[int, bytes] = field(repr=False)
     moderation_secret: bytes = field(repr=False)  # handed to the moderation backend
+    # seals a departed member's account key while a report could still need it
+    # (server/storage/departures.py)
+    departed_key: bytes = field(repr=False)
 
     @classmethod
     def from_secret(cls, secret: bytes, current_kid: int) -> Keyring:
@@ -38,6 +41,7 @@ class Keyring:
             current_kid,
             frank_keys,
             _derive(secret, b"moderation backend"),
+            _derive(secret, b"departed member account"),
         )
 
     @property

@@ -3,6 +3,11 @@
 uvicorn writes the peer address at INFO on every websocket accept even with the access log
 off (STACK-NOTES.md), so every record passes through a filter that redacts addresses, and
 uvicorn's access logger is silenced.
+
+Debug level is Hearth's own: libraries log what passes through them at debug (aiosqlite every
+SQL statement with its parameters, hence pseudonyms, report contents and reasons; websockets
+every frame), so a record below INFO is kept only from a ``hearth.*`` logger, whose messages
+never carry a payload (CONVENTIONS: debug detail names what failed, not what was sent).
 """
 
 from __future__ import annotations
@@ -40,6 +45,17 @@ class OneLineForPackets(logging.Filter):
         return True
 
 
+class OwnDebugOnly(logging.Filter):
+    """Below INFO, only Hearth's own records pass (see the module's docstring)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return (
+            record.levelno >= logging.INFO
+            or record.name == "hearth"
+            or (record.name.startswith("hearth."))
+        )
+
+
 class RedactAddresses(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -59,10 +75,14 @@ class RedactAddresses(logging.Filter):
 def configure_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(OwnDebugOnly())
     handler.addFilter(RedactAddresses())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    # Libraries never log below INFO (their debug records would not pass the filter anyway,
+    # and not creating them saves the work); Hearth's own loggers follow the configured level.
+    root.setLevel(max(logging.INFO, logging.getLevelName(level.upper())))
+    logging.getLogger("hearth").setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error"):
         logger = logging.getLogger(name)
         logger.handlers[:] = []

@@ -28,7 +28,7 @@ from moderation.backends import records
 from moderation.backends.sqlite import SqliteQueue
 from moderation.queue import BackendContext
 from moderation.reports import Report
-from moderation.settings import hex_key, http_url, number
+from moderation.settings import hex_key, number, private_http_url
 
 log = logging.getLogger("hearth.moderation.webhook")
 
@@ -56,8 +56,9 @@ def _body(event: dict[str, Any]) -> bytes:
 
 
 class WebhookQueue(SqliteQueue):
-    """Settings: ``url`` (required), ``secret`` (hex; default: the key the server derives),
-    ``timeout_seconds`` (10), ``backoff_base_seconds`` (1), ``backoff_max_seconds`` (300),
+    """Settings: ``url`` (required; https://, or http:// to a loopback address), ``secret``
+    (hex; default: the key the server derives), ``timeout_seconds`` (10),
+    ``backoff_base_seconds`` (1), ``backoff_max_seconds`` (300),
     ``jitter`` (0.2: each delay is shortened by a random fraction up to this)."""
 
     known_settings = (
@@ -72,7 +73,7 @@ class WebhookQueue(SqliteQueue):
     def __init__(self, context: BackendContext) -> None:
         super().__init__(context)
         settings = context.settings
-        self.url = http_url(settings, "url")
+        self.url = private_http_url(settings, "url", table="moderation.plugins.webhook")
         self._key = hex_key(settings, "secret") or context.secret
         self.timeout = number(settings, "timeout_seconds", 10, minimum=0.001)
         self.backoff_base = number(settings, "backoff_base_seconds", 1, minimum=0.001)

@@ -28,7 +28,9 @@ def _hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
-def _new_member(connection: Connection, keys: schemas.MemberKeysIn) -> NewMember:
+def _new_member(
+    connection: Connection, keys: schemas.MemberKeysIn, *, facilitator: bool = False
+) -> NewMember:
     member_id = decode_b64(keys.member_id, "member_id", 16)
     sig_pk = decode_b64(keys.sig_pk, "sig_pk", 32)
     kem_pk = decode_b64(keys.kem_pk, "kem_pk", 32)
@@ -36,7 +38,7 @@ def _new_member(connection: Connection, keys: schemas.MemberKeysIn) -> NewMember
         check_kem_public_key(kem_pk)
     except ValueError:
         raise HearthError(Code.BAD_REQUEST, "kem_pk is not a usable X25519 public key") from None
-    pseudonym = normalise_pseudonym(keys.pseudonym)
+    pseudonym = normalise_pseudonym(keys.pseudonym, may_name_role=facilitator)
     return NewMember(
         member_id, connection.account_pk, sig_pk, kem_pk, pseudonym, skeleton(pseudonym)
     )
@@ -77,7 +79,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
     if facilitator is None:
         raise HearthError(Code.FORBIDDEN, "log in as a facilitator to create groups")
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    creator = _new_member(connection, payload.member)
+    creator = _new_member(connection, payload.member, facilitator=True)  # its role is real
     raw_commit = decode_b64(payload.commit, "commit")
     commit = signed_commit(raw_commit)
     expected = (RosterEntry(creator.member_id, creator.sig_pk, creator.kem_pk),)
@@ -277,7 +279,8 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
         is_facilitator = await hub.groups.is_group_facilitator(
             group_id, connection.facilitator.facilitator_id
         )
-    if not is_facilitator and (me is None or me.state != "active"):
+    # Only a keyed member sees who else is there: until then it can only wait.
+    if not is_facilitator and (me is None or not me.keyed):
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
     shown = [m for m in state.members.values() if m.state == "active" or is_facilitator]
     return {

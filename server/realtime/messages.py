@@ -135,13 +135,23 @@ def _check_may_post(hub: Hub, state: GroupState, sender: MemberRow, now: int) ->
         )
 
 
+async def _keyed_member(hub: Hub, connection: Connection, group_id: bytes) -> MemberRow:
+    """The connection's membership if it holds the group's keys: a pending or not yet keyed
+    member can only wait (docs/protocol.md, "What a member may do before it is keyed")."""
+    member = await hub.member_for(connection, group_id)
+    if not member.keyed:
+        raise HearthError(
+            Code.NOT_MEMBER, "you are not yet part of this group; wait until you are let in"
+        )
+    return member
+
+
 @event("history.get", schemas.HistoryGet)
 async def get_history(hub: Hub, connection: Connection, payload: schemas.HistoryGet) -> Reply:
     """Older messages, newest first, only from the epochs the member was keyed into."""
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    member = await hub.member_for(connection, group_id)
-    if not member.keyed or member.first_epoch is None:
-        return {"messages": [], "more": False}
+    member = await _keyed_member(hub, connection, group_id)
+    assert member.first_epoch is not None  # keyed
     rows = await hub.messages.page(
         group_id,
         before_seq=payload.before_seq,
@@ -159,7 +169,7 @@ async def delete_message(hub: Hub, connection: Connection, payload: schemas.Mess
     """A member deletes their own message: the ciphertext goes, a tombstone keeps its place."""
     group_id = decode_b64(payload.group_id, "group_id", 16)
     msg_id = decode_b64(payload.msg_id, "msg_id", 16)
-    member = await hub.member_for(connection, group_id)
+    member = await _keyed_member(hub, connection, group_id)
     stored = await hub.messages.by_msg_id(group_id, msg_id)
     if stored is None or stored.sender_id != member.member_id:
         raise HearthError(Code.NOT_FOUND, "you have no such message in this group")

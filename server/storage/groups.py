@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -10,7 +11,9 @@ import aiosqlite
 
 from server.errors import Code, HearthError
 from server.storage.database import Database
+from server.storage.departures import open_account, unlink_departed
 from server.storage.rows import (
+    LIVE_STATES,
     CommitRow,
     GroupRow,
     InviteRow,
@@ -123,8 +126,9 @@ async def _insert_member(
 
 
 class GroupStore:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, departed_key: bytes) -> None:
         self._db = db
+        self._departed_key = departed_key  # seals departed members' accounts (departures.py)
 
     # -- reads ---------------------------------------------------------------------------
 
@@ -144,11 +148,25 @@ class GroupStore:
         return [_member(row) for row in rows]
 
     async def member(self, group_id: bytes, member_id: bytes) -> MemberRow | None:
+        """A member in any state, with the account as far as the server still knows it: a
+        departed member's only while a message of theirs is kept (departures.py), else None."""
         row = await self._db.fetch_one(
-            f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND member_id = ?",
+            f"SELECT {_MEMBER_COLUMNS}, account_seal FROM members "
+            "WHERE group_id = ? AND member_id = ?",
             (group_id, member_id),
         )
-        return None if row is None else _member(row)
+        if row is None:
+            return None
+        values = tuple(row)[:-1]
+        if row["account_pk"] is not None:
+            return MemberRow(*values)
+        seal = row["account_seal"]
+        account = (
+            None if seal is None else open_account(self._departed_key, group_id, member_id, seal)
+        )
+        if account is None:
+            return None
+        return dataclasses.replace(MemberRow(*values), account_pk=account)
 
     async def memberships_of_account(self, account_pk: bytes) -> list[MemberRow]:
         rows = await self._db.fetch_all(
@@ -357,8 +375,18 @@ class GroupStore:
             live = await _live_members(conn, group_id)
             if any(m.account_pk == member.account_pk for m in live):
                 raise HearthError(Code.ALREADY_MEMBER, "you are already in this group")
-            if any(m.member_id == member.member_id for m in live):
-                raise HearthError(Code.BAD_REQUEST, "member_id is already used in this group")
+            # A member_id is the group's name for one person for ever: given again, it would
+            # inherit the old messages' authorship (and their deletion and reports).
+            async with conn.execute(
+                "SELECT 1 FROM members WHERE group_id = ? AND member_id = ?",
+                (group_id, member.member_id),
+            ) as cursor:
+                if await cursor.fetchone() is not None:
+                    raise HearthError(
+                        Code.MEMBER_ID_TAKEN,
+                        "this member_id has been used in this group before; "
+                        "join with freshly generated member keys",
+                    )
             if any(m.skeleton == member.skeleton for m in live):
                 raise HearthError(
                     Code.PSEUDONYM_TAKEN,
@@ -372,10 +400,6 @@ class GroupStore:
                 "UPDATE invites SET uses = uses + 1 WHERE token_hash = ?", (token_hash,)
             )
             # A member who left and comes back is a fresh member (new keys, new member_id).
-            await conn.execute(
-                "DELETE FROM members WHERE group_id = ? AND member_id = ?",
-                (group_id, member.member_id),
-            )
             return await _insert_member(conn, group_id, member, state, now=now)
 
         return await self._db.write(job)
@@ -388,23 +412,39 @@ class GroupStore:
         allowed_from: Sequence[MemberState],
         to: MemberState,
     ) -> MemberRow | None:
-        """Move a member between states; None if it was not in one of ``allowed_from``."""
+        """Move a member between states; None if it was not in one of ``allowed_from``.
+
+        Moving out of the live states ends the membership: the row stops naming the account in
+        the same transaction (departures.py); the row returned still carries it, so that the
+        caller can reach the account's devices one last time.
+        """
 
         async def job(conn: aiosqlite.Connection) -> MemberRow | None:
             marks = ",".join("?" * len(allowed_from))
-            cursor = await conn.execute(
-                f"UPDATE members SET state = ? WHERE group_id = ? AND member_id = ? "
-                f"AND state IN ({marks})",
-                (to, group_id, member_id, *allowed_from),
-            )
-            if cursor.rowcount != 1:
-                return None
             async with conn.execute(
-                f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND member_id = ?",
-                (group_id, member_id),
+                f"SELECT {_MEMBER_COLUMNS} FROM members WHERE group_id = ? AND member_id = ? "
+                f"AND state IN ({marks})",
+                (group_id, member_id, *allowed_from),
             ) as c:
                 row = await c.fetchone()
-            return None if row is None else _member(row)
+            if row is None:
+                return None
+            before = _member(row)
+            if to in LIVE_STATES:
+                await conn.execute(
+                    "UPDATE members SET state = ? WHERE group_id = ? AND member_id = ?",
+                    (to, group_id, member_id),
+                )
+            else:
+                await conn.execute(
+                    "UPDATE members SET state = ?, account_pk = NULL "
+                    "WHERE group_id = ? AND member_id = ?",
+                    (to, group_id, member_id),
+                )
+                await unlink_departed(
+                    conn, group_id, member_id, before.account_pk, seal_key=self._departed_key
+                )
+            return dataclasses.replace(before, state=to)
 
         return await self._db.write(job)
 
@@ -502,11 +542,16 @@ async def _remove_live_memberships(
         (account_pk,),
     ) as cursor:
         live = [_member(row) for row in await cursor.fetchall()]
-    await conn.execute(
-        "UPDATE members SET state = 'removed' WHERE account_pk = ? "
-        "AND state IN ('pending', 'active')",
-        (account_pk,),
-    )
+    for member in live:
+        # The account is banned already: no seal is kept for a later ban (departures.py).
+        await conn.execute(
+            "UPDATE members SET state = 'removed', account_pk = NULL "
+            "WHERE group_id = ? AND member_id = ?",
+            (member.group_id, member.member_id),
+        )
+        await unlink_departed(
+            conn, member.group_id, member.member_id, member.account_pk, seal_key=None
+        )
     return live
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import aiosqlite
 
 from server.storage.database import Database
+from server.storage.departures import drop_spent_seals
 
 DAY_MS = 86_400_000
 
@@ -35,6 +36,7 @@ async def purge_expired(db: Database, now_ms: int) -> PurgeResult:
             (now_ms, DAY_MS),
         )
         messages = cursor.rowcount
+        await drop_spent_seals(conn)  # a departed member with no message left is forgotten
         cursor = await conn.execute(
             "DELETE FROM invites WHERE expires_at < ?", (now_ms - 30 * DAY_MS,)
         )

@@ -508,7 +508,8 @@ pseudonym_refused("pseudonym private-use character", "Calm\ue000Deer", "pseudony
 pseudonym_refused("pseudonym confusable (digits)", "Qu1et F0x", "pseudonym_taken")
 pseudonym_refused("pseudonym confusable (Greek omicron, case)", "quiet_fοx", "pseudonym_taken")
 pseudonym_refused("pseudonym confusable (Cyrillic)", "Вrаvе Оwl", "pseudonym_taken")
-pseudonym_refused("pseudonym confusable with the facilitator's", "H0st Her0n", "pseudonym_taken")
+# "Host Heron" is a facilitator's own name: a look-alike is refused, and first for naming a role.
+pseudonym_refused("pseudonym confusable with the facilitator's", "H0st Her0n", "pseudonym_invalid")
 pseudonym_refused("pseudonym confusable (fullwidth letters)", "Ｂrave Owl", "pseudonym_taken")
 
 

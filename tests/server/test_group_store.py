@@ -51,7 +51,7 @@ async def make_group(store: GroupStore, retention_days: int = 30) -> bytes:
 
 
 async def test_expired_invite_is_refused(db: Database) -> None:
-    store = GroupStore(db)
+    store = GroupStore(db, departed_key=bytes(32))
     group_id = await make_group(store)
     token = hashlib.sha256(b"t").digest()
     await store.create_invite(
@@ -74,7 +74,7 @@ async def test_expired_invite_is_refused(db: Database) -> None:
 
 
 async def test_group_full(db: Database) -> None:
-    store = GroupStore(db)
+    store = GroupStore(db, departed_key=bytes(32))
     group_id = await make_group(store)
     token = hashlib.sha256(b"t").digest()
     await store.create_invite(
@@ -92,7 +92,7 @@ async def test_group_full(db: Database) -> None:
 
 
 async def test_purge_removes_only_messages_past_their_groups_retention(db: Database) -> None:
-    groups, messages = GroupStore(db), MessageStore(db)
+    groups, messages = GroupStore(db, departed_key=bytes(32)), MessageStore(db)
     short, long = (
         await make_group(groups, retention_days=1),
         await make_group(groups, retention_days=30),
@@ -109,7 +109,7 @@ async def test_purge_removes_only_messages_past_their_groups_retention(db: Datab
 
 
 async def test_seq_does_not_restart_after_retention_empties_a_group(db: Database) -> None:
-    groups, messages = GroupStore(db), MessageStore(db)
+    groups, messages = GroupStore(db, departed_key=bytes(32)), MessageStore(db)
     group_id = await make_group(groups, retention_days=1)
 
     async def send(at: int) -> int:

@@ -6,7 +6,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import { Session, api } from "./session.js";
-import { $, el, show, announce, ask, renderResources, wireDialogClose } from "./ui.js";
+import { $, el, show, announce, ask, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
 import * as reportView from "./reportview.js";
@@ -252,7 +252,9 @@ async function refreshGroup() {
       el(
         "li",
         { "data-member": m.member_id },
-        el("span", { text: `${m.pseudonym}${m.role === "facilitator" ? " (facilitator)" : ""}${m.member_id === mine ? " — you" : ""}` }),
+        el("span", { class: "who", text: m.pseudonym }),
+        m.role === "facilitator" ? roleBadge("facilitator", "Facilitator") : null,
+        m.member_id === mine ? roleBadge("you", "You") : null,
         m.member_id === mine ? null : el("button", { type: "button", class: "danger", onclick: () => remove(m) }, `Remove ${m.pseudonym}`),
       ),
     ),

@@ -6,7 +6,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import { Session, Refused, api } from "./session.js";
-import { $, el, show, announce, ask, formatTime, renderResources, wireDialogClose } from "./ui.js";
+import { $, el, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
@@ -484,7 +484,14 @@ function senderName(groupId, senderId, mine) {
   if (mine) return "You";
   const entry = state.names.get(groupId)?.get(senderId);
   if (!entry) return "Former member";
-  return entry.role === "facilitator" ? `${entry.pseudonym} (facilitator)` : entry.pseudonym;
+  return entry.pseudonym;
+}
+
+// A role is its own element, never text inside a name (a name cannot contain a role word either:
+// server/pseudonyms.py), so "Quiet Fox (facilitator)" typed as a name cannot pass for one.
+function senderBadge(groupId, senderId) {
+  const entry = state.names.get(groupId)?.get(senderId);
+  return entry?.role === "facilitator" ? roleBadge("facilitator", "Facilitator") : null;
 }
 
 function renderMessages(forceBottom = false) {
@@ -513,7 +520,7 @@ function messageNode(id, m) {
   return el(
     "li",
     { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
-    el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
+    el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), senderBadge(id, m.senderId), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
     el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? removedText(m) : m.text }),
     m.mine && m.status !== "sent" ? statusLine(m) : null,
     reportLine(id, m),

@@ -18,6 +18,11 @@ export function el(tag, props = {}, ...children) {
   return node;
 }
 
+/** A role shown beside a name, as its own element with its own accessible text. */
+export function roleBadge(role, label) {
+  return el("span", { class: "role-badge", "data-role": role }, " ", el("span", { class: "visually-hidden", text: "role: " }), label);
+}
+
 export function show(node, visible = true) {
   node.hidden = !visible;
 }
