@@ -24,6 +24,8 @@ class Keyring:
     current_kid: int
     frank_keys: dict[int, bytes] = field(repr=False)
     moderation_secret: bytes = field(repr=False)  # handed to the moderation backend
+    # Keys the duplicate_key of a report; never leaves the server (moderation/reports.py).
+    report_duplicate_key: bytes = field(repr=False)
 
     @classmethod
     def from_secret(cls, secret: bytes, current_kid: int) -> Keyring:
@@ -38,6 +40,7 @@ class Keyring:
             current_kid,
             frank_keys,
             _derive(secret, b"moderation backend"),
+            _derive(secret, b"report duplicates"),
         )
 
     @property
