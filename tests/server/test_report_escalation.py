@@ -71,7 +71,7 @@ async def test_a_report_about_the_facilitator_goes_to_the_organisation_only(
 async def test_a_co_facilitator_sees_and_decides_what_the_reported_one_cannot(
     hearth_server: RunningServer, make_client: Clients
 ) -> None:
-    fac, ana, ben, group = await trio(make_client)
+    fac, _, ben, group = await trio(make_client)
     # Co-facilitation has no event yet (issue 15): the second facilitator is added in the file.
     hearth_server.add_facilitator("bob")
     with sqlite3.connect(hearth_server.database) as conn:
