@@ -53,6 +53,8 @@ async def test_a_report_about_the_facilitator_goes_to_the_organisation_only(
     assert lines[0]["content"] == "stop whining, all of you"
     assert lines[0]["reason"] == "the host is cruel"
     assert leaks(lines, identities(ben, group, "Calm River")) == []
+    shown = hearth_cli("reports", "show", escalated, config=hearth_server.config_path)
+    assert json.loads(shown.stdout)["about_facilitator"] is True
     closed = hearth_cli(
         "reports", "dismiss", escalated, "--note", "spoke to them", config=hearth_server.config_path
     )
