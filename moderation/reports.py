@@ -170,6 +170,12 @@ class Report:
             state=ReportState(data["state"]),
             resolved_at=None if data["resolved_at"] is None else int(data["resolved_at"]),
             decision=None if decision is None else Decision.from_json(decision),
-            about_facilitator=bool(data["about_facilitator"]),
+            about_facilitator=_flag(data["about_facilitator"]),
             duplicate_key=b"",
         )
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("about_facilitator must be true or false")
+    return value

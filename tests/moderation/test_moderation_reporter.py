@@ -51,6 +51,8 @@ def test_the_json_shown_carries_no_reporter_and_no_duplicate_key() -> None:
     assert shown["about_facilitator"] is False
     assert Report.from_json(shown) == report  # the key is not part of a report's identity
     assert Report.from_json(shown).duplicate_key == b""
+    with pytest.raises(ValueError, match="about_facilitator"):
+        Report.from_json({**shown, "about_facilitator": "false"})
 
 
 async def test_duplicates_are_refused_by_the_opaque_key(queue: SqliteQueue) -> None:
