@@ -35,8 +35,12 @@ class ModerationQueue(Protocol):
     """Where verified reports wait for a facilitator.
 
     ``submit`` is idempotent per ``report_id`` and refuses a second report of one message by
-    one reporter with ``DuplicateReport``. ``list`` returns urgent reports first, then newest
-    first; ``before`` is the ``report_id`` of the last report of the previous page.
+    one reporter with ``DuplicateReport``: a report names no reporter, so the backend compares
+    ``(group_id, msg_id, duplicate_key)``. ``list`` returns urgent reports first, then newest
+    first; ``before`` is the ``report_id`` of the last report of the previous page;
+    ``about_facilitator`` keeps only reports with (True) or without (False) that mark;
+    ``excluding_senders`` leaves out reports about messages of these member ids (the server
+    passes a facilitator's own, so nobody is shown a report about themselves).
     ``purge_resolved`` deletes reports resolved more than ``older_than_ms`` ago and returns how
     many it deleted.
     """
@@ -54,6 +58,8 @@ class ModerationQueue(Protocol):
         state: ReportState | None = None,
         limit: int = 50,
         before: str | None = None,
+        about_facilitator: bool | None = None,
+        excluding_senders: Collection[bytes] = (),
     ) -> builtins.list[Report]: ...
 
     async def get(self, report_id: str) -> Report | None: ...
@@ -83,6 +89,8 @@ def select_page(
     state: ReportState | None,
     limit: int,
     before: str | None,
+    about_facilitator: bool | None = None,
+    excluding_senders: Collection[bytes] = (),
 ) -> builtins.list[Report]:
     """``list`` over reports held in memory, for backends without a query language."""
     check_limit(limit)
@@ -97,6 +105,8 @@ def select_page(
         for r in held
         if (group_ids is None or r.group_id in group_ids)
         and (state is None or r.state is state)
+        and (about_facilitator is None or r.about_facilitator is about_facilitator)
+        and r.sender_id not in excluding_senders
         and (cursor is None or list_key(r) < cursor)
     ]
     return sorted(chosen, key=list_key, reverse=True)[:limit]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from crypto.encoding import b64decode, b64encode
@@ -58,7 +58,15 @@ def new_report_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class NewReport:
-    """What the server hands in once ``verify_report`` has accepted a report."""
+    """What the server hands in once ``verify_report`` has accepted a report.
+
+    It names no reporter. ``duplicate_key`` is an opaque 32-byte keyed hash the server computes
+    from the message and the reporter: equal for two reports of one message by one person, and
+    unrelated across messages, so it links nothing. A backend stores it only to refuse a second
+    report and never shows or sends it (``to_json`` leaves it out). ``about_facilitator`` marks
+    a report about a message a facilitator of the group wrote: that facilitator never sees it;
+    the group's other facilitators and the organisation do (docs/moderation.md).
+    """
 
     group_id: bytes
     msg_id: bytes
@@ -66,10 +74,11 @@ class NewReport:
     content: str
     content_type: int
     sender_id: bytes
-    reporter_id: bytes
     message_ts: int
     reported_at: int
     reason: str
+    about_facilitator: bool
+    duplicate_key: bytes = field(repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +90,6 @@ class Report:
     content: str
     content_type: int
     sender_id: bytes
-    reporter_id: bytes
     message_ts: int
     reported_at: int
     reason: str
@@ -89,6 +97,10 @@ class Report:
     state: ReportState
     resolved_at: int | None
     decision: Decision | None
+    about_facilitator: bool
+    # Server-side only (see NewReport); not compared, so a report read back from its JSON
+    # (which never carries the key) equals the one that was sent.
+    duplicate_key: bytes = field(repr=False, compare=False)
 
     @classmethod
     def opened(
@@ -106,7 +118,6 @@ class Report:
             content=new.content,
             content_type=new.content_type,
             sender_id=new.sender_id,
-            reporter_id=new.reporter_id,
             message_ts=new.message_ts,
             reported_at=new.reported_at,
             reason=new.reason,
@@ -114,9 +125,13 @@ class Report:
             state=ReportState.OPEN,
             resolved_at=None,
             decision=None,
+            about_facilitator=new.about_facilitator,
+            duplicate_key=new.duplicate_key,
         )
 
     def to_json(self) -> dict[str, Any]:
+        """What facilitators and the organisation are shown: never the reporter, nor the
+        ``duplicate_key`` (docs/protocol.md lists each field and its type)."""
         return {
             "report_id": self.report_id,
             "group_id": b64encode(self.group_id),
@@ -125,7 +140,6 @@ class Report:
             "content": self.content,
             "content_type": self.content_type,
             "sender_id": b64encode(self.sender_id),
-            "reporter_id": b64encode(self.reporter_id),
             "message_ts": self.message_ts,
             "reported_at": self.reported_at,
             "reason": self.reason,
@@ -133,11 +147,13 @@ class Report:
             "state": self.state.value,
             "resolved_at": self.resolved_at,
             "decision": None if self.decision is None else self.decision.to_json(),
+            "about_facilitator": self.about_facilitator,
         }
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Report:
-        """The inverse of ``to_json``; raises ``KeyError``/``ValueError`` on a malformed dict."""
+        """The inverse of ``to_json`` (with an empty ``duplicate_key``, which JSON never
+        carries); raises ``KeyError``/``ValueError`` on a malformed dict."""
         decision = data["decision"]
         return cls(
             report_id=str(data["report_id"]),
@@ -147,7 +163,6 @@ class Report:
             content=str(data["content"]),
             content_type=int(data["content_type"]),
             sender_id=b64decode(data["sender_id"]),
-            reporter_id=b64decode(data["reporter_id"]),
             message_ts=int(data["message_ts"]),
             reported_at=int(data["reported_at"]),
             reason=str(data["reason"]),
@@ -155,4 +170,12 @@ class Report:
             state=ReportState(data["state"]),
             resolved_at=None if data["resolved_at"] is None else int(data["resolved_at"]),
             decision=None if decision is None else Decision.from_json(decision),
+            about_facilitator=_flag(data["about_facilitator"]),
+            duplicate_key=b"",
         )
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("about_facilitator must be true or false")
+    return value

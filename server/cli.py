@@ -24,6 +24,7 @@ from typing import TypeVar
 import aiosqlite
 
 from moderation.errors import ModerationError
+from server.cli_reports import add_report_commands
 from server.config import (
     SECRET_KEY_BYTES,
     Config,
@@ -155,6 +156,8 @@ def build_parser() -> argparse.ArgumentParser:
         "verify", parents=[with_config], help="check that no audit entry was changed or removed"
     )
     verify.set_defaults(command=cmd_audit_verify)
+
+    add_report_commands(commands, with_config)
     return parser
 
 

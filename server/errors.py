@@ -41,6 +41,7 @@ class Code(StrEnum):
     POSTING_CLOSED = "posting_closed"
     MUTED = "muted"
     REPORT_UNVERIFIABLE = "report_unverifiable"
+    REPORT_EXPIRED = "report_expired"
     ALREADY_REPORTED = "already_reported"
     ALREADY_RESOLVED = "already_resolved"
     RATE_LIMITED = "rate_limited"

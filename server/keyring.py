@@ -27,6 +27,8 @@ class Keyring:
     # seals a departed member's account key while a report could still need it
     # (server/storage/departures.py)
     departed_key: bytes = field(repr=False)
+    # Keys the duplicate_key of a report; never leaves the server (moderation/reports.py).
+    report_duplicate_key: bytes = field(repr=False)
 
     @classmethod
     def from_secret(cls, secret: bytes, current_kid: int) -> Keyring:
@@ -42,6 +44,7 @@ class Keyring:
             frank_keys,
             _derive(secret, b"moderation backend"),
             _derive(secret, b"departed member account"),
+            _derive(secret, b"report duplicates"),
         )
 
     @property

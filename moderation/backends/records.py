@@ -19,41 +19,62 @@ from moderation.actions import Decision
 from moderation.errors import AlreadyResolved, DuplicateReport, UnknownReport
 from moderation.reports import Priority, Report, ReportState
 
+# No reporter id: ``duplicate_key`` (an opaque keyed hash of message and reporter, computed by
+# the server) is all a second report of one message by one person is refused by.
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS moderation_reports (
-    report_id     TEXT    PRIMARY KEY,
-    group_id      BLOB    NOT NULL,
-    msg_id        BLOB    NOT NULL,
-    seq           INTEGER NOT NULL,
-    content       TEXT    NOT NULL,
-    content_type  INTEGER NOT NULL,
-    sender_id     BLOB    NOT NULL,
-    reporter_id   BLOB    NOT NULL,
-    message_ts    INTEGER NOT NULL,
-    reported_at   INTEGER NOT NULL,
-    reason        TEXT    NOT NULL,
-    priority      TEXT    NOT NULL,
-    priority_rank INTEGER NOT NULL,
-    state         TEXT    NOT NULL CHECK (state IN ('open', 'resolved')),
-    resolved_at   INTEGER,
-    decision      TEXT,
-    UNIQUE (group_id, msg_id, reporter_id)
+    report_id         TEXT    PRIMARY KEY,
+    group_id          BLOB    NOT NULL,
+    msg_id            BLOB    NOT NULL,
+    seq               INTEGER NOT NULL,
+    content           TEXT    NOT NULL,
+    content_type      INTEGER NOT NULL,
+    sender_id         BLOB    NOT NULL,
+    duplicate_key     BLOB    NOT NULL,
+    message_ts        INTEGER NOT NULL,
+    reported_at       INTEGER NOT NULL,
+    reason            TEXT    NOT NULL,
+    priority          TEXT    NOT NULL,
+    priority_rank     INTEGER NOT NULL,
+    state             TEXT    NOT NULL CHECK (state IN ('open', 'resolved')),
+    resolved_at       INTEGER,
+    decision          TEXT,
+    about_facilitator INTEGER NOT NULL DEFAULT 0 CHECK (about_facilitator IN (0, 1)),
+    UNIQUE (group_id, msg_id, duplicate_key)
 );
 CREATE INDEX IF NOT EXISTS moderation_reports_order
     ON moderation_reports (priority_rank DESC, reported_at DESC, report_id DESC);
 CREATE INDEX IF NOT EXISTS moderation_reports_resolved
     ON moderation_reports (resolved_at) WHERE state = 'resolved';
 """
+# A table made before reports stopped naming their reporter is rebuilt without the column
+# (upgrade below). Its reports get random duplicate keys: the reporter ids are gone, so a second
+# report of such a message by the same member is accepted once, the price of forgetting them.
+_SET_ASIDE = """
+DROP INDEX IF EXISTS moderation_reports_order;
+DROP INDEX IF EXISTS moderation_reports_resolved;
+ALTER TABLE moderation_reports RENAME TO moderation_reports_named;
+"""
+_COPY_BACK = """
+INSERT INTO moderation_reports (report_id, group_id, msg_id, seq, content, content_type,
+    sender_id, duplicate_key, message_ts, reported_at, reason, priority, priority_rank, state,
+    resolved_at, decision)
+    SELECT report_id, group_id, msg_id, seq, content, content_type, sender_id, randomblob(32),
+        message_ts, reported_at, reason, priority, priority_rank, state, resolved_at, decision
+    FROM moderation_reports_named;
+DROP TABLE moderation_reports_named;
+"""
 
 _SELECT = (
-    "SELECT report_id, group_id, msg_id, seq, content, content_type, sender_id, reporter_id,"
-    " message_ts, reported_at, reason, priority, priority_rank, state, resolved_at, decision"
-    " FROM moderation_reports"
+    "SELECT report_id, group_id, msg_id, seq, content, content_type, sender_id, duplicate_key,"
+    " message_ts, reported_at, reason, priority, priority_rank, state, resolved_at, decision,"
+    " about_facilitator FROM moderation_reports"
 )
 _INSERT = (
     "INSERT INTO moderation_reports (report_id, group_id, msg_id, seq, content, content_type,"
-    " sender_id, reporter_id, message_ts, reported_at, reason, priority, priority_rank, state,"
-    " resolved_at, decision) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " sender_id, duplicate_key, message_ts, reported_at, reason, priority, priority_rank, state,"
+    " resolved_at, decision, about_facilitator)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 
 
@@ -66,6 +87,15 @@ async def connect(path: Path) -> aiosqlite.Connection:
     return conn
 
 
+async def upgrade(conn: aiosqlite.Connection) -> None:
+    """Bring a table made by an older Hearth up to ``SCHEMA`` (run before ``SCHEMA``)."""
+    async with conn.execute("PRAGMA table_info(moderation_reports)") as cursor:
+        columns = {row["name"] for row in await cursor.fetchall()}
+    if "reporter_id" in columns:
+        # One script, one transaction: a crash half-way leaves the old table as it was.
+        await conn.executescript("BEGIN IMMEDIATE;" + _SET_ASIDE + SCHEMA + _COPY_BACK + "COMMIT;")
+
+
 def _report(row: sqlite3.Row) -> Report:
     decision = row["decision"]
     return Report(
@@ -76,7 +106,6 @@ def _report(row: sqlite3.Row) -> Report:
         content=row["content"],
         content_type=row["content_type"],
         sender_id=bytes(row["sender_id"]),
-        reporter_id=bytes(row["reporter_id"]),
         message_ts=row["message_ts"],
         reported_at=row["reported_at"],
         reason=row["reason"],
@@ -84,6 +113,8 @@ def _report(row: sqlite3.Row) -> Report:
         state=ReportState(row["state"]),
         resolved_at=row["resolved_at"],
         decision=None if decision is None else Decision.from_json(json.loads(decision)),
+        about_facilitator=bool(row["about_facilitator"]),
+        duplicate_key=bytes(row["duplicate_key"]),
     )
 
 
@@ -97,10 +128,12 @@ async def insert(conn: aiosqlite.Connection, report: Report) -> bool:
     """Insert ``report``; False when this report_id is already stored (a retried submit)."""
     if await get(conn, report.report_id) is not None:
         return False
-    key = (report.group_id, report.msg_id, report.reporter_id)
+    if len(report.duplicate_key) != 32:
+        raise ValueError("a report needs the 32-byte duplicate_key the server computes")
+    key = (report.group_id, report.msg_id, report.duplicate_key)
     async with conn.execute(
         "SELECT report_id FROM moderation_reports"
-        " WHERE group_id = ? AND msg_id = ? AND reporter_id = ?",
+        " WHERE group_id = ? AND msg_id = ? AND duplicate_key = ?",
         key,
     ) as cursor:
         row = await cursor.fetchone()
@@ -117,7 +150,7 @@ async def insert(conn: aiosqlite.Connection, report: Report) -> bool:
             report.content,
             report.content_type,
             report.sender_id,
-            report.reporter_id,
+            report.duplicate_key,
             report.message_ts,
             report.reported_at,
             report.reason,
@@ -126,6 +159,7 @@ async def insert(conn: aiosqlite.Connection, report: Report) -> bool:
             report.state.value,
             report.resolved_at,
             decision,
+            int(report.about_facilitator),
         ),
     )
     return True
@@ -154,6 +188,8 @@ async def select(
     state: ReportState | None,
     limit: int,
     before: str | None,
+    about_facilitator: bool | None = None,
+    excluding_senders: Collection[bytes] = (),
 ) -> list[Report]:
     where: list[str] = []
     params: list[Any] = []
@@ -162,6 +198,12 @@ async def select(
             return []
         where.append("group_id IN (" + ", ".join("?" * len(group_ids)) + ")")
         params.extend(group_ids)
+    if excluding_senders:
+        where.append("sender_id NOT IN (" + ", ".join("?" * len(excluding_senders)) + ")")
+        params.extend(excluding_senders)
+    if about_facilitator is not None:
+        where.append("about_facilitator = ?")
+        params.append(int(about_facilitator))
     if state is not None:
         where.append("state = ?")
         params.append(state.value)

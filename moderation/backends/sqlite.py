@@ -39,6 +39,7 @@ class SqliteQueue:
         # executescript commits on its own; every statement is IF NOT EXISTS, so a crash
         # half-way is repaired by the next start.
         async with self._lock:
+            await records.upgrade(self._conn)
             await self._conn.executescript(self.schema())
 
     def schema(self) -> str:
@@ -80,11 +81,19 @@ class SqliteQueue:
         state: ReportState | None = None,
         limit: int = 50,
         before: str | None = None,
+        about_facilitator: bool | None = None,
+        excluding_senders: Collection[bytes] = (),
     ) -> builtins.list[Report]:
         check_limit(limit)
         async with self._lock:
             return await records.select(
-                self._connection(), group_ids=group_ids, state=state, limit=limit, before=before
+                self._connection(),
+                group_ids=group_ids,
+                state=state,
+                limit=limit,
+                before=before,
+                about_facilitator=about_facilitator,
+                excluding_senders=excluding_senders,
             )
 
     async def get(self, report_id: str) -> Report | None:

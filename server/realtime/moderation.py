@@ -6,23 +6,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from crypto.encoding import b64encode
-from crypto.envelopes import parse_envelope
 from crypto.errors import VerificationFailed
-from crypto.franking import parse_report_opening, verify_report
+from crypto.franking import ReportOpening, parse_report_opening, verify_report
 from moderation.actions import Action, Decision
 from moderation.errors import AlreadyResolved, DuplicateReport, InvalidDecision, UnknownReport
 from moderation.intake import file_report
 from moderation.reports import NewReport, Report, ReportState
 from server.errors import Code, HearthError
-from server.realtime import schemas
+from server.realtime import reportaccess, schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import decode_b64, facilitator_room, group_room
+from server.realtime.wire import decode_b64, group_room
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
 
 MINUTE_MS = 60_000
+DAY_MS = 86_400_000
 UNVERIFIABLE = "this report could not be verified against the message the server relayed"
 
 
@@ -39,15 +39,14 @@ async def submit_report(hub: Hub, connection: Connection, payload: schemas.Repor
     reporter = await hub.member_for(connection, group_id)
     if not reporter.keyed or reporter.first_epoch is None or reporter.first_epoch > header.epoch:
         raise HearthError(Code.NOT_MEMBER, "you can only report messages you were sent")
-    stored = await hub.messages.by_msg_id(group_id, header.msg_id)
+    # A message its sender deleted is still here as a tombstone that kept its header (and so C)
+    # and rtag until retention purges it: those who saw it can still report it.
+    stored = await hub.messages.reportable(group_id, header.msg_id)
+    if stored is None:
+        raise await _missing(hub, opening, group_id)
     # The rtag binds group, epoch, sender, msg_id, time and commitment; comparing with the
-    # stored envelope also binds the nonce, which the rtag does not cover (docs/protocol.md).
-    if (
-        stored is None
-        or stored.envelope is None
-        or parse_envelope(stored.envelope).header != header
-        or stored.server_ts != opening.server_ts
-    ):
+    # stored header also binds the nonce, which the rtag does not cover (docs/protocol.md).
+    if stored.header != header.encode() or stored.server_ts != opening.server_ts:
         raise HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE)
     try:
         verify_report(opening, hub.keyring.frank_keys)
@@ -55,6 +54,7 @@ async def submit_report(hub: Hub, connection: Connection, payload: schemas.Repor
     except (VerificationFailed, UnicodeDecodeError):
         raise HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE) from None
     await hub.limit(hub.limits.reports, connection)
+    author = await reportaccess.facilitator_of_member(hub, group_id, header.sender_id)
     new = NewReport(
         group_id=group_id,
         msg_id=header.msg_id,
@@ -62,17 +62,36 @@ async def submit_report(hub: Hub, connection: Connection, payload: schemas.Repor
         content=content,
         content_type=opening.content_type,
         sender_id=header.sender_id,
-        reporter_id=reporter.member_id,
         message_ts=stored.server_ts,
         reported_at=hub.clock(),
         reason=payload.reason.strip(),
+        about_facilitator=author is not None,
+        duplicate_key=reportaccess.duplicate_key(
+            hub.keyring.report_duplicate_key, group_id, header.msg_id, connection.account_pk
+        ),
     )
     try:
         report = await file_report(hub.queue, hub.classifiers, new)
     except DuplicateReport:
         raise HearthError(Code.ALREADY_REPORTED, "you have already reported this message") from None
-    await hub.sio.emit("report.new", report_view(report), room=facilitator_room(group_id))
+    await reportaccess.tell_facilitators(hub, "report.new", report, report_view(report))
     return {"report_id": report.report_id, "priority": report.priority.value}
+
+
+async def _missing(hub: Hub, opening: ReportOpening, group_id: bytes) -> HearthError:
+    """Why a report names no stored message: past retention (the opening is genuine and older
+    than the group keeps messages), or not verifiable."""
+    try:
+        verify_report(opening, hub.keyring.frank_keys)
+    except VerificationFailed:
+        return HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE)
+    group = (await hub.group_state(group_id)).group
+    if opening.server_ts < hub.clock() - group.retention_days * DAY_MS:
+        return HearthError(
+            Code.REPORT_EXPIRED,
+            "this message is older than the group keeps messages and can no longer be reported",
+        )
+    return HearthError(Code.REPORT_UNVERIFIABLE, UNVERIFIABLE)
 
 
 def report_view(report: Report) -> dict[str, Any]:
@@ -85,7 +104,8 @@ async def _report_for(hub: Hub, connection: Connection, report_id: str) -> Repor
     report = await hub.queue.get(report_id)
     if report is None:
         raise HearthError(Code.NOT_FOUND, "no such report")
-    await hub.require_facilitator(connection, report.group_id)
+    facilitator_id = await hub.require_facilitator(connection, report.group_id)
+    await reportaccess.check_not_about(hub, report, facilitator_id)
     return report
 
 
@@ -102,9 +122,14 @@ async def list_reports(hub: Hub, connection: Connection, payload: schemas.Modera
         managed = await hub.groups.groups_of_facilitator(facilitator.facilitator_id)
         groups = [g.group_id for g in managed]
     state = None if payload.state is None else ReportState(payload.state)
+    own = await reportaccess.own_member_ids(hub, facilitator.facilitator_id, groups)
     try:
         reports = await hub.queue.list(
-            group_ids=groups, state=state, limit=payload.limit, before=payload.before
+            group_ids=groups,
+            state=state,
+            limit=payload.limit,
+            before=payload.before,
+            excluding_senders=own,
         )
     except UnknownReport:
         raise HearthError(Code.NOT_FOUND, "the page cursor names no report") from None
@@ -142,13 +167,18 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
         at=now,
         actor=connection.facilitator.username,
         action=decision.action.value,
-        group_id=report.group_id,
+        # A decision about a facilitator's message is the organisation's record, not the
+        # group's: the facilitator it is about reads the group's log (audit.list).
+        group_id=None if report.about_facilitator else report.group_id,
         subject=report.report_id,
-        detail={"member_id": b64encode(report.sender_id), "note": decision.note, **detail},
+        detail={
+            "member_id": b64encode(report.sender_id),
+            "note": decision.note,
+            **({"group_id": b64encode(report.group_id)} if report.about_facilitator else {}),
+            **detail,
+        },
     )
-    await hub.sio.emit(
-        "report.resolved", report_view(resolved), room=facilitator_room(report.group_id)
-    )
+    await reportaccess.tell_facilitators(hub, "report.resolved", resolved, report_view(resolved))
     return {"report": report_view(resolved)}
 
 

@@ -6,8 +6,9 @@ import sqlite3
 
 import aiosqlite
 
+from crypto.suite import HEADER_LEN
 from server.storage.database import Database
-from server.storage.rows import MessageRow
+from server.storage.rows import MessageRow, ReportableMessage
 
 _COLUMNS = "group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, rtag"
 # The group's highest seq, stored or deleted by retention (two ? for the group id). COALESCE
@@ -103,14 +104,29 @@ class MessageStore:
         )
         return [_message(row) for row in rows]
 
+    async def reportable(self, group_id: bytes, msg_id: bytes) -> ReportableMessage | None:
+        """What a report of the message is checked against, deleted or not; None once retention
+        has purged it (or if it never was)."""
+        row = await self._db.fetch_one(
+            "SELECT seq, sender_id, server_ts, COALESCE(header, substr(envelope, 1, ?)) "
+            "FROM messages WHERE group_id = ? AND msg_id = ?",
+            (HEADER_LEN, group_id, msg_id),
+        )
+        if row is None or row[3] is None:
+            return None
+        return ReportableMessage(
+            seq=int(row[0]), sender_id=bytes(row[1]), server_ts=int(row[2]), header=bytes(row[3])
+        )
+
     async def tombstone(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
-        """Delete a message's ciphertext, keeping its place; None if unknown or deleted already."""
+        """Delete a message's ciphertext, keeping its place and its header (so it can still be
+        reported until retention purges the row); None if unknown or deleted already."""
 
         async def job(conn: aiosqlite.Connection) -> MessageRow | None:
             cursor = await conn.execute(
-                "UPDATE messages SET envelope = NULL WHERE group_id = ? AND msg_id = ? "
-                "AND envelope IS NOT NULL",
-                (group_id, msg_id),
+                "UPDATE messages SET header = substr(envelope, 1, ?), envelope = NULL "
+                "WHERE group_id = ? AND msg_id = ? AND envelope IS NOT NULL",
+                (HEADER_LEN, group_id, msg_id),
             )
             if cursor.rowcount != 1:
                 return None

@@ -95,3 +95,14 @@ class MessageRow:
             self.kid,
             self.rtag,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class ReportableMessage:
+    """A stored message as a report is checked against it: its envelope header (kept by a
+    tombstone too) and what the server recorded when it accepted it."""
+
+    seq: int
+    sender_id: bytes
+    server_ts: int
+    header: bytes

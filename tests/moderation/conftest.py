@@ -34,10 +34,11 @@ def new_report(n: int = 0, **changes: object) -> NewReport:
         "content": f"message {n}",
         "content_type": 1,
         "sender_id": b"S" * 16,
-        "reporter_id": b"R" * 16,
         "message_ts": 1_700_000_000_000 + n,
         "reported_at": 1_700_000_001_000 + n,
         "reason": "unkind",
+        "about_facilitator": False,
+        "duplicate_key": b"R" * 32,
     }
     fields.update(changes)
     return NewReport(**fields)  # type: ignore[arg-type]

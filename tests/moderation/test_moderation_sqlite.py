@@ -44,7 +44,7 @@ async def test_a_second_report_of_one_message_by_one_member_is_refused(queue: Sq
     with pytest.raises(DuplicateReport) as raised:
         await queue.submit(make_report(1))
     assert raised.value.existing_report_id == first.report_id
-    await queue.submit(make_report(1, reporter_id=b"Q" * 16))  # another member may
+    await queue.submit(make_report(1, duplicate_key=b"Q" * 32))  # another member may
 
 
 async def test_list_is_urgent_first_then_newest_and_pages(queue: SqliteQueue) -> None:

@@ -141,7 +141,7 @@ async def test_every_event_arrives_once_through_outage_slowness_and_restarts(
     # Up: everything is delivered, duplicates are only ever re-sends of one delivery id.
     receiver.mode = "up"
     queue = await started(db, receiver.url)
-    reports.append(make_report(5))
+    reports.append(make_report(5, about_facilitator=True, duplicate_key=b"\x5a" * 32))
     await queue.submit(reports[-1])
 
     async def outbox_empty() -> bool:
@@ -159,6 +159,11 @@ async def test_every_event_arrives_once_through_outage_slowness_and_restarts(
         event = receiver.accepted[report.report_id]
         assert event["type"] == "report.created"
         assert Report.from_json(event["report"]) == report
+        # the organisation is told a report is about a facilitator, never who reported
+        assert event["report"]["about_facilitator"] is report.about_facilitator
+        assert not {"reporter_id", "duplicate_key"} & set(event["report"])
+        assert "5a" * 32 not in json.dumps(event)
+        assert "Wlpa" not in json.dumps(event)  # base64 of the key's bytes
     resolved = receiver.accepted[reports[0].report_id + ".resolved"]
     assert resolved["type"] == "report.resolved"
     assert resolved["decision"]["action"] == "dismiss"

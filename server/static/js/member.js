@@ -203,9 +203,15 @@ const handlers = {
   "msg.deleted": (data) => {
     const item = state.messages.get(data.group_id)?.get(data.msg_id);
     if (item) {
+      // A message its sender deleted stays reportable by those who saw it, until the group's
+      // retention ends (the server kept its header and tag): keep the opening, in memory only.
+      // One a facilitator hid has been dealt with: nothing is left to report.
+      const bySender = data.by === "sender";
+      item.reportText = bySender ? item.text : null;
       item.text = null;
       item.deleted = true;
-      item.opening = null; // nothing left to report
+      item.deletedBy = data.by;
+      if (!bySender) item.opening = null;
       if (state.current === data.group_id) renderMessages();
     }
   },
@@ -541,7 +547,13 @@ function gapMarker(groupId, gap) {
 
 // This page never deletes its own messages, so a removal of one of ours was a facilitator's.
 function removedText(m) {
-  return m.mine ? "(your message was removed by a facilitator)" : "(message removed)";
+  if (m.mine) return "(your message was removed by a facilitator)";
+  if (m.deletedBy === "sender") {
+    return canReport(m)
+      ? "(deleted by its sender — you saw it, so you can still report it)"
+      : "(deleted by its sender)";
+  }
+  return "(message removed)";
 }
 
 function reportLine(groupId, m) {

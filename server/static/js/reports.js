@@ -7,7 +7,9 @@ import { $, ask } from "./ui.js";
 /** The opening of a received message, base64url; null when the page kept nothing to open it with. */
 export function openingOf(item) {
   const o = item.opening;
-  if (!o || item.deleted || !item.rtag || item.serverTs === undefined || item.kid === undefined) return null;
+  // A message deleted by its sender is still reportable by whoever saw it (the server keeps its
+  // header and rtag until retention ends); the page keeps the opening of what it displayed.
+  if (!o || !item.rtag || item.serverTs === undefined || item.kid === undefined) return null;
   return hc.b64encode(
     hc.encodeReportOpening({
       header: o.header,
@@ -22,7 +24,7 @@ export function openingOf(item) {
 }
 
 export function canReport(item) {
-  return !item.mine && !item.deleted && Boolean(item.opening);
+  return !item.mine && Boolean(item.opening);
 }
 
 /** Ask for an optional reason and a confirmation; resolves to the reason, or null if cancelled. */
@@ -40,7 +42,7 @@ async function askReason(author, text) {
  * {kind: "sent"|"already"|"error"|"cancelled", text}.
  */
 export async function reportMessage(session, groupId, item, author) {
-  const reason = await askReason(author, item.text);
+  const reason = await askReason(author, item.deleted ? item.reportText ?? "" : item.text);
   if (reason === null) return { kind: "cancelled", text: "" };
   const opening = openingOf(item);
   if (!opening) return { kind: "error", text: "This message can no longer be reported." };
@@ -50,6 +52,7 @@ export async function reportMessage(session, groupId, item, author) {
   } catch (error) {
     if (error.code === "already_reported") return { kind: "already", text: "You have already reported this message." };
     if (error.code === "rate_limited") return { kind: "error", text: "Too many reports for now. Please try again later." };
+    if (error.code === "report_expired") return { kind: "error", text: "This message is older than the group keeps messages, so it can no longer be reported." };
     return { kind: "error", text: `Could not send the report: ${error.message}` };
   }
 }
