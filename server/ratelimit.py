@@ -7,14 +7,20 @@ connection that keeps pushing after being refused is disconnected.
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from server.cluster import redis_client
+from redis.exceptions import RedisError
+
 from server.config import LimitsConfig
 from server.errors import Code, HearthError
+from server.redislink import COMMAND_TIMEOUT_S, redis_client
 
+log = logging.getLogger("hearth.limits")
 Clock = Callable[[], int]
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -81,15 +87,47 @@ return wait
 
 
 class RedisAccountBuckets:
-    """Per-account buckets shared by every process (``[scale] redis_url``)."""
+    """Per-account buckets shared by every process (``[scale] redis_url``).
+
+    Without Redis (down, or stalled past the command timeout) each process falls back to its own
+    buckets, so that it keeps accepting messages; the outage is logged once, the return once.
+    An account then gets a budget per process, not one in all, for as long as the outage lasts.
+    """
+
+    RETRY_MS = 1_000  # after a failure, local buckets only for this long (monotonic time)
 
     def __init__(self, url: str) -> None:
         self._redis = redis_client(url)
         self._take = self._redis.register_script(_TAKE)
+        self._local = LocalAccountBuckets()
+        self._down_until = 0.0  # time.monotonic() before which Redis is not tried
+        self._down = False
 
     async def take(self, rule: Rule, account: bytes, now: int) -> int:
+        if time.monotonic() < self._down_until:
+            return await self._local.take(rule, account, now)
         key = f"hearth:limit:{rule.what}:{account.hex()}"
-        return int(await self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]))
+        try:
+            wait = int(
+                await asyncio.wait_for(
+                    self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]),
+                    COMMAND_TIMEOUT_S,
+                )
+            )
+        except (RedisError, OSError, TimeoutError) as error:
+            self._down_until = time.monotonic() + self.RETRY_MS / 1000
+            if not self._down:
+                self._down = True
+                log.warning(
+                    "rate limits: Redis is unreachable (%s); counting in this process alone "
+                    "until it is back",
+                    type(error).__name__,
+                )
+            return await self._local.take(rule, account, now)
+        if self._down:
+            self._down = False
+            log.warning("rate limits: Redis is back; counting across processes again")
+        return wait
 
     async def close(self) -> None:
         await self._redis.aclose()

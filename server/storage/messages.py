@@ -103,6 +103,15 @@ class MessageStore:
         )
         return [_message(row) for row in rows]
 
+    async def after(self, group_id: bytes, after_seq: int, *, limit: int) -> list[MessageRow]:
+        """Oldest first: up to ``limit`` messages above ``after_seq`` (a catch-up after an outage
+        of the link between processes, server/realtime/catchup.py)."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (group_id, after_seq, limit),
+        )
+        return [_message(row) for row in rows]
+
     async def tombstone(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
         """Delete a message's ciphertext, keeping its place; None if unknown or deleted already."""
 
