@@ -1,10 +1,11 @@
 """What several Hearth processes sharing one database tell each other.
 
-Room broadcasts between processes are python-socketio's job (``AsyncRedisManager``). What it
+Room broadcasts between processes are python-socketio's job (its pub/sub manager). What it
 does not carry is the relay's own in-memory state: the cached view of each group, which local
 sockets sit in which group room, and which groups have a facilitator online. Every change to
 those is published as a small JSON notice on a bus; each process, the sender included, applies
-it to itself. With one process the bus is a direct call.
+it to itself. With one process the bus is a direct call. With several, both travel over the
+process's :class:`~server.redislink.RedisLink`, which outlives an outage of Redis.
 """
 
 from __future__ import annotations

@@ -110,14 +110,16 @@ async def test_the_processes_rejoin_after_a_short_outage(
     check_logs(one, two)
 
 
-@pytest.mark.parametrize("outage_s", [3, 20])
+@pytest.mark.parametrize(("how", "outage_s"), [("kill", 3), ("kill", 20), ("stop", 3)])
 async def test_messages_keep_flowing_through_an_outage(
     servers: tuple[RunningServer, RunningServer],
     redis_server: RestartableRedis,
     clients: list[HearthClient],
+    how: str,
     outage_s: float,
 ) -> None:
-    """Under a steady load, Redis is killed for ``outage_s`` and started again: every message is
+    """Under a steady load, Redis is killed (and started again on its port) or stopped (and
+    continued: connections stay open, nothing answers) for ``outage_s``: every message is
     acknowledged; everyone has every acknowledged message within seconds of Redis' return, none
     twice; members removed during and after the outage receive nothing afterwards."""
     one, two = servers
@@ -132,14 +134,14 @@ async def test_messages_keep_flowing_through_an_outage(
     acked: dict[int, str] = {}
     try:
         await asyncio.sleep(1)
-        redis_server.kill()
+        redis_server.kill() if how == "kill" else redis_server.pause()
         killed = time.monotonic()
         await asyncio.sleep(outage_s / 2)
         await fac.remove(group, eve.member_id(group))
         eve_gone = int((await fac.send(group, "eve is gone"))["seq"])
         acked[eve_gone] = "eve is gone"
         await asyncio.sleep(outage_s / 2)
-        redis_server.start()
+        redis_server.start() if how == "kill" else redis_server.resume()
         back = time.monotonic()
         await redis_server.wait_for_subscribers(2, within=5)
         await asyncio.sleep(0.5)
