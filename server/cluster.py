@@ -21,7 +21,7 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from server.realtime.catchup import DeliveryLedger
 from server.realtime.fanout import DirectManager
-from server.redislink import RedisLink
+from server.redislink import RedisLink, redis_client  # noqa: F401  (imported from here before)
 
 log = logging.getLogger("hearth.cluster")
 Notice = dict[str, Any]
