@@ -89,7 +89,8 @@ class RedisLink:
         if not self.up:
             return False
         try:
-            await asyncio.wait_for(self._publisher.publish(channel, data), COMMAND_TIMEOUT_S)
+            async with asyncio.timeout(COMMAND_TIMEOUT_S):  # no task per call, unlike wait_for
+                await self._publisher.publish(channel, data)
         except (redis.RedisError, OSError, TimeoutError) as error:
             self._lost(error)
             self._broken = True
