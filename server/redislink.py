@@ -76,7 +76,7 @@ class RedisLink:
         self._on_lost.append(on_lost)
         self._on_restored.append(on_restored)
 
-    async def start(self, wait_s: float = 10.0) -> None:
+    async def start(self, wait_s: float = 3.0) -> None:
         """Start reading; wait up to ``wait_s`` for the first subscription. A process whose
         Redis is not there yet starts anyway, as after an outage, and links up when it comes."""
         if self._task is None:
