@@ -8,8 +8,8 @@ connection that keeps pushing after being refused is disconnected.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -91,41 +91,52 @@ class RedisAccountBuckets:
 
     Without Redis (down, or stalled past the command timeout) each process falls back to its own
     buckets, so that it keeps accepting messages; the outage is logged once, the return once.
-    An account then gets a budget per process, not one in all, for as long as the outage lasts.
+    While Redis is down no caller waits for it: one background probe tries it every
+    :attr:`PROBE_S`. An account gets a budget per process, not one in all, for that time.
     """
 
-    RETRY_MS = 1_000  # after a failure, local buckets only for this long (monotonic time)
+    PROBE_S = 1.0
 
     def __init__(self, url: str) -> None:
         self._redis = redis_client(url)
         self._take = self._redis.register_script(_TAKE)
         self._local = LocalAccountBuckets()
-        self._down_until = 0.0  # time.monotonic() before which Redis is not tried
-        self._down = False
+        self._probe: asyncio.Task[None] | None = None  # runs while Redis is down
 
     async def take(self, rule: Rule, account: bytes, now: int) -> int:
-        if time.monotonic() < self._down_until:
+        if self._probe is not None:
             return await self._local.take(rule, account, now)
         key = f"hearth:limit:{rule.what}:{account.hex()}"
         try:
             async with asyncio.timeout(COMMAND_TIMEOUT_S):  # no task per call, unlike wait_for
-                wait = int(await self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]))
+                return int(await self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]))
         except (RedisError, OSError, TimeoutError) as error:
-            self._down_until = time.monotonic() + self.RETRY_MS / 1000
-            if not self._down:
-                self._down = True
+            if self._probe is None:
                 log.warning(
                     "rate limits: Redis is unreachable (%s); counting in this process alone "
                     "until it is back",
                     type(error).__name__,
                 )
+                self._probe = asyncio.create_task(self._until_back(), name="hearth-limits-probe")
             return await self._local.take(rule, account, now)
-        if self._down:
-            self._down = False
+
+    async def _until_back(self) -> None:
+        while True:
+            await asyncio.sleep(self.PROBE_S)
+            try:
+                async with asyncio.timeout(COMMAND_TIMEOUT_S):
+                    await self._redis.ping()
+            except (RedisError, OSError, TimeoutError):
+                continue
             log.warning("rate limits: Redis is back; counting across processes again")
-        return wait
+            self._probe = None
+            return
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         await self._redis.aclose()
 
 

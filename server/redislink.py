@@ -17,6 +17,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+import uuid
 from collections.abc import Awaitable, Callable
 
 import redis.asyncio as redis
@@ -30,6 +32,12 @@ COMMAND_TIMEOUT_S = 2.0
 RETRY_MIN_S = 0.1
 RETRY_MAX_S = 1.0
 POLL_S = 1.0  # how often the reader looks up from an idle subscription (to notice a failed publish)
+# Each process hears its own heartbeat through Redis every HEARTBEAT_S; without one for LEASE_S
+# it no longer trusts what it has cached (a stalled Redis breaks no connection: nothing else
+# would tell it that notices have stopped arriving).
+HEARTBEAT_CHANNEL = "hearth-link"
+HEARTBEAT_S = 0.25
+LEASE_S = 1.0
 # Connections to Redis per client object. A busy process has hundreds of events in flight, each
 # wanting Redis at once: redis-py's default pool raises past 100 connections, this one waits.
 POOL_SIZE = 32
@@ -59,6 +67,9 @@ class RedisLink:
         self._on_lost: list[Callable[[], None]] = []
         self._on_restored: list[Callable[[], Awaitable[None]]] = []
         self._task: asyncio.Task[None] | None = None
+        self._beat: asyncio.Task[None] | None = None
+        self._id = uuid.uuid4().hex.encode()
+        self._heard = 0.0  # time.monotonic() this link last heard itself through Redis
         self._first = asyncio.Event()
         self._broken = False  # a publish failed: the reader reconnects
         self.up = False  # subscribed to every channel and resynchronised
@@ -81,6 +92,7 @@ class RedisLink:
         Redis is not there yet starts anyway, as after an outage, and links up when it comes."""
         if self._task is None:
             self._task = asyncio.create_task(self._run(), name="hearth-redis-link")
+            self._beat = asyncio.create_task(self._heartbeat(), name="hearth-redis-heartbeat")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first.wait(), wait_s)
 
@@ -97,12 +109,19 @@ class RedisLink:
             return False
         return True
 
+    @property
+    def alive(self) -> bool:
+        """Up, and this process heard itself through Redis less than LEASE_S ago: every notice
+        published before then has reached it."""
+        return self.up and time.monotonic() - self._heard < LEASE_S
+
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        for task in (self._beat, self._task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._task = self._beat = None
         await self._publisher.aclose()
 
     def _lost(self, error: BaseException) -> None:
@@ -127,8 +146,11 @@ class RedisLink:
             )
             pubsub = subscriber.pubsub(ignore_subscribe_messages=True)
             try:
-                await asyncio.wait_for(pubsub.subscribe(*self._receivers), COMMAND_TIMEOUT_S)
+                await asyncio.wait_for(
+                    pubsub.subscribe(*self._receivers, HEARTBEAT_CHANNEL), COMMAND_TIMEOUT_S
+                )
                 self._broken = False
+                self._heard = time.monotonic()
                 self.up = True
                 for restored in self._on_restored:
                     await restored()
@@ -156,9 +178,17 @@ class RedisLink:
             if message is None or message.get("type") != "message":
                 continue
             channel = message["channel"]
-            receiver = self._receivers.get(
-                channel.decode() if isinstance(channel, bytes) else channel
-            )
+            channel = channel.decode() if isinstance(channel, bytes) else channel
+            if channel == HEARTBEAT_CHANNEL:
+                if message["data"] == self._id:
+                    self._heard = time.monotonic()
+                continue
+            receiver = self._receivers.get(channel)
             if receiver is not None:
                 await receiver(message["data"])
         raise ConnectionError("a publish failed")
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(HEARTBEAT_S)
+            await self.publish(HEARTBEAT_CHANNEL, self._id)  # waits: one beat at a time

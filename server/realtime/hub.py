@@ -105,7 +105,8 @@ class Hub:
         self.ledger: DeliveryLedger | None = None
         if isinstance(self.sio.manager, RedisManager):
             self.ledger = self.sio.manager.ledger = DeliveryLedger()
-        self._confirmed = not isinstance(self.bus, RedisBus)
+        self._link = self.bus.link if isinstance(self.bus, RedisBus) else None
+        self._confirmed = self._link is None
         self._asked: dict[bytes, int] = {}  # unconfirmed: reads of a group asked for ...
         self._served: dict[bytes, int] = {}  # ... and served by a load that started after them
         self.sio.on("connect", self._on_connect)
@@ -231,7 +232,7 @@ class Hub:
     # -- group state --------------------------------------------------------------------
 
     async def group_state(self, group_id: bytes) -> GroupState:
-        if not self._confirmed:
+        if not self._confirmed or (self._link is not None and not self._link.alive):
             return await self._confirmed_state(group_id)
         state = self._states.get(group_id)
         if state is not None:
@@ -268,8 +269,9 @@ class Hub:
         return state
 
     async def _confirmed_state(self, group_id: bytes) -> GroupState:
-        """Without the link to the other processes, a removal done elsewhere would not reach
-        this one: read the group from the database for every use, and put this process's
+        """Without the link to the other processes (down, or not heard from for its lease: see
+        server/redislink.py), a removal done elsewhere might not reach this one: read the group
+        from the database for every use, and put this process's
         sockets in or out of its room to match, before anything is delivered. Reads asked for
         while one is running share the next one (which starts after they asked)."""
         asked = self._asked[group_id] = self._asked.get(group_id, 0) + 1
@@ -414,8 +416,8 @@ class Hub:
     # -- what every process must apply (server/cluster.py) ----------------------------
 
     async def start(self) -> None:
-        if isinstance(self.bus, RedisBus):
-            self.bus.link.watch(self._link_lost, self._link_restored)
+        if self._link is not None:
+            self._link.watch(self._link_lost, self._link_restored)
         await self.bus.start(self._on_notice)
 
     def _link_lost(self) -> None:
@@ -452,7 +454,7 @@ class Hub:
                     self.config.server.coalesce_max,
                 )
         # unless the link went down again meanwhile
-        self._confirmed = not isinstance(self.bus, RedisBus) or self.bus.link.up
+        self._confirmed = self._link is None or self._link.up
         await self.publish_presence(force=True)
 
     async def close(self) -> None:

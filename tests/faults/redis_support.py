@@ -95,9 +95,19 @@ class RestartableRedis:
             self.process.wait(10)
             self.process = None
 
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, password=REDIS_PASSWORD, socket_timeout=2)
+
+    def has_key(self, key: str) -> bool:
+        client = self.client()
+        try:
+            return bool(client.exists(key))
+        finally:
+            client.close()
+
     def subscribers(self) -> dict[str, int]:
         """PUBSUB NUMSUB of Hearth's channels."""
-        client = redis.Redis(port=self.port, password=REDIS_PASSWORD, socket_timeout=2)
+        client = self.client()
         try:
             return {
                 (name.decode() if isinstance(name, bytes) else str(name)): int(count)

@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 
 from server.client import HearthClient
+from server.ratelimit import RedisAccountBuckets, Rule
+from server.redislink import COMMAND_TIMEOUT_S
 from tests.conftest import RunningServer
 from tests.faults.redis_support import (
     REDIS_PASSWORD,
@@ -29,7 +31,7 @@ from tests.faults.redis_support import (
 )
 
 pytestmark = [needs_redis, pytest.mark.slow]
-CATCH_UP_S = 5.0  # after Redis is back, every client has everything within this
+CATCH_UP_S = 8.0  # after Redis is back, every client has everything within this
 
 
 @pytest.fixture
@@ -173,3 +175,43 @@ async def test_messages_keep_flowing_through_an_outage(
     assert not [seq for seq in dan.inbox.get(group, {}) if seq >= dan_gone]
     assert redis_server.subscribers() == {"hearth-cluster": 2, "hearth-socketio": 2}
     check_logs(one, two)
+
+
+async def test_rate_limits_count_locally_while_redis_is_away(
+    redis_server: RestartableRedis, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Per-account buckets live in Redis; without it they count in the process, nobody waits on
+    a Redis known to be away, and they go back to Redis once it answers again."""
+    buckets = RedisAccountBuckets(redis_server.url)
+    rule = Rule("messages", per_ms=1 / 60_000, burst=2)
+    account = bytes(32)
+    key = f"hearth:limit:messages:{account.hex()}"
+    try:
+        assert [await buckets.take(rule, account, 0) for _ in range(2)] == [0, 0]
+        assert await buckets.take(rule, account, 0) > 0  # the budget is Redis'
+
+        redis_server.pause()  # stalled: the first call gives up after the command timeout ...
+        started = time.monotonic()
+        assert await buckets.take(rule, account, 0) == 0  # ... and counts locally, afresh
+        assert time.monotonic() - started < COMMAND_TIMEOUT_S + 1
+        started = time.monotonic()
+        assert await buckets.take(rule, account, 0) == 0
+        assert await buckets.take(rule, account, 0) > 0  # the local budget is enforced
+        assert time.monotonic() - started < 0.5  # ... without waiting on Redis again
+        redis_server.resume()
+        redis_server.kill()
+        assert await buckets.take(rule, account, 0) > 0
+
+        redis_server.start()  # empty: the account's key is gone with the old Redis
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and not redis_server.has_key(key):
+            await buckets.take(rule, account, 0)
+            await asyncio.sleep(0.2)
+        assert redis_server.has_key(key)  # counting in Redis again
+    finally:
+        await buckets.close()
+    logged = [r.getMessage() for r in caplog.records if r.name == "hearth.limits"]
+    assert len(logged) == 2, logged
+    assert "unreachable" in logged[0]
+    assert "back" in logged[1]
+    assert not any(REDIS_PASSWORD in r.getMessage() for r in caplog.records)
