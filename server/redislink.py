@@ -8,6 +8,9 @@ takes, subscribes again to every channel, and is back (logged once) only after t
 re-read what it may have missed (``on_restored``), before any message that arrived meanwhile is
 handled. A publish that fails (Redis down, or stalled past the command timeout) is dropped and
 counts as a loss too: the link reconnects and every process resynchronises (server/cluster.py).
+A stalled Redis (stopped, or its host frozen) breaks no connection, so each link also hears its
+own heartbeat through Redis: one not heard for :data:`LEASE_S` makes :attr:`RedisLink.alive`
+false, and the hub stops trusting its cache until it is heard again.
 
 Nothing about the URL (it may hold a password) or the error's text is logged, only its type.
 """
