@@ -75,7 +75,7 @@ class RedisLink:
         self._heard = 0.0  # time.monotonic() this link last heard itself through Redis
         self._first = asyncio.Event()
         self._broken = False  # a publish failed: the reader reconnects
-        self.up = False  # subscribed to every channel and resynchronised
+        self.up = False  # subscribed to every channel (on_restored may still be running)
         self._lost_logged = False
 
     def receive(self, channel: str, receiver: Receiver) -> None:
