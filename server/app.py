@@ -32,6 +32,7 @@ from server.logs import configure_logging
 from server.ratelimit import RedisAccountBuckets
 from server.realtime.hub import Hub
 from server.realtime.lean import LeanWebSocketProtocol
+from server.redislink import RedisLink
 from server.storage.audit import AuditStore
 from server.storage.database import Database
 from server.storage.groups import AccountStore, GroupStore
@@ -61,6 +62,8 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
     queue, classifiers = load_moderation(config, keyring, clock)
     redis_url = config.scale.redis_url
     account_buckets = RedisAccountBuckets(redis_url) if redis_url else None
+    # one subscription to Redis for the bus and the broadcasts, back after any outage
+    link = RedisLink(redis_url) if redis_url else None
     hub = Hub(
         config,
         GroupStore(db, departed_key=keyring.departed_key),
@@ -72,9 +75,9 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         audit=AuditStore(db),
         queue=queue,
         classifiers=classifiers,
-        bus=make_bus(redis_url),
+        bus=make_bus(link),
         account_buckets=account_buckets,
-        client_manager=(RedisManager(redis_url, channel="hearth-socketio") if redis_url else None),
+        client_manager=RedisManager(link) if link is not None else None,
     )
 
     @contextlib.asynccontextmanager

@@ -1,54 +1,68 @@
 """What several Hearth processes sharing one database tell each other.
 
-Room broadcasts between processes are python-socketio's job (``AsyncRedisManager``). What it
+Room broadcasts between processes are python-socketio's job (its pub/sub manager). What it
 does not carry is the relay's own in-memory state: the cached view of each group, which local
 sockets sit in which group room, and which groups have a facilitator online. Every change to
 those is published as a small JSON notice on a bus; each process, the sender included, applies
-it to itself. With one process the bus is a direct call.
+it to itself. With one process the bus is a direct call. With several, both travel over the
+process's :class:`~server.redislink.RedisLink`, which outlives an outage of Redis.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-import redis.asyncio as redis
-import socketio
+from socketio.async_pubsub_manager import AsyncPubSubManager
 
+from server.realtime.catchup import DeliveryLedger
 from server.realtime.fanout import DirectManager
+from server.redislink import RedisLink, redis_client  # noqa: F401  (imported from here before)
 
 log = logging.getLogger("hearth.cluster")
 Notice = dict[str, Any]
 Handler = Callable[[Notice], Awaitable[None]]
 CHANNEL = "hearth-cluster"
-# Connections to Redis per client object. A busy process has hundreds of events in flight, each
-# wanting Redis at once: redis-py's default pool raises past 100 connections, this one waits.
-POOL_SIZE = 32
-POOL_WAIT_S = 30
+SOCKETIO_CHANNEL = "hearth-socketio"
 
 
-def redis_client(url: str) -> redis.Redis:
-    """A client whose pool makes callers wait for a free connection instead of failing."""
-    pool = redis.BlockingConnectionPool.from_url(
-        url, max_connections=POOL_SIZE, timeout=POOL_WAIT_S
-    )
-    return redis.Redis.from_pool(pool)
+class RedisManager(AsyncPubSubManager, DirectManager):  # type: ignore[misc]
+    """python-socketio's pub/sub manager on the process's :class:`RedisLink` (one subscription
+    that comes back after an outage; a publish that fails is dropped, and the processes catch up
+    from the database once the link is back). What it receives is fanned out by
+    :class:`DirectManager` (one frame for every local recipient), after the :class:`DeliveryLedger`
+    has removed the messages this process has delivered already."""
 
+    name = "hearth-redis"
 
-class RedisManager(socketio.AsyncRedisManager, DirectManager):  # type: ignore[misc]
-    """python-socketio's Redis manager on a waiting pool: when publishing fails twice it logs
-    and drops the broadcast, so a burst must never fail for want of a connection. What it
-    receives is fanned out by :class:`DirectManager` (one frame for every local recipient)."""
+    def __init__(self, link: RedisLink, channel: str = SOCKETIO_CHANNEL) -> None:
+        super().__init__(channel=channel)
+        self.link = link
+        self.ledger: DeliveryLedger | None = None  # set by the hub
+        self._inbox: asyncio.Queue[bytes] = asyncio.Queue()
+        link.receive(channel, self._receive)
 
-    def _redis_connect(self) -> None:
-        self.redis = redis_client(self.redis_url)
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-        self.connected = True
+    async def _receive(self, data: bytes) -> None:
+        self._inbox.put_nowait(data)
+
+    async def _listen(self) -> Any:  # read by AsyncPubSubManager._thread
+        while True:
+            yield await self._inbox.get()
+
+    async def _publish(self, data: Any) -> None:
+        await self.link.publish(self.channel, self.json.dumps(data))
+
+    async def _handle_emit(self, message: dict[str, Any]) -> None:
+        if self.ledger is not None:
+            screened = self.ledger.screen(message)
+            if screened is None:
+                return
+            message = screened
+        await super()._handle_emit(message)
 
 
 class Bus(Protocol):
@@ -80,43 +94,34 @@ class LocalBus:
 
 
 class RedisBus:
-    """Several processes: notices go through a Redis pub/sub channel to every process."""
+    """Several processes: notices go through a Redis pub/sub channel to every process. A notice
+    published while the link is down is dropped: each process re-reads its state from the
+    database when the link comes back (the hub's ``resynchronise``)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, link: RedisLink) -> None:
         self.process_id = uuid.uuid4().hex
-        self._redis = redis_client(url)
-        self._task: asyncio.Task[None] | None = None
-        self._ready = asyncio.Event()
+        self.link = link
+        self._handler: Handler | None = None
+        link.receive(CHANNEL, self._receive)
 
     async def start(self, handler: Handler) -> None:
-        self._task = asyncio.create_task(self._listen(handler), name="hearth-cluster-bus")
-        await asyncio.wait_for(self._ready.wait(), 10)
+        self._handler = handler
+        await self.link.start()
 
-    async def _listen(self, handler: Handler) -> None:
-        pubsub = self._redis.pubsub()
-        await pubsub.subscribe(CHANNEL)
-        self._ready.set()
+    async def _receive(self, data: bytes) -> None:
+        if self._handler is None:
+            return
         try:
-            async for message in pubsub.listen():
-                if message.get("type") != "message":
-                    continue
-                try:
-                    await handler(json.loads(message["data"]))
-                except Exception:
-                    log.exception("cluster notice failed")
-        finally:
-            await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self._handler(json.loads(data))
+        except Exception:
+            log.exception("cluster notice failed")
 
     async def publish(self, notice: Notice) -> None:
-        await self._redis.publish(CHANNEL, json.dumps(notice))
+        await self.link.publish(CHANNEL, json.dumps(notice))
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-        await self._redis.aclose()
+        await self.link.close()
 
 
-def make_bus(redis_url: str) -> Bus:
-    return RedisBus(redis_url) if redis_url else LocalBus()
+def make_bus(link: RedisLink | None) -> Bus:
+    return RedisBus(link) if link is not None else LocalBus()

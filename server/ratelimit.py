@@ -7,14 +7,20 @@ connection that keeps pushing after being refused is disconnected.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from server.cluster import redis_client
+from redis.exceptions import RedisError
+
 from server.config import LimitsConfig
 from server.errors import Code, HearthError
+from server.redislink import COMMAND_TIMEOUT_S, redis_client
 
+log = logging.getLogger("hearth.limits")
 Clock = Callable[[], int]
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -81,17 +87,56 @@ return wait
 
 
 class RedisAccountBuckets:
-    """Per-account buckets shared by every process (``[scale] redis_url``)."""
+    """Per-account buckets shared by every process (``[scale] redis_url``).
+
+    Without Redis (down, or stalled past the command timeout) each process falls back to its own
+    buckets, so that it keeps accepting messages; the outage is logged once, the return once.
+    While Redis is down no caller waits for it: one background probe tries it every
+    :attr:`PROBE_S`. An account gets a budget per process, not one in all, for that time.
+    """
+
+    PROBE_S = 1.0
 
     def __init__(self, url: str) -> None:
         self._redis = redis_client(url)
         self._take = self._redis.register_script(_TAKE)
+        self._local = LocalAccountBuckets()
+        self._probe: asyncio.Task[None] | None = None  # runs while Redis is down
 
     async def take(self, rule: Rule, account: bytes, now: int) -> int:
+        if self._probe is not None:
+            return await self._local.take(rule, account, now)
         key = f"hearth:limit:{rule.what}:{account.hex()}"
-        return int(await self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]))
+        try:
+            async with asyncio.timeout(COMMAND_TIMEOUT_S):  # no task per call, unlike wait_for
+                return int(await self._take(keys=[key], args=[repr(rule.per_ms), rule.burst, now]))
+        except (RedisError, OSError, TimeoutError) as error:
+            if self._probe is None:
+                log.warning(
+                    "rate limits: Redis is unreachable (%s); counting in this process alone "
+                    "until it is back",
+                    type(error).__name__,
+                )
+                self._probe = asyncio.create_task(self._until_back(), name="hearth-limits-probe")
+            return await self._local.take(rule, account, now)
+
+    async def _until_back(self) -> None:
+        while True:
+            await asyncio.sleep(self.PROBE_S)
+            try:
+                async with asyncio.timeout(COMMAND_TIMEOUT_S):
+                    await self._redis.ping()
+            except (RedisError, OSError, TimeoutError):
+                continue
+            log.warning("rate limits: Redis is back; counting across processes again")
+            self._probe = None
+            return
 
     async def close(self) -> None:
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
         await self._redis.aclose()
 
 

@@ -18,7 +18,7 @@ from crypto.encoding import b64encode
 from crypto.errors import VerificationFailed
 from moderation.classifiers import Classifier
 from moderation.queue import ModerationQueue
-from server.cluster import Bus, LocalBus, Notice
+from server.cluster import Bus, LocalBus, Notice, RedisBus, RedisManager
 from server.config import Config
 from server.errors import Code, HearthError
 from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
@@ -26,6 +26,7 @@ from server.keyring import Keyring
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
+from server.realtime.catchup import DeliveryLedger, reannounce_epochs, replay_missed
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
 from server.realtime.fanout import DirectSocketIOServer
@@ -99,6 +100,16 @@ class Hub:
         self._states: dict[bytes, GroupState] = {}
         self._counters: dict[bytes, Counters] = {}
         self._loading: dict[bytes, asyncio.Lock] = {}
+        # Several processes: what this one has delivered to its sockets, to catch them up after
+        # an outage of Redis (catchup.py); and whether its cached group state is confirmed (the
+        # link to the other processes is up and it has resynchronised since it last was down).
+        self.ledger: DeliveryLedger | None = None
+        if isinstance(self.sio.manager, RedisManager):
+            self.ledger = self.sio.manager.ledger = DeliveryLedger()
+        self._link = self.bus.link if isinstance(self.bus, RedisBus) else None
+        self._confirmed = self._link is None
+        self._asked: dict[bytes, int] = {}  # unconfirmed: reads of a group asked for ...
+        self._served: dict[bytes, int] = {}  # ... and served by a load that started after them
         self.sio.on("connect", self._on_connect)
         self.sio.on("connect", self._refuse_namespace, namespace="*")
         self.sio.on("disconnect", self._on_disconnect)
@@ -168,7 +179,7 @@ class Hub:
         await self.sio.enter_room(connection.sid, account_room(connection.account_pk))
         for member in await self.groups.memberships_of_account(connection.account_pk):
             if member.keyed:
-                await self.sio.enter_room(connection.sid, group_room(member.group_id))
+                await self._enter_group_room(connection.sid, member.group_id)
         if connection.facilitator is not None:
             for group in await self.groups.groups_of_facilitator(
                 connection.facilitator.facilitator_id
@@ -222,6 +233,8 @@ class Hub:
     # -- group state --------------------------------------------------------------------
 
     async def group_state(self, group_id: bytes) -> GroupState:
+        if not self._confirmed or (self._link is not None and not self._link.alive):
+            return await self._confirmed_state(group_id)
         state = self._states.get(group_id)
         if state is not None:
             return state
@@ -255,6 +268,45 @@ class Hub:
             )
         self._states[group_id] = state
         return state
+
+    async def _confirmed_state(self, group_id: bytes) -> GroupState:
+        """Without the link to the other processes (down, or not heard from for its lease: see
+        server/redislink.py), a removal done elsewhere might not reach this one: read the group
+        from the database for every use, and put this process's
+        sockets in or out of its room to match, before anything is delivered. Reads asked for
+        while one is running share the next one (which starts after they asked)."""
+        asked = self._asked[group_id] = self._asked.get(group_id, 0) + 1
+        lock = self._loading.setdefault(group_id, asyncio.Lock())
+        async with lock:
+            state = self._states.get(group_id)
+            if state is not None and self._served.get(group_id, 0) >= asked:
+                return state
+            covered = self._asked[group_id]
+            state = await self._load(group_id)
+            await self._sync_room(state)
+            self._served[group_id] = covered
+        return state
+
+    async def _sync_room(self, state: GroupState) -> None:
+        """This process's sockets in the group's room: exactly those of its keyed members."""
+        group_id = state.group.group_id
+        room = group_room(group_id)
+        keyed = {m.account_pk for m in state.members.values() if m.keyed}
+        present = set(self.sio.manager.rooms.get("/", {}).get(room, {}))
+        for sid in present:
+            connection = self.connections.get(sid)
+            if connection is None or connection.account_pk not in keyed:
+                await self.sio.leave_room(sid, room)
+        for account in keyed:
+            for sid in self.sids_of(account) - present:
+                await self._enter_group_room(sid, group_id)
+
+    async def _enter_group_room(self, sid: str, group_id: bytes) -> None:
+        if self.ledger is not None and not self.ledger.tracking(group_id):
+            last_seq = await self.messages.last_seq(group_id)
+            group = await self.groups.get_group(group_id)
+            self.ledger.start(group_id, last_seq, 0 if group is None else group.current_epoch)
+        await self.sio.enter_room(sid, group_room(group_id))
 
     def counters(self, group_id: bytes) -> Counters:
         return self._counters[group_id]
@@ -365,7 +417,46 @@ class Hub:
     # -- what every process must apply (server/cluster.py) ----------------------------
 
     async def start(self) -> None:
+        if self._link is not None:
+            self._link.watch(self._link_lost, self._link_restored)
         await self.bus.start(self._on_notice)
+
+    def _link_lost(self) -> None:
+        self._confirmed = False
+        self._served.clear()
+
+    async def _link_restored(self) -> None:
+        """The link is back (before any message received since is handled): resynchronise,
+        and ask the other processes to, in case only this one lost the link."""
+        await self.resynchronise()
+        await self.bus.publish({"t": "resync", "p": self.bus.process_id})
+
+    async def resynchronise(self) -> None:
+        """Re-read every group this process holds or serves, fix its rooms, announce the
+        commits and deliver the messages its sockets missed, and announce its facilitators."""
+        self._confirmed = False
+        held = set(self._states) | set(self.ledger.groups() if self.ledger else ())
+        for group_id in held:
+            try:
+                state = await self.reload_group(group_id)
+            except HearthError:  # the group is gone
+                self._states.pop(group_id, None)
+                continue
+            await self._sync_room(state)
+            if self.ledger is not None and self.ledger.tracking(group_id):
+                await reannounce_epochs(
+                    self.sio, self.groups, self.ledger, group_id, state.group.current_epoch
+                )
+                await replay_missed(
+                    self.sio,
+                    self.messages,
+                    self.ledger,
+                    group_id,
+                    self.config.server.coalesce_max,
+                )
+        # unless the link went down again meanwhile
+        self._confirmed = self._link is None or self._link.up
+        await self.publish_presence(force=True)
 
     async def close(self) -> None:
         await self.deliveries.close()
@@ -383,6 +474,9 @@ class Hub:
 
     async def _apply(self, notice: Notice) -> None:
         kind = notice["t"]
+        if kind == "resync":
+            await self.resynchronise()
+            return
         if kind == "presence":
             self._remote_presence[notice["p"]] = (frozenset(notice["g"]), time.monotonic())
             return
@@ -397,7 +491,7 @@ class Hub:
         elif kind == "keyed":
             for account in notice["a"]:
                 for sid in self.sids_of(bytes.fromhex(account)):
-                    await self.sio.enter_room(sid, group_room(group_id))
+                    await self._enter_group_room(sid, group_id)
         elif kind == "facilitator":
             for connection in list(self.connections.values()):
                 if connection.facilitator and connection.facilitator.facilitator_id == notice["f"]:

@@ -118,6 +118,15 @@ class MessageStore:
             seq=int(row[0]), sender_id=bytes(row[1]), server_ts=int(row[2]), header=bytes(row[3])
         )
 
+    async def after(self, group_id: bytes, after_seq: int, *, limit: int) -> list[MessageRow]:
+        """Oldest first: up to ``limit`` messages above ``after_seq`` (a catch-up after an outage
+        of the link between processes, server/realtime/catchup.py)."""
+        rows = await self._db.fetch_all(
+            f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND seq > ? ORDER BY seq LIMIT ?",
+            (group_id, after_seq, limit),
+        )
+        return [_message(row) for row in rows]
+
     async def tombstone(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
         """Delete a message's ciphertext, keeping its place and its header (so it can still be
         reported until retention purges the row); None if unknown or deleted already."""
