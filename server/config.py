@@ -233,7 +233,9 @@ class FacilitatorsConfig:
     login_attempts_per_minute: int = field(
         default=10,
         metadata=_doc(
-            "Login attempts allowed per minute for one username, and for one source.", min=1
+            "Login attempts allowed per minute from one source (for one username, and across "
+            "usernames).",
+            min=1,
         ),
     )
     max_password_length: int = field(
@@ -244,6 +246,16 @@ class FacilitatorsConfig:
     )
     min_password_length: int = field(
         default=12, metadata=_doc("Shortest password accepted, in characters.", min=1)
+    )
+    login_attempts_per_username_per_minute: int = field(
+        default=60,
+        metadata=_doc(
+            "Login attempts allowed per minute for one username from all sources together, "
+            "except from a source that has logged in as that username before (kept in memory "
+            "only): bounds guessing spread over many addresses without letting them lock the "
+            "real facilitator out.",
+            min=1,
+        ),
     )
 
 
