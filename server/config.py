@@ -257,6 +257,15 @@ class FacilitatorsConfig:
             min=1,
         ),
     )
+    session_check_seconds: float = field(
+        default=2.0,
+        metadata=_doc(
+            "How often each process re-checks the sessions of its open facilitator sockets: a "
+            "disabling or password reset from the command line (without [scale] redis_url) and "
+            "the timeouts take a socket's facilitator power away within this many seconds.",
+            gt=0,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from server.errors import Code, HearthError
 from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
 from server.keyring import Keyring
 from server.ratelimit import AccountBuckets, Limits, Rule
-from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
+from server.realtime import epochs, facilitator_sessions, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
 from server.realtime.fanout import DirectSocketIOServer
@@ -269,19 +269,38 @@ class Hub:
         return member
 
     async def current_facilitator(self, connection: Connection) -> FacilitatorSession | None:
-        """The connection's facilitator session if it is still live (logout, disabling and the
-        timeouts end it on an open socket too); keep_alive counts socket work as use."""
+        """The connection's facilitator session if it is still live (logout, disabling, a
+        password reset and the timeouts end it on an open socket too); keep_alive counts socket
+        work as use."""
         facilitator = connection.facilitator
         if facilitator is not None and await self.auth.keep_alive(facilitator.token_hash) is None:
-            connection.facilitator = facilitator = None
-            connection.facilitating = frozenset()
-            await self.publish_presence()
+            await facilitator_sessions.end_facilitator_power(self, connection)
+            facilitator = None
         return facilitator
 
-    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+    async def require_session(self, connection: Connection) -> FacilitatorSession:
+        """The live facilitator session, or session_ended (it had one) / forbidden."""
         facilitator = await self.current_facilitator(connection)
         if facilitator is None:
+            if connection.session_ended:
+                raise HearthError(
+                    Code.SESSION_ENDED,
+                    "your facilitator session has ended (logged out, disabled, password reset "
+                    "or timed out); log in again",
+                )
             raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
+        return facilitator
+
+    async def emit_to_facilitators(self, group_id: bytes, event: str, data: Any) -> None:
+        """To the group's facilitators whose session is live (re-checked first)."""
+        await facilitator_sessions.emit_to_facilitators(self, group_id, event, data)
+
+    async def sessions_changed(self) -> None:
+        """A facilitator session ended: every process re-checks its facilitator sockets."""
+        await self.changed(dict(facilitator_sessions.SESSIONS_NOTICE))
+
+    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+        facilitator = await self.require_session(connection)
         if not await self.groups.is_group_facilitator(group_id, facilitator.facilitator_id):
             raise HearthError(Code.FORBIDDEN, "you are not a facilitator of this group")
         return facilitator.facilitator_id
@@ -388,6 +407,9 @@ class Hub:
         if kind == "ban":
             for sid in self.sids_of(bytes.fromhex(notice["a"])):
                 await self.sio.disconnect(sid)
+            return
+        if kind == "sessions":
+            await facilitator_sessions.recheck_sessions(self)
             return
         group_id = bytes.fromhex(notice["g"])
         if kind == "cut":

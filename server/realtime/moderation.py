@@ -17,7 +17,7 @@ from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import decode_b64, facilitator_room, group_room
+from server.realtime.wire import decode_b64, group_room
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -71,7 +71,7 @@ async def submit_report(hub: Hub, connection: Connection, payload: schemas.Repor
         report = await file_report(hub.queue, hub.classifiers, new)
     except DuplicateReport:
         raise HearthError(Code.ALREADY_REPORTED, "you have already reported this message") from None
-    await hub.sio.emit("report.new", report_view(report), room=facilitator_room(group_id))
+    await hub.emit_to_facilitators(group_id, "report.new", report_view(report))
     return {"report_id": report.report_id, "priority": report.priority.value}
 
 
@@ -91,9 +91,7 @@ async def _report_for(hub: Hub, connection: Connection, report_id: str) -> Repor
 
 @event("moderation.list", schemas.ModerationList)
 async def list_reports(hub: Hub, connection: Connection, payload: schemas.ModerationList) -> Reply:
-    facilitator = await hub.current_facilitator(connection)
-    if facilitator is None:
-        raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
+    facilitator = await hub.require_session(connection)
     if payload.group_id is not None:
         group_id = decode_b64(payload.group_id, "group_id", 16)
         await hub.require_facilitator(connection, group_id)
@@ -146,9 +144,7 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
         subject=report.report_id,
         detail={"member_id": b64encode(report.sender_id), "note": decision.note, **detail},
     )
-    await hub.sio.emit(
-        "report.resolved", report_view(resolved), room=facilitator_room(report.group_id)
-    )
+    await hub.emit_to_facilitators(report.group_id, "report.resolved", report_view(resolved))
     return {"report": report_view(resolved)}
 
 

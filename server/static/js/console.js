@@ -143,6 +143,10 @@ const handlers = {
   },
   membership: () => state.current && refreshGroup(),
   "report.new": (report) => queue.arrive(report),
+  "session.ended": () => {
+    announce("Your session has ended. Please log in again.");
+    logout();
+  },
   "report.resolved": (report) => {
     queue.resolved(report);
     reportView.update(report);
