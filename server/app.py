@@ -38,6 +38,7 @@ from server.storage.database import Database
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.retention import DAY_MS, purge_expired
+from server.used_challenges import LocalUsedChallenges, RedisUsedChallenges
 
 log = logging.getLogger("hearth")
 MINUTE_MS = 60_000
@@ -79,6 +80,11 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         bus=make_bus(redis_url),
         account_buckets=account_buckets,
         client_manager=(RedisManager(redis_url, channel="hearth-socketio") if redis_url else None),
+        used_challenges=(
+            RedisUsedChallenges(redis_url, LocalUsedChallenges(config.limits.max_used_challenges))
+            if redis_url
+            else None
+        ),
     )
 
     @contextlib.asynccontextmanager

@@ -334,6 +334,14 @@ class LimitsConfig:
         default=1000,
         metadata=_doc("Messages queued for a slow client before it is disconnected.", min=1),
     )
+    max_used_challenges: int = field(
+        default=100_000,
+        metadata=_doc(
+            "Connect challenges remembered as used (each until it expires, 60 s) so that a proof "
+            "opens one connection only; past this many, connections wait (rate_limited).",
+            min=1,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ class Code(StrEnum):
     AUTH_FAILED = "auth_failed"
     SESSION_ENDED = "session_ended"
     CHALLENGE_EXPIRED = "challenge_expired"
+    CHALLENGE_USED = "challenge_used"
     BAD_CREDENTIALS = "bad_credentials"
     FORBIDDEN = "forbidden"
     BANNED = "banned"
@@ -69,6 +70,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.AUTH_REQUIRED: 401,
     Code.AUTH_FAILED: 401,
     Code.SESSION_ENDED: 401,
+    Code.CHALLENGE_USED: 401,
     Code.BAD_CREDENTIALS: 401,
     Code.FORBIDDEN: 403,
     Code.BANNED: 403,

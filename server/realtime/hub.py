@@ -36,6 +36,7 @@ from server.storage.audit import AuditStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
+from server.used_challenges import LocalUsedChallenges, UsedChallenges
 
 log = logging.getLogger("hearth.realtime")
 PRESENCE_TTL = 30.0  # seconds a process's announcement of facilitator presence stays valid
@@ -58,6 +59,7 @@ class Hub:
         bus: Bus | None = None,
         account_buckets: AccountBuckets | None = None,
         client_manager: socketio.AsyncManager | None = None,
+        used_challenges: UsedChallenges | None = None,
     ) -> None:
         self.config = config
         self.groups = groups_store
@@ -67,6 +69,9 @@ class Hub:
         self.queue = queue
         self.classifiers = classifiers
         self.limits = Limits(config.limits, clock, account_buckets)
+        self.used_challenges: UsedChallenges = used_challenges or LocalUsedChallenges(
+            config.limits.max_used_challenges
+        )
         self.bus: Bus = bus or LocalBus()
         # groups with a facilitator online, as last announced by each other process
         self._remote_presence: dict[str, tuple[frozenset[str], float]] = {}
@@ -144,8 +149,9 @@ class Hub:
         account_pk = decode_b64(proof.account_pk, "account_pk", 32)
         challenge = decode_b64(proof.challenge, "challenge")
         signature = decode_b64(proof.sig, "sig")
+        now = self.clock()
         try:
-            check_challenge(self.keyring.challenge_key, challenge, now_ms=self.clock())
+            expiry_ms = check_challenge(self.keyring.challenge_key, challenge, now_ms=now)
             verify_challenge_proof(account_pk, challenge, signature)
         except VerificationFailed:
             raise HearthError(
@@ -153,6 +159,11 @@ class Hub:
             ) from None
         except ValueError:
             raise HearthError(Code.AUTH_FAILED, "the challenge or proof is malformed") from None
+        if not await self.used_challenges.claim(challenge, expiry_ms, now):
+            raise HearthError(
+                Code.CHALLENGE_USED,
+                "this challenge was already used for a connection; fetch a new one",
+            )
         if await self.groups.is_banned(account_pk):
             raise HearthError(Code.BANNED, "this account is banned from this server")
         limit = self.config.limits.max_connections_per_account
@@ -388,6 +399,7 @@ class Hub:
     async def close(self) -> None:
         await self.deliveries.close()
         await self.bus.close()
+        await self.used_challenges.close()
 
     async def changed(self, notice: Notice) -> None:
         """Apply a change here at once, then tell the other processes."""
