@@ -334,6 +334,29 @@ class LimitsConfig:
         default=1000,
         metadata=_doc("Messages queued for a slow client before it is disconnected.", min=1),
     )
+    max_outgoing_backlog_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata=_doc(
+            "Bytes queued for a slow client before it is disconnected (a history page of 200 "
+            "of the largest messages is about 4.5 MiB: keep room for one).",
+            min=65536,
+        ),
+    )
+    history_pages_per_minute: int = field(
+        default=30,
+        metadata=_doc("history.get requests per minute for one account (sustained).", min=1),
+    )
+    history_burst: int = field(
+        default=20, metadata=_doc("history.get requests one account may make in a burst.", min=1)
+    )
+    history_pages_in_flight: int = field(
+        default=2,
+        metadata=_doc(
+            "history.get requests one connection may have answered at once; more are refused "
+            "(rate_limited) until an answer has gone out.",
+            min=1,
+        ),
+    )
     max_used_challenges: int = field(
         default=100_000,
         metadata=_doc(

@@ -4,6 +4,7 @@ their handlers, keeps the in-memory state of groups and knows who is in which ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from http.cookies import CookieError, SimpleCookie
@@ -93,6 +94,7 @@ class Hub:
             engineio_logger=False,
             client_manager=client_manager,
         )
+        self.sio.eio.max_backlog_bytes = config.limits.max_outgoing_backlog_bytes
         self.deliveries = Deliveries(
             self.sio,
             window_ms=config.server.coalesce_ms,
@@ -348,13 +350,18 @@ class Hub:
         await self.changed({"t": "ban", "a": account_pk.hex()})
 
     async def watch_backlogs(self, interval: float = 0.5) -> None:
-        """Disconnect clients that do not read: engine.io's per-client queue is unbounded."""
+        """Disconnect clients that do not read: engine.io's per-client queue is unbounded, so
+        it is bounded here in packets and (fanout.OutgoingQueue, which wakes this at once) in
+        bytes."""
         limit = self.config.limits.max_outgoing_backlog
+        over_bytes = self.sio.eio.backlog_over_limit
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(over_bytes.wait(), interval)
+            over_bytes.clear()
             for eio_sid, socket in list(self.sio.eio.sockets.items()):
-                if socket.queue.qsize() > limit:
-                    log.info("disconnecting a client whose outgoing backlog passed %d", limit)
+                if socket.queue.qsize() > limit or getattr(socket.queue, "over_limit", False):
+                    log.info("disconnecting a client whose outgoing backlog passed its limit")
                     await socket.close(wait=False, abort=True)
                     # Drop what it never read; the writer exits once its blocked send ends
                     # (uvicorn's websocket ping times the dead peer out).

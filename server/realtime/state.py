@@ -21,6 +21,7 @@ class Connection:
     # the facilitator session this socket had has ended: facilitator events answer
     # session_ended (realtime/facilitator_sessions.py)
     session_ended: bool = False
+    history_in_flight: int = 0  # history.get requests being answered (history_limits.py)
 
 
 @dataclass(slots=True)
