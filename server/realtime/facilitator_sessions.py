@@ -73,8 +73,15 @@ async def recheck_sessions(hub: Hub, group_id: bytes | None = None) -> None:
 
 
 async def emit_to_facilitators(hub: Hub, group_id: bytes, event: str, data: Any) -> None:
-    """Broadcast to a group's facilitators, after the sessions of those here are re-checked."""
-    await recheck_sessions(hub, group_id)
+    """Broadcast to a group's facilitators, after the sessions of those here are re-checked.
+    If they cannot be (the database fails), nothing is broadcast: what would have been sent
+    (a report's plaintext, a join request) waits in the queue and lists instead, and the
+    request that caused it still succeeds."""
+    try:
+        await recheck_sessions(hub, group_id)
+    except Exception:
+        log.exception("re-checking facilitator sessions failed; %s not broadcast", event)
+        return
     await hub.sio.emit(event, data, room=facilitator_room(group_id))
 
 
