@@ -25,9 +25,15 @@ from server.errors import Code, HearthError
 from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
 from server.keyring import Keyring
 from server.ratelimit import AccountBuckets, Limits, Rule
-from server.realtime import epochs, facilitator_sessions, groups, messages, moderation  # noqa: F401  (registers events)
+from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
+from server.realtime.facilitator_sessions import (
+    SESSIONS_NOTICE,
+    emit_to_facilitators,
+    end_facilitator_power,
+    recheck_sessions,
+)
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.schemas import ConnectAuth
@@ -287,7 +293,7 @@ class Hub:
         work as use."""
         facilitator = connection.facilitator
         if facilitator is not None and await self.auth.keep_alive(facilitator.token_hash) is None:
-            await facilitator_sessions.end_facilitator_power(self, connection)
+            await end_facilitator_power(self, connection)
             facilitator = None
         return facilitator
 
@@ -306,11 +312,11 @@ class Hub:
 
     async def emit_to_facilitators(self, group_id: bytes, event: str, data: Any) -> None:
         """To the group's facilitators whose session is live (re-checked first)."""
-        await facilitator_sessions.emit_to_facilitators(self, group_id, event, data)
+        await emit_to_facilitators(self, group_id, event, data)
 
     async def sessions_changed(self) -> None:
         """A facilitator session ended: every process re-checks its facilitator sockets."""
-        await self.changed(dict(facilitator_sessions.SESSIONS_NOTICE))
+        await self.changed(dict(SESSIONS_NOTICE))
 
     async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
         facilitator = await self.require_session(connection)
@@ -428,7 +434,7 @@ class Hub:
                 await self.sio.disconnect(sid)
             return
         if kind == "sessions":
-            await facilitator_sessions.recheck_sessions(self)
+            await recheck_sessions(self)
             return
         group_id = bytes.fromhex(notice["g"])
         if kind == "cut":
