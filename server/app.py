@@ -30,6 +30,7 @@ from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
 from server.ratelimit import RedisAccountBuckets
+from server.realtime.facilitator_sessions import watch_sessions
 from server.realtime.hub import Hub
 from server.realtime.lean import LeanWebSocketProtocol
 from server.redislink import RedisLink
@@ -38,6 +39,7 @@ from server.storage.database import Database
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.retention import DAY_MS, purge_expired
+from server.used_challenges import LocalUsedChallenges, RedisUsedChallenges
 
 log = logging.getLogger("hearth")
 MINUTE_MS = 60_000
@@ -58,7 +60,10 @@ class Hearth:
 
 def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> Hearth:
     keyring = Keyring.from_secret(config.secret_key.reveal(), config.franking.current_kid)
-    auth = FacilitatorAuth(db, config, clock=clock)
+    # Bound late: the hub is built below. Every process re-checks its facilitator sockets.
+    auth = FacilitatorAuth(
+        db, config, clock=clock, on_session_end=lambda _token_hash: hub.sessions_changed()
+    )
     queue, classifiers = load_moderation(config, keyring, clock)
     redis_url = config.scale.redis_url
     account_buckets = RedisAccountBuckets(redis_url) if redis_url else None
@@ -78,6 +83,11 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         bus=make_bus(link),
         account_buckets=account_buckets,
         client_manager=RedisManager(link) if link is not None else None,
+        used_challenges=(
+            RedisUsedChallenges(redis_url, LocalUsedChallenges(config.limits.max_used_challenges))
+            if redis_url
+            else None
+        ),
     )
 
     @contextlib.asynccontextmanager
@@ -90,6 +100,10 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
                 _purge_periodically(db, auth, queue, config, clock), name="hearth-purge"
             ),
             asyncio.create_task(hub.watch_backlogs(), name="hearth-backlogs"),
+            asyncio.create_task(
+                watch_sessions(hub, config.facilitators.session_check_seconds),
+                name="hearth-sessions",
+            ),
         ]
         # Objects alive after start-up live for the whole run: keep them out of every GC pass
         # and make full passes rare (STACK-NOTES: GC pauses set the relay's p99).

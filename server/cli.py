@@ -35,6 +35,7 @@ from server.config import (
     render_example_config,
 )
 from server.passwords import PasswordChecker, PasswordPolicyError, check_password_length
+from server.session_notices import announce_sessions_ended
 from server.storage.database import Database
 from server.storage.facilitators import (
     DuplicateUsername,
@@ -255,8 +256,8 @@ def cmd_facilitator_disable(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     name = _username(args.name)
     ended = _run_with_database(config, lambda db: FacilitatorStore(db).set_disabled(name, True))
-    # A running server re-checks open sessions periodically and closes this one's sockets.
     print(f"disabled facilitator {name!r}; ended {len(ended)} session(s)")
+    _announce_sessions_ended(config)
 
 
 def cmd_facilitator_enable(args: argparse.Namespace) -> None:
@@ -280,6 +281,24 @@ def cmd_facilitator_reset_password(args: argparse.Namespace) -> None:
 
     ended = _run_with_database(config, run)
     print(f"set a new password for {name!r}; ended {len(ended)} session(s)")
+    _announce_sessions_ended(config)
+
+
+def _announce_sessions_ended(config: Config) -> None:
+    """Running servers re-check open sockets every [facilitators] session_check_seconds; with
+    Redis they are also told at once (server/session_notices.py)."""
+    seconds = config.facilitators.session_check_seconds
+    if not config.scale.redis_url:
+        print(f"running servers take the facilitator's power off open sockets within {seconds} s")
+        return
+    if asyncio.run(announce_sessions_ended(config.scale.redis_url)):
+        print("running servers were told through Redis")
+    else:
+        print(
+            f"Redis could not be reached: running servers take the facilitator's power off "
+            f"open sockets within {seconds} s",
+            file=sys.stderr,
+        )
 
 
 def _username(name: str) -> str:

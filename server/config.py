@@ -235,7 +235,9 @@ class FacilitatorsConfig:
     login_attempts_per_minute: int = field(
         default=10,
         metadata=_doc(
-            "Login attempts allowed per minute for one username, and for one source.", min=1
+            "Login attempts allowed per minute from one source (for one username, and across "
+            "usernames).",
+            min=1,
         ),
     )
     max_password_length: int = field(
@@ -246,6 +248,25 @@ class FacilitatorsConfig:
     )
     min_password_length: int = field(
         default=12, metadata=_doc("Shortest password accepted, in characters.", min=1)
+    )
+    login_attempts_per_username_per_minute: int = field(
+        default=60,
+        metadata=_doc(
+            "Login attempts allowed per minute for one username from all sources together, "
+            "except from a source that has logged in as that username before (kept in memory "
+            "only): bounds guessing spread over many addresses without letting them lock the "
+            "real facilitator out.",
+            min=1,
+        ),
+    )
+    session_check_seconds: float = field(
+        default=2.0,
+        metadata=_doc(
+            "How often each process re-checks the sessions of its open facilitator sockets: a "
+            "disabling or password reset from the command line (without [scale] redis_url) and "
+            "the timeouts take a socket's facilitator power away within this many seconds.",
+            gt=0,
+        ),
     )
 
 
@@ -314,6 +335,37 @@ class LimitsConfig:
     max_outgoing_backlog: int = field(
         default=1000,
         metadata=_doc("Messages queued for a slow client before it is disconnected.", min=1),
+    )
+    max_outgoing_backlog_bytes: int = field(
+        default=8 * 1024 * 1024,
+        metadata=_doc(
+            "Bytes queued for a slow client before it is disconnected (a history page of 200 "
+            "of the largest messages is about 4.5 MiB: keep room for one).",
+            min=65536,
+        ),
+    )
+    history_pages_per_minute: int = field(
+        default=30,
+        metadata=_doc("history.get requests per minute for one account (sustained).", min=1),
+    )
+    history_burst: int = field(
+        default=20, metadata=_doc("history.get requests one account may make in a burst.", min=1)
+    )
+    history_pages_in_flight: int = field(
+        default=2,
+        metadata=_doc(
+            "history.get requests one connection may have answered at once; more are refused "
+            "(rate_limited) until an answer has gone out.",
+            min=1,
+        ),
+    )
+    max_used_challenges: int = field(
+        default=100_000,
+        metadata=_doc(
+            "Connect challenges remembered as used (each until it expires, 60 s) so that a proof "
+            "opens one connection only; past this many, connections wait (rate_limited).",
+            min=1,
+        ),
     )
 
 

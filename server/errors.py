@@ -19,7 +19,9 @@ class Code(StrEnum):
     TOO_LARGE = "too_large"
     AUTH_REQUIRED = "auth_required"
     AUTH_FAILED = "auth_failed"
+    SESSION_ENDED = "session_ended"
     CHALLENGE_EXPIRED = "challenge_expired"
+    CHALLENGE_USED = "challenge_used"
     BAD_CREDENTIALS = "bad_credentials"
     FORBIDDEN = "forbidden"
     BANNED = "banned"
@@ -69,6 +71,8 @@ HTTP_STATUS: dict[Code, int] = {
     Code.TOO_LARGE: 413,
     Code.AUTH_REQUIRED: 401,
     Code.AUTH_FAILED: 401,
+    Code.SESSION_ENDED: 401,
+    Code.CHALLENGE_USED: 401,
     Code.BAD_CREDENTIALS: 401,
     Code.FORBIDDEN: 403,
     Code.BANNED: 403,

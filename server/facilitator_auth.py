@@ -2,9 +2,9 @@
 
 The cookie carries 32 random bytes; the database keeps only their SHA-256, so a leaked database
 opens no session. A session ends after ``session_idle_minutes`` without use (sliding) or
-``session_absolute_hours`` after login, whichever comes first. Logins are rate limited per
-username and per source before any password is hashed; the source address is only a keyed hash
-in memory, never stored or logged.
+``session_absolute_hours`` after login, whichever comes first. Logins are rate limited on
+username and source together (server/login_limits.py) before any password is hashed; the source
+is only a keyed hash in memory, never stored or logged.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import logging
 import math
 import re
 import secrets
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +27,7 @@ from starlette.routing import Route
 from server.clock import Clock, wall_clock_ms
 from server.config import Config
 from server.errors import Code, HearthError, http_status
+from server.login_limits import AttemptLimiter, LoginLimiter  # noqa: F401 - AttemptLimiter re-exported
 from server.origins import OriginGate
 from server.passwords import PasswordChecker
 from server.storage.database import Database
@@ -34,7 +35,6 @@ from server.storage.facilitators import (
     Facilitator,
     FacilitatorStore,
     SessionRow,
-    normalise_username,
 )
 
 log = logging.getLogger("hearth.facilitator_auth")
@@ -59,40 +59,6 @@ class FacilitatorSession:
 class _LoginRequest(msgspec.Struct, forbid_unknown_fields=True):
     username: str
     password: str
-
-
-class AttemptLimiter:
-    """One token bucket per key, ``per_minute`` deep, refilled evenly over a minute.
-
-    Bounded to ``max_keys`` buckets (least recently used dropped first) so that a spray of
-    usernames cannot grow memory without limit.
-    """
-
-    def __init__(self, per_minute: int, max_keys: int = 50_000) -> None:
-        self._capacity = float(per_minute)
-        self._per_ms = per_minute / 60_000
-        self._max_keys = max_keys
-        self._buckets: dict[str, tuple[float, int]] = {}
-
-    def acquire(self, keys: Iterable[str], now_ms: int) -> int:
-        """0 and one attempt taken from every key's bucket, or the ms until one is free."""
-        keys = list(keys)
-        levels = [self._level(key, now_ms) for key in keys]
-        wait = max(
-            (math.ceil((1 - level) / self._per_ms) for level in levels if level < 1), default=0
-        )
-        if wait:
-            return wait
-        for key, level in zip(keys, levels, strict=True):
-            self._buckets.pop(key, None)
-            self._buckets[key] = (level - 1, now_ms)  # re-inserted: dict order is LRU order
-        while len(self._buckets) > self._max_keys:
-            del self._buckets[next(iter(self._buckets))]
-        return 0
-
-    def _level(self, key: str, now_ms: int) -> float:
-        tokens, at = self._buckets.get(key, (self._capacity, now_ms))
-        return min(self._capacity, tokens + max(0, now_ms - at) * self._per_ms)
 
 
 class FacilitatorAuth:
@@ -120,8 +86,10 @@ class FacilitatorAuth:
         self._max_password = facilitators.max_password_length
         # Room for the password with every character JSON-escaped, plus a username.
         self._max_body = 6 * facilitators.max_password_length + 1024
-        self._limiter = AttemptLimiter(facilitators.login_attempts_per_minute)
-        self._source_key = secrets.token_bytes(32)  # per process: source keys are unlinkable
+        self._limiter = LoginLimiter(
+            facilitators.login_attempts_per_minute,
+            facilitators.login_attempts_per_username_per_minute,
+        )
         self._secure = config.server.https
         self.cookie_name = SECURE_COOKIE_NAME if self._secure else COOKIE_NAME
         self._origins = OriginGate(config.server.public_origins)
@@ -221,7 +189,10 @@ class FacilitatorAuth:
                 )
             )
 
-        wait_ms = self._limiter.acquire(self._limit_keys(request, offered.username), self._clock())
+        source = self._limiter.attempt(
+            offered.username, request.client.host if request.client else "", self._clock()
+        )
+        wait_ms = source.wait_ms
         if wait_ms:
             log.warning("facilitator login refused: too many attempts")
             retry_after = max(1, math.ceil(wait_ms / 1000))
@@ -239,6 +210,7 @@ class FacilitatorAuth:
             log.info("facilitator login refused: bad credentials")
             return _error(_BAD_CREDENTIALS)
 
+        self._limiter.logged_in(source)
         token = secrets.token_bytes(_TOKEN_BYTES)
         token_hash = hashlib.sha256(token).digest()
         await self._store.create_session(token_hash, facilitator.id, self._clock())
@@ -269,15 +241,6 @@ class FacilitatorAuth:
                 login.facilitator.id, login.password_hash, new_hash
             )
         return login.facilitator
-
-    def _limit_keys(self, request: Request, username: str) -> tuple[str, str]:
-        try:
-            name = normalise_username(username)
-        except ValueError:
-            name = username[:64].casefold()
-        address = request.client.host if request.client else ""
-        source = hashlib.blake2b(address.encode(), key=self._source_key, digest_size=16)
-        return f"user:{name}", f"source:{source.hexdigest()}"
 
     async def _logout(self, request: Request) -> Response:
         if (refusal := self._refuse_foreign_origin(request)) is not None:

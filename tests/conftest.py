@@ -24,6 +24,7 @@ FACILITATOR_PASSWORD = "correct horse battery staple"
 GENEROUS_LIMITS = (
     "[limits]\nmessages_per_second = 1000.0\nmessage_burst = 1000\n"
     "joins_per_minute = 1000\nreports_per_hour = 1000\n"
+    "history_pages_per_minute = 10000\nhistory_burst = 10000\n"
 )
 
 

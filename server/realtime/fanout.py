@@ -53,17 +53,35 @@ from server.realtime.reader import serve_websocket
 
 
 class OutgoingQueue(LeanQueue):
-    """An engine.io socket's outgoing queue that knows how many of its packets are not yet
-    written (``None``, engine.io's stop signal for the writer, is not a packet)."""
+    """An engine.io socket's outgoing queue that knows how many of its packets, and how many
+    bytes, are not yet written (``None``, engine.io's stop signal for the writer, is not a
+    packet). Past ``max_bytes`` unwritten bytes (0: no bound) it takes no more packets and calls
+    ``on_over_limit``: the socket does not read, and the hub's backlog watcher disconnects it;
+    what it would have been sent is dropped rather than held in memory meanwhile."""
 
-    def __init__(self, maxsize: int = 0) -> None:
+    def __init__(self, maxsize: int = 0, *, max_bytes: int = 0, on_over_limit: Any = None) -> None:
         super().__init__(maxsize)
         self.unwritten = 0
+        self.unwritten_bytes = 0
+        self.max_bytes = max_bytes
+        self.over_limit = False
+        self._on_over_limit = on_over_limit
 
     def _put(self, item: Any) -> None:
+        if item is None:
+            super()._put(item)
+            return
+        if self.over_limit:
+            return  # dropped: the socket is being disconnected
+        size = len(item.encode())  # engine.io caches it: the writer sends these very bytes
+        if self.max_bytes and self.unwritten_bytes + size > self.max_bytes and self.unwritten:
+            self.over_limit = True
+            if self._on_over_limit is not None:
+                self._on_over_limit()
+            return
         super()._put(item)
-        if item is not None:
-            self.unwritten += 1
+        self.unwritten += 1
+        self.unwritten_bytes += size
 
 
 class LinkedWebSocket(EngineIOWebSocket):  # type: ignore[misc]
@@ -84,7 +102,9 @@ class LinkedWebSocket(EngineIOWebSocket):  # type: ignore[misc]
 
     async def send(self, message: str | bytes) -> None:
         await super().send(message)
-        self.socket.queue.unwritten -= 1
+        queue = self.socket.queue
+        queue.unwritten -= 1
+        queue.unwritten_bytes -= len(message)
 
 
 def frame_of(pkt: eio_packet.Packet) -> bytes:
@@ -176,9 +196,16 @@ class DirectEngineIOServer(LeanEngineIOServer):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._async = {**self._async, "websocket": LinkedWebSocket}  # type: ignore[has-type]
+        self.max_backlog_bytes = 0  # set by the hub from [limits]; 0: no bound
+        self.backlog_over_limit = asyncio.Event()  # wakes the hub's backlog watcher
 
     def create_queue(self, *args: Any, **kwargs: Any) -> OutgoingQueue:
-        return OutgoingQueue(*args, **kwargs)
+        return OutgoingQueue(
+            *args,
+            max_bytes=self.max_backlog_bytes,
+            on_over_limit=self.backlog_over_limit.set,
+            **kwargs,
+        )
 
     async def send_packet(self, sid: str, pkt: eio_packet.Packet) -> None:
         transport = direct_transport(self.sockets.get(sid))

@@ -15,7 +15,7 @@ from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.views import group_view, invite_view, member_view
-from server.realtime.wire import account_room, decode_b64, facilitator_room, signed_commit
+from server.realtime.wire import account_room, decode_b64, signed_commit
 from server.storage.groups import GroupSettings, NewMember
 
 if TYPE_CHECKING:
@@ -75,9 +75,7 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
 
 @event("group.create", schemas.GroupCreate)
 async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupCreate) -> Reply:
-    facilitator = await hub.current_facilitator(connection)
-    if facilitator is None:
-        raise HearthError(Code.FORBIDDEN, "log in as a facilitator to create groups")
+    facilitator = await hub.require_session(connection)
     group_id = decode_b64(payload.group_id, "group_id", 16)
     creator = _new_member(connection, payload.member, facilitator=True)  # its role is real
     raw_commit = decode_b64(payload.commit, "commit")
@@ -190,10 +188,10 @@ async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoi
     await hub.changed({"t": "reload", "g": member.group_id.hex()})
     state = await hub.group_state(member.group_id)
     if member.state == "pending":
-        await hub.sio.emit(
+        await hub.emit_to_facilitators(
+            member.group_id,
             "join.requested",
             {"group_id": b64encode(member.group_id), "member": member_view(member)},
-            room=facilitator_room(member.group_id),
         )
     else:
         await hub.announce_rotation(member.group_id, "membership")
@@ -275,10 +273,9 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
     state = await hub.group_state(group_id)
     me = state.member_of_account(connection.account_pk)
     is_facilitator = False
-    if connection.facilitator is not None:
-        is_facilitator = await hub.groups.is_group_facilitator(
-            group_id, connection.facilitator.facilitator_id
-        )
+    facilitator = await hub.current_facilitator(connection)
+    if facilitator is not None:
+        is_facilitator = await hub.groups.is_group_facilitator(group_id, facilitator.facilitator_id)
     # Only a keyed member sees who else is there: until then it can only wait.
     if not is_facilitator and (me is None or not me.keyed):
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")

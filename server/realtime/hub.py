@@ -4,6 +4,7 @@ their handlers, keeps the in-memory state of groups and knows who is in which ro
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from http.cookies import CookieError, SimpleCookie
@@ -29,6 +30,12 @@ from server.realtime import epochs, groups, messages, moderation  # noqa: F401  
 from server.realtime.catchup import DeliveryLedger, reannounce_epochs, replay_missed
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
+from server.realtime.facilitator_sessions import (
+    SESSIONS_NOTICE,
+    emit_to_facilitators,
+    end_facilitator_power,
+    recheck_sessions,
+)
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.schemas import ConnectAuth
@@ -38,6 +45,7 @@ from server.storage.audit import AuditStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
+from server.used_challenges import LocalUsedChallenges, UsedChallenges
 
 log = logging.getLogger("hearth.realtime")
 PRESENCE_TTL = 30.0  # seconds a process's announcement of facilitator presence stays valid
@@ -60,6 +68,7 @@ class Hub:
         bus: Bus | None = None,
         account_buckets: AccountBuckets | None = None,
         client_manager: socketio.AsyncManager | None = None,
+        used_challenges: UsedChallenges | None = None,
     ) -> None:
         self.config = config
         self.groups = groups_store
@@ -69,6 +78,9 @@ class Hub:
         self.queue = queue
         self.classifiers = classifiers
         self.limits = Limits(config.limits, clock, account_buckets)
+        self.used_challenges: UsedChallenges = used_challenges or LocalUsedChallenges(
+            config.limits.max_used_challenges
+        )
         self.bus: Bus = bus or LocalBus()
         # groups with a facilitator online, as last announced by each other process
         self._remote_presence: dict[str, tuple[frozenset[str], float]] = {}
@@ -90,6 +102,7 @@ class Hub:
             engineio_logger=False,
             client_manager=client_manager,
         )
+        self.sio.eio.max_backlog_bytes = config.limits.max_outgoing_backlog_bytes
         self.deliveries = Deliveries(
             self.sio,
             window_ms=config.server.coalesce_ms,
@@ -156,8 +169,9 @@ class Hub:
         account_pk = decode_b64(proof.account_pk, "account_pk", 32)
         challenge = decode_b64(proof.challenge, "challenge")
         signature = decode_b64(proof.sig, "sig")
+        now = self.clock()
         try:
-            check_challenge(self.keyring.challenge_key, challenge, now_ms=self.clock())
+            expiry_ms = check_challenge(self.keyring.challenge_key, challenge, now_ms=now)
             verify_challenge_proof(account_pk, challenge, signature)
         except VerificationFailed:
             raise HearthError(
@@ -165,6 +179,11 @@ class Hub:
             ) from None
         except ValueError:
             raise HearthError(Code.AUTH_FAILED, "the challenge or proof is malformed") from None
+        if not await self.used_challenges.claim(challenge, expiry_ms, now):
+            raise HearthError(
+                Code.CHALLENGE_USED,
+                "this challenge was already used for a connection; fetch a new one",
+            )
         if await self.groups.is_banned(account_pk):
             raise HearthError(Code.BANNED, "this account is banned from this server")
         limit = self.config.limits.max_connections_per_account
@@ -322,19 +341,38 @@ class Hub:
         return member
 
     async def current_facilitator(self, connection: Connection) -> FacilitatorSession | None:
-        """The connection's facilitator session if it is still live (logout, disabling and the
-        timeouts end it on an open socket too); keep_alive counts socket work as use."""
+        """The connection's facilitator session if it is still live (logout, disabling, a
+        password reset and the timeouts end it on an open socket too); keep_alive counts socket
+        work as use."""
         facilitator = connection.facilitator
         if facilitator is not None and await self.auth.keep_alive(facilitator.token_hash) is None:
-            connection.facilitator = facilitator = None
-            connection.facilitating = frozenset()
-            await self.publish_presence()
+            await end_facilitator_power(self, connection)
+            facilitator = None
         return facilitator
 
-    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+    async def require_session(self, connection: Connection) -> FacilitatorSession:
+        """The live facilitator session, or session_ended (it had one) / forbidden."""
         facilitator = await self.current_facilitator(connection)
         if facilitator is None:
+            if connection.session_ended:
+                raise HearthError(
+                    Code.SESSION_ENDED,
+                    "your facilitator session has ended (logged out, disabled, password reset "
+                    "or timed out); log in again",
+                )
             raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
+        return facilitator
+
+    async def emit_to_facilitators(self, group_id: bytes, event: str, data: Any) -> None:
+        """To the group's facilitators whose session is live (re-checked first)."""
+        await emit_to_facilitators(self, group_id, event, data)
+
+    async def sessions_changed(self) -> None:
+        """A facilitator session ended: every process re-checks its facilitator sockets."""
+        await self.changed(dict(SESSIONS_NOTICE))
+
+    async def require_facilitator(self, connection: Connection, group_id: bytes) -> int:
+        facilitator = await self.require_session(connection)
         if not await self.groups.is_group_facilitator(group_id, facilitator.facilitator_id):
             raise HearthError(Code.FORBIDDEN, "you are not a facilitator of this group")
         return facilitator.facilitator_id
@@ -371,13 +409,18 @@ class Hub:
         await self.changed({"t": "ban", "a": account_pk.hex()})
 
     async def watch_backlogs(self, interval: float = 0.5) -> None:
-        """Disconnect clients that do not read: engine.io's per-client queue is unbounded."""
+        """Disconnect clients that do not read: engine.io's per-client queue is unbounded, so
+        it is bounded here in packets and (fanout.OutgoingQueue, which wakes this at once) in
+        bytes."""
         limit = self.config.limits.max_outgoing_backlog
+        over_bytes = self.sio.eio.backlog_over_limit
         while True:
-            await asyncio.sleep(interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(over_bytes.wait(), interval)
+            over_bytes.clear()
             for eio_sid, socket in list(self.sio.eio.sockets.items()):
-                if socket.queue.qsize() > limit:
-                    log.info("disconnecting a client whose outgoing backlog passed %d", limit)
+                if socket.queue.qsize() > limit or getattr(socket.queue, "over_limit", False):
+                    log.info("disconnecting a client whose outgoing backlog passed its limit")
                     await socket.close(wait=False, abort=True)
                     # Drop what it never read; the writer exits once its blocked send ends
                     # (uvicorn's websocket ping times the dead peer out).
@@ -461,6 +504,7 @@ class Hub:
     async def close(self) -> None:
         await self.deliveries.close()
         await self.bus.close()
+        await self.used_challenges.close()
 
     async def changed(self, notice: Notice) -> None:
         """Apply a change here at once, then tell the other processes."""
@@ -483,6 +527,9 @@ class Hub:
         if kind == "ban":
             for sid in self.sids_of(bytes.fromhex(notice["a"])):
                 await self.sio.disconnect(sid)
+            return
+        if kind == "sessions":
+            await recheck_sessions(self)
             return
         group_id = bytes.fromhex(notice["g"])
         if kind == "cut":

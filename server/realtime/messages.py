@@ -15,6 +15,7 @@ from crypto.franking import compute_rtag
 from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
+from server.realtime.history_limits import limit_history
 from server.realtime.state import Connection, GroupState
 from server.realtime.views import message_view
 from server.realtime.wire import decode_b64, group_room
@@ -147,6 +148,7 @@ async def _keyed_member(hub: Hub, connection: Connection, group_id: bytes) -> Me
 
 
 @event("history.get", schemas.HistoryGet)
+@limit_history
 async def get_history(hub: Hub, connection: Connection, payload: schemas.HistoryGet) -> Reply:
     """Older messages, newest first, only from the epochs the member was keyed into."""
     group_id = decode_b64(payload.group_id, "group_id", 16)

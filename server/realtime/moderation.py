@@ -111,9 +111,7 @@ async def _report_for(hub: Hub, connection: Connection, report_id: str) -> Repor
 
 @event("moderation.list", schemas.ModerationList)
 async def list_reports(hub: Hub, connection: Connection, payload: schemas.ModerationList) -> Reply:
-    facilitator = await hub.current_facilitator(connection)
-    if facilitator is None:
-        raise HearthError(Code.FORBIDDEN, "log in as a facilitator first")
+    facilitator = await hub.require_session(connection)
     if payload.group_id is not None:
         group_id = decode_b64(payload.group_id, "group_id", 16)
         await hub.require_facilitator(connection, group_id)

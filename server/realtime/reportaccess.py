@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 from crypto.mac import hmac_sha256
 from moderation.reports import Report
 from server.errors import Code, HearthError
-from server.realtime.wire import facilitator_room
 from server.storage.rows import MemberState
 
 if TYPE_CHECKING:
@@ -64,13 +63,16 @@ async def tell_facilitators(hub: Hub, event: str, report: Report, view: dict[str
     co-facilitator connected to another worker sees it in ``moderation.list`` (docs/moderation.md).
     """
     if not report.about_facilitator:
-        await hub.sio.emit(event, view, room=facilitator_room(report.group_id))
+        await hub.emit_to_facilitators(report.group_id, event, view)
         return
     subject = await facilitator_of_member(hub, report.group_id, report.sender_id)
     if subject is None:
         return  # the author is unknown: tell no one rather than risk telling them
     for connection in list(hub.connections.values()):
-        if _facilitates_besides(connection, report.group_id, subject):
+        if not _facilitates_besides(connection, report.group_id, subject):
+            continue
+        # The session is re-checked as for any facilitator broadcast: an ended one hears nothing.
+        if await hub.current_facilitator(connection) is not None:
             await hub.sio.emit(event, view, to=connection.sid)
 
 

@@ -18,6 +18,10 @@ class Connection:
     # replaced, never mutated: most connections are members', and the empty frozenset is shared
     # where an empty set would cost 216 bytes per connection
     facilitating: frozenset[bytes] = frozenset()
+    # the facilitator session this socket had has ended: facilitator events answer
+    # session_ended (realtime/facilitator_sessions.py)
+    session_ended: bool = False
+    history_in_flight: int = 0  # history.get requests being answered (history_limits.py)
 
 
 @dataclass(slots=True)

@@ -18,9 +18,12 @@ def account_room(account_pk: bytes) -> str:
     return "a:" + account_pk.hex()
 
 
+FACILITATOR_ROOM_PREFIX = "f:"
+
+
 def facilitator_room(group_id: bytes) -> str:
     """Sockets of the group's facilitators: they receive join requests (and reports)."""
-    return "f:" + group_id.hex()
+    return FACILITATOR_ROOM_PREFIX + group_id.hex()
 
 
 def decode_b64(value: str, what: str, length: int | None = None) -> bytes:

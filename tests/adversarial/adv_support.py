@@ -28,6 +28,8 @@ GENEROUS_LIMITS = (
     "message_burst = 100000\n"
     "joins_per_minute = 100000\n"
     "max_connections_per_account = 100\n"
+    "history_pages_per_minute = 10000\n"
+    "history_burst = 10000\n"
 )
 
 CLOSED = "closed"

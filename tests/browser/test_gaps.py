@@ -159,13 +159,13 @@ GAPS_SCRIPT = """async ({ total, received, failAt }) => {
 
 def test_gaps_stay_open_until_fetched_and_every_one_is_filled(crypto_page: Any) -> None:
     outcome = crypto_page.evaluate(
-        GAPS_SCRIPT, {"total": 400, "received": [1, 2, 3, 200, 201, 400], "failAt": 2}
+        GAPS_SCRIPT, {"total": 1000, "received": [1, 2, 3, 600, 601, 1000], "failAt": 2}
     )
     # Two gaps opened by the jumps in seq; history pages are never counted as jumps.
-    assert outcome["opened"] == [{"after": 3, "before": 200}, {"after": 201, "before": 400}]
+    assert outcome["opened"] == [{"after": 3, "before": 600}, {"after": 601, "before": 1000}]
     # A fetch failed: the gap it was filling stays open from where it had got to.
     assert outcome["failed"]
-    assert outcome["afterFailure"] == [{"after": 3, "before": 200}, {"after": 201, "before": 350}]
+    assert outcome["afterFailure"] == [{"after": 3, "before": 600}, {"after": 601, "before": 800}]
     assert outcome["left"] == []
-    # 198 + 196 missing seqs in pages of 50, one failed call and none wasted on held seqs.
-    assert outcome["calls"] == 1 + 4 + 4
+    # 398 + 596 missing seqs in pages of 200, one failed call and none wasted on held seqs.
+    assert outcome["calls"] == 2 + 1 + 3

@@ -188,6 +188,7 @@ def test_console_logout_and_invite_revocation(pages: Pages) -> None:
     member.click("#welcome-form button[type=submit]")
     expect(member.locator("#join-error")).to_contain_text("invite")
     console.click("#logout")
+    console.click("#logout-keep")  # its own computer (the wipe: test_console_logout.py)
     expect(console.locator("#login")).to_be_visible()
     console.reload()
     expect(console.locator("#login")).to_be_visible()

@@ -105,11 +105,26 @@ async function login(event) {
   startSession();
 }
 
-async function logout() {
+// The console and the member page share this browser's keys (one IndexedDB per origin). So that
+// a shared computer does not keep the facilitator's groups readable, logging out asks whether to
+// remove this browser's keys for the groups they facilitate; a logout the server made (the
+// session ended) asks too, and there "Cancel" keeps them.
+async function logout(event) {
+  const ids = [...state.groups.keys()];
+  let wipe = false;
+  if (ids.length) {
+    $("#logout-groups").textContent = `${ids.length} group${ids.length === 1 ? "" : "s"}`;
+    const answer = await ask($("#logout-dialog"));
+    if (answer !== "wipe" && answer !== "keep" && event) return; // cancelled: still logged in
+    wipe = answer === "wipe";
+  }
   state.session?.stop();
   state.session = null;
   await api("POST", "/api/facilitator/logout").catch(() => {});
-  $("#connection").textContent = "Logged out";
+  if (wipe) await store.forgetGroups(ids);
+  state.groups = new Map();
+  state.current = null;
+  $("#connection").textContent = wipe ? "Logged out; this browser's keys for your groups were removed" : "Logged out";
   go("login");
 }
 
@@ -143,6 +158,10 @@ const handlers = {
   },
   membership: () => state.current && refreshGroup(),
   "report.new": (report) => queue.arrive(report),
+  "session.ended": () => {
+    announce("Your session has ended. Please log in again.");
+    logout(null);
+  },
   "report.resolved": (report) => {
     queue.resolved(report);
     reportView.update(report);
@@ -154,7 +173,7 @@ async function refreshGroups() {
   const listing = await state.session.call("groups.list");
   if (!listing.facilitator) {
     announce("Your session has ended. Please log in again.");
-    return logout();
+    return logout(null);
   }
   state.groups = new Map(listing.groups.filter((g) => g.facilitator).map((g) => [g.group_id, g]));
   const list = $("#groups");

@@ -4,7 +4,10 @@
 // The page fetches each gap page by page, however long it is; until it has, the gap stays open,
 // the conversation shows a marker at its place, and the next reconnect or message tries again.
 
-export const PAGE = 50;
+export const PAGE = 50; // a page of history shown at a time
+// A gap is fetched in the largest pages history.get allows, so that even a long one takes few
+// requests (history.get is rate limited, docs/protocol.md).
+export const GAP_PAGE = 200;
 
 export class Gaps {
   #highest = new Map(); // group id -> highest seq seen
@@ -60,7 +63,7 @@ export class Gaps {
       for (;;) {
         while (gap.before > gap.after + 1 && held.has(gap.before - 1)) gap.before -= 1;
         if (gap.before <= gap.after + 1) break;
-        const reply = await fetchPage(gap.before, Math.min(PAGE, gap.before - gap.after - 1));
+        const reply = await fetchPage(gap.before, Math.min(GAP_PAGE, gap.before - gap.after - 1));
         const oldest = reply.messages.at(-1)?.seq;
         // Nothing older (retention removed it, or it predates this member): the gap is closed.
         if (!reply.more || oldest === undefined || oldest >= gap.before) break;

@@ -78,6 +78,25 @@ export const unsent = () => valuesWithPrefix("outbox:");
 export const saveUnsent = ({ groupId, msgId, envelope, epoch }) => put(`outbox:${msgId}`, { groupId, msgId, envelope, epoch });
 export const forgetUnsent = (msgId) => remove(`outbox:${msgId}`);
 
+/**
+ * Delete these groups' records (member keys, every epoch secret, the commits) and their unsent
+ * messages, in one transaction: what a facilitator removes from a shared computer at logout.
+ */
+export function forgetGroups(groupIds) {
+  const ids = new Set(groupIds);
+  return run("readwrite", (store) => {
+    for (const id of ids) store.delete(groupKey(id));
+    const cursor = store.openCursor(IDBKeyRange.bound("outbox:", "outbox:\uffff"));
+    cursor.onsuccess = () => {
+      const entry = cursor.result;
+      if (!entry) return;
+      if (ids.has(entry.value?.groupId)) entry.delete();
+      entry.continue();
+    };
+    return cursor;
+  });
+}
+
 /** Delete everything this device holds (the whole database). */
 export async function wipe() {
   if (opening) {
