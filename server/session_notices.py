@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import json
 
-from server.cluster import CHANNEL, redis_client
+from server.cluster import CHANNEL
 from server.realtime.facilitator_sessions import SESSIONS_NOTICE
+from server.redislink import redis_client
 
 
 async def announce_sessions_ended(redis_url: str) -> bool:

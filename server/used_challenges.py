@@ -27,8 +27,8 @@ from typing import Protocol
 
 import redis.exceptions
 
-from server.cluster import redis_client
 from server.errors import Code, HearthError
+from server.redislink import redis_client
 
 log = logging.getLogger("hearth.challenges")
 REDIS_TIMEOUT_S = 1.0
