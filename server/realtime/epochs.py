@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crypto.commits import EpochCommit, parse_commit
 from crypto.encoding import b64encode
+from crypto.groupstate import GroupState, UntrustedCommit, advance
 from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
@@ -26,6 +28,10 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     committer = state.members.get(commit.committer_id)
     if committer is None or committer.account_pk != connection.account_pk:
         raise HearthError(Code.FORBIDDEN, "you can only commit as your own member of this group")
+    active = {(m.member_id, m.sig_pk, m.kem_pk) for m in state.active}
+    if {(e.member_id, e.sig_pk, e.kem_pk) for e in commit.roster} == active:
+        # (a roster that is not the active members gets roster_mismatch from accept_commit)
+        await _check_authorised(hub, group_id, commit, state.group.current_epoch)
     newly_keyed = await hub.groups.accept_commit(
         group_id=group_id,
         epoch=commit.epoch,
@@ -47,6 +53,30 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     for account in keyed_accounts:
         await hub.sio.emit("epoch.new", announcement, room=account_room(account))
     return {"epoch": commit.epoch}
+
+
+async def _check_authorised(hub: Hub, group_id: bytes, commit: EpochCommit, current: int) -> None:
+    """Refuse a next commit whose roster change is not exactly its signed authorisations.
+
+    Every client checks this itself (§6.5); the server checking too keeps a broken or hostile
+    member from stalling the group with a commit honest clients would refuse. A commit for
+    another epoch or chain is left to ``accept_commit``, which answers with its own codes.
+    """
+    stored = await hub.groups.commits_from(group_id, current)
+    if not stored:
+        return
+    held = parse_commit(stored[0].commit_blob)
+    if commit.epoch != held.epoch + 1 or commit.prev_commit_hash != held.hash:
+        return
+    # The server does not keep the chain's departed set; member_ids are never reused in a
+    # group, and clients, which hold it, refuse a re-admission.
+    state = GroupState(
+        group_id, held.epoch, held.hash, held.roster, frozenset(held.facilitators), frozenset()
+    )
+    try:
+        advance(state, commit)
+    except UntrustedCommit as exc:
+        raise HearthError(Code.UNAUTHORISED_CHANGE, f"the commit is refused: {exc}") from None
 
 
 @event("epoch.list", schemas.EpochList)

@@ -1,0 +1,166 @@
+"""The page verifies the group (docs/protocol.md §6.4–6.5): a hostile server, simulated by
+writing to the real server's SQLite file, cannot get a hidden member keyed, and every verified
+membership change is shown in the conversation."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from contextlib import closing
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from crypto.authorisations import sign_admission
+from crypto.commits import build_commit, parse_commit
+from crypto.keys import MemberKeys
+from tests.browser.steps import (
+    Pages,
+    approve,
+    create_invite,
+    facilitator_logs_in,
+    member_joins,
+    wait_keyed,
+)
+
+pytestmark = pytest.mark.browser
+
+
+def _create_group(console: Any, name: str) -> None:
+    console.click("#create-panel summary")
+    console.fill("#create-name", name)
+    console.fill("#create-rules", f"Rules of {name}: be kind.")
+    console.fill("#create-pseudonym", "Host Birch")
+    console.select_option("#create-join", "approval")
+    console.click("#create-form button[type=submit]")
+    expect(console.locator("#group-title")).to_have_text(name)
+
+
+def _group_of(database: Any, name: str) -> tuple[bytes, int]:
+    with closing(sqlite3.connect(database)) as conn:
+        row = conn.execute(
+            "SELECT group_id, current_epoch FROM groups WHERE name = ?", (name,)
+        ).fetchone()
+    return bytes(row[0]), int(row[1])
+
+
+def _insert_hidden_member(
+    conn: sqlite3.Connection, group: bytes, hidden: MemberKeys, first_epoch: int | None
+) -> None:
+    account, now = os.urandom(32), int(time.time() * 1000)
+    conn.execute("INSERT INTO accounts (account_pk, created_at) VALUES (?, ?)", (account, now))
+    conn.execute(
+        "INSERT INTO members (group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, "
+        "skeleton, state, facilitator_id, first_epoch, joined_at, muted_until) "
+        "VALUES (?, ?, ?, ?, ?, 'Ghost', 'ghost', 'active', NULL, ?, ?, NULL)",
+        (
+            group,
+            hidden.member_id,
+            account,
+            hidden.signing.public,
+            hidden.kem.public,
+            first_epoch,
+            now,
+        ),
+    )
+
+
+def test_timeline_shows_verified_joins_and_a_forged_commit_is_refused(pages: Pages) -> None:
+    console = facilitator_logs_in(pages)
+    _create_group(console, "Trusted circle")
+    invite = create_invite(console)
+    fox = member_joins(pages, invite, "Quiet Fox")
+    approve(console, "Quiet Fox")
+    wait_keyed(fox)
+    changes = fox.locator("#messages li.membership-change")
+    expect(changes.filter(has_text="You joined, admitted by Host Birch")).to_have_count(1)
+    wren = member_joins(pages, invite, "Bright Wren")
+    approve(console, "Bright Wren")
+    wait_keyed(wren)
+    expect(changes.filter(has_text="Bright Wren joined, admitted by Host Birch")).to_have_count(1)
+
+    # The database writer appends the next epoch: it extends the chain and is sealed to every
+    # member, but a member nobody admitted signed it and is in it.
+    group, epoch = _group_of(pages.server.database, "Trusted circle")
+    with closing(sqlite3.connect(pages.server.database)) as conn:
+        blob = conn.execute(
+            "SELECT commit_blob FROM epochs WHERE group_id = ? AND epoch = ?", (group, epoch)
+        ).fetchone()[0]
+    held = parse_commit(bytes(blob))
+    hidden = MemberKeys.generate()
+    forged, _ = build_commit(
+        group_id=group,
+        epoch=epoch + 1,
+        prev_commit_hash=held.hash,
+        committer=hidden,
+        roster=[*held.roster, hidden.entry],
+        facilitators=held.facilitators,
+    )
+    with closing(sqlite3.connect(pages.server.database, timeout=10)) as conn, conn:
+        _insert_hidden_member(conn, group, hidden, epoch + 1)
+        conn.execute(
+            "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (group, epoch + 1, forged.raw, forged.hash, hidden.member_id, int(time.time() * 1000)),
+        )
+
+    fox.reload()  # the page fetches the commits after the one it holds, and checks them
+    fox.locator("#group-list button").first.click()
+    expect(fox.locator("#chat-note")).to_contain_text("without a facilitator's signed")
+    expect(fox.locator("#chat-note")).to_have_attribute("data-untrusted", "true")
+    expect(fox.locator("#compose")).to_be_hidden()
+    # it stayed in the epoch it trusts: the forged one never became its own
+    held_epoch = fox.evaluate(
+        """async () => {
+          const store = await import('/js/keystore.js');
+          return (await store.groups())[0].latest;
+        }"""
+    )
+    assert held_epoch == epoch
+
+
+def test_console_refuses_to_key_a_member_nobody_admitted(pages: Pages) -> None:
+    console = facilitator_logs_in(pages)
+    _create_group(console, "Guarded circle")
+    invite = create_invite(console)
+    fox = member_joins(pages, invite, "Quiet Fox")
+    approve(console, "Quiet Fox")
+    wait_keyed(fox)
+    group, epoch = _group_of(pages.server.database, "Guarded circle")
+
+    # The database writer adds an active member with an "admission" it signed itself under the
+    # facilitator's member_id (it has no facilitator key).
+    with closing(sqlite3.connect(pages.server.database)) as conn:
+        facilitator_id = conn.execute(
+            "SELECT member_id FROM members WHERE group_id = ? AND facilitator_id IS NOT NULL",
+            (group,),
+        ).fetchone()[0]
+    hidden = MemberKeys.generate()
+    forged = sign_admission(group, hidden, hidden.entry)
+    forged = type(forged)(forged.role, forged.entry, bytes(facilitator_id), forged.signature)
+    with closing(sqlite3.connect(pages.server.database, timeout=10)) as conn, conn:
+        _insert_hidden_member(conn, group, hidden, None)
+        conn.execute(
+            "INSERT INTO member_authorisations (group_id, member_id, admission) VALUES (?, ?, ?)",
+            (group, hidden.member_id, forged.encode()),
+        )
+
+    # A real join makes the server read the group again, hidden member included; approving it
+    # makes the console rotate, and the console refuses to seal the keys to the hidden member.
+    member_joins(pages, invite, "Bright Wren")
+    approve(console, "Bright Wren")
+    expect(console.locator("#status")).to_contain_text("Key rotation failed")
+    expect(console.locator("#status")).to_contain_text("admission does not verify")
+    time.sleep(1)  # members' pages try too, after their own delay
+    with closing(sqlite3.connect(pages.server.database)) as conn:
+        keyed = conn.execute(
+            "SELECT first_epoch FROM members WHERE group_id = ? AND member_id = ?",
+            (group, hidden.member_id),
+        ).fetchone()
+        current = conn.execute(
+            "SELECT current_epoch FROM groups WHERE group_id = ?", (group,)
+        ).fetchone()
+    assert keyed == (None,)
+    assert current == (epoch,)
