@@ -4,6 +4,7 @@ membership change is shown in the conversation."""
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 import time
@@ -15,13 +16,18 @@ from playwright.sync_api import expect
 
 from crypto.authorisations import sign_admission
 from crypto.commits import build_commit, parse_commit
+from crypto.encoding import b64encode
 from crypto.keys import MemberKeys
 from tests.browser.steps import (
     Pages,
     approve,
+    create_group,
     create_invite,
+    expect_message,
     facilitator_logs_in,
+    keyed_member,
     member_joins,
+    send,
     wait_keyed,
 )
 
@@ -164,3 +170,48 @@ def test_console_refuses_to_key_a_member_nobody_admitted(pages: Pages) -> None:
         ).fetchone()
     assert keyed == (None,)
     assert current == (epoch,)
+
+
+class SenderRewriter:
+    """A test-only relay standing in for a hostile server: every message it passes to the page
+    claims another sender in the JSON (`sender_id`) than the one its signed header names."""
+
+    def __init__(self) -> None:
+        self.fake = b64encode(os.urandom(16))
+        self.rewritten = 0
+
+    def _rewrite(self, message: dict[str, Any]) -> None:
+        if isinstance(message, dict) and "sender_id" in message and "envelope" in message:
+            message["sender_id"] = self.fake
+            self.rewritten += 1
+
+    def __call__(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def to_page(frame: str | bytes) -> None:
+            if isinstance(frame, str) and frame.startswith("42"):
+                event, *args = json.loads(frame[2:])
+                if event == "msg":
+                    self._rewrite(args[0])
+                elif event == "msg.batch":
+                    for message in args[0]["messages"]:
+                        self._rewrite(message)
+                frame = "42" + json.dumps([event, *args])
+            ws.send(frame)
+
+        ws.on_message(server.send)
+        server.on_message(to_page)
+
+
+def test_the_author_shown_is_the_signed_sender(pages: Pages) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Named circle", join="open")
+    invite = create_invite(console)
+    heron = keyed_member(pages, invite, "Calm Heron")
+    relay = SenderRewriter()
+    wren = keyed_member(pages, invite, "Bright Wren", socket=relay)
+    send(heron, "signed by the heron")
+    expect_message(wren, "signed by the heron")
+    assert relay.rewritten >= 1
+    row = wren.locator("#messages li.message", has_text="signed by the heron")
+    expect(row.locator(".who")).to_have_text("Calm Heron")
