@@ -118,6 +118,7 @@ class GroupKeys:
     invite_pk: bytes | None = None  # the key of the invite we joined with, to check our admission
     changes: list[tuple[int, Change]] = field(default_factory=list)  # verified, per epoch
     untrusted: list[str] = field(default_factory=list)  # why commits were refused
+    unopened: int | None = None  # a verified epoch sealed to us whose wrap did not open
 
     @property
     def current(self) -> int:
@@ -205,6 +206,9 @@ class HearthClient:
                 if refused.code != "not_member":
                     raise
                 del self.keys[group_id]  # we left or were removed while away
+                continue
+            if self.keys[group_id].unopened is not None:
+                await self._recover(group_id)
 
     async def disconnect(self) -> None:
         if self.sio.connected:
@@ -254,6 +258,25 @@ class HearthClient:
             except HearthRefused:
                 return
         self._accept_commit(group_id, raw)
+        if keys.unopened is not None:
+            await self._recover(group_id)
+
+    async def _recover(self, group_id: bytes) -> None:
+        """Our wrap in a verified commit did not open: commit a fresh epoch on top of it (the
+        same roster, so no authorisation is needed) and flag the committer to the group's
+        facilitators (§6.6)."""
+        keys = self.keys[group_id]
+        bad = keys.unopened
+        if bad is None:
+            return
+        try:
+            await self.sync_epochs(group_id)
+            if keys.state is None or keys.state.epoch not in keys.epochs:
+                await self.rotate(group_id)
+        except HearthRefused:
+            return  # left as it is: a later commit by someone else keys us again
+        keys.unopened = None
+        await self.call("epoch.flag", {"group_id": b64encode(group_id), "epoch": bad})
 
     def _accept_commit(self, group_id: bytes, raw: bytes) -> None:
         """Accept a commit only if it extends the held group state by authorised changes."""
@@ -279,9 +302,13 @@ class HearthClient:
                 try:
                     secret = open_commit(commit, keys.member)
                 except VerificationFailed:
-                    keys.state = state  # a verified commit that leaves us out: removed
+                    keys.state = state
                     keys.changes.extend((commit.epoch, c) for c in changes)
-                    return
+                    if commit.entry_of(keys.member.member_id) == keys.member.entry:
+                        # In the roster, yet our wrap (or confirm) does not open: a broken or
+                        # hostile committer. We recover by committing on top (_recover).
+                        keys.unopened = commit.epoch
+                    return  # otherwise a verified commit that leaves us out: removed
         except UntrustedCommit as refused:
             keys.untrusted.append(f"epoch {commit.epoch}: {refused}")
             return
@@ -489,6 +516,8 @@ class HearthClient:
         )
         for item in reply["commits"]:
             self._accept_commit(group_id, b64decode(item["commit"]))
+            if keys.state is not None and keys.state.epoch in keys.epochs:
+                keys.unopened = None  # a later commit keyed us again
         if keys.untrusted:
             raise HearthRefused(
                 "untrusted_commit",

@@ -11,7 +11,13 @@ from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import account_room, decode_b64, group_room, signed_commit
+from server.realtime.wire import (
+    account_room,
+    decode_b64,
+    facilitator_room,
+    group_room,
+    signed_commit,
+)
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -89,3 +95,39 @@ async def list_epochs(hub: Hub, connection: Connection, payload: schemas.EpochLi
     start = max(member.first_epoch, payload.from_epoch or 1)
     commits = await hub.groups.commits_from(group_id, start)
     return {"commits": [{"epoch": c.epoch, "commit": b64encode(c.commit_blob)} for c in commits]}
+
+
+@event("epoch.flag", schemas.EpochFlag)
+async def flag_epoch(hub: Hub, connection: Connection, payload: schemas.EpochFlag) -> Reply:
+    """A member says its wrap in a verified commit did not open (§6.6).
+
+    The server cannot check this (it has no key); it tells the group's facilitators which
+    member committed that epoch, and keeps it in the audit log. Who flagged is not recorded.
+    """
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    await hub.limit(hub.limits.reports, connection)
+    member = await hub.member_for(connection, group_id)
+    state = await hub.group_state(group_id)
+    if (
+        not member.keyed
+        or member.first_epoch is None
+        or not member.first_epoch <= payload.epoch <= state.group.current_epoch
+    ):
+        raise HearthError(Code.NOT_FOUND, "you hold no such epoch of this group")
+    stored = await hub.groups.commits_from(group_id, payload.epoch)
+    committer = parse_commit(stored[0].commit_blob).committer_id
+    flagged = {
+        "group_id": payload.group_id,
+        "epoch": payload.epoch,
+        "committer_id": b64encode(committer),
+    }
+    await hub.audit.record(
+        at=hub.clock(),
+        actor="a member",
+        action="flag_commit",
+        group_id=group_id,
+        subject=b64encode(committer),
+        detail={"epoch": payload.epoch, "member_id": b64encode(committer)},
+    )
+    await hub.sio.emit("commit.flagged", flagged, room=facilitator_room(group_id))
+    return {}

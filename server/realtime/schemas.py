@@ -110,6 +110,11 @@ class EpochCommitIn(Strict, frozen=True):
     commit: B64
 
 
+class EpochFlag(Strict, frozen=True):
+    group_id: Id16
+    epoch: Epoch
+
+
 class EpochList(Strict, frozen=True):
     group_id: Id16
     from_epoch: Epoch | None = None

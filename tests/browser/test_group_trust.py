@@ -4,9 +4,11 @@ membership change is shown in the conversation."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sqlite3
+import threading
 import time
 from contextlib import closing
 from typing import Any
@@ -18,18 +20,22 @@ from crypto.authorisations import sign_admission
 from crypto.commits import build_commit, parse_commit
 from crypto.encoding import b64encode
 from crypto.keys import MemberKeys
+from server.client import HearthClient
 from tests.browser.steps import (
     Pages,
     approve,
     create_group,
     create_invite,
+    epoch_of,
     expect_message,
     facilitator_logs_in,
     keyed_member,
     member_joins,
     send,
     wait_keyed,
+    wait_until,
 )
+from tests.server.test_group_trust import _commit_with_a_bad_wrap
 
 pytestmark = pytest.mark.browser
 
@@ -215,3 +221,47 @@ def test_the_author_shown_is_the_signed_sender(pages: Pages) -> None:
     assert relay.rewritten >= 1
     row = wren.locator("#messages li.message", has_text="signed by the heron")
     expect(row.locator(".who")).to_have_text("Calm Heron")
+
+
+def test_a_page_whose_wrap_does_not_open_recovers_and_the_console_is_told(pages: Pages) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Mended circle", join="open")
+    invite = create_invite(console)
+    fox = keyed_member(pages, invite, "Quiet Fox")
+    fragment = dict(part.split("=", 1) for part in invite.split("&"))
+
+    loop = asyncio.new_event_loop()
+    runner = threading.Thread(target=loop.run_forever, daemon=True)
+    runner.start()
+
+    def run(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
+
+    ben = HearthClient(pages.server.url)
+    try:
+        run(ben.connect())
+        group, _ = run(ben.join(f"{fragment['invite']}.{fragment['key']}", pseudonym="Odd Beetle"))
+        run(ben.wait_for(lambda: ben.keys[group].current > 0))
+        wait_until(fox, lambda: epoch_of(console) == ben.keys[group].current, "all keyed")
+        fox_id = fox.evaluate(
+            """async () => {
+              const store = await import('/js/keystore.js');
+              return [...(await store.groups())[0].member.memberId];
+            }"""
+        )
+        held = ben.keys[group].latest
+        assert held is not None
+        raw = _commit_with_a_bad_wrap(ben.keys[group].member, held, bytes(fox_id))
+        bad_epoch = held.epoch + 1
+        run(ben.call("epoch.commit", {"group_id": b64encode(group), "commit": b64encode(raw)}))
+
+        expect(console.locator("#status")).to_contain_text("could not open the keys")
+        expect(console.locator("#status")).to_contain_text(f"epoch {bad_epoch}")
+        run(ben.wait_for(lambda: ben.keys[group].current == bad_epoch + 1))
+        send(fox, "mended")
+        run(ben.wait_for(lambda: "mended" in ben.texts(group)))
+    finally:
+        run(ben.disconnect())
+        loop.call_soon_threadsafe(loop.stop)
+        runner.join(timeout=5)
+        loop.close()

@@ -7,6 +7,7 @@ Hearth is mocked; the honest side is server/client.py with the real cryptography
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
 import time
@@ -15,8 +16,12 @@ from contextlib import closing
 import pytest
 
 from crypto.authorisations import sign_admission
-from crypto.commits import build_commit
+from crypto.commits import EpochCommit, build_commit
+from crypto.encoding import b64encode
 from crypto.keys import MemberKeys
+from crypto.mac import hmac_sha256
+from crypto.schedule import confirm_key
+from crypto.suite import LABEL_COMMIT_SIG
 from server.client import HearthClient, HearthRefused
 from tests.conftest import Clients, RunningServer, facilitator, member_in
 
@@ -166,3 +171,52 @@ async def test_membership_changes_are_verified_and_a_gap_is_filled(
     ]
     assert not ana.keys[group].untrusted
     assert ana_id != fac_id
+
+
+def _commit_with_a_bad_wrap(committer: MemberKeys, held: EpochCommit, victim: bytes) -> bytes:
+    """What a broken or hostile member can send: a commit of the same roster, correctly signed
+    and confirmed, whose wrap for ``victim`` is random bytes."""
+    good, secret = build_commit(
+        group_id=held.group_id,
+        epoch=held.epoch + 1,
+        prev_commit_hash=held.hash,
+        committer=committer,
+        roster=held.roster,
+        facilitators=held.facilitators,
+    )
+    index = next(i for i, e in enumerate(good.roster) if e.member_id == victim)
+    start = 77 + 80 * len(good.roster) + 80 * index  # §6.1: 77 header bytes, roster, wraps
+    body = bytearray(good.body)
+    body[start : start + 80] = os.urandom(80)
+    confirm = hmac_sha256(
+        confirm_key(secret, held.group_id, held.epoch + 1), hashlib.sha256(bytes(body)).digest()
+    )
+    signature = committer.signing.sign(LABEL_COMMIT_SIG + bytes(body) + confirm)
+    return bytes(body) + confirm + signature
+
+
+async def test_a_member_whose_wrap_does_not_open_recovers_and_flags_the_committer(
+    make_client: Clients,
+) -> None:
+    fac = await facilitator(make_client)
+    group = await fac.create_group("Trust", pseudonym="Host Birch")
+    ana = await member_in(make_client, fac, group, "Quiet Fox")
+    ben = await member_in(make_client, fac, group, "Calm River")
+    held = ben.keys[group].latest
+    assert held is not None
+    raw = _commit_with_a_bad_wrap(ben.keys[group].member, held, ana.member_id(group))
+    bad_epoch = held.epoch + 1
+    await ben.call("epoch.commit", {"group_id": b64encode(group), "commit": b64encode(raw)})
+
+    # ana verifies the commit, cannot open her wrap, commits a fresh epoch on top and flags ben
+    await ana.wait_for(lambda: ana.keys[group].current == bad_epoch + 1)
+    await fac.wait_for(lambda: any(e == "commit.flagged" for e, _ in fac.events))
+    flagged = next(d for e, d in fac.events if e == "commit.flagged")
+    assert flagged["epoch"] == bad_epoch
+    assert flagged["committer_id"] == b64encode(ben.member_id(group))
+    audit = await fac.call("audit.list", {"group_id": b64encode(group)})
+    assert any(entry["action"] == "flag_commit" for entry in audit["entries"])
+    # and the group talks again, ana included
+    await ben.wait_for(lambda: ben.keys[group].current == bad_epoch + 1)
+    await ana.send(group, "back in")
+    await ben.wait_for(lambda: "back in" in ben.texts(group))

@@ -138,10 +138,20 @@ const handlers = {
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
   "epoch.new": async (data) => {
     const record = await store.group(data.group_id);
-    if (record) await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+    if (record) {
+      await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+      if (record.unopened) await keys.recover(state.session, record);
+    }
     if (state.current === data.group_id) refreshGroup();
   },
   membership: () => state.current && refreshGroup(),
+  // A member's wrap in a commit did not open (docs/protocol.md §6.6): name the committer.
+  "commit.flagged": (data) => {
+    const group = state.groups.get(data.group_id);
+    const who = state.names.get(data.committer_id) || "a member";
+    announce(`${group?.name || "A group"}: a member could not open the keys ${who} sent in epoch ${data.epoch}; the group made new ones. It is in the audit log.`);
+    if (state.current === data.group_id) loadAudit();
+  },
   "report.new": (report) => queue.arrive(report),
   "report.resolved": (report) => {
     queue.resolved(report);

@@ -79,7 +79,12 @@ export async function acceptCommit(record, raw) {
       try {
         secret = await hc.openCommit(commit, record.member);
       } catch {
-        secret = null; // a verified commit that leaves us out: we were removed
+        secret = null; // a verified commit that leaves us out: we were removed...
+        const own = commit.roster.find((e) => hc.equalBytes(e.memberId, record.member.memberId));
+        // ...unless it holds our keys: then our wrap is broken and we recover (`recover`).
+        if (own && hc.equalBytes(own.sigPk, record.member.signing.publicKey) && hc.equalBytes(own.kemPk, record.member.kem.publicKey)) {
+          record.unopened = commit.epoch;
+        }
       }
     }
   } catch (error) {
@@ -110,11 +115,33 @@ export async function syncEpochs(session, record) {
   const reply = await session.call("epoch.list", { group_id: record.id, from_epoch: from });
   const refusedBefore = (record.untrusted || []).length;
   let changed = false;
-  for (const item of reply.commits) changed = (await acceptCommit(record, hc.b64decode(item.commit))) || changed;
+  for (const item of reply.commits) {
+    changed = (await acceptCommit(record, hc.b64decode(item.commit))) || changed;
+    if (record.group && record.epochs[record.group.epoch]) record.unopened = null; // keyed again
+  }
   if ((record.untrusted || []).length > refusedBefore) {
     throw new Refused("untrusted_commit", `The server offered a change to this group that no one authorised (${record.untrusted.at(-1)}).`);
   }
   return changed;
+}
+
+/**
+ * Our wrap in a verified commit did not open (a broken or hostile committer): commit a fresh
+ * epoch on top of it, with the same roster, and flag that commit to the facilitators (§6.6).
+ */
+export async function recover(session, record) {
+  const bad = record.unopened;
+  if (!bad) return false;
+  try {
+    await syncEpochs(session, record);
+    if (!record.epochs[record.group.epoch]) await rotate(session, record, { force: true });
+  } catch {
+    return false; // someone else's next commit keys us again
+  }
+  record.unopened = null;
+  await store.saveGroup(record);
+  await session.call("epoch.flag", { group_id: record.id, epoch: bad }).catch(() => {});
+  return true;
 }
 
 /** The next roster, facilitators and the signed changes that justify them (§6.4). */

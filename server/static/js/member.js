@@ -182,6 +182,7 @@ async function catchUp() {
     if (record.latest || record.serverState === "active") {
       try {
         await keys.syncEpochs(state.session, record);
+        if (record.unopened) await keys.recover(state.session, record);
       } catch {
         /* not keyed yet */
       }
@@ -226,7 +227,8 @@ const handlers = {
     if (!record) return;
     const wasKeyed = Boolean(record.latest);
     const refusedBefore = (record.untrusted || []).length;
-    const accepted = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+    let accepted = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+    if (record.unopened) accepted = (await keys.recover(state.session, record)) || accepted;
     if ((record.untrusted || []).length > refusedBefore) {
       announce(`${record.info?.name || "A group"}: the server offered a change to the group that no one authorised. This device refused it.`);
       if (state.current === record.id) renderChatState();
