@@ -61,7 +61,7 @@ class Received:
     group_id: bytes
     seq: int
     msg_id: bytes
-    sender_id: bytes
+    sender_id: bytes  # the signed header's sender_id (b"" for a tombstone never seen whole)
     epoch: int
     server_ts: int
     text: str | None  # None for a deleted message (tombstone)
@@ -328,11 +328,14 @@ class HearthClient:
         if keys is None:
             return None
         if data["envelope"] is None:
+            # A tombstone has no signed header left: its author is the one we verified when it
+            # arrived, if we saw it, and otherwise unknown (b""), never the server's sender_id.
+            seen = self.inbox.get(group_id, {}).get(data["seq"])
             received = Received(
                 group_id,
                 data["seq"],
                 b64decode(data["msg_id"]),
-                b64decode(data["sender_id"]),
+                seen.sender_id if seen is not None else b"",
                 data["epoch"],
                 data["server_ts"],
                 None,

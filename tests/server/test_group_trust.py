@@ -220,3 +220,25 @@ async def test_a_member_whose_wrap_does_not_open_recovers_and_flags_the_committe
     await ben.wait_for(lambda: ben.keys[group].current == bad_epoch + 1)
     await ana.send(group, "back in")
     await ben.wait_for(lambda: "back in" in ben.texts(group))
+
+
+async def test_the_author_is_never_the_servers_sender_id(
+    hearth_server: RunningServer, make_client: Clients
+) -> None:
+    fac = await facilitator(make_client)
+    group = await fac.create_group("Trust", pseudonym="Host Birch")
+    ana = await member_in(make_client, fac, group, "Quiet Fox")
+    ack = await ana.send(group, "soon deleted")
+    await ana.send(group, "stays")
+    await fac.wait_for(lambda: "stays" in fac.texts(group))
+    await ana.delete(group, ana.inbox[group][ack["seq"]].msg_id)
+    # The database writer names the facilitator as the sender of both rows.
+    with closing(sqlite3.connect(hearth_server.database, timeout=10)) as conn, conn:
+        conn.execute(
+            "UPDATE messages SET sender_id = ? WHERE group_id = ?", (fac.member_id(group), group)
+        )
+    fac.inbox.clear()  # as a client that has not seen them yet (a fresh device)
+    received, _ = await fac.history(group)
+    by_text = {m.text: m for m in received}
+    assert by_text["stays"].sender_id == ana.member_id(group)  # from the signed header
+    assert by_text[None].sender_id == b""  # a tombstone has no signed sender: unknown
