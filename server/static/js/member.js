@@ -272,8 +272,9 @@ const handlers = {
         await keys.syncEpochs(state.session, record);
         if (record.latest > data.epoch) return;
         await keys.rotate(state.session, record, { force: data.reason !== "membership" });
-      } catch {
-        /* someone else will; the server keeps asking */
+      } catch (error) {
+        // Someone else will (the server keeps asking), unless the change is not authorised.
+        if (error.code === "unauthorised_change") announce(`${record.info?.name || "A group"}: ${error.message}`);
       }
     }, 800 + Math.random() * 1500);
   },
