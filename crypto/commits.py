@@ -1,7 +1,9 @@
 """Epoch commits: the signed roster and the epoch secret wrapped to each member (§6).
 
 Layout: ``body = ver ‖ suite ‖ group_id ‖ epoch ‖ prev_commit_hash ‖ committer_id ‖ n(u16) ‖
-roster(n × 80) ‖ wraps(n × 80)`` and ``commit = body ‖ confirm(32) ‖ sig(64)``.
+roster(n × 80) ‖ wraps(n × 80) ‖ f(u16) ‖ facilitator_ids(f × 16) ‖ a(u16) ‖ authorisations``
+and ``commit = body ‖ confirm(32) ‖ sig(64)``. Whether the roster change is authorised is checked
+against the previous epoch in ``crypto.groupstate``.
 """
 
 import hashlib
@@ -11,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from crypto.authorisations import Authorisation, read_authorisation
 from crypto.errors import VerificationFailed
 from crypto.fields import Reader, require_bytes, require_epoch
 from crypto.hpke import open_secret, seal_secret
@@ -24,6 +27,7 @@ from crypto.suite import (
     LABEL_COMMIT_SIG,
     LABEL_WRAP,
     MAC_LEN,
+    MAX_AUTHORISATIONS,
     MAX_ROSTER,
     MEMBER_ID_LEN,
     PREFIX,
@@ -48,6 +52,8 @@ class EpochCommit:
     committer_id: bytes
     roster: tuple[RosterEntry, ...]
     wraps: tuple[bytes, ...]
+    facilitators: tuple[bytes, ...]
+    authorisations: tuple[Authorisation, ...]
     confirm: bytes
     signature: bytes
     raw: bytes
@@ -82,11 +88,15 @@ def build_commit(
     prev_commit_hash: bytes,
     committer: MemberKeys,
     roster: Sequence[RosterEntry],
+    facilitators: Sequence[bytes] = (),
+    authorisations: Sequence[Authorisation] = (),
     epoch_secret: bytes | None = None,
 ) -> tuple[EpochCommit, bytes]:
     """Start ``epoch``: wrap a fresh epoch secret to every member and sign the result.
 
-    Returns the commit and the epoch secret. The committer must be in ``roster``.
+    Returns the commit and the epoch secret. The committer must be in ``roster``;
+    ``facilitators`` are member_ids of the roster, ``authorisations`` the signed changes since
+    the previous epoch (§6.4).
     """
     require_bytes("group_id", group_id, GROUP_ID_LEN)
     require_epoch(epoch)
@@ -115,6 +125,10 @@ def build_commit(
         + u16(len(entries))
         + encoded_roster
         + wraps
+        + u16(len(facilitators))
+        + b"".join(sorted(facilitators))
+        + u16(len(authorisations))
+        + b"".join(a.encode() for a in authorisations)
     )
     # confirm shows every member decrypted the same secret: AES-GCM is not key-committing, so a
     # wrap alone would not rule out different secrets for different members.
@@ -136,9 +150,8 @@ def parse_commit(data: bytes) -> EpochCommit:
     count = reader.uint(2)
     if not 1 <= count <= MAX_ROSTER:
         raise ValueError(f"commit: roster size must be 1 to {MAX_ROSTER}, got {count}")
-    expected = count * (ROSTER_ENTRY_LEN + WRAP_LEN) + _TRAILER_LEN
-    if reader.remaining() != expected:
-        raise ValueError(f"commit: expected {expected} bytes after the header")
+    if reader.remaining() < count * (ROSTER_ENTRY_LEN + WRAP_LEN) + 4 + _TRAILER_LEN:
+        raise ValueError("commit: expected more bytes after the header (truncated)")
     roster = tuple(RosterEntry.decode(reader.take(ROSTER_ENTRY_LEN)) for _ in range(count))
     for before, after in itertools.pairwise(roster):
         if before.member_id >= after.member_id:
@@ -146,6 +159,23 @@ def parse_commit(data: bytes) -> EpochCommit:
     if all(entry.member_id != committer_id for entry in roster):
         raise ValueError("commit: committer is not in the roster")
     wraps = tuple(reader.take(WRAP_LEN) for _ in range(count))
+    facilitators = tuple(reader.take(MEMBER_ID_LEN) for _ in range(reader.uint(2)))
+    members = {entry.member_id for entry in roster}
+    for first, second in itertools.pairwise(facilitators):
+        if first >= second:
+            raise ValueError("commit: facilitators are not sorted without duplicates")
+    if not members.issuperset(facilitators):
+        raise ValueError("commit: a facilitator is not in the roster")
+    auth_count = reader.uint(2)
+    if auth_count > MAX_AUTHORISATIONS:
+        raise ValueError(f"commit: at most {MAX_AUTHORISATIONS} authorisations")
+    authorisations = []
+    for _ in range(auth_count):
+        if reader.remaining() < _TRAILER_LEN:
+            raise ValueError("commit is truncated")
+        authorisations.append(read_authorisation(reader))
+    if reader.remaining() != _TRAILER_LEN:
+        raise ValueError("commit: expected exactly confirm and sig after the authorisations")
     confirm = reader.take(MAC_LEN)
     signature = reader.take(SIG_LEN)
     reader.finish()
@@ -156,6 +186,8 @@ def parse_commit(data: bytes) -> EpochCommit:
         committer_id=committer_id,
         roster=roster,
         wraps=wraps,
+        facilitators=facilitators,
+        authorisations=tuple(authorisations),
         confirm=confirm,
         signature=signature,
         raw=data,

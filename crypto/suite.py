@@ -49,6 +49,19 @@ LABEL_RTAG: Final = b"hearth-v1 rtag"
 LABEL_CONNECT: Final = b"hearth-v1 connect"
 LABEL_CHALLENGE: Final = b"hearth-v1 challenge"
 LABEL_FPR: Final = b"hearth-v1 fingerprint"
+LABEL_ADMIT: Final = b"hearth-v1 admit"
+LABEL_INVITE: Final = b"hearth-v1 invite"
+LABEL_REMOVE: Final = b"hearth-v1 remove"
+LABEL_LEAVE: Final = b"hearth-v1 leave"
+
+# Roster changes a commit carries (docs/protocol.md §6.4): tag bytes and roles.
+AUTH_ADMIT: Final = 1  # admission signed by a facilitator's member key
+AUTH_INVITE_ADMIT: Final = 2  # admission signed by an invite key a facilitator certified
+AUTH_REMOVE: Final = 3  # removal signed by a facilitator
+AUTH_LEAVE: Final = 4  # leave signed by the member itself
+ROLE_MEMBER: Final = 0
+ROLE_FACILITATOR: Final = 1
+MAX_AUTHORISATIONS: Final = 2 * MAX_ROSTER
 
 # Key-schedule labels (appended to LABEL_KEY).
 KEY_LABEL_CONFIRM: Final = b"confirm"

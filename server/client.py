@@ -23,15 +23,27 @@ from typing import Any
 import aiohttp
 import socketio
 
+from crypto.authorisations import (
+    Admission,
+    Authorisation,
+    InviteAdmission,
+    certify_invite,
+    parse_authorisation,
+    sign_admission,
+    sign_invite_admission,
+    sign_leave,
+    sign_removal,
+)
 from crypto.challenge import sign_challenge
 from crypto.commits import EpochCommit, build_commit, open_commit, parse_commit
 from crypto.encoding import b64decode, b64encode
 from crypto.envelopes import open_message, parse_envelope, seal_message
 from crypto.errors import VerificationFailed
 from crypto.franking import ReportOpening
+from crypto.groupstate import Change, GroupState, UntrustedCommit, advance, keyed_state
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
-from crypto.suite import CONTENT_TYPE_TEXT
+from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, SIG_PK_LEN
 
 
 class HearthRefused(Exception):
@@ -49,7 +61,7 @@ class Received:
     group_id: bytes
     seq: int
     msg_id: bytes
-    sender_id: bytes
+    sender_id: bytes  # the signed header's sender_id (b"" for a tombstone never seen whole)
     epoch: int
     server_ts: int
     text: str | None  # None for a deleted message (tombstone)
@@ -68,13 +80,45 @@ class Epoch:
         return next((e.sig_pk for e in self.commit.roster if e.member_id == member_id), None)
 
 
+class InviteToken(str):
+    """An invite as ``create_invite`` returns it: the server's token (the string itself) and
+    the invite's private signing key, which only travels in the link (``link``)."""
+
+    invite_key: SigningKey | None
+
+    def __new__(cls, token: str, invite_key: SigningKey | None = None) -> InviteToken:
+        made = super().__new__(cls, token)
+        made.invite_key = invite_key
+        return made
+
+    @property
+    def link(self) -> str:
+        """``token`` or ``token.seed`` (base64url): what a person is given to join."""
+        return (
+            str(self) if self.invite_key is None else f"{self}.{b64encode(self.invite_key.raw())}"
+        )
+
+    @classmethod
+    def of(cls, text: str) -> InviteToken:
+        if isinstance(text, InviteToken):
+            return text
+        token, _, seed = text.partition(".")
+        return cls(token, SigningKey.from_raw(b64decode(seed)) if seed else None)
+
+
 @dataclass(slots=True)
 class GroupKeys:
-    """What this client holds for one group: its member keys and the epochs it can read."""
+    """What this client holds for one group: its member keys, the epochs it can read and the
+    group state its verified chain of commits establishes (crypto.groupstate)."""
 
     member: MemberKeys
     epochs: dict[int, Epoch] = field(default_factory=dict)
     latest: EpochCommit | None = None
+    state: GroupState | None = None
+    invite_pk: bytes | None = None  # the key of the invite we joined with, to check our admission
+    changes: list[tuple[int, Change]] = field(default_factory=list)  # verified, per epoch
+    untrusted: list[str] = field(default_factory=list)  # why commits were refused
+    unopened: int | None = None  # a verified epoch sealed to us whose wrap did not open
 
     @property
     def current(self) -> int:
@@ -157,9 +201,14 @@ class HearthClient:
             try:
                 await self.sync_epochs(group_id)
             except HearthRefused as refused:
+                if refused.code == "untrusted_commit":
+                    continue  # kept in keys.untrusted; we neither read nor commit past it
                 if refused.code != "not_member":
                     raise
                 del self.keys[group_id]  # we left or were removed while away
+                continue
+            if self.keys[group_id].unopened is not None:
+                await self._recover(group_id)
 
     async def disconnect(self) -> None:
         if self.sio.connected:
@@ -176,7 +225,7 @@ class HearthClient:
 
     async def _on_event(self, event: str, data: Any = None) -> None:
         if event == "epoch.new":
-            self._accept_commit(b64decode(data["group_id"]), b64decode(data["commit"]))
+            await self._receive_commit(b64decode(data["group_id"]), b64decode(data["commit"]))
         elif event == "msg":
             self._accept_message(data)
         elif event == "msg.batch":
@@ -193,17 +242,78 @@ class HearthClient:
         async with self._changed:
             self._changed.notify_all()
 
-    def _accept_commit(self, group_id: bytes, raw: bytes) -> None:
+    async def _receive_commit(self, group_id: bytes, raw: bytes) -> None:
         keys = self.keys.get(group_id)
         if keys is None:
             return
-        commit = parse_commit(raw)
-        if commit.epoch in keys.epochs:
+        try:
+            epoch = parse_commit(raw).epoch
+        except ValueError:
+            keys.untrusted.append("a malformed commit")
+            return
+        if keys.state is not None and epoch > keys.state.epoch + 1:
+            # A gap: fetch the commits in between and verify them in order first.
+            try:
+                await self.sync_epochs(group_id)
+            except HearthRefused:
+                return
+        self._accept_commit(group_id, raw)
+        if keys.unopened is not None:
+            await self._recover(group_id)
+
+    async def _recover(self, group_id: bytes) -> None:
+        """Our wrap in a verified commit did not open: commit a fresh epoch on top of it (the
+        same roster, so no authorisation is needed) and flag the committer to the group's
+        facilitators (§6.6)."""
+        keys = self.keys[group_id]
+        bad = keys.unopened
+        if bad is None:
             return
         try:
-            secret = open_commit(commit, keys.member)
-        except VerificationFailed:
-            return  # not sealed to us (we were removed, or it is a forgery)
+            await self.sync_epochs(group_id)
+            if keys.state is None or keys.state.epoch not in keys.epochs:
+                await self.rotate(group_id)
+        except HearthRefused:
+            return  # left as it is: a later commit by someone else keys us again
+        keys.unopened = None
+        await self.call("epoch.flag", {"group_id": b64encode(group_id), "epoch": bad})
+
+    def _accept_commit(self, group_id: bytes, raw: bytes) -> None:
+        """Accept a commit only if it extends the held group state by authorised changes."""
+        keys = self.keys.get(group_id)
+        if keys is None:
+            return
+        try:
+            commit = parse_commit(raw)
+        except ValueError:
+            keys.untrusted.append("a malformed commit")
+            return
+        try:
+            if keys.state is None:
+                try:
+                    secret = open_commit(commit, keys.member)
+                except VerificationFailed:
+                    return  # not (yet) sealed to us
+                state, changes = keyed_state(commit, keys.member, keys.invite_pk)
+            else:
+                if commit.epoch != keys.state.epoch + 1:
+                    return  # one we hold, or past a gap (sync_epochs fills it in order)
+                state, changes = advance(keys.state, commit)
+                try:
+                    secret = open_commit(commit, keys.member)
+                except VerificationFailed:
+                    keys.state = state
+                    keys.changes.extend((commit.epoch, c) for c in changes)
+                    if commit.entry_of(keys.member.member_id) == keys.member.entry:
+                        # In the roster, yet our wrap (or confirm) does not open: a broken or
+                        # hostile committer. We recover by committing on top (_recover).
+                        keys.unopened = commit.epoch
+                    return  # otherwise a verified commit that leaves us out: removed
+        except UntrustedCommit as refused:
+            keys.untrusted.append(f"epoch {commit.epoch}: {refused}")
+            return
+        keys.state = state
+        keys.changes.extend((commit.epoch, c) for c in changes)
         keys.epochs[commit.epoch] = Epoch(secret, commit)
         if keys.latest is None or commit.epoch > keys.latest.epoch:
             keys.latest = commit
@@ -218,11 +328,14 @@ class HearthClient:
         if keys is None:
             return None
         if data["envelope"] is None:
+            # A tombstone has no signed header left: its author is the one we verified when it
+            # arrived, if we saw it, and otherwise unknown (b""), never the server's sender_id.
+            seen = self.inbox.get(group_id, {}).get(data["seq"])
             received = Received(
                 group_id,
                 data["seq"],
                 b64decode(data["msg_id"]),
-                b64decode(data["sender_id"]),
+                seen.sender_id if seen is not None else b"",
                 data["epoch"],
                 data["server_ts"],
                 None,
@@ -296,12 +409,13 @@ class HearthClient:
     ) -> bytes:
         group_id = os.urandom(16)
         member = MemberKeys.generate()
-        commit, secret = build_commit(
+        commit, _ = build_commit(
             group_id=group_id,
             epoch=1,
             prev_commit_hash=bytes(32),
             committer=member,
             roster=[member.entry],
+            facilitators=[member.member_id],
         )
         payload: dict[str, Any] = {
             "group_id": b64encode(group_id),
@@ -314,53 +428,153 @@ class HearthClient:
         }
         if retention_days is not None:
             payload["retention_days"] = retention_days
-        self.keys[group_id] = GroupKeys(member, {1: Epoch(secret, commit)}, commit)
+        self.keys[group_id] = GroupKeys(member)
+        self._accept_commit(group_id, commit.raw)
         await self.call("group.create", payload)
         return group_id
 
-    async def create_invite(self, group_id: bytes, **options: int) -> str:
-        reply = await self.call("invite.create", {"group_id": b64encode(group_id), **options})
-        return str(reply["token"])
+    async def create_invite(self, group_id: bytes, **options: int) -> InviteToken:
+        """A new invite with its own signing key, certified by our member key (§6.4)."""
+        keys = self.keys.get(group_id)
+        payload: dict[str, Any] = {"group_id": b64encode(group_id), **options}
+        invite_key = None
+        if keys is not None:
+            invite_key = SigningKey.generate()
+            certificate = certify_invite(group_id, keys.member, invite_key.public)
+            payload["invite_key"] = b64encode(
+                invite_key.public + keys.member.member_id + certificate
+            )
+        reply = await self.call("invite.create", payload)
+        return InviteToken(str(reply["token"]), invite_key)
 
     async def join(self, token: str, *, pseudonym: str) -> tuple[bytes, str]:
-        """Use an invite; returns the group id and the membership state (pending or active)."""
-        preview = await self.call("invite.preview", {"token": token})
+        """Use an invite; returns the group id and the membership state (pending or active).
+
+        ``token`` is an invite link's ``token`` or ``token.key``; with the key, the newcomer
+        signs its own admission (let in at once by an open group, §6.4)."""
+        invite = InviteToken.of(token)
+        preview = await self.call("invite.preview", {"token": str(invite)})
         group_id = b64decode(preview["group"]["group_id"])
         member = MemberKeys.generate()
-        self.keys[group_id] = GroupKeys(member)
-        reply = await self.call(
-            "group.join",
-            {
-                "token": token,
-                "member": self._member_payload(member, pseudonym),
-                "accept_rules": True,
-            },
-        )
+        keys = GroupKeys(member)
+        payload: dict[str, Any] = {
+            "token": str(invite),
+            "member": self._member_payload(member, pseudonym),
+            "accept_rules": True,
+        }
+        certified = preview.get("invite_key")
+        if invite.invite_key is not None and certified is not None:
+            blob = b64decode(certified)
+            if blob[:SIG_PK_LEN] == invite.invite_key.public:
+                keys.invite_pk = invite.invite_key.public
+                admission = sign_invite_admission(
+                    group_id,
+                    invite.invite_key,
+                    blob[SIG_PK_LEN : SIG_PK_LEN + 16],
+                    blob[SIG_PK_LEN + 16 :],
+                    member.entry,
+                )
+                payload["admission"] = b64encode(admission.encode())
+        self.keys[group_id] = keys
+        reply = await self.call("group.join", payload)
         return group_id, str(reply["me"]["state"])
 
     def member_id(self, group_id: bytes) -> bytes:
         return self.keys[group_id].member.member_id
 
     async def decide(self, group_id: bytes, member_id: bytes, *, approve: bool = True) -> None:
-        await self.call(
-            "join.decide",
-            {
-                "group_id": b64encode(group_id),
-                "member_id": b64encode(member_id),
-                "approve": approve,
-            },
-        )
+        """Approve (signing the member's admission with our member key) or refuse a request."""
+        payload: dict[str, Any] = {
+            "group_id": b64encode(group_id),
+            "member_id": b64encode(member_id),
+            "approve": approve,
+        }
+        keys = self.keys.get(group_id)
+        if approve and keys is not None:
+            listing = await self.members(group_id)
+            found = next(
+                (m for m in listing["members"] if b64decode(m["member_id"]) == member_id), None
+            )
+            if found is not None:
+                entry = RosterEntry(
+                    member_id, b64decode(found["sig_pk"]), b64decode(found["kem_pk"])
+                )
+                admission = sign_admission(group_id, keys.member, entry)
+                payload["admission"] = b64encode(admission.encode())
+        await self.call("join.decide", payload)
 
     async def members(self, group_id: bytes) -> dict[str, Any]:
         return await self.call("members.list", {"group_id": b64encode(group_id)})
 
     async def sync_epochs(self, group_id: bytes) -> None:
+        """Fetch the commits after the held one and verify them in order.
+
+        Raises ``HearthRefused("untrusted_commit")`` if one does not extend the chain by
+        authorised changes: this client then neither reads nor commits past it.
+        """
         keys = self.keys[group_id]
+        start = keys.state.epoch + 1 if keys.state is not None else keys.current + 1
         reply = await self.call(
-            "epoch.list", {"group_id": b64encode(group_id), "from_epoch": keys.current + 1}
+            "epoch.list", {"group_id": b64encode(group_id), "from_epoch": start}
         )
         for item in reply["commits"]:
             self._accept_commit(group_id, b64decode(item["commit"]))
+            if keys.state is not None and keys.state.epoch in keys.epochs:
+                keys.unopened = None  # a later commit keyed us again
+        if keys.untrusted:
+            raise HearthRefused(
+                "untrusted_commit",
+                "the server offered a commit this client refuses: " + keys.untrusted[-1],
+                {},
+            )
+
+    def _authorisations(
+        self, group_id: bytes, state: GroupState, listing: dict[str, Any]
+    ) -> tuple[list[RosterEntry], list[bytes], list[Authorisation]]:
+        """The next roster, facilitators and the signed changes that justify them."""
+        keys = self.keys[group_id]
+        active = {
+            b64decode(m["member_id"]): RosterEntry(
+                b64decode(m["member_id"]), b64decode(m["sig_pk"]), b64decode(m["kem_pk"])
+            )
+            for m in listing["members"]
+            if m["state"] == "active"
+        }
+        admissions = {
+            b64decode(a["member_id"]): parse_authorisation(b64decode(a["admission"]))
+            for a in listing.get("admissions", [])
+        }
+        departures = {
+            b64decode(d["member_id"]): parse_authorisation(b64decode(d["departure"]))
+            for d in listing.get("departures", [])
+        }
+        held = {e.member_id for e in state.roster}
+        authorisations: list[Authorisation] = []
+        facilitators = set(state.facilitators)
+        for member_id in sorted(held - active.keys()):
+            departure = departures.get(member_id)
+            if departure is None and keys.member.member_id in state.facilitators:
+                departure = sign_removal(group_id, keys.member, member_id)
+            if departure is None:
+                raise HearthRefused(
+                    "unauthorised_change", "a member left without a signed leave or removal", {}
+                )
+            authorisations.append(departure)
+            facilitators.discard(member_id)
+        roster = [e for e in state.roster if e.member_id in active]
+        for member_id in sorted(active.keys() - held):
+            admission = admissions.get(member_id)
+            if not isinstance(admission, Admission | InviteAdmission) or (
+                admission.entry != active[member_id]
+            ):
+                raise HearthRefused(
+                    "unauthorised_change", "the server lists a member nobody admitted", {}
+                )
+            authorisations.append(admission)
+            roster.append(admission.entry)
+            if admission.role == ROLE_FACILITATOR:
+                facilitators.add(member_id)
+        return roster, sorted(facilitators), authorisations
 
     async def rotate(self, group_id: bytes, *, attempts: int = 3) -> int:
         """Send the commit for the next epoch to the group's current members; returns its number.
@@ -373,20 +587,23 @@ class HearthClient:
             if keys.latest is None:
                 raise HearthRefused("not_member", "this client holds no epoch of the group", {})
             listing = await self.members(group_id)
-            roster = [
-                RosterEntry(
-                    b64decode(m["member_id"]), b64decode(m["sig_pk"]), b64decode(m["kem_pk"])
-                )
-                for m in listing["members"]
-                if m["state"] == "active"
-            ]
+            assert keys.state is not None  # held with latest
+            roster, facilitators, authorisations = self._authorisations(
+                group_id, keys.state, listing
+            )
             commit, secret = build_commit(
                 group_id=group_id,
-                epoch=keys.latest.epoch + 1,
-                prev_commit_hash=keys.latest.hash,
+                epoch=keys.state.epoch + 1,
+                prev_commit_hash=keys.state.commit_hash,
                 committer=keys.member,
                 roster=roster,
+                facilitators=facilitators,
+                authorisations=authorisations,
             )
+            try:
+                state, changes = advance(keys.state, commit)  # what every member will check
+            except UntrustedCommit as untrusted:
+                raise HearthRefused("unauthorised_change", str(untrusted), {}) from None
             try:
                 await self.call(
                     "epoch.commit",
@@ -398,6 +615,8 @@ class HearthClient:
                 raise
             keys.epochs[commit.epoch] = Epoch(secret, commit)
             keys.latest = commit
+            keys.state = state
+            keys.changes.extend((commit.epoch, c) for c in changes)
             return commit.epoch
         raise HearthRefused("epoch_conflict", "could not land a commit", {})
 
@@ -495,12 +714,23 @@ class HearthClient:
         )
 
     async def leave(self, group_id: bytes) -> None:
-        await self.call("group.leave", {"group_id": b64encode(group_id)})
+        """Leave, signing the leave the next commit carries (§6.4)."""
+        payload: dict[str, Any] = {"group_id": b64encode(group_id)}
+        keys = self.keys.get(group_id)
+        if keys is not None:
+            payload["leave"] = b64encode(sign_leave(group_id, keys.member).encode())
+        await self.call("group.leave", payload)
 
     async def remove(self, group_id: bytes, member_id: bytes) -> None:
-        await self.call(
-            "member.remove", {"group_id": b64encode(group_id), "member_id": b64encode(member_id)}
-        )
+        """Remove a member as its facilitator, signing the removal with our member key."""
+        payload: dict[str, Any] = {
+            "group_id": b64encode(group_id),
+            "member_id": b64encode(member_id),
+        }
+        keys = self.keys.get(group_id)
+        if keys is not None:
+            payload["removal"] = b64encode(sign_removal(group_id, keys.member, member_id).encode())
+        await self.call("member.remove", payload)
 
 
 def _tombstone(message: Received) -> Received:

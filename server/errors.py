@@ -37,6 +37,8 @@ class Code(StrEnum):
     EPOCH_CONFLICT = "epoch_conflict"
     ROSTER_MISMATCH = "roster_mismatch"
     INVALID_COMMIT = "invalid_commit"
+    INVALID_AUTHORISATION = "invalid_authorisation"
+    UNAUTHORISED_CHANGE = "unauthorised_change"
     INVALID_ENVELOPE = "invalid_envelope"
     DUPLICATE_MESSAGE = "duplicate_message"
     ROTATION_REQUIRED = "rotation_required"

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from crypto.commits import EpochCommit, parse_commit
 from crypto.encoding import b64encode
+from crypto.groupstate import GroupState, UntrustedCommit, advance
 from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import account_room, decode_b64, group_room, signed_commit
+from server.realtime.wire import (
+    account_room,
+    decode_b64,
+    facilitator_room,
+    group_room,
+    signed_commit,
+)
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -26,6 +34,10 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     committer = state.members.get(commit.committer_id)
     if committer is None or committer.account_pk != connection.account_pk:
         raise HearthError(Code.FORBIDDEN, "you can only commit as your own member of this group")
+    active = {(m.member_id, m.sig_pk, m.kem_pk) for m in state.active}
+    if {(e.member_id, e.sig_pk, e.kem_pk) for e in commit.roster} == active:
+        # (a roster that is not the active members gets roster_mismatch from accept_commit)
+        await _check_authorised(hub, group_id, commit, state.group.current_epoch)
     newly_keyed = await hub.groups.accept_commit(
         group_id=group_id,
         epoch=commit.epoch,
@@ -49,6 +61,30 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     return {"epoch": commit.epoch}
 
 
+async def _check_authorised(hub: Hub, group_id: bytes, commit: EpochCommit, current: int) -> None:
+    """Refuse a next commit whose roster change is not exactly its signed authorisations.
+
+    Every client checks this itself (§6.5); the server checking too keeps a broken or hostile
+    member from stalling the group with a commit honest clients would refuse. A commit for
+    another epoch or chain is left to ``accept_commit``, which answers with its own codes.
+    """
+    stored = await hub.groups.commits_from(group_id, current)
+    if not stored:
+        return
+    held = parse_commit(stored[0].commit_blob)
+    if commit.epoch != held.epoch + 1 or commit.prev_commit_hash != held.hash:
+        return
+    # The server does not keep the chain's departed set; member_ids are never reused in a
+    # group, and clients, which hold it, refuse a re-admission.
+    state = GroupState(
+        group_id, held.epoch, held.hash, held.roster, frozenset(held.facilitators), frozenset()
+    )
+    try:
+        advance(state, commit)
+    except UntrustedCommit as exc:
+        raise HearthError(Code.UNAUTHORISED_CHANGE, f"the commit is refused: {exc}") from None
+
+
 @event("epoch.list", schemas.EpochList)
 async def list_epochs(hub: Hub, connection: Connection, payload: schemas.EpochList) -> Reply:
     """The commits a member may open: from the first epoch that included them on."""
@@ -59,3 +95,39 @@ async def list_epochs(hub: Hub, connection: Connection, payload: schemas.EpochLi
     start = max(member.first_epoch, payload.from_epoch or 1)
     commits = await hub.groups.commits_from(group_id, start)
     return {"commits": [{"epoch": c.epoch, "commit": b64encode(c.commit_blob)} for c in commits]}
+
+
+@event("epoch.flag", schemas.EpochFlag)
+async def flag_epoch(hub: Hub, connection: Connection, payload: schemas.EpochFlag) -> Reply:
+    """A member says its wrap in a verified commit did not open (§6.6).
+
+    The server cannot check this (it has no key); it tells the group's facilitators which
+    member committed that epoch, and keeps it in the audit log. Who flagged is not recorded.
+    """
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    await hub.limit(hub.limits.reports, connection)
+    member = await hub.member_for(connection, group_id)
+    state = await hub.group_state(group_id)
+    if (
+        not member.keyed
+        or member.first_epoch is None
+        or not member.first_epoch <= payload.epoch <= state.group.current_epoch
+    ):
+        raise HearthError(Code.NOT_FOUND, "you hold no such epoch of this group")
+    stored = await hub.groups.commits_from(group_id, payload.epoch)
+    committer = parse_commit(stored[0].commit_blob).committer_id
+    flagged = {
+        "group_id": payload.group_id,
+        "epoch": payload.epoch,
+        "committer_id": b64encode(committer),
+    }
+    await hub.audit.record(
+        at=hub.clock(),
+        actor="a member",
+        action="flag_commit",
+        group_id=group_id,
+        subject=b64encode(committer),
+        detail={"epoch": payload.epoch, "member_id": b64encode(committer)},
+    )
+    await hub.sio.emit("commit.flagged", flagged, room=facilitator_room(group_id))
+    return {}

@@ -12,6 +12,12 @@ from crypto.roster import RosterEntry
 from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
 from server.realtime import schemas
+from server.realtime.admissions import (
+    checked_admission,
+    checked_departure,
+    checked_invite_key,
+    invite_admits,
+)
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.views import group_view, invite_view, member_view
@@ -87,10 +93,13 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         or commit.prev_commit_hash != bytes(32)
         or commit.committer_id != creator.member_id
         or commit.roster != expected
+        or commit.facilitators != (creator.member_id,)
+        or commit.authorisations
     ):
         raise HearthError(
             Code.INVALID_COMMIT,
-            "a new group's commit must be epoch 1 of this group, sealed to its creator only",
+            "a new group's commit must be epoch 1 of this group, sealed to its creator only, "
+            "who is its facilitator",
         )
     settings = GroupSettings(
         name=payload.name.strip(),
@@ -136,6 +145,10 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
 async def create_invite(hub: Hub, connection: Connection, payload: schemas.InviteCreate) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
     facilitator_id = await hub.require_facilitator(connection, group_id)
+    invite_key = None
+    if payload.invite_key is not None:
+        members = (await hub.group_state(group_id)).members.values()
+        invite_key = checked_invite_key(payload.invite_key, group_id, members)
     token = secrets.token_urlsafe(24)  # 192 bits
     now = hub.clock()
     hours = payload.expires_in_hours or hub.config.groups.invite_default_hours
@@ -147,6 +160,8 @@ async def create_invite(hub: Hub, connection: Connection, payload: schemas.Invit
         expires_at=now + hours * HOUR_MS,
         max_uses=payload.max_uses or hub.config.groups.invite_max_uses,
     )
+    if invite_key is not None:
+        await hub.authorisations.set_invite_key(_hash_token(token), invite_key)
     return {"token": token, "invite": invite_view(invite)}
 
 
@@ -173,18 +188,38 @@ async def preview_invite(hub: Hub, connection: Connection, payload: schemas.Invi
         raise HearthError(
             Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
         )
-    return {"group": group_view(group)}
+    invite_key = await hub.authorisations.invite_key(_hash_token(payload.token))
+    return {
+        "group": group_view(group),
+        "invite_key": None if invite_key is None else b64encode(invite_key),
+    }
 
 
 @event("group.join", schemas.GroupJoin)
 async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoin) -> Reply:
     await hub.limit(hub.limits.joins, connection)
+    newcomer = _new_member(connection, payload.member)
+    admission = None
+    if payload.admission is not None:
+        # An open group lets in whoever holds the invite link: the link's key signs the
+        # admission every member checks (§6.4). Without one, a facilitator approves.
+        invite_key = await hub.authorisations.invite_key(_hash_token(payload.token))
+        group = await hub.groups.invite_group(_hash_token(payload.token), hub.clock())
+        if invite_key is None or group is None:
+            raise HearthError(
+                Code.INVALID_AUTHORISATION, "this invite carries no key to admit anyone with"
+            )
+        entry = RosterEntry(newcomer.member_id, newcomer.sig_pk, newcomer.kem_pk)
+        admission = invite_admits(payload.admission, group.group_id, entry, invite_key)
     member = await hub.groups.join(
         token_hash=_hash_token(payload.token),
-        member=_new_member(connection, payload.member),
+        member=newcomer,
         now=hub.clock(),
         max_members=hub.config.groups.max_members,
+        admitted=admission is not None,
     )
+    if admission is not None and member.state == "active":
+        await hub.authorisations.record(member.group_id, member.member_id, "admission", admission)
     await hub.changed({"t": "reload", "g": member.group_id.hex()})
     state = await hub.group_state(member.group_id)
     if member.state == "pending":
@@ -203,6 +238,18 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
     group_id = decode_b64(payload.group_id, "group_id", 16)
     member_id = decode_b64(payload.member_id, "member_id", 16)
     await hub.require_facilitator(connection, group_id)
+    admission = None
+    if payload.approve:
+        state = await hub.group_state(group_id)
+        pending = state.members.get(member_id)
+        if pending is None or pending.state != "pending":
+            raise HearthError(Code.NOT_FOUND, "no pending join request from this member")
+        if payload.admission is None:
+            raise HearthError(
+                Code.INVALID_AUTHORISATION,
+                "approving needs the facilitator's signed admission of the member",
+            )
+        admission = checked_admission(payload.admission, group_id, pending, state.members.values())
     member = await hub.groups.change_state(
         group_id,
         member_id,
@@ -211,6 +258,8 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
     )
     if member is None:
         raise HearthError(Code.NOT_FOUND, "no pending join request from this member")
+    if admission is not None:
+        await hub.authorisations.record(group_id, member_id, "admission", admission)
     assert connection.facilitator is not None  # require_facilitator checked it
     await hub.audit.record(
         at=hub.clock(),
@@ -231,30 +280,45 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
     return {"member": member_view(member)}
 
 
-@event("group.leave", schemas.GroupRef)
-async def leave_group(hub: Hub, connection: Connection, payload: schemas.GroupRef) -> Reply:
+@event("group.leave", schemas.GroupLeave)
+async def leave_group(hub: Hub, connection: Connection, payload: schemas.GroupLeave) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
     member = await hub.member_for(connection, group_id)
+    leave = None
+    if payload.leave is not None:
+        members = (await hub.group_state(group_id)).members.values()
+        leave = checked_departure(payload.leave, group_id, member, members)
     left = await hub.groups.change_state(
         group_id, member.member_id, allowed_from=("pending", "active"), to="left"
     )
     if left is None:
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
+    if leave is not None:
+        await hub.authorisations.record(group_id, member.member_id, "departure", leave)
     await hub.end_membership(left, "left")
     return {}
 
 
-@event("member.remove", schemas.MemberRef)
-async def remove_member(hub: Hub, connection: Connection, payload: schemas.MemberRef) -> Reply:
+@event("member.remove", schemas.MemberRemove)
+async def remove_member(hub: Hub, connection: Connection, payload: schemas.MemberRemove) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
     member_id = decode_b64(payload.member_id, "member_id", 16)
     await hub.require_facilitator(connection, group_id)
     assert connection.facilitator is not None  # require_facilitator checked it
+    removal = None
+    if payload.removal is not None:
+        state = await hub.group_state(group_id)
+        target = state.members.get(member_id)
+        if target is None:
+            raise HearthError(Code.NOT_FOUND, "no such member in this group")
+        removal = checked_departure(payload.removal, group_id, target, state.members.values())
     removed = await hub.groups.change_state(
         group_id, member_id, allowed_from=("pending", "active"), to="removed"
     )
     if removed is None:
         raise HearthError(Code.NOT_FOUND, "no such member in this group")
+    if removal is not None:
+        await hub.authorisations.record(group_id, member_id, "departure", removal)
     await hub.end_membership(removed, "removed")
     await hub.audit.record(
         at=hub.clock(),
@@ -280,8 +344,23 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
     if not is_facilitator and (me is None or not me.keyed):
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
     shown = [m for m in state.members.values() if m.state == "active" or is_facilitator]
+    # What the next committer needs to show each roster change is authorised (§6.4): the
+    # admissions of active members not in the current roster, the departures of those gone.
+    admissions = await hub.authorisations.of_group(group_id, "admission")
+    departures = await hub.authorisations.of_group(group_id, "departure")
+    active = {m.member_id for m in state.members.values() if m.state == "active"}
     return {
         "group": group_view(state.group),
         "members": [member_view(m) for m in shown],
         "rotation_needed": state.rotation_needed,
+        "admissions": [
+            {"member_id": b64encode(m), "admission": b64encode(admissions[m])}
+            for m in sorted(active - state.epoch_roster)
+            if m in admissions
+        ],
+        "departures": [
+            {"member_id": b64encode(m), "departure": b64encode(departures[m])}
+            for m in sorted(state.epoch_roster - active)
+            if m in departures
+        ],
     }

@@ -42,6 +42,7 @@ from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
 from server.storage.audit import AuditStore
+from server.storage.authorisations import AuthorisationStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
@@ -72,6 +73,7 @@ class Hub:
     ) -> None:
         self.config = config
         self.groups = groups_store
+        self.authorisations = AuthorisationStore(groups_store.database)
         self.messages = messages_store
         self.accounts = accounts
         self.audit = audit

@@ -63,6 +63,7 @@ class InviteCreate(Strict, frozen=True):
     group_id: Id16
     expires_in_hours: Annotated[int, msgspec.Meta(ge=1, le=24 * 90)] | None = None
     max_uses: Annotated[int, msgspec.Meta(ge=1, le=10_000)] | None = None
+    invite_key: B64 | None = None  # invite_pk ‖ issuer_id ‖ cert_sig (§6.4)
 
 
 class InviteRevoke(Strict, frozen=True):
@@ -78,12 +79,25 @@ class GroupJoin(Strict, frozen=True):
     token: Token
     member: MemberKeysIn
     accept_rules: Literal[True]
+    admission: B64 | None = None  # an invite admission, for an open group (§6.4)
 
 
 class JoinDecide(Strict, frozen=True):
     group_id: Id16
     member_id: Id16
     approve: bool
+    admission: B64 | None = None  # the facilitator's signed admission; needed to approve
+
+
+class GroupLeave(Strict, frozen=True):
+    group_id: Id16
+    leave: B64 | None = None  # the member's signed leave (§6.4)
+
+
+class MemberRemove(Strict, frozen=True):
+    group_id: Id16
+    member_id: Id16
+    removal: B64 | None = None  # the facilitator's signed removal (§6.4)
 
 
 class MemberRef(Strict, frozen=True):
@@ -94,6 +108,11 @@ class MemberRef(Strict, frozen=True):
 class EpochCommitIn(Strict, frozen=True):
     group_id: Id16
     commit: B64
+
+
+class EpochFlag(Strict, frozen=True):
+    group_id: Id16
+    epoch: Epoch
 
 
 class EpochList(Strict, frozen=True):

@@ -130,6 +130,10 @@ class GroupStore:
         self._db = db
         self._departed_key = departed_key  # seals departed members' accounts (departures.py)
 
+    @property
+    def database(self) -> Database:
+        return self._db
+
     # -- reads ---------------------------------------------------------------------------
 
     async def get_group(self, group_id: bytes) -> GroupRow | None:
@@ -345,9 +349,16 @@ class GroupStore:
         return await self._db.write(job)
 
     async def join(
-        self, *, token_hash: bytes, member: NewMember, now: int, max_members: int
+        self,
+        *,
+        token_hash: bytes,
+        member: NewMember,
+        now: int,
+        max_members: int,
+        admitted: bool = True,
     ) -> MemberRow:
-        """Use an invite: the new member is pending, or active (not yet keyed) if the group is open.
+        """Use an invite: the new member is pending, or active (not yet keyed) if the group is open
+        and ``admitted`` (its invite admission verified, docs/protocol.md §6.4).
 
         All checks run inside the write transaction, so two joins racing for the last use of
         an invite or the last place in a group cannot both win.
@@ -394,7 +405,7 @@ class GroupStore:
                 )
             if len(live) >= max_members:
                 raise HearthError(Code.GROUP_FULL, "this group is full")
-            state: MemberState = "active" if join_policy == "open" else "pending"
+            state: MemberState = "active" if join_policy == "open" and admitted else "pending"
             await _ensure_account(conn, member.account_pk, now)
             await conn.execute(
                 "UPDATE invites SET uses = uses + 1 WHERE token_hash = ?", (token_hash,)

@@ -412,6 +412,7 @@ def group_create_payload(ctx: Ctx, client: Any, **changes: Any) -> dict[str, Any
         prev_commit_hash=bytes(32),
         committer=member,
         roster=[member.entry],
+        facilitators=[member.member_id],
     )
     payload = {
         "group_id": b64encode(group_id),
@@ -697,6 +698,7 @@ def _commit(
         prev_commit_hash=prev if prev is not None else keys.latest.hash,
         committer=committer or keys.member,
         roster=roster,
+        facilitators=keys.latest.facilitators,
     )
     return commit.raw
 
@@ -747,6 +749,7 @@ async def _forged_committer(ctx: Ctx) -> None:
         prev_commit_hash=keys.latest.hash,
         committer=forged,
         roster=roster,
+        facilitators=keys.latest.facilitators,
     )
     reply = await _send_commit(w.ana, w.group, commit.raw)
     assert_refusal(reply, ("forbidden", "invalid_commit"))

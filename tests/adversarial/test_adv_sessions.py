@@ -47,6 +47,7 @@ def new_group_payload(client: HearthClient) -> dict[str, Any]:
         prev_commit_hash=bytes(32),
         committer=member,
         roster=[member.entry],
+        facilitators=[member.member_id],
     )
     return {
         "group_id": b64encode(group_id),

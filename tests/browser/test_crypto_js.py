@@ -234,7 +234,7 @@ def test_hearth_recorded_commit_opens_for_every_member(page: Any) -> None:
         await hc.verifyCommit(commit);
         const secrets = [];
         for (const m of v.members) secrets.push(X(await hc.openCommit(commit, await member(m))));
-        const bad = H(v.commit.commit); bad[bad.length - 100] ^= 1;  // inside confirm
+        const bad = H(v.commit.commit); bad[bad.length - 90] ^= 1;  // inside confirm
         let refused = false;
         try { await hc.openCommit(await hc.parseCommit(bad), await member(v.members[0])); }
         catch (e) { refused = e instanceof hc.VerificationFailed; }
@@ -287,7 +287,8 @@ def test_python_commit_opens_in_browser_and_browser_commit_opens_in_python(page:
         for (const m of ms) opened.push(X(await hc.openCommit(commit, m)));
         const built = await hc.buildCommit({
           groupId: H(arg.group), epoch: 8, prevCommitHash: commit.hash, committer: ms[2],
-          roster: ms.map(hc.rosterEntry),
+          roster: ms.map(hc.rosterEntry), facilitators: [ms[2].memberId],
+          authorisations: [await hc.signLeave(H(arg.group), ms[0])],
         });
         return { opened, commit: X(built.commit.raw), secret: X(built.secret) };
         """,
@@ -301,6 +302,8 @@ def test_python_commit_opens_in_browser_and_browser_commit_opens_in_python(page:
     browser_commit = parse_commit(bytes.fromhex(result["commit"]))
     assert browser_commit.epoch == 8
     assert browser_commit.prev_commit_hash == commit.hash
+    assert browser_commit.facilitators == (members[2].member_id,)
+    assert [a.member_id for a in browser_commit.authorisations] == [members[0].member_id]
     for m in members:
         assert open_commit(browser_commit, m).hex() == result["secret"]
 
@@ -433,3 +436,84 @@ def test_generated_keys_are_non_extractable_and_work_with_python(page: Any) -> N
     RosterEntry(os.urandom(16), SigningKey.generate().public, bytes.fromhex(result["kemPk"]))
     assert b64decode(b64encode(bytes.fromhex(result["kemPk"]))) == bytes.fromhex(result["kemPk"])
     sign_challenge(SigningKey.generate(), os.urandom(56))
+
+
+def test_authorisations_agree_byte_for_byte(page: Any) -> None:
+    """The page signs the vectors' admissions, removal and leave to the very same bytes."""
+    v = HEARTH
+    result = js(
+        page,
+        """
+        const v = arg;
+        const [alice, bob, carol] = await Promise.all(v.members.map(member));
+        const g = H(v.group_id);
+        const invite = await hc.importSigningKey(H(v.authorisations.invite_sk));
+        const cert = await hc.certifyInvite(g, alice, invite.publicKey);
+        const enc = (a) => X(hc.encodeAuthorisation(a));
+        const parsed = hc.parseAuthorisation(H(v.authorisations.invite_admit_carol));
+        return {
+          invite_pk: X(invite.publicKey),
+          invite_certificate: X(cert),
+          admit_bob: enc(await hc.signAdmission(g, alice, hc.rosterEntry(bob))),
+          invite_admit_carol: enc(
+            await hc.signInviteAdmission(g, invite, alice.memberId, cert, hc.rosterEntry(carol))),
+          leave_carol: enc(await hc.signLeave(g, carol)),
+          remove_bob: enc(await hc.signRemoval(g, alice, bob.memberId)),
+          reparsed: enc(parsed),
+        };
+        """,
+        v,
+    )
+    auth = v["authorisations"]
+    for name in (
+        "invite_pk",
+        "invite_certificate",
+        "admit_bob",
+        "invite_admit_carol",
+        "leave_carol",
+        "remove_bob",
+    ):
+        assert result[name] == auth[name], name
+    assert result["reparsed"] == auth["invite_admit_carol"]
+
+
+def test_chain_verifies_in_the_page_as_in_python(page: Any) -> None:
+    """groupstate.js accepts the recorded chain with the same changes and refuses the forged
+    commit that adds a member nobody admitted."""
+    result = js(
+        page,
+        """
+        const gs = await import('/js/groupstate.js');
+        const v = arg;
+        const c = (name) => hc.parseCommit(H(v.chain[name]));
+        const ids = (changes) => changes.map((x) => [x.kind, x.memberId, x.by, x.issuer]);
+        let { state, changes } = await gs.genesisState(await c("genesis"));
+        const start = state;
+        const out = [ids(changes)];
+        ({ state, changes } = await gs.advance(state, await c("epoch2")));
+        out.push(ids(changes));
+        ({ state, changes } = await gs.advance(state, await c("epoch3")));
+        out.push(ids(changes));
+        let refused = null;
+        try { await gs.advance(start, await c("forged_hidden_member")); }
+        catch (e) { refused = e instanceof gs.UntrustedCommit ? e.message : String(e); }
+        const carol = await member(v.members[2]);
+        const keyed = await gs.keyedState(await c("epoch2"), carol, H(v.authorisations.invite_pk));
+        let wrongInvite = null;
+        try { await gs.keyedState(await c("epoch2"), carol, hc.randomBytes(32)); }
+        catch (e) { wrongInvite = e.message; }
+        return { out, refused, keyedEpoch: keyed.state.epoch, wrongInvite,
+                 roster: state.roster.map((e) => X(e.memberId)) };
+        """,
+        HEARTH,
+    )
+    alice, bob, carol = (m["member_id"] for m in HEARTH["members"])
+    assert result["out"] == [
+        [["joined", alice, None, None]],
+        [["joined", bob, alice, None], ["joined", carol, None, alice]],
+        [["left", carol, carol, None], ["removed", bob, alice, None]],
+    ]
+    assert "roster differs" in result["refused"]
+    assert result["keyedEpoch"] == 2
+    assert "not from our invite" in result["wrongInvite"]
+    assert result["roster"] == [alice]

@@ -28,7 +28,7 @@ AUTHOR = "Loud Jay"
 
 
 def report_button(page: Any, text: str) -> Any:
-    row = page.locator("#messages li", has_text=text)
+    row = page.locator("#messages li.message", has_text=text)
     return row.get_by_role("button", name=f"Report message from {AUTHOR}")
 
 
@@ -86,7 +86,9 @@ def test_report_hide_mute_remove_and_the_audit_chain(pages: Pages, tmp_path: Pat
     assert kind.evaluate("document.activeElement.id") == "report-send"
     kind.keyboard.press("Enter")
     expect(kind.locator("#status")).to_contain_text("Report sent")
-    expect(kind.locator("#messages li", has_text="rude line 1")).to_contain_text("You reported")
+    expect(kind.locator("#messages li.message", has_text="rude line 1")).to_contain_text(
+        "You reported"
+    )
 
     # It arrives live, verified, and is announced.
     expect(console.locator("#reports li")).to_have_count(1)

@@ -39,6 +39,7 @@ async def send_commit(
         prev_commit_hash=keys.latest.hash if prev is None else prev,
         committer=committer or keys.member,
         roster=current_roster if roster is None else roster,
+        facilitators=keys.latest.facilitators,
     )
     return await client.call(
         "epoch.commit", {"group_id": b64encode(group), "commit": b64encode(commit.raw)}

@@ -21,12 +21,21 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # run as a script from anywhere
     sys.path.insert(0, str(ROOT))
 
+from crypto.authorisations import (  # noqa: E402
+    Authorisation,
+    certify_invite,
+    sign_admission,
+    sign_invite_admission,
+    sign_leave,
+    sign_removal,
+)
 from crypto.challenge import issue_challenge, sign_challenge  # noqa: E402
 from crypto.commits import build_commit, open_commit, parse_commit, verify_commit, wrap_info  # noqa: E402
 from crypto.encoding import b64encode  # noqa: E402
 from crypto.envelopes import open_message, seal_message  # noqa: E402
 from crypto.errors import VerificationFailed  # noqa: E402
 from crypto.franking import build_report_opening, compute_rtag  # noqa: E402
+from crypto.groupstate import UntrustedCommit, advance, genesis_state  # noqa: E402
 from crypto.keys import KemKey, MemberKeys, SigningKey, fingerprint  # noqa: E402
 from crypto.padding import pad  # noqa: E402
 from crypto.roster import encode_roster, roster_hash  # noqa: E402
@@ -148,6 +157,7 @@ def deterministic_vectors() -> dict[str, Any]:
             "rtag": rtag.hex(),
             "report_opening": opening.encode().hex(),
         },
+        "authorisations": authorisation_vectors(),
         "challenge": {
             "server_secret": server_secret.hex(),
             "now_ms": CHALLENGE_NOW_MS,
@@ -159,6 +169,113 @@ def deterministic_vectors() -> dict[str, Any]:
             "proof": sign_challenge(account, challenge).hex(),
         },
     }
+
+
+def authorisation_vectors() -> dict[str, Any]:
+    """Deterministic admissions and removals (Ed25519 is deterministic): §6.4."""
+    alice, bob, carol = (member(n) for n in MEMBER_NAMES)
+    group_id = fixed(GROUP_ID_NAME, 16)
+    invite_key = SigningKey.from_raw(fixed("invite sig_sk", 32))
+    certificate = certify_invite(group_id, alice, invite_key.public)
+    return {
+        "facilitator": "alice",
+        "invite_sk": invite_key.raw().hex(),
+        "invite_pk": invite_key.public.hex(),
+        "invite_certificate": certificate.hex(),
+        "admit_bob": sign_admission(group_id, alice, bob.entry).encode().hex(),
+        "invite_admit_carol": sign_invite_admission(
+            group_id, invite_key, alice.member_id, certificate, carol.entry
+        )
+        .encode()
+        .hex(),
+        "leave_carol": sign_leave(group_id, carol).encode().hex(),
+        "remove_bob": sign_removal(group_id, alice, bob.member_id).encode().hex(),
+    }
+
+
+def _chain_commits() -> list[tuple[str, bytes]]:
+    """Genesis by alice; alice admits bob and carol; carol leaves and alice removes bob; and a
+    forged epoch 2 adding a member nobody admitted (signed by alice, so only the state rules
+    refuse it)."""
+    from crypto.authorisations import parse_authorisation
+
+    alice, bob, carol = (member(n) for n in MEMBER_NAMES)
+    group_id = fixed(GROUP_ID_NAME, 16)
+    auth = authorisation_vectors()
+
+    def parsed(name: str) -> Authorisation:
+        return parse_authorisation(bytes.fromhex(auth[name]))
+
+    genesis, _ = build_commit(
+        group_id=group_id,
+        epoch=1,
+        prev_commit_hash=bytes(32),
+        committer=alice,
+        roster=[alice.entry],
+        facilitators=[alice.member_id],
+    )
+    second, _ = build_commit(
+        group_id=group_id,
+        epoch=2,
+        prev_commit_hash=genesis.hash,
+        committer=alice,
+        roster=[alice.entry, bob.entry, carol.entry],
+        facilitators=[alice.member_id],
+        authorisations=[parsed("admit_bob"), parsed("invite_admit_carol")],
+    )
+    third, _ = build_commit(
+        group_id=group_id,
+        epoch=3,
+        prev_commit_hash=second.hash,
+        committer=alice,
+        roster=[alice.entry],
+        facilitators=[alice.member_id],
+        authorisations=[parsed("leave_carol"), parsed("remove_bob")],
+    )
+    hidden = member("hidden")
+    forged, _ = build_commit(
+        group_id=group_id,
+        epoch=2,
+        prev_commit_hash=genesis.hash,
+        committer=alice,
+        roster=[alice.entry, hidden.entry],
+        facilitators=[alice.member_id],
+    )
+    return [
+        ("genesis", genesis.raw),
+        ("epoch2", second.raw),
+        ("epoch3", third.raw),
+        ("forged_hidden_member", forged.raw),
+    ]
+
+
+def chain_valid(chain: dict[str, str]) -> bool:
+    """True if a recorded chain still verifies (and the forged commit is still refused)."""
+    try:
+        state, _ = genesis_state(parse_commit(bytes.fromhex(chain["genesis"])))
+        start = state
+        for name in ("epoch2", "epoch3"):
+            state, _ = advance(state, parse_commit(bytes.fromhex(chain[name])))
+        try:
+            advance(start, parse_commit(bytes.fromhex(chain["forged_hidden_member"])))
+        except UntrustedCommit:
+            return True
+        return False
+    except (KeyError, ValueError, UntrustedCommit, VerificationFailed):
+        return False
+
+
+def chain_vectors(previous: dict[str, str] | None) -> dict[str, str]:
+    if previous is not None and "note" in previous and chain_valid(previous):
+        return previous
+    chain = {name: raw.hex() for name, raw in _chain_commits()}
+    chain["note"] = (
+        "docs/protocol.md 6.5: genesis by alice; epoch2 admits bob (admit_bob) and carol "
+        "(invite_admit_carol); epoch3 carries leave_carol and remove_bob; forged_hidden_member "
+        "(an epoch 2 signed by alice adding an unadmitted member) must be refused. Wraps are "
+        "randomised, so the commits are kept while they verify."
+    )
+    return chain
 
 
 def commit_opens(commit_hex: str, epoch_secret: bytes) -> bool:
@@ -182,6 +299,7 @@ def commit_vectors(previous: str | None) -> dict[str, Any]:
             prev_commit_hash=bytes(32),
             committer=members[0],
             roster=[m.entry for m in members],
+            facilitators=[members[0].member_id],
             epoch_secret=epoch_secret,
         )
         previous = commit.raw.hex()
@@ -197,17 +315,23 @@ def commit_vectors(previous: str | None) -> dict[str, Any]:
     }
 
 
-def build_vectors(previous_commit: str | None) -> dict[str, Any]:
+def build_vectors(
+    previous_commit: str | None, previous_chain: dict[str, str] | None = None
+) -> dict[str, Any]:
     vectors = deterministic_vectors()
     vectors["commit"] = commit_vectors(previous_commit)
+    vectors["chain"] = chain_vectors(previous_chain)
     return vectors
 
 
 def main() -> None:
     previous = None
+    chain = None
     if VECTORS.exists():
-        previous = json.loads(VECTORS.read_text())["commit"]["commit"]
-    vectors = build_vectors(previous)
+        recorded = json.loads(VECTORS.read_text())
+        previous = recorded["commit"]["commit"]
+        chain = recorded.get("chain")
+    vectors = build_vectors(previous, chain)
     VECTORS.write_text(json.dumps(vectors, indent=2, ensure_ascii=False) + "\n")
     print(f"wrote {VECTORS}")
 

@@ -12,12 +12,14 @@ const ACTIONS = {
   mute: "Muted a member",
   remove_member: "Removed a member",
   ban_account: "Banned an account",
+  flag_commit: "A member could not open the keys of a commit by",
 };
 
 function describe(entry, names) {
   const detail = entry.detail || {};
   const parts = [];
   if (detail.member_id) parts.push(names.get(detail.member_id) || "a former member");
+  if (detail.epoch) parts.push(`epoch ${detail.epoch}`);
   if (detail.muted_until) parts.push(`until ${new Date(detail.muted_until).toLocaleString()}`);
   if (detail.note) parts.push(`note: “${detail.note}”`);
   return parts.join(" · ");

@@ -153,10 +153,20 @@ const handlers = {
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
   "epoch.new": async (data) => {
     const record = await store.group(data.group_id);
-    if (record) await keys.acceptCommit(record, hc.b64decode(data.commit));
+    if (record) {
+      await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+      if (record.unopened) await keys.recover(state.session, record);
+    }
     if (state.current === data.group_id) refreshGroup();
   },
   membership: () => state.current && refreshGroup(),
+  // A member's wrap in a commit did not open (docs/protocol.md §6.6): name the committer.
+  "commit.flagged": (data) => {
+    const group = state.groups.get(data.group_id);
+    const who = state.names.get(data.committer_id) || "a member";
+    announce(`${group?.name || "A group"}: a member could not open the keys ${who} sent in epoch ${data.epoch}; the group made new ones. It is in the audit log.`);
+    if (state.current === data.group_id) loadAudit();
+  },
   "report.new": (report) => queue.arrive(report),
   "session.ended": () => {
     announce("Your session has ended. Please log in again.");
@@ -206,6 +216,7 @@ async function createGroup(event) {
     prevCommitHash: new Uint8Array(32),
     committer: record.member,
     roster: [hc.rosterEntry(record.member)],
+    facilitators: [record.member.memberId], // the genesis commit makes its creator facilitator
   });
   try {
     const reply = await state.session.call("group.create", {
@@ -295,12 +306,20 @@ async function refreshGroup() {
 
 async function createInvite(event) {
   event.preventDefault();
-  const reply = await state.session.call("invite.create", {
-    group_id: state.current,
-    expires_in_hours: Number($("#invite-hours").value),
-    max_uses: Number($("#invite-uses").value),
-  });
-  $("#invite-link").value = `${location.origin}/#invite=${reply.token}`;
+  // The invite's own signing key, certified by our member key (docs/protocol.md §6.4): its
+  // private half lives only in the link, so in an open group whoever has the link signs their
+  // own admission, and nobody without it (the server included) can.
+  const record = await store.group(state.current);
+  const payload = { group_id: state.current, expires_in_hours: Number($("#invite-hours").value), max_uses: Number($("#invite-uses").value) };
+  let seed = null;
+  if (record?.member) {
+    seed = hc.randomBytes(32);
+    const inviteKey = await hc.importSigningKey(seed);
+    const certificate = await hc.certifyInvite(record.groupId, record.member, inviteKey.publicKey);
+    payload.invite_key = hc.b64encode(hc.concat(inviteKey.publicKey, record.member.memberId, certificate));
+  }
+  const reply = await state.session.call("invite.create", payload);
+  $("#invite-link").value = `${location.origin}/#invite=${reply.token}${seed ? `&key=${hc.b64encode(seed)}` : ""}`;
   $("#invite-link").focus();
   $("#invite-link").select();
   announce("Invite link created.");
@@ -316,9 +335,18 @@ async function revoke(inviteId) {
 async function decide(member, approve) {
   const id = state.current;
   try {
-    await state.session.call("join.decide", { group_id: id, member_id: member.member_id, approve });
+    const payload = { group_id: id, member_id: member.member_id, approve };
+    if (approve) {
+      // Our member key signs the admission every member checks before keying the newcomer.
+      const record = await store.group(id);
+      if (!record?.member) throw new Error("This browser holds no keys for this group, so it cannot admit anyone.");
+      const entry = { memberId: hc.b64decode(member.member_id), sigPk: hc.b64decode(member.sig_pk), kemPk: hc.b64decode(member.kem_pk) };
+      payload.admission = hc.b64encode(hc.encodeAuthorisation(await hc.signAdmission(record.groupId, record.member, entry)));
+    }
+    await state.session.call("join.decide", payload);
   } catch (error) {
     announce(error.message);
+    return;
   }
   announce(approve ? `${member.pseudonym} approved.` : `${member.pseudonym} refused.`);
   if (approve) await rotateNow(id);
@@ -328,7 +356,13 @@ async function decide(member, approve) {
 async function remove(member) {
   const id = state.current;
   try {
-    await state.session.call("member.remove", { group_id: id, member_id: member.member_id });
+    const payload = { group_id: id, member_id: member.member_id };
+    const record = await store.group(id);
+    if (record?.member) {
+      const removal = await hc.signRemoval(record.groupId, record.member, hc.b64decode(member.member_id));
+      payload.removal = hc.b64encode(hc.encodeAuthorisation(removal));
+    }
+    await state.session.call("member.remove", payload);
   } catch (error) {
     announce(error.message);
     return;

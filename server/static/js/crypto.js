@@ -28,7 +28,16 @@ export const LABEL = Object.freeze({
   CONNECT: utf8.encode("hearth-v1 connect"),
   CHALLENGE: utf8.encode("hearth-v1 challenge"),
   FPR: utf8.encode("hearth-v1 fingerprint"),
+  ADMIT: utf8.encode("hearth-v1 admit"),
+  INVITE: utf8.encode("hearth-v1 invite"),
+  REMOVE: utf8.encode("hearth-v1 remove"),
+  LEAVE: utf8.encode("hearth-v1 leave"),
 });
+
+// Roster changes a commit carries (docs/protocol.md §6.4).
+export const AUTH = Object.freeze({ ADMIT: 1, INVITE_ADMIT: 2, REMOVE: 3, LEAVE: 4 });
+export const ROLE = Object.freeze({ MEMBER: 0, FACILITATOR: 1 });
+const MAX_AUTHORISATIONS = 2 * MAX_ROSTER;
 
 /** The one opaque failure of every verify/open operation. */
 export class VerificationFailed extends Error {
@@ -421,8 +430,86 @@ export function wrapInfo(groupId, epoch, memberId, rosterHash) {
 
 // -- epoch commits ---------------------------------------------------------------------------------
 
+// -- authorisations of roster changes (§6.4) -------------------------------------------------------
+
+function encodeEntry(e) {
+  return concat(e.memberId, e.sigPk, e.kemPk);
+}
+
+export function encodeAuthorisation(a) {
+  if (a.kind === AUTH.ADMIT) return concat(u8(AUTH.ADMIT), u8(a.role), encodeEntry(a.entry), a.admitterId, a.signature);
+  if (a.kind === AUTH.INVITE_ADMIT) return concat(u8(AUTH.INVITE_ADMIT), encodeEntry(a.entry), a.invitePk, a.issuerId, a.certificate, a.signature);
+  if (a.kind === AUTH.REMOVE) return concat(u8(AUTH.REMOVE), a.memberId, a.removerId, a.signature);
+  if (a.kind === AUTH.LEAVE) return concat(u8(AUTH.LEAVE), a.memberId, a.signature);
+  throw new Error("authorisation: unknown kind");
+}
+
+/** Read one authorisation at `at`; returns {authorisation, at} (throws Error when malformed). */
+export function readAuthorisation(raw, at) {
+  const take = (n) => {
+    if (at + n > raw.length) throw new Error("authorisation is truncated");
+    return raw.slice(at, (at += n));
+  };
+  const entry = () => ({ memberId: take(16), sigPk: take(32), kemPk: take(32) });
+  const kind = take(1)[0];
+  let a;
+  if (kind === AUTH.ADMIT) {
+    const role = take(1)[0];
+    if (role !== ROLE.MEMBER && role !== ROLE.FACILITATOR) throw new Error(`admission: unknown role ${role}`);
+    a = { kind, role, entry: entry(), admitterId: take(16), signature: take(64) };
+  } else if (kind === AUTH.INVITE_ADMIT) {
+    a = { kind, role: ROLE.MEMBER, entry: entry(), invitePk: take(32), issuerId: take(16), certificate: take(64), signature: take(64) };
+  } else if (kind === AUTH.REMOVE) {
+    a = { kind, memberId: take(16), removerId: take(16), signature: take(64) };
+  } else if (kind === AUTH.LEAVE) {
+    a = { kind, memberId: take(16), signature: take(64) };
+  } else {
+    throw new Error(`authorisation: unknown kind ${kind}`);
+  }
+  if (a.entry) a.memberId = a.entry.memberId;
+  return { authorisation: a, at };
+}
+
+export function parseAuthorisation(raw) {
+  const { authorisation, at } = readAuthorisation(raw, 0);
+  if (at !== raw.length) throw new Error("authorisation has trailing bytes");
+  return authorisation;
+}
+
+export function admissionMessage(kind, groupId, role, entry) {
+  return concat(LABEL.ADMIT, u8(kind), groupId, u8(role), encodeEntry(entry));
+}
+export function inviteMessage(groupId, invitePk) {
+  return concat(LABEL.INVITE, groupId, invitePk);
+}
+export function removalMessage(groupId, memberId) {
+  return concat(LABEL.REMOVE, groupId, memberId);
+}
+export function leaveMessage(groupId, memberId) {
+  return concat(LABEL.LEAVE, groupId, memberId);
+}
+
+export async function signAdmission(groupId, admitter, entry, role = ROLE.MEMBER) {
+  const signature = await sign(admitter.signing, admissionMessage(AUTH.ADMIT, groupId, role, entry));
+  return { kind: AUTH.ADMIT, role, entry, memberId: entry.memberId, admitterId: admitter.memberId, signature };
+}
+export async function certifyInvite(groupId, issuer, invitePk) {
+  return sign(issuer.signing, inviteMessage(groupId, invitePk));
+}
+/** `inviteKey` = {privateKey, publicKey}, as importSigningKey / generateSigningKey give it. */
+export async function signInviteAdmission(groupId, inviteKey, issuerId, certificate, entry) {
+  const signature = await sign(inviteKey, admissionMessage(AUTH.INVITE_ADMIT, groupId, ROLE.MEMBER, entry));
+  return { kind: AUTH.INVITE_ADMIT, role: ROLE.MEMBER, entry, memberId: entry.memberId, invitePk: inviteKey.publicKey, issuerId, certificate, signature };
+}
+export async function signRemoval(groupId, remover, memberId) {
+  return { kind: AUTH.REMOVE, memberId, removerId: remover.memberId, signature: await sign(remover.signing, removalMessage(groupId, memberId)) };
+}
+export async function signLeave(groupId, member) {
+  return { kind: AUTH.LEAVE, memberId: member.memberId, signature: await sign(member.signing, leaveMessage(groupId, member.memberId)) };
+}
+
 /** Build and sign the commit of `epoch`; returns {commit (parsed), secret (bytes)}. */
-export async function buildCommit({ groupId, epoch, prevCommitHash, committer, roster, epochSecret }) {
+export async function buildCommit({ groupId, epoch, prevCommitHash, committer, roster, facilitators = [], authorisations = [], epochSecret }) {
   const entries = sortRoster(roster);
   const own = entries.find((e) => equalBytes(e.memberId, committer.memberId));
   if (!own || !equalBytes(own.sigPk, committer.signing.publicKey) || !equalBytes(own.kemPk, committer.kem.publicKey)) {
@@ -433,7 +520,11 @@ export async function buildCommit({ groupId, epoch, prevCommitHash, committer, r
   const rosterHash = await sha256(encoded);
   const wraps = [];
   for (const e of entries) wraps.push(await hpkeSeal(e.kemPk, wrapInfo(groupId, epoch, e.memberId, rosterHash), secret));
-  const body = concat(PREFIX, groupId, u64(epoch), prevCommitHash, committer.memberId, u16(entries.length), encoded, ...wraps);
+  const chiefs = [...facilitators].sort(compareBytes);
+  const body = concat(
+    PREFIX, groupId, u64(epoch), prevCommitHash, committer.memberId, u16(entries.length), encoded, ...wraps,
+    u16(chiefs.length), ...chiefs, u16(authorisations.length), ...authorisations.map(encodeAuthorisation),
+  );
   const confirm = await hmac(await confirmKey(secret, groupId, epoch), await sha256(body));
   const signature = await sign(committer.signing, concat(LABEL.COMMIT_SIG, body, confirm));
   return { commit: await parseCommit(concat(body, confirm, signature)), secret };
@@ -453,7 +544,7 @@ export async function parseCommit(raw) {
   const n = readUint(raw, at, 2);
   at += 2;
   if (n < 1 || n > MAX_ROSTER) throw new Error("commit: bad roster size");
-  if (raw.length - at !== n * (ENTRY_LEN + WRAP_LEN) + TRAILER_LEN) throw new Error("commit: wrong length");
+  if (raw.length - at < n * (ENTRY_LEN + WRAP_LEN) + 4 + TRAILER_LEN) throw new Error("commit: truncated");
   const roster = [];
   for (let i = 0; i < n; i++) roster.push({ memberId: take(16), sigPk: take(32), kemPk: take(32) });
   for (let i = 1; i < n; i++) {
@@ -462,6 +553,26 @@ export async function parseCommit(raw) {
   if (!roster.some((e) => equalBytes(e.memberId, committerId))) throw new Error("commit: committer not in roster");
   const wraps = [];
   for (let i = 0; i < n; i++) wraps.push(take(WRAP_LEN));
+  const f = readUint(raw, at, 2);
+  at += 2;
+  if (raw.length - at < f * 16) throw new Error("commit: truncated");
+  const facilitators = [];
+  for (let i = 0; i < f; i++) facilitators.push(take(16));
+  for (let i = 1; i < f; i++) {
+    if (compareBytes(facilitators[i - 1], facilitators[i]) >= 0) throw new Error("commit: facilitators not sorted/unique");
+  }
+  if (!facilitators.every((id) => roster.some((e) => equalBytes(e.memberId, id)))) throw new Error("commit: a facilitator is not in the roster");
+  if (raw.length - at < 2) throw new Error("commit: truncated");
+  const count = readUint(raw, at, 2);
+  at += 2;
+  if (count > MAX_AUTHORISATIONS) throw new Error("commit: too many authorisations");
+  const authorisations = [];
+  for (let i = 0; i < count; i++) {
+    const read = readAuthorisation(raw.subarray(0, raw.length - TRAILER_LEN), at);
+    authorisations.push(read.authorisation);
+    at = read.at;
+  }
+  if (raw.length - at !== TRAILER_LEN) throw new Error("commit: wrong length");
   const confirm = take(32);
   const signature = take(64);
   return {
@@ -473,6 +584,8 @@ export async function parseCommit(raw) {
     committerId,
     roster,
     wraps,
+    facilitators,
+    authorisations,
     confirm,
     signature,
     hash: await sha256(raw),

@@ -1,7 +1,9 @@
-// What the device holds for each group and how it follows the group's epochs: accepting commits,
-// catching up, rotating (exactly like server/client.py's `rotate`), sealing and opening messages.
+// What the device holds for each group and how it follows the group's epochs: accepting commits
+// only when they extend the verified group state (groupstate.js, docs/protocol.md §6.5), catching
+// up, rotating (exactly like server/client.py's `rotate`), sealing and opening messages.
 
 import * as hc from "./crypto.js";
+import * as gs from "./groupstate.js";
 import * as store from "./keystore.js";
 import { Refused } from "./session.js";
 
@@ -17,7 +19,15 @@ export async function newRecord(groupIdB64, pseudonym) {
     latestHash: null,
     info: null,
     state: "pending",
+    group: null, // the verified group state (groupstate.js)
+    invitePk: null, // the key of the invite we joined with
+    timeline: [], // verified membership changes: {epoch, kind, memberId, role, by, issuer}
+    untrusted: [], // why commits were refused
   };
+}
+
+function note(record, epoch, changes) {
+  record.timeline = [...(record.timeline || []), ...changes.map((c) => ({ epoch, ...c }))];
 }
 
 export function memberPayload(record) {
@@ -38,7 +48,11 @@ async function remember(record, commit, secret) {
   if (record.state !== "left") record.state = "active";
 }
 
-/** Open a commit sealed to us; returns true if it gave us a new epoch. */
+/**
+ * Accept a commit only if it extends the verified group state by authorised changes (or, for the
+ * first one that keys us, if it carries our own valid admission). Returns true if it gave us a
+ * new epoch; a refused commit is recorded in `record.untrusted`.
+ */
 export async function acceptCommit(record, raw) {
   let commit;
   try {
@@ -46,23 +60,125 @@ export async function acceptCommit(record, raw) {
   } catch {
     return false;
   }
-  if (record.epochs[commit.epoch]) return false;
-  let secret;
+  let secret = null;
   try {
-    secret = await hc.openCommit(commit, record.member);
-  } catch {
-    return false; // not sealed to us (removed), or a forgery
+    if (!record.group) {
+      try {
+        secret = await hc.openCommit(commit, record.member);
+      } catch {
+        return false; // not (yet) sealed to us
+      }
+      const { state, changes } = await gs.keyedState(commit, record.member, record.invitePk);
+      record.group = state;
+      note(record, commit.epoch, changes);
+    } else {
+      if (commit.epoch !== record.group.epoch + 1) return false; // held, or past a gap
+      const { state, changes } = await gs.advance(record.group, commit);
+      record.group = state;
+      note(record, commit.epoch, changes);
+      try {
+        secret = await hc.openCommit(commit, record.member);
+      } catch {
+        secret = null; // a verified commit that leaves us out: we were removed...
+        const own = commit.roster.find((e) => hc.equalBytes(e.memberId, record.member.memberId));
+        // ...unless it holds our keys: then our wrap is broken and we recover (`recover`).
+        if (own && hc.equalBytes(own.sigPk, record.member.signing.publicKey) && hc.equalBytes(own.kemPk, record.member.kem.publicKey)) {
+          record.unopened = commit.epoch;
+        }
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof gs.UntrustedCommit)) throw error;
+    record.untrusted = [...(record.untrusted || []), `epoch ${commit.epoch}: ${error.message}`];
+    await store.saveGroup(record);
+    return false;
   }
-  await remember(record, commit, secret);
+  if (secret) await remember(record, commit, secret);
   await store.saveGroup(record);
-  return true;
+  return Boolean(secret);
+}
+
+/** A commit pushed by the server: fill a gap before it first (fetched and verified in order). */
+export async function receiveCommit(session, record, raw) {
+  let epoch;
+  try {
+    epoch = (await hc.parseCommit(raw)).epoch;
+  } catch {
+    return false;
+  }
+  if (record.group && epoch > record.group.epoch + 1) return syncEpochs(session, record).catch(() => false);
+  return acceptCommit(record, raw);
 }
 
 export async function syncEpochs(session, record) {
-  const reply = await session.call("epoch.list", { group_id: record.id, from_epoch: record.latest + 1 });
+  const from = (record.group ? record.group.epoch : record.latest) + 1;
+  const reply = await session.call("epoch.list", { group_id: record.id, from_epoch: from });
+  const refusedBefore = (record.untrusted || []).length;
   let changed = false;
-  for (const item of reply.commits) changed = (await acceptCommit(record, hc.b64decode(item.commit))) || changed;
+  for (const item of reply.commits) {
+    changed = (await acceptCommit(record, hc.b64decode(item.commit))) || changed;
+    if (record.group && record.epochs[record.group.epoch]) record.unopened = null; // keyed again
+  }
+  if ((record.untrusted || []).length > refusedBefore) {
+    throw new Refused("untrusted_commit", `The server offered a change to this group that no one authorised (${record.untrusted.at(-1)}).`);
+  }
   return changed;
+}
+
+/**
+ * Our wrap in a verified commit did not open (a broken or hostile committer): commit a fresh
+ * epoch on top of it, with the same roster, and flag that commit to the facilitators (§6.6).
+ */
+export async function recover(session, record) {
+  const bad = record.unopened;
+  if (!bad) return false;
+  try {
+    await syncEpochs(session, record);
+    if (!record.epochs[record.group.epoch]) await rotate(session, record, { force: true });
+  } catch {
+    return false; // someone else's next commit keys us again
+  }
+  record.unopened = null;
+  await store.saveGroup(record);
+  await session.call("epoch.flag", { group_id: record.id, epoch: bad }).catch(() => {});
+  return true;
+}
+
+/** The next roster, facilitators and the signed changes that justify them (§6.4). */
+async function nextRoster(record, listing) {
+  const state = record.group;
+  const key = (b64) => hc.hex(hc.b64decode(b64));
+  const active = new Map(
+    listing.members
+      .filter((m) => m.state === "active")
+      .map((m) => [key(m.member_id), { memberId: hc.b64decode(m.member_id), sigPk: hc.b64decode(m.sig_pk), kemPk: hc.b64decode(m.kem_pk) }]),
+  );
+  const admissions = new Map((listing.admissions || []).map((a) => [key(a.member_id), hc.parseAuthorisation(hc.b64decode(a.admission))]));
+  const departures = new Map((listing.departures || []).map((d) => [key(d.member_id), hc.parseAuthorisation(hc.b64decode(d.departure))]));
+  const held = new Set(state.roster.map((e) => hc.hex(e.memberId)));
+  const me = hc.hex(record.member.memberId);
+  const facilitators = new Set(state.facilitators);
+  const authorisations = [];
+  for (const entry of state.roster) {
+    const id = hc.hex(entry.memberId);
+    if (active.has(id)) continue;
+    let departure = departures.get(id);
+    if (!departure && facilitators.has(me)) departure = await hc.signRemoval(record.groupId, record.member, entry.memberId);
+    if (!departure) throw new Refused("unauthorised_change", "a member left without a signed leave or removal");
+    authorisations.push(departure);
+    facilitators.delete(id);
+  }
+  const roster = state.roster.filter((e) => active.has(hc.hex(e.memberId)));
+  for (const [id, entry] of active) {
+    if (held.has(id)) continue;
+    const admission = admissions.get(id);
+    const fits = admission && (admission.kind === hc.AUTH.ADMIT || admission.kind === hc.AUTH.INVITE_ADMIT) && hc.equalBytes(admission.entry.sigPk, entry.sigPk) && hc.equalBytes(admission.entry.kemPk, entry.kemPk) && hc.equalBytes(admission.entry.memberId, entry.memberId);
+    if (!fits) throw new Refused("unauthorised_change", "The server lists a member nobody admitted; this device will not give them the group's keys.");
+    authorisations.push(admission);
+    roster.push(admission.entry);
+    if (admission.role === hc.ROLE.FACILITATOR) facilitators.add(id);
+  }
+  return { roster, facilitators: [...facilitators].map(hc.unhex), authorisations };
 }
 
 /**
@@ -75,16 +191,22 @@ export async function rotate(session, record, { force = false, attempts = 3 } = 
     if (!record.latest) throw new Refused("not_member", "this device holds no epoch of the group");
     const listing = await session.call("members.list", { group_id: record.id });
     if (!force && !listing.rotation_needed) return record.latest;
-    const roster = listing.members
-      .filter((m) => m.state === "active")
-      .map((m) => ({ memberId: hc.b64decode(m.member_id), sigPk: hc.b64decode(m.sig_pk), kemPk: hc.b64decode(m.kem_pk) }));
+    const { roster, facilitators, authorisations } = await nextRoster(record, listing);
     const { commit, secret } = await hc.buildCommit({
       groupId: record.groupId,
-      epoch: record.latest + 1,
-      prevCommitHash: record.latestHash,
+      epoch: record.group.epoch + 1,
+      prevCommitHash: record.group.commitHash,
       committer: record.member,
       roster,
+      facilitators,
+      authorisations,
     });
+    let verified;
+    try {
+      verified = await gs.advance(record.group, commit); // what every member will check
+    } catch (error) {
+      throw new Refused("unauthorised_change", error.message);
+    }
     try {
       await session.call("epoch.commit", { group_id: record.id, commit: hc.b64encode(commit.raw) });
     } catch (error) {
@@ -94,6 +216,8 @@ export async function rotate(session, record, { force = false, attempts = 3 } = 
       }
       throw error;
     }
+    record.group = verified.state;
+    note(record, commit.epoch, verified.changes);
     await remember(record, commit, secret);
     await store.saveGroup(record);
     return commit.epoch;
@@ -115,12 +239,16 @@ export async function seal(record, text, msgId) {
   return sealed.raw;
 }
 
-/** A `msg` view from the server, verified and decrypted; null when it cannot be shown. */
+/**
+ * A `msg` view from the server, verified and decrypted; null when it cannot be shown. The sender
+ * is the signed header's sender_id, never the server's `sender_id` field (a tombstone, which has
+ * no header left, has no sender).
+ */
 export async function open(record, data) {
   const base = {
     seq: data.seq,
     msgId: data.msg_id,
-    senderId: data.sender_id,
+    senderId: null,
     epoch: data.epoch,
     serverTs: data.server_ts,
     kid: data.kid,
@@ -140,7 +268,8 @@ export async function open(record, data) {
     const opened = await hc.openMessage(envelope, { epochSecret: epoch.secret, senderSigPk: entry.sigPk });
     // Kept in memory only, to build a report opening (docs/protocol.md §10) if this is reported.
     const opening = { header: envelope.header, franking: opened.franking, contentType: opened.contentType, content: opened.content };
-    return { ...base, text: opened.text, opening, deleted: false };
+    const msgId = hc.b64encode(envelope.header.msgId);
+    return { ...base, msgId, senderId: hc.b64encode(envelope.header.senderId), epoch: envelope.header.epoch, text: opened.text, opening, deleted: false };
   } catch {
     return null; // never show what does not verify
   }

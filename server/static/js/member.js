@@ -80,6 +80,8 @@ async function boot() {
 function readInvite() {
   const hash = new URLSearchParams(location.hash.slice(1));
   const query = new URLSearchParams(location.search);
+  // The invite's signing key travels only in the fragment, which is never sent to a server.
+  state.inviteKey = hash.get("key");
   return hash.get("invite") || query.get("invite");
 }
 
@@ -179,12 +181,14 @@ async function catchUp() {
     if (record.latest || record.serverState === "active") {
       try {
         await keys.syncEpochs(state.session, record);
+        if (record.unopened) await keys.recover(state.session, record);
       } catch {
         /* not keyed yet */
       }
     }
     await store.saveGroup(record);
   }
+  if (state.current) renderChatState(); // a refused commit shows at once
   if (state.invite && state.view === "join" && !$("#join-name").textContent) await showInvite();
   renderHome();
   if (state.current) {
@@ -227,7 +231,14 @@ const handlers = {
     const record = state.records.get(data.group_id);
     if (!record) return;
     const wasKeyed = Boolean(record.latest);
-    if (await keys.acceptCommit(record, hc.b64decode(data.commit))) {
+    const refusedBefore = (record.untrusted || []).length;
+    let accepted = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+    if (record.unopened) accepted = (await keys.recover(state.session, record)) || accepted;
+    if ((record.untrusted || []).length > refusedBefore) {
+      announce(`${record.info?.name || "A group"}: the server offered a change to the group that no one authorised. This device refused it.`);
+      if (state.current === record.id) renderChatState();
+    }
+    if (accepted) {
       if (!wasKeyed) {
         announce(`You are now in ${record.info?.name || "the group"}.`);
         renderHome();
@@ -237,6 +248,7 @@ const handlers = {
         }
       } else if (state.current === record.id) {
         await loadNames(record.id);
+        renderMessages();
       }
       await flushOutbox();
     }
@@ -265,8 +277,9 @@ const handlers = {
         await keys.syncEpochs(state.session, record);
         if (record.latest > data.epoch) return;
         await keys.rotate(state.session, record, { force: data.reason !== "membership" });
-      } catch {
-        /* someone else will; the server keeps asking */
+      } catch (error) {
+        // Someone else will (the server keeps asking), unless the change is not authorised.
+        if (error.code === "unauthorised_change") announce(`${record.info?.name || "A group"}: ${error.message}`);
       }
     }, 800 + Math.random() * 1500);
   },
@@ -294,6 +307,7 @@ async function showInvite() {
 
 function clearInvite() {
   state.invite = null;
+  state.inviteKey = null;
   history.replaceState(null, "", location.pathname);
 }
 
@@ -301,12 +315,24 @@ async function join() {
   $("#join-error").textContent = "";
   if (!$("#join-accept").checked) throw new Error("Please read and accept the group's rules first.");
   const pseudonym = $("#join-pseudonym").value.trim();
-  const { group } = await state.session.call("invite.preview", { token: state.invite });
+  const preview = await state.session.call("invite.preview", { token: state.invite });
+  const group = preview.group;
   const record = await keys.newRecord(group.group_id, pseudonym);
   record.info = group;
+  const payload = { token: state.invite, member: keys.memberPayload(record), accept_rules: true };
+  if (state.inviteKey && preview.invite_key) {
+    // Sign our own admission with the link's key, certified by a facilitator (§6.4).
+    const inviteKey = await hc.importSigningKey(hc.b64decode(state.inviteKey));
+    const certified = hc.b64decode(preview.invite_key);
+    if (hc.equalBytes(certified.subarray(0, 32), inviteKey.publicKey)) {
+      record.invitePk = inviteKey.publicKey;
+      const admission = await hc.signInviteAdmission(record.groupId, inviteKey, certified.slice(32, 48), certified.slice(48), hc.rosterEntry(record.member));
+      payload.admission = hc.b64encode(hc.encodeAuthorisation(admission));
+    }
+  }
   let reply;
   try {
-    reply = await state.session.call("group.join", { token: state.invite, member: keys.memberPayload(record), accept_rules: true });
+    reply = await state.session.call("group.join", payload);
   } catch (error) {
     throw new Error(error.code === "pseudonym_taken" ? "Someone in this group already uses a name like that. Please pick another." : error.message);
   }
@@ -367,6 +393,15 @@ function renderChatState() {
   if (!record) return;
   const keyed = record.state === "active" && Boolean(record.latest);
   let note = "";
+  if (record.untrusted?.length) {
+    $("#chat-note").textContent =
+      "Warning: the server tried to change who is in this group without a facilitator's signed authorisation. This device refused it and will not send messages here. Please tell a facilitator.";
+    $("#chat-note").dataset.untrusted = "true";
+    $("#compose").hidden = true;
+    $("#leave").hidden = false;
+    return;
+  }
+  delete $("#chat-note").dataset.untrusted;
   if (record.state === "pending" && record.serverState !== "active") note = "Waiting for a facilitator to approve your request.";
   else if (!keyed && ["pending", "active"].includes(record.state)) note = "Approved. Waiting for the group's keys…";
   else if (!["pending", "active"].includes(record.state)) note = "You are no longer in this group.";
@@ -432,7 +467,8 @@ async function ingest(record, views) {
     const pending = map.get(item.msgId);
     if (pending && pending.seq) continue;
     if (state.outbox.delete(item.msgId)) store.forgetUnsent(item.msgId).catch(() => {});
-    map.set(item.msgId, { ...item, mine: hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId), status: "sent" });
+    const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
+    map.set(item.msgId, { ...item, mine, status: "sent" });
   }
 }
 
@@ -445,7 +481,8 @@ async function receive(data) {
   if (!record) return;
   await ingest(record, [data]); // notes data.seq before its first await: later arrivals see it
   if (state.current === record.id) {
-    if (!state.names.get(record.id)?.has(data.sender_id)) await loadNames(record.id);
+    const item = state.messages.get(record.id)?.get(data.msg_id);
+    if (item?.senderId && !state.names.get(record.id)?.has(item.senderId)) await loadNames(record.id);
     renderMessages();
   }
   if (state.gaps.list(record.id).length) await fillGaps(record);
@@ -486,8 +523,11 @@ async function callPatiently(event, payload) {
   }
 }
 
+// `senderId` is the signed header's sender (groupkeys.open), whose roster entry verified the
+// signature; a tombstone has no header left, so no author.
 function senderName(groupId, senderId, mine) {
   if (mine) return "You";
+  if (!senderId) return "Someone";
   const entry = state.names.get(groupId)?.get(senderId);
   if (!entry) return "Former member";
   return entry.pseudonym;
@@ -507,9 +547,12 @@ function renderMessages(forceBottom = false) {
   const atBottom = forceBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 60;
   const items = [...(state.messages.get(id)?.values() || [])].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
   const gaps = state.gaps.list(id);
+  const changes = [...(state.records.get(id)?.timeline || [])];
   let previous = -Infinity;
   const nodes = [];
   for (const m of items) {
+    // Verified membership changes stand before the first message of a later or the same epoch.
+    while (changes.length && m.epoch && changes[0].epoch <= m.epoch) nodes.push(changeRow(id, changes.shift()));
     if (m.seq) {
       // Each open gap's marker stands right before the first message past it.
       for (const gap of gaps) if (gap.before > previous && gap.before <= m.seq) nodes.push(gapMarker(id, gap));
@@ -517,6 +560,7 @@ function renderMessages(forceBottom = false) {
     }
     nodes.push(messageNode(id, m));
   }
+  nodes.push(...changes.map((c) => changeRow(id, c)));
   box.replaceChildren(...nodes);
   $("#older").hidden = !state.more.get(id);
   if (atBottom) box.scrollTop = box.scrollHeight;
@@ -543,6 +587,27 @@ function gapMarker(groupId, gap) {
     `${what} not loaded yet. `,
     el("button", { type: "button", onclick: () => fillGaps(state.records.get(groupId)) }, "Load them"),
   );
+}
+
+// A verified membership change (groupstate.js): who joined, left or was removed, and who signed.
+function nameOf(groupId, hexId) {
+  const record = state.records.get(groupId);
+  if (record && hexId === hc.hex(record.member.memberId)) return "You";
+  return state.names.get(groupId)?.get(hc.b64encode(hc.unhex(hexId)))?.pseudonym || "A former member";
+}
+
+function changeText(groupId, c) {
+  const who = nameOf(groupId, c.memberId);
+  const facilitator = c.role === hc.ROLE.FACILITATOR ? " as a facilitator" : "";
+  if (c.kind === "joined" && c.by === null && c.issuer === null) return `${who} started the group${facilitator}`;
+  if (c.kind === "joined" && c.by) return `${who} joined${facilitator}, admitted by ${nameOf(groupId, c.by)}`;
+  if (c.kind === "joined") return `${who} joined with an invite from ${nameOf(groupId, c.issuer)}`;
+  if (c.kind === "left") return `${who} left`;
+  return `${who} was removed by ${nameOf(groupId, c.by)}`;
+}
+
+function changeRow(groupId, c) {
+  return el("li", { class: "membership-change", "data-change": c.kind, "data-epoch": String(c.epoch), text: changeText(groupId, c) });
 }
 
 // This page never deletes its own messages, so a removal of one of ours was a facilitator's.
@@ -710,7 +775,7 @@ async function leaveCurrent() {
   if (!record) return;
   if (!(await confirmAction(`Leave ${record.info?.name || "this group"}? You will not be able to read it any more.`, "Leave"))) return;
   try {
-    await state.session.call("group.leave", { group_id: id });
+    await state.session.call("group.leave", { group_id: id, leave: await signedLeave(record) });
   } catch (error) {
     if (error.code !== "not_member") {
       announce(`Could not leave: ${error.message}`);
@@ -724,11 +789,16 @@ async function leaveCurrent() {
   goHome();
 }
 
+/** Our signed leave (§6.4), which the next commit carries so every member sees we left. */
+async function signedLeave(record) {
+  return hc.b64encode(hc.encodeAuthorisation(await hc.signLeave(record.groupId, record.member)));
+}
+
 async function wipe() {
   if (!(await confirmAction("Delete your keys, groups and messages from this device and leave all your groups?", "Delete everything"))) return;
   for (const id of state.records.keys()) {
     try {
-      await state.session.call("group.leave", { group_id: id }, 5000);
+      await state.session.call("group.leave", { group_id: id, leave: await signedLeave(state.records.get(id)) }, 5000);
     } catch {
       /* best effort */
     }

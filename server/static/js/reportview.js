@@ -116,7 +116,8 @@ async function loadContext(report) {
       el(
         "li",
         { class: reported ? "reported" : "", "data-seq": String(view.seq), "aria-current": reported ? "true" : null },
-        el("strong", { text: `${nameOf(view.sender_id)}: ` }),
+        // the signed header's sender (groupkeys.open), not the server's sender_id field
+        el("strong", { text: `${opened?.senderId ? nameOf(opened.senderId) : "Someone"}: ` }),
         text,
         reported ? " — reported" : "",
       ),

@@ -1,0 +1,254 @@
+"""The authenticated group state a client holds, and the rules for advancing it (§6.5).
+
+A client never takes the server's word for who is in a group. It holds the last commit it
+verified and accepts a new one only if it extends that chain (same group, next epoch,
+``prev_commit_hash``), is signed by a member of the previous roster with the key it had there,
+and changes the roster by exactly the signed authorisations it carries: each new entry admitted
+by a facilitator of the previous epoch (or by an invite key such a facilitator certified), each
+departed entry removed by a facilitator or leaving by its own signature. Who is a facilitator is
+part of the state too: the creator, by the group's genesis commit, and whoever an existing
+facilitator admits with role 1.
+"""
+
+from dataclasses import dataclass
+from typing import Literal
+
+from crypto.authorisations import (
+    Admission,
+    Authorisation,
+    InviteAdmission,
+    Leave,
+    Removal,
+    admission_message,
+    invite_message,
+    leave_message,
+    removal_message,
+)
+from crypto.commits import EpochCommit, verify_commit
+from crypto.errors import VerificationFailed
+from crypto.keys import MemberKeys, verify_signature
+from crypto.roster import RosterEntry, sorted_roster
+from crypto.suite import (
+    AUTH_ADMIT,
+    AUTH_INVITE_ADMIT,
+    LABEL_COMMIT_SIG,
+    ROLE_FACILITATOR,
+    ROLE_MEMBER,
+)
+
+
+class UntrustedCommit(Exception):
+    """A commit that does not extend the held chain by authorised changes; never accept it."""
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One verified membership change: ``by`` is the signer's member_id (None: an invite key
+    certified by ``issuer``)."""
+
+    kind: Literal["joined", "left", "removed"]
+    member_id: bytes
+    role: int
+    by: bytes | None
+    issuer: bytes | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupState:
+    """What a verified chain establishes at its last commit."""
+
+    group_id: bytes
+    epoch: int
+    commit_hash: bytes
+    roster: tuple[RosterEntry, ...]
+    facilitators: frozenset[bytes]
+    departed: frozenset[bytes]  # member_ids this chain saw leave; never admitted again
+
+    def entry_of(self, member_id: bytes) -> RosterEntry | None:
+        return next((e for e in self.roster if e.member_id == member_id), None)
+
+
+def _check(condition: bool, reason: str) -> None:
+    if not condition:
+        raise UntrustedCommit(reason)
+
+
+def _verified(public_key: bytes, signature: bytes, message: bytes, what: str) -> None:
+    try:
+        verify_signature(public_key, signature, message)
+    except VerificationFailed:
+        raise UntrustedCommit(f"{what} does not verify") from None
+
+
+def _state_of(commit: EpochCommit, departed: frozenset[bytes]) -> GroupState:
+    return GroupState(
+        commit.group_id,
+        commit.epoch,
+        commit.hash,
+        commit.roster,
+        frozenset(commit.facilitators),
+        departed,
+    )
+
+
+def genesis_state(commit: EpochCommit) -> tuple[GroupState, list[Change]]:
+    """The state of a group's first commit: its creator alone, as its facilitator."""
+    _check(commit.epoch == 1 and commit.prev_commit_hash == bytes(32), "not a genesis commit")
+    _check(
+        len(commit.roster) == 1
+        and commit.facilitators == (commit.committer_id,)
+        and not commit.authorisations,
+        "a genesis commit holds its creator only, as facilitator",
+    )
+    try:
+        verify_commit(commit)
+    except VerificationFailed:
+        raise UntrustedCommit("the commit signature does not verify") from None
+    change = Change("joined", commit.committer_id, ROLE_FACILITATOR, None)
+    return _state_of(commit, frozenset()), [change]
+
+
+def _check_admission(
+    admission: Admission | InviteAdmission,
+    group_id: bytes,
+    signers: dict[bytes, RosterEntry],
+    facilitators: frozenset[bytes],
+) -> Change:
+    """Verify one admission against the facilitators and keys of the epoch it was made in."""
+    if isinstance(admission, Admission):
+        admitter = signers.get(admission.admitter_id)
+        _check(
+            admitter is not None and admission.admitter_id in facilitators,
+            "an admission is not signed by a facilitator",
+        )
+        assert admitter is not None
+        message = admission_message(AUTH_ADMIT, group_id, admission.role, admission.entry)
+        _verified(admitter.sig_pk, admission.signature, message, "an admission")
+        return Change("joined", admission.member_id, admission.role, admission.admitter_id)
+    issuer = signers.get(admission.issuer_id)
+    _check(
+        issuer is not None and admission.issuer_id in facilitators,
+        "an invite was not certified by a facilitator",
+    )
+    assert issuer is not None
+    _verified(
+        issuer.sig_pk,
+        admission.certificate,
+        invite_message(group_id, admission.invite_pk),
+        "an invite certificate",
+    )
+    message = admission_message(AUTH_INVITE_ADMIT, group_id, ROLE_MEMBER, admission.entry)
+    _verified(admission.invite_pk, admission.signature, message, "an invite admission")
+    return Change("joined", admission.member_id, ROLE_MEMBER, None, admission.issuer_id)
+
+
+def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Change]]:
+    """Verify that ``commit`` extends ``state`` by authorised changes; the new state and them."""
+    _check(commit.group_id == state.group_id, "the commit is for another group")
+    _check(commit.epoch == state.epoch + 1, "the commit does not follow the held epoch")
+    _check(commit.prev_commit_hash == state.commit_hash, "the commit does not extend the chain")
+    previous = {e.member_id: e for e in state.roster}
+    committer = previous.get(commit.committer_id)
+    _check(committer is not None, "the committer was not a member of the previous epoch")
+    assert committer is not None
+    _check(commit.entry_of(commit.committer_id) == committer, "the committer changed its keys")
+    _verified(
+        committer.sig_pk,
+        commit.signature,
+        LABEL_COMMIT_SIG + commit.body + commit.confirm,
+        "the commit signature",
+    )
+    admitted: dict[bytes, RosterEntry] = {}
+    departed: set[bytes] = set()
+    new_facilitators: set[bytes] = set()
+    changes: list[Change] = []
+    for authorisation in commit.authorisations:
+        changes.append(_check_one(authorisation, state, previous, admitted, departed))
+        if changes[-1].kind == "joined" and changes[-1].role == ROLE_FACILITATOR:
+            new_facilitators.add(changes[-1].member_id)
+    kept = [e for e in state.roster if e.member_id not in departed]
+    _check(bool(kept) or bool(admitted), "a roster cannot become empty")
+    expected = sorted_roster([*kept, *admitted.values()])
+    _check(
+        commit.roster == expected,
+        "the roster differs from the previous one plus the authorised changes",
+    )
+    facilitators = (state.facilitators - departed) | new_facilitators
+    _check(
+        frozenset(commit.facilitators) == facilitators,
+        "the facilitators differ from the previous ones plus the authorised changes",
+    )
+    return _state_of(commit, state.departed | departed), changes
+
+
+def _check_one(
+    authorisation: Authorisation,
+    state: GroupState,
+    previous: dict[bytes, RosterEntry],
+    admitted: dict[bytes, RosterEntry],
+    departed: set[bytes],
+) -> Change:
+    member_id = authorisation.member_id
+    _check(
+        member_id not in admitted and member_id not in departed,
+        "two authorisations for one member",
+    )
+    if isinstance(authorisation, Admission | InviteAdmission):
+        _check(member_id not in previous, "an admission of someone already in the group")
+        _check(member_id not in state.departed, "an admission of someone who left")
+        change = _check_admission(authorisation, state.group_id, previous, state.facilitators)
+        admitted[member_id] = authorisation.entry
+        return change
+    leaving = previous.get(member_id)
+    _check(leaving is not None, "a removal of someone not in the group")
+    assert leaving is not None
+    if isinstance(authorisation, Removal):
+        remover = previous.get(authorisation.remover_id)
+        _check(
+            remover is not None and authorisation.remover_id in state.facilitators,
+            "a removal is not signed by a facilitator",
+        )
+        assert remover is not None
+        message = removal_message(state.group_id, member_id)
+        _verified(remover.sig_pk, authorisation.signature, message, "a removal")
+        departed.add(member_id)
+        return Change("removed", member_id, ROLE_MEMBER, authorisation.remover_id)
+    assert isinstance(authorisation, Leave)
+    message = leave_message(state.group_id, member_id)
+    _verified(leaving.sig_pk, authorisation.signature, message, "a leave")
+    departed.add(member_id)
+    return Change("left", member_id, ROLE_MEMBER, member_id)
+
+
+def keyed_state(
+    commit: EpochCommit, member: MemberKeys, invite_pk: bytes | None = None
+) -> tuple[GroupState, list[Change]]:
+    """The state of the commit that first keys ``member`` (a newcomer, or the creator).
+
+    A newcomer cannot see the epochs before it joined; it checks the commit's signature, that
+    it is in the roster with its own keys, and that its own admission is in the commit, signed by
+    one of the commit's facilitators (or by the invite key of its own link, ``invite_pk``, that a
+    facilitator certified). Every other admission in the commit is checked the same way.
+    """
+    if commit.epoch == 1:
+        return genesis_state(commit)
+    try:
+        verify_commit(commit)
+    except VerificationFailed:
+        raise UntrustedCommit("the commit signature does not verify") from None
+    _check(commit.entry_of(member.member_id) == member.entry, "the commit is not sealed to us")
+    signers = {e.member_id: e for e in commit.roster}
+    facilitators = frozenset(commit.facilitators)
+    changes: list[Change] = []
+    own: Admission | InviteAdmission | None = None
+    for authorisation in commit.authorisations:
+        if not isinstance(authorisation, Admission | InviteAdmission):
+            continue  # a departed member's key is not in this roster: checked by the others
+        _check(commit.entry_of(authorisation.member_id) == authorisation.entry, "a stray admission")
+        changes.append(_check_admission(authorisation, commit.group_id, signers, facilitators))
+        if authorisation.member_id == member.member_id:
+            own = authorisation
+    _check(own is not None, "the commit carries no admission of ours")
+    if invite_pk is not None and isinstance(own, InviteAdmission):
+        _check(own.invite_pk == invite_pk, "our admission is not from our invite")
+    return _state_of(commit, frozenset()), changes

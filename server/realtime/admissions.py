@@ -1,0 +1,134 @@
+"""The server's checks of signed roster authorisations before it keeps them (§6.4).
+
+Clients verify every authorisation in every commit themselves; these checks only make sure the
+server stores and hands out what a committer can use, and answer a broken client with a precise
+error instead of a stuck group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from crypto.authorisations import (
+    Admission,
+    Authorisation,
+    InviteAdmission,
+    Leave,
+    Removal,
+    admission_message,
+    invite_message,
+    leave_message,
+    parse_authorisation,
+    removal_message,
+)
+from crypto.errors import VerificationFailed
+from crypto.keys import verify_signature
+from crypto.roster import RosterEntry
+from crypto.suite import (
+    AUTH_ADMIT,
+    AUTH_INVITE_ADMIT,
+    MEMBER_ID_LEN,
+    ROLE_MEMBER,
+    SIG_LEN,
+    SIG_PK_LEN,
+)
+from server.errors import Code, HearthError
+from server.realtime.wire import decode_b64
+from server.storage.rows import MemberRow
+
+INVITE_KEY_LEN = SIG_PK_LEN + MEMBER_ID_LEN + SIG_LEN  # invite_pk ‖ issuer_id ‖ cert_sig
+
+
+def _refuse(message: str) -> HearthError:
+    return HearthError(Code.INVALID_AUTHORISATION, message)
+
+
+def _parse(value: str, what: str) -> tuple[bytes, Authorisation]:
+    blob = decode_b64(value, what)
+    try:
+        return blob, parse_authorisation(blob)
+    except ValueError as exc:
+        raise _refuse(f"{what} is malformed: {exc}") from None
+
+
+def _verify(public_key: bytes, signature: bytes, message: bytes, what: str) -> None:
+    try:
+        verify_signature(public_key, signature, message)
+    except VerificationFailed:
+        raise _refuse(f"{what}: the signature does not verify") from None
+
+
+def _facilitator(members: Iterable[MemberRow], member_id: bytes) -> MemberRow | None:
+    return next(
+        (
+            m
+            for m in members
+            if m.member_id == member_id and m.facilitator_id is not None and m.keyed
+        ),
+        None,
+    )
+
+
+def entry_of(member: MemberRow) -> RosterEntry:
+    return RosterEntry(member.member_id, member.sig_pk, member.kem_pk)
+
+
+def checked_admission(
+    value: str, group_id: bytes, member: MemberRow, members: Iterable[MemberRow]
+) -> bytes:
+    """A facilitator's admission of ``member`` as a plain member (role 0)."""
+    blob, admission = _parse(value, "admission")
+    if not isinstance(admission, Admission) or admission.role != ROLE_MEMBER:
+        raise _refuse("approving needs a facilitator's admission of a member")
+    if admission.entry != entry_of(member):
+        raise _refuse("the admission is for other keys than this member's")
+    admitter = _facilitator(members, admission.admitter_id)
+    if admitter is None:
+        raise _refuse("the admission is not signed by a facilitator of this group")
+    message = admission_message(AUTH_ADMIT, group_id, admission.role, admission.entry)
+    _verify(admitter.sig_pk, admission.signature, message, "admission")
+    return blob
+
+
+def checked_invite_key(value: str, group_id: bytes, members: Iterable[MemberRow]) -> bytes:
+    """``invite_pk ‖ issuer_id ‖ cert_sig``, certified by a facilitator of the group."""
+    blob = decode_b64(value, "invite_key", INVITE_KEY_LEN)
+    invite_pk, issuer_id = blob[:SIG_PK_LEN], blob[SIG_PK_LEN : SIG_PK_LEN + MEMBER_ID_LEN]
+    issuer = _facilitator(members, issuer_id)
+    if issuer is None:
+        raise _refuse("the invite key is not certified by a facilitator of this group")
+    _verify(issuer.sig_pk, blob[-SIG_LEN:], invite_message(group_id, invite_pk), "invite_key")
+    return blob
+
+
+def invite_admits(value: str, group_id: bytes, entry: RosterEntry, invite_key: bytes) -> bytes:
+    """The newcomer's own admission, signed with the key of the invite it used."""
+    blob, admission = _parse(value, "admission")
+    if (
+        not isinstance(admission, InviteAdmission)
+        or admission.entry != entry
+        or admission.invite_pk + admission.issuer_id + admission.certificate != invite_key
+    ):
+        raise _refuse("the admission does not belong to this invite and these keys")
+    message = admission_message(AUTH_INVITE_ADMIT, group_id, ROLE_MEMBER, entry)
+    _verify(admission.invite_pk, admission.signature, message, "admission")
+    return blob
+
+
+def checked_departure(
+    value: str, group_id: bytes, member: MemberRow, members: Iterable[MemberRow]
+) -> bytes:
+    """A signed leave of ``member`` by itself, or a facilitator's signed removal of it."""
+    blob, departure = _parse(value, "departure")
+    if isinstance(departure, Leave) and departure.member_id == member.member_id:
+        message = leave_message(group_id, member.member_id)
+        _verify(member.sig_pk, departure.signature, message, "leave")
+        return blob
+    if isinstance(departure, Removal) and departure.member_id == member.member_id:
+        remover = _facilitator(members, departure.remover_id)
+        if remover is None:
+            raise _refuse("the removal is not signed by a facilitator of this group")
+        message = removal_message(group_id, member.member_id)
+        _verify(remover.sig_pk, departure.signature, message, "removal")
+        return blob
+    raise _refuse("the departure is not a leave or removal of this member")

@@ -1,0 +1,143 @@
+// The authenticated group state (docs/protocol.md §6.5), the twin of crypto/groupstate.py: a
+// commit is accepted only if it extends the held chain, is signed by a member of the previous
+// roster, and changes the roster by exactly the signed authorisations it carries.
+
+import * as hc from "./crypto.js";
+
+export class UntrustedCommit extends Error {
+  constructor(reason) {
+    super(reason);
+    this.name = "UntrustedCommit";
+  }
+}
+
+function check(condition, reason) {
+  if (!condition) throw new UntrustedCommit(reason);
+}
+
+async function verified(publicKey, signature, message, what) {
+  try {
+    await hc.verifySignature(publicKey, signature, message);
+  } catch {
+    throw new UntrustedCommit(`${what} does not verify`);
+  }
+}
+
+const key = (bytes) => hc.hex(bytes);
+const sameEntry = (a, b) => Boolean(a && b) && hc.equalBytes(a.memberId, b.memberId) && hc.equalBytes(a.sigPk, b.sigPk) && hc.equalBytes(a.kemPk, b.kemPk);
+
+/** A plain object (IndexedDB can store it): roster entries as bytes, ids as hex. */
+function stateOf(commit, departed) {
+  return {
+    groupId: commit.groupId,
+    epoch: commit.epoch,
+    commitHash: commit.hash,
+    roster: commit.roster,
+    facilitators: commit.facilitators.map(key),
+    departed: [...departed],
+  };
+}
+
+export async function genesisState(commit) {
+  check(commit.epoch === 1 && commit.prevCommitHash.every((b) => b === 0), "not a genesis commit");
+  check(
+    commit.roster.length === 1 && commit.facilitators.length === 1 && hc.equalBytes(commit.facilitators[0], commit.committerId) && commit.authorisations.length === 0,
+    "a genesis commit holds its creator only, as facilitator",
+  );
+  try {
+    await hc.verifyCommit(commit);
+  } catch {
+    throw new UntrustedCommit("the commit signature does not verify");
+  }
+  return { state: stateOf(commit, []), changes: [{ kind: "joined", memberId: key(commit.committerId), role: hc.ROLE.FACILITATOR, by: null, issuer: null }] };
+}
+
+async function checkAdmission(a, groupId, signers, facilitators) {
+  if (a.kind === hc.AUTH.ADMIT) {
+    const admitter = signers.get(key(a.admitterId));
+    check(admitter && facilitators.has(key(a.admitterId)), "an admission is not signed by a facilitator");
+    await verified(admitter.sigPk, a.signature, hc.admissionMessage(hc.AUTH.ADMIT, groupId, a.role, a.entry), "an admission");
+    return { kind: "joined", memberId: key(a.memberId), role: a.role, by: key(a.admitterId), issuer: null };
+  }
+  const issuer = signers.get(key(a.issuerId));
+  check(issuer && facilitators.has(key(a.issuerId)), "an invite was not certified by a facilitator");
+  await verified(issuer.sigPk, a.certificate, hc.inviteMessage(groupId, a.invitePk), "an invite certificate");
+  await verified(a.invitePk, a.signature, hc.admissionMessage(hc.AUTH.INVITE_ADMIT, groupId, hc.ROLE.MEMBER, a.entry), "an invite admission");
+  return { kind: "joined", memberId: key(a.memberId), role: hc.ROLE.MEMBER, by: null, issuer: key(a.issuerId) };
+}
+
+const isAdmission = (a) => a.kind === hc.AUTH.ADMIT || a.kind === hc.AUTH.INVITE_ADMIT;
+
+/** Verify that `commit` extends `state` by authorised changes; returns {state, changes}. */
+export async function advance(state, commit) {
+  check(hc.equalBytes(commit.groupId, state.groupId), "the commit is for another group");
+  check(commit.epoch === state.epoch + 1, "the commit does not follow the held epoch");
+  check(hc.equalBytes(commit.prevCommitHash, state.commitHash), "the commit does not extend the chain");
+  const previous = new Map(state.roster.map((e) => [key(e.memberId), e]));
+  const facilitators = new Set(state.facilitators);
+  const departedBefore = new Set(state.departed);
+  const committer = previous.get(key(commit.committerId));
+  check(committer, "the committer was not a member of the previous epoch");
+  check(sameEntry(commit.roster.find((e) => hc.equalBytes(e.memberId, commit.committerId)), committer), "the committer changed its keys");
+  await verified(committer.sigPk, commit.signature, hc.concat(hc.LABEL.COMMIT_SIG, commit.body, commit.confirm), "the commit signature");
+  const admitted = new Map();
+  const departed = new Set();
+  const added = new Set();
+  const changes = [];
+  for (const a of commit.authorisations) {
+    const id = key(a.memberId);
+    check(!admitted.has(id) && !departed.has(id), "two authorisations for one member");
+    if (isAdmission(a)) {
+      check(!previous.has(id), "an admission of someone already in the group");
+      check(!departedBefore.has(id), "an admission of someone who left");
+      const change = await checkAdmission(a, state.groupId, previous, facilitators);
+      admitted.set(id, a.entry);
+      if (change.role === hc.ROLE.FACILITATOR) added.add(id);
+      changes.push(change);
+      continue;
+    }
+    const leaving = previous.get(id);
+    check(leaving, "a removal of someone not in the group");
+    if (a.kind === hc.AUTH.REMOVE) {
+      const remover = previous.get(key(a.removerId));
+      check(remover && facilitators.has(key(a.removerId)), "a removal is not signed by a facilitator");
+      await verified(remover.sigPk, a.signature, hc.removalMessage(state.groupId, a.memberId), "a removal");
+      changes.push({ kind: "removed", memberId: id, role: hc.ROLE.MEMBER, by: key(a.removerId), issuer: null });
+    } else {
+      await verified(leaving.sigPk, a.signature, hc.leaveMessage(state.groupId, a.memberId), "a leave");
+      changes.push({ kind: "left", memberId: id, role: hc.ROLE.MEMBER, by: id, issuer: null });
+    }
+    departed.add(id);
+  }
+  const expected = [...state.roster.filter((e) => !departed.has(key(e.memberId))), ...admitted.values()].sort((a, b) => hc.compareBytes(a.memberId, b.memberId));
+  check(expected.length === commit.roster.length && expected.every((e, i) => sameEntry(e, commit.roster[i])), "the roster differs from the previous one plus the authorised changes");
+  const nextChiefs = new Set([...facilitators].filter((id) => !departed.has(id)));
+  for (const id of added) nextChiefs.add(id);
+  const got = commit.facilitators.map(key);
+  check(got.length === nextChiefs.size && got.every((id) => nextChiefs.has(id)), "the facilitators differ from the previous ones plus the authorised changes");
+  return { state: stateOf(commit, new Set([...departedBefore, ...departed])), changes };
+}
+
+/** The state of the commit that first keys `member`: it must carry our own valid admission. */
+export async function keyedState(commit, member, invitePk = null) {
+  if (commit.epoch === 1) return genesisState(commit);
+  try {
+    await hc.verifyCommit(commit);
+  } catch {
+    throw new UntrustedCommit("the commit signature does not verify");
+  }
+  const signers = new Map(commit.roster.map((e) => [key(e.memberId), e]));
+  const facilitators = new Set(commit.facilitators.map(key));
+  check(sameEntry(signers.get(key(member.memberId)), hc.rosterEntry(member)), "the commit is not sealed to us");
+  const changes = [];
+  let own = null;
+  for (const a of commit.authorisations) {
+    if (!isAdmission(a)) continue;
+    check(sameEntry(signers.get(key(a.memberId)), a.entry), "a stray admission");
+    changes.push(await checkAdmission(a, commit.groupId, signers, facilitators));
+    if (hc.equalBytes(a.memberId, member.memberId)) own = a;
+  }
+  check(own, "the commit carries no admission of ours");
+  if (invitePk && own.kind === hc.AUTH.INVITE_ADMIT) check(hc.equalBytes(own.invitePk, invitePk), "our admission is not from our invite");
+  return { state: stateOf(commit, []), changes };
+}
