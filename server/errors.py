@@ -20,7 +20,6 @@ class Code(StrEnum):
     AUTH_REQUIRED = "auth_required"
     AUTH_FAILED = "auth_failed"
     SESSION_ENDED = "session_ended"
-    CHALLENGE_EXPIRED = "challenge_expired"
     CHALLENGE_USED = "challenge_used"
     BAD_CREDENTIALS = "bad_credentials"
     FORBIDDEN = "forbidden"

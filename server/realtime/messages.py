@@ -18,7 +18,7 @@ from server.realtime.events import Reply, event
 from server.realtime.history_limits import limit_history
 from server.realtime.state import Connection, GroupState
 from server.realtime.views import message_view
-from server.realtime.wire import decode_b64, group_room
+from server.realtime.wire import check_version, decode_b64, group_room
 from server.storage.rows import MemberRow, MessageRow
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
     await hub.limit(hub.limits.messages, connection)
     group_id = decode_b64(payload.group_id, "group_id", 16)
     raw = decode_b64(payload.envelope, "envelope")
+    check_version(raw, "envelope")
     try:
         envelope = parse_envelope(raw)
     except (ValueError, TypeError):

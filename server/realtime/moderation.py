@@ -16,7 +16,7 @@ from server.errors import Code, HearthError
 from server.realtime import reportaccess, schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.wire import decode_b64, group_room
+from server.realtime.wire import check_version, decode_b64, group_room
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -29,8 +29,10 @@ UNVERIFIABLE = "this report could not be verified against the message the server
 @event("report.submit", schemas.ReportSubmit)
 async def submit_report(hub: Hub, connection: Connection, payload: schemas.ReportSubmit) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
+    raw = decode_b64(payload.opening, "opening")
+    check_version(raw, "report opening")
     try:
-        opening = parse_report_opening(decode_b64(payload.opening, "opening"))
+        opening = parse_report_opening(raw)
     except (ValueError, TypeError):
         raise HearthError(Code.BAD_REQUEST, "the report opening is malformed") from None
     header = opening.header

@@ -5,6 +5,7 @@ from __future__ import annotations
 from crypto.commits import EpochCommit, parse_commit, verify_commit
 from crypto.encoding import b64decode
 from crypto.errors import VerificationFailed
+from crypto.suite import SUITE, VERSION
 from server.errors import Code, HearthError
 
 
@@ -36,8 +37,21 @@ def decode_b64(value: str, what: str, length: int | None = None) -> bytes:
     return raw
 
 
+def check_version(raw: bytes, what: str) -> None:
+    """Refuse another ``ver`` or ``suite`` before any parsing or cryptography (protocol §1): a
+    client of a newer Hearth learns that it must speak version 1 here, not that its bytes are
+    malformed. Every envelope, commit and report opening starts with ``ver(u8) ‖ suite(u16)``."""
+    if len(raw) >= 3 and (raw[0] != VERSION or int.from_bytes(raw[1:3], "big") != SUITE):
+        raise HearthError(
+            Code.UNSUPPORTED_VERSION,
+            f"this server speaks protocol version {VERSION}, cipher suite {SUITE}; "
+            f"the {what} is of another version or suite",
+        )
+
+
 def signed_commit(raw: bytes) -> EpochCommit:
     """A well-formed commit whose committer's signature verifies, or invalid_commit."""
+    check_version(raw, "commit")
     try:
         commit = parse_commit(raw)
         verify_commit(commit)

@@ -677,7 +677,16 @@ async def _bad_version(ctx: Ctx) -> None:
     raw = bytearray(_seal(w.ana, w.group, w.ana.keys[w.group].current))
     raw[0] = 2
     reply = await _send(w.ana, w.group, bytes(raw))
-    assert_refusal(reply, ("invalid_envelope", "unsupported_version"))
+    assert_refusal(reply, "unsupported_version")
+
+
+@case("msg.send unsupported cipher suite")
+async def _bad_suite(ctx: Ctx) -> None:
+    w = ctx.world
+    raw = bytearray(_seal(w.ana, w.group, w.ana.keys[w.group].current))
+    raw[2] = 2
+    reply = await _send(w.ana, w.group, bytes(raw))
+    assert_refusal(reply, "unsupported_version")
 
 
 # -- epoch commits ---------------------------------------------------------------------------
@@ -761,6 +770,17 @@ async def _commit_other_group(ctx: Ctx) -> None:
     current = w.ana.keys[w.group].current
     reply = await _send_commit(w.ana, w.other_group, _commit(ctx, w.ana, current + 1))
     assert_refusal(reply, "invalid_commit")
+
+
+@case("epoch.commit of another protocol version")
+async def _commit_other_version(ctx: Ctx) -> None:
+    w = ctx.world
+    current = w.ana.keys[w.group].current
+    raw = bytearray(_commit(ctx, w.ana, current + 1))
+    raw[0] = 2
+    reply = await _send_commit(w.ana, w.group, bytes(raw))
+    assert_refusal(reply, "unsupported_version")
+    assert w.ana.keys[w.group].current == current
 
 
 # -- HTTP ----------------------------------------------------------------------------------

@@ -89,6 +89,16 @@ async def test_forged_reports_are_refused_and_stored_nowhere(
     for what, forged in forgeries.items():
         code = await refused_code(ben.report(group, first, "forged", opening=forged))
         assert code == "report_unverifiable", what
+    # Another version or suite is named as such, before any check (protocol §1).
+    for index in (0, 2):
+        raw = bytearray(real.encode())
+        raw[index] ^= 0x02
+        reply = await ben.sio.call(
+            "report.submit",
+            {"group_id": b64encode(group), "opening": b64encode(bytes(raw)), "reason": "x"},
+            timeout=15,
+        )
+        assert reply["error"]["code"] == "unsupported_version", reply
     with sqlite3.connect(f"file:{hearth_server.database}?mode=ro", uri=True) as conn:
         assert conn.execute("SELECT COUNT(*) FROM moderation_reports").fetchone() == (0,)
     await ben.report(group, first, "the real one still works")
