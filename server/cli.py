@@ -41,6 +41,7 @@ from server.storage.facilitators import (
     normalise_username,
 )
 from server.storage.migrations import SchemaTooNew, latest_version, migrate, schema_version
+from server.storage.preflight import DatabaseRefused, check_database_file
 
 _T = TypeVar("_T")
 DEFAULT_DIR = Path("data")
@@ -60,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CommandError,
         ConfigError,
         SchemaTooNew,
+        DatabaseRefused,
         DuplicateUsername,
         UnknownFacilitator,
         PasswordPolicyError,
@@ -206,8 +208,8 @@ def _write_new_file(path: Path, text: str, *, mode: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     config = load_config(args.config)
-    # Refused here first: a refusal inside Database.open would leave its thread running.
-    asyncio.run(_check_schema(config.storage.database))
+    # Refused here first, before any thread exists that would keep the process alive.
+    check_database_file(config.storage.database)
     # Imported here so that managing accounts never loads the web stack.
     from server.app import serve
 
