@@ -40,7 +40,7 @@ from server.storage.database import Database, Safeguards
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.retention import DAY_MS, purge_expired
-from server.storage.space import MIB
+from server.storage.space import MIB, StorageFull
 
 log = logging.getLogger("hearth")
 MINUTE_MS = 60_000
@@ -159,6 +159,8 @@ async def _purge_periodically(
             await queue.purge_resolved(config.moderation.report_retention_days * DAY_MS)
             if result.messages:
                 log.info("retention: purged %d expired messages", result.messages)
+        except StorageFull:
+            pass  # a full disk is logged once per episode (space.py); the next purge runs as usual
         except Exception:
             log.exception("retention purge failed")
         await asyncio.sleep(interval)

@@ -9,8 +9,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from server.client import HearthRefused
-from tests.conftest import free_port
+import pytest
+
+from server.client import HearthClient, HearthRefused
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, free_port
 from tests.faults.storage_support import (
     Chat,
     FaultServer,
@@ -99,3 +101,57 @@ async def test_a_full_disk_refuses_with_storage_full_and_recovers(tmp_path: Path
             stored = {row[0] for row in conn.execute("SELECT seq FROM messages")}
         conn.close()
         assert {ack["seq"] for ack in acked} <= stored  # every acknowledged message is there
+
+
+async def test_a_server_restarted_on_a_full_disk_refuses_then_recovers(tmp_path: Path) -> None:
+    """The disk fills, the server is killed and started again on the full disk: it starts, a
+    facilitator's login (a session write) is storage_full, not a 500, and once space is back
+    the login works without another restart."""
+    with tmpfs(tmp_path / "disk", 16) as disk:
+        server = FaultServer(
+            tmp_path / "hearth",
+            free_port(),
+            storage_config(wal_max_mb=1, reserve_mb=2, min_free_mb=3),
+            database_at=disk / "hearth.sqlite3",
+        )
+        server.add_facilitator()
+        server.start()
+        try:
+            chat = await chat_on(server)
+            filler = fill(disk)
+            codes = []
+            for _ in range(200):
+                try:
+                    await chat.member.send(chat.group, TEXT)
+                except HearthRefused as refused:
+                    codes.append(refused.code)
+                    break
+            assert codes == ["storage_full"], codes
+            await chat.close()
+            server.kill()
+            fill(disk)  # whatever the kill gave back is taken again: the disk stays full
+            server.start()
+            status, ready = get_json(server.url + "/readyz")
+            assert (status, ready["database"]) == (503, "full"), ready
+            login = HearthClient(server.url)
+            with pytest.raises(HearthRefused) as refused:
+                await login.login(FACILITATOR, FACILITATOR_PASSWORD)
+            assert refused.value.code == "storage_full", refused.value
+            assert refused.value.detail["retry_after_ms"] > 0
+            filler.unlink()
+            (disk / "filler").unlink(missing_ok=True)
+            for _ in range(50):
+                status, ready = get_json(server.url + "/readyz")
+                if status == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert ready["ok"], ready
+            await login.login(FACILITATOR, FACILITATOR_PASSWORD)
+        finally:
+            server.stop()
+        log = server.log_text()
+        assert "Traceback" not in log, log[-3000:]
+        assert "WAL checkpoint failed" not in log, log[-3000:]
+        with sqlite3.connect(server.database) as conn:
+            assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        conn.close()
