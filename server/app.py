@@ -112,7 +112,7 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
 
     routes = [
         *api_routes(config, keyring, clock),
-        *readiness_routes(db),
+        *readiness_routes(db, lambda: hub.draining),
         *auth.routes(),
         Mount("/", app=StaticFiles(directory=static_dir(), html=True), name="static"),
     ]

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from collections.abc import Callable
 from typing import Any
 
 from starlette.requests import Request
@@ -24,23 +25,26 @@ from server.storage.space import MIB
 NO_STORE = {"Cache-Control": "no-store"}
 
 
-def readiness_routes(db: Database) -> list[Route]:
+def readiness_routes(db: Database, stopping: Callable[[], bool]) -> list[Route]:
+    """``stopping``: the server has begun to stop (a load balancer should send no one new)."""
+
     async def readyz(request: Request) -> JSONResponse:
         space = db.space
         free = await asyncio.to_thread(space.free_bytes)
-        writable = not db.closing and space.writable()
+        closing = db.closing or stopping()
+        writable = not closing and space.writable()
         body: dict[str, Any] = {
             "ok": writable and free >= space.min_free_bytes,
-            "database": "writable" if writable else ("closing" if db.closing else "full"),
+            "database": "writable" if writable else ("closing" if closing else "full"),
             "free_mb": free // MIB,
             "min_free_mb": space.min_free_bytes // MIB,
             "wal_mb": round(db.wal_bytes() / MIB, 1),
         }
         if not body["ok"]:
-            code = Code.UNAVAILABLE if db.closing else Code.STORAGE_FULL
+            code = Code.UNAVAILABLE if closing else Code.STORAGE_FULL
             message = (
                 "the server is stopping"
-                if db.closing
+                if closing
                 else "the disk holding the database is (nearly) full: free space on it"
             )
             body["error"] = {"code": code.value, "message": message}

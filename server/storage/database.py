@@ -180,14 +180,14 @@ class Database:
             # Short: a TRUNCATE checkpoint holds new writes back while it waits for readers.
             checkpointer = await _connect(path, synchronous, busy_timeout_ms=0)
             opened.append(checkpointer)
+            if not await asyncio.to_thread(space.ensure_reserve):
+                space.start_episode()  # started on a full disk: refuse writes, log it once
         except BaseException:
             # An open connection's thread would keep the process alive after the refusal.
             for conn in opened:
                 with contextlib.suppress(Exception):
                     await conn.close()
             raise
-        if not await asyncio.to_thread(space.ensure_reserve):
-            space.start_episode()  # started on a full disk: refuse writes, log it once
         return cls(path, writer, reader, checkpointer, batch_max, inline_writes, safeguards, space)
 
     async def write(self, job: WriteJob[T]) -> T:

@@ -51,6 +51,20 @@ class StorageFull(HearthError):
         )
 
 
+def _allocate(fd: int, size: int) -> None:
+    """Blocks really allocated: a sparse file would free nothing when deleted."""
+    try:
+        os.posix_fallocate(fd, 0, size)
+    except OSError as error:
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+            raise
+        # A file system without fallocate: zeros, written and synced.
+        block = b"\0" * MIB
+        for offset in range(0, size, MIB):
+            os.pwrite(fd, block[: min(MIB, size - offset)], offset)
+        os.fsync(fd)
+
+
 def is_disk_full(error: BaseException) -> bool:
     """SQLite's or the OS's own word that the disk is full."""
     if isinstance(error, sqlite3.Error):
@@ -91,8 +105,7 @@ class DiskSpace:
         try:
             fd = os.open(self.reserve, os.O_WRONLY | os.O_CREAT, 0o600)
             try:
-                # Blocks really allocated (a sparse file would free nothing when deleted).
-                os.posix_fallocate(fd, 0, self.reserve_bytes)
+                _allocate(fd, self.reserve_bytes)
             finally:
                 os.close(fd)
         except OSError as error:
