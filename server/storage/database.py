@@ -286,7 +286,7 @@ class Database:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         try:
-            await self._checkpointer.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as error:
             log.warning("closing: the final WAL checkpoint failed (%s)", error)
         finally:
@@ -300,8 +300,8 @@ class Database:
     async def _checkpoint_loop(self) -> None:
         interval = self.safeguards.checkpoint_interval_s
         while True:
+            self._checkpoint_now.clear()  # before: a wake-up during the checkpoint counts
             await self.checkpoint()
-            self._checkpoint_now.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._checkpoint_now.wait(), interval)
 
@@ -310,7 +310,7 @@ class Database:
         truncate = self.space.full or self.wal_bytes() > self.safeguards.wal_max_bytes
         mode = "TRUNCATE" if truncate else "PASSIVE"
         try:
-            await self._checkpointer.execute(f"PRAGMA wal_checkpoint({mode})")
+            await self._checkpointer.execute_fetchall(f"PRAGMA wal_checkpoint({mode})")
         except sqlite3.Error as error:
             if self.space.is_full_error(error):
                 self.space.start_episode()  # releases the reserve: the next attempt has room
