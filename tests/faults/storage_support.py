@@ -90,9 +90,9 @@ def get_json(url: str) -> tuple[int, dict[str, Any]]:
         return error.code, json.loads(error.read())
 
 
-def storage_config(**storage: int) -> str:
-    """Keys for the ``[storage]`` table RunningServer writes last, then generous limits."""
-    return "".join(f"{key} = {value}\n" for key, value in storage.items()) + GENEROUS_LIMITS
+def storage_config(limits: str = GENEROUS_LIMITS, **storage: int) -> str:
+    """Keys for the ``[storage]`` table RunningServer writes last, then ``limits`` (tables)."""
+    return "".join(f"{key} = {value}\n" for key, value in storage.items()) + limits
 
 
 @dataclass
