@@ -103,13 +103,17 @@ async def test_a_large_purge_commits_in_bounded_transactions(tmp_path: Path) -> 
             )
         )
         group_id = await make_group(GroupStore(db), retention_days=1)
-        for _ in range(2500):
-            row = MessageRow(
-                group_id, 0, os.urandom(16), b"s" * 16, 1, DAY0, b"e" * 200, 1, b"r" * 32
-            )
-            assert await messages.store(row) is not None
+        rows = [
+            MessageRow(group_id, 0, os.urandom(16), b"s" * 16, 1, DAY0, b"e" * 200, 1, b"r" * 32)
+            for _ in range(2500)
+        ]
+        assert None not in await asyncio.gather(*(messages.store(row) for row in rows))
         before = db.batches_committed
         purge = asyncio.create_task(purge_expired(db, DAY0 + 2 * DAY_MS, chunk=500))
+        for _ in range(5000):  # until its first chunk has committed
+            if db.batches_committed >= before + 2:
+                break
+            await asyncio.sleep(0.001)
         fresh = MessageRow(
             group_id, 0, os.urandom(16), b"s" * 16, 1, DAY0 + 2 * DAY_MS, b"e", 1, b"r" * 32
         )
