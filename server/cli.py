@@ -450,8 +450,8 @@ async def _open_database(config: Config) -> Database:
 async def _check_schema(path: Path) -> int:
     """The schema version on disk; raises ``SchemaTooNew`` without touching a newer database.
 
-    Checked on a connection closed here because ``Database.open`` keeps its connection (a
-    non-daemon thread) open when it refuses, which would keep this process from exiting.
+    Checked before ``Database.open``, which would migrate; ``hearth serve`` checks more
+    (``server/storage/preflight.py``).
     """
     if not await asyncio.to_thread(path.exists):
         return 0
