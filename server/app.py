@@ -24,21 +24,25 @@ from moderation.queue import BackendContext, ModerationQueue
 from server.clock import Clock, wall_clock_ms
 from server.cluster import RedisManager, make_bus
 from server.config import Config
+from server.errors import HearthError
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
 from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
 from server.ratelimit import RedisAccountBuckets
+from server.readiness import hearth_error_response, readiness_routes
 from server.realtime.facilitator_sessions import watch_sessions
 from server.realtime.hub import Hub
 from server.realtime.lean import LeanWebSocketProtocol
 from server.redislink import RedisLink
+from server.stopping import StoppingServer, keep_running_after_signal
 from server.storage.audit import AuditStore
-from server.storage.database import Database
+from server.storage.database import Database, Safeguards
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.retention import DAY_MS, purge_expired
+from server.storage.space import MIB, StorageFull
 from server.used_challenges import LocalUsedChallenges, RedisUsedChallenges
 
 log = logging.getLogger("hearth")
@@ -125,10 +129,15 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
 
     routes = [
         *api_routes(config, keyring, clock),
+        *readiness_routes(db, lambda: hub.draining),
         *auth.routes(),
         Mount("/", app=StaticFiles(directory=static_dir(), html=True), name="static"),
     ]
-    starlette = Starlette(routes=routes, lifespan=lifespan)
+    starlette = Starlette(
+        routes=routes,
+        lifespan=lifespan,
+        exception_handlers={HearthError: hearth_error_response},  # e.g. storage_full
+    )
     # Around everything, so that engine.io's own HTTP answers (400, 403) carry the headers too.
     guarded = SecurityHeaders(
         socketio.ASGIApp(hub.sio, other_asgi_app=starlette), https=config.server.https
@@ -167,22 +176,28 @@ async def _purge_periodically(
             await queue.purge_resolved(config.moderation.report_retention_days * DAY_MS)
             if result.messages:
                 log.info("retention: purged %d expired messages", result.messages)
+        except StorageFull:
+            pass  # a full disk is logged once per episode (space.py); the next purge runs as usual
         except Exception:
             log.exception("retention purge failed")
         await asyncio.sleep(interval)
 
 
 async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock_ms) -> None:
+    path = config.storage.database
+    new = not path.exists() or path.stat().st_size == 0  # server/storage/preflight.py
     db = await Database.open(
         config.storage.database,
         synchronous=config.storage.synchronous,
         batch_max=config.storage.batch_max,
         # alone on the file: inline jobs pay (server/storage/database.py)
         inline_writes=not config.scale.redis_url,
+        safeguards=safeguards(config),
     )
+    stop_timeout = config.server.shutdown_timeout_seconds
     try:
         hearth = build_app(config, db, clock=clock)
-        server = uvicorn.Server(
+        server = StoppingServer(
             uvicorn.Config(
                 hearth.asgi,
                 host=host,
@@ -197,12 +212,29 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
                 forwarded_allow_ips=list(config.server.trusted_proxies) or None,
                 server_header=False,
                 lifespan="on",
-            )
+                timeout_graceful_shutdown=stop_timeout,
+            ),
+            hearth.hub,
+            stop_timeout,
         )
+        if new:
+            log.info("started a new database at %s", path)
         log.info("Hearth serving on port %d", port)
+        keep_running_after_signal()
         await server.serve()
     finally:
-        await db.close()
+        await db.close(within_s=stop_timeout)
+    log.info("stopped cleanly: the database is checkpointed and closed")
+
+
+def safeguards(config: Config) -> Safeguards:
+    storage = config.storage
+    return Safeguards(
+        wal_max_bytes=storage.wal_max_mb * MIB,
+        max_read_ms=storage.max_read_ms,
+        reserve_bytes=storage.reserve_mb * MIB,
+        min_free_bytes=storage.min_free_mb * MIB,
+    )
 
 
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:

@@ -44,6 +44,7 @@ from server.storage.facilitators import (
     normalise_username,
 )
 from server.storage.migrations import SchemaTooNew, latest_version, migrate, schema_version
+from server.storage.preflight import DatabaseRefused, check_database_file
 
 _T = TypeVar("_T")
 DEFAULT_DIR = Path("data")
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         CommandError,
         ConfigError,
         SchemaTooNew,
+        DatabaseRefused,
         DuplicateUsername,
         UnknownFacilitator,
         PasswordPolicyError,
@@ -213,8 +215,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     if args.port is not None:
         config = listening_on(config, args.port)
-    # Refused here first: a refusal inside Database.open would leave its thread running.
-    asyncio.run(_check_schema(config.storage.database))
+    # Refused here first, before any thread exists that would keep the process alive.
+    check_database_file(config.storage.database)
     # Imported here so that managing accounts never loads the web stack.
     from server.app import serve
 
@@ -473,8 +475,8 @@ async def _open_database(config: Config) -> Database:
 async def _check_schema(path: Path) -> int:
     """The schema version on disk; raises ``SchemaTooNew`` without touching a newer database.
 
-    Checked on a connection closed here because ``Database.open`` keeps its connection (a
-    non-daemon thread) open when it refuses, which would keep this process from exiting.
+    Checked before ``Database.open``, which would migrate; ``hearth serve`` checks more
+    (``server/storage/preflight.py``).
     """
     if not await asyncio.to_thread(path.exists):
         return 0

@@ -165,6 +165,15 @@ class ServerConfig:
             min=1,
         ),
     )
+    shutdown_timeout_seconds: int = field(
+        default=8,
+        metadata=_doc(
+            "On SIGTERM, the longest wait for messages being stored before the sockets close "
+            "(each of the stop's three steps is bounded by it: keep systemd's TimeoutStopSec, 30 s "
+            "in deploy/hearth.service, above three times this).",
+            min=1,
+        ),
+    )
     trusted_proxies: tuple[str, ...] = field(
         default=(),
         metadata=_doc(
@@ -194,6 +203,38 @@ class StorageConfig:
     purge_interval_minutes: int = field(
         default=60,
         metadata=_doc("Minutes between purges of expired messages, invites and sessions.", min=1),
+    )
+    wal_max_mb: int = field(
+        default=16,
+        metadata=_doc(
+            "Past this size (MiB) the write-ahead log is checkpointed with TRUNCATE, and it is "
+            "cut back to it whenever it restarts (docs/storage.md: what bounds the WAL).",
+            min=1,
+        ),
+    )
+    max_read_ms: int = field(
+        default=5000,
+        metadata=_doc(
+            "A read of the database running longer than this is stopped and answered "
+            "unavailable: a read left running would keep the WAL from being checkpointed.",
+            min=100,
+        ),
+    )
+    reserve_mb: int = field(
+        default=16,
+        metadata=_doc(
+            "Space (MiB) kept allocated in a file beside the database (<database>-reserve) and "
+            "released when the disk fills, so that the WAL can still be checkpointed. 0: none.",
+            min=0,
+        ),
+    )
+    min_free_mb: int = field(
+        default=64,
+        metadata=_doc(
+            "Free disk space (MiB) below which /readyz reports not ready; after the disk "
+            "filled, writes resume once this much (plus the reserve) is free again.",
+            min=1,
+        ),
     )
 
 

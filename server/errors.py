@@ -49,6 +49,7 @@ class Code(StrEnum):
     ALREADY_RESOLVED = "already_resolved"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
+    STORAGE_FULL = "storage_full"
     INTERNAL = "internal"
 
 
@@ -80,6 +81,7 @@ HTTP_STATUS: dict[Code, int] = {
     Code.NOT_FOUND: 404,
     Code.RATE_LIMITED: 429,
     Code.UNAVAILABLE: 503,
+    Code.STORAGE_FULL: 503,
     Code.INTERNAL: 500,
 }
 

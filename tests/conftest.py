@@ -86,7 +86,10 @@ class RunningServer:
             'secret_key_file = "secret.key"\n'
             'log_level = "info"\n'
             "[storage]\n"
-            'database = "hearth.sqlite3"\n' + (self.extra_config or GENEROUS_LIMITS)
+            'database = "hearth.sqlite3"\n'
+            # A small disk-full reserve: the suite starts many servers, each would take 16 MiB.
+            + ("" if "reserve_mb" in self.extra_config else "reserve_mb = 1\n")
+            + (self.extra_config or GENEROUS_LIMITS)
         )
 
     def start(self) -> None:

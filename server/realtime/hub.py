@@ -46,10 +46,16 @@ from server.storage.authorisations import AuthorisationStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
+from server.storage.space import RETRY_AFTER_MS, StorageFull, is_disk_full
 from server.used_challenges import LocalUsedChallenges, UsedChallenges
 
 log = logging.getLogger("hearth.realtime")
 PRESENCE_TTL = 30.0  # seconds a process's announcement of facilitator presence stays valid
+STOPPING = HearthError(
+    Code.UNAVAILABLE,
+    "the server is restarting; send again in a moment",
+    retry_after_ms=RETRY_AFTER_MS,
+)
 
 
 class Hub:
@@ -125,6 +131,10 @@ class Hub:
         self._confirmed = self._link is None
         self._asked: dict[bytes, int] = {}  # unconfirmed: reads of a group asked for ...
         self._served: dict[bytes, int] = {}  # ... and served by a load that started after them
+        # Stopping (server/stopping.py): new events are refused, those running are counted.
+        self.draining = False
+        self.in_flight = 0
+        self._drained = asyncio.Event()
         self.sio.on("connect", self._on_connect)
         self.sio.on("connect", self._refuse_namespace, namespace="*")
         self.sio.on("disconnect", self._on_disconnect)
@@ -229,6 +239,9 @@ class Hub:
             connection = self.connections.get(sid)
             if connection is None:
                 return HearthError(Code.AUTH_REQUIRED, "not connected").to_json()
+            if self.draining:
+                return STOPPING.to_json()
+            self.in_flight += 1
             try:
                 if len(args) > 1:
                     raise HearthError(Code.BAD_REQUEST, "send exactly one payload object")
@@ -241,10 +254,17 @@ class Hub:
                 return {"ok": True, **reply}
             except HearthError as error:
                 return error.to_json()
-            except Exception:
+            except Exception as error:
+                if is_disk_full(error):  # a write on another connection (e.g. moderation's)
+                    log.warning("event %s failed: the disk is full", spec.name)
+                    return StorageFull().to_json()
                 # Log the event name only: the payload may carry what a person wrote.
                 log.exception("event %s failed", spec.name)
                 return HearthError(Code.INTERNAL, "something went wrong on the server").to_json()
+            finally:
+                self.in_flight -= 1
+                if self.draining and not self.in_flight:
+                    self._drained.set()
 
         return dispatch
 
@@ -507,6 +527,17 @@ class Hub:
         await self.deliveries.close()
         await self.bus.close()
         await self.used_challenges.close()
+
+    async def drain(self, within_s: float) -> int:
+        """Refuse new events, wait (at most ``within_s`` seconds) for those running to finish
+        (their writes commit and their acknowledgements go out) and send what is waiting to be
+        delivered; returns how many were still running."""
+        self.draining = True
+        if self.in_flight:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._drained.wait(), within_s)
+        await self.deliveries.close()
+        return self.in_flight
 
     async def changed(self, notice: Notice) -> None:
         """Apply a change here at once, then tell the other processes."""

@@ -98,7 +98,13 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         kid=kid,
         rtag=compute_rtag(hub.keyring.frank_key, header, now),
     )
-    stored = await hub.messages.store(message)
+    try:
+        stored = await hub.messages.store(message)
+    except Exception:
+        # Nothing was stored (storage_full, a closing database, ...): it used none of the epoch.
+        # (Not on cancellation: the write goes on in its batch and may well commit.)
+        counters.epoch_messages -= 1
+        raise
     if stored is None:
         counters.epoch_messages -= 1
         state = await hub.reload_group(group_id)

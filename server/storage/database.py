@@ -17,6 +17,14 @@ fsync, ``ROLLBACK``) stay on the thread. The thread is idle whenever an inline j
 writer task awaits each of its trips. Without ``inline_writes`` the job runs on aiosqlite's
 thread in one trip: measured with two processes sharing the file, running it on the loop cost
 more than it saved (docs/storage.md), so the server turns it on only when it is alone.
+
+What bounds the WAL (docs/storage.md, "What bounds the WAL"): a checkpoint can only move the
+WAL back to its start once no reader still needs its frames, so every read here is stopped after
+``max_read_ms`` (a progress handler interrupts it, which ends its read transaction); the
+checkpointer runs ``PASSIVE`` every second and ``TRUNCATE`` as soon as the WAL passes
+``wal_max_bytes`` (the writer wakes it after a batch); ``journal_size_limit`` truncates the WAL
+to that size whenever it restarts. A full disk is handled by ``space.DiskSpace``: writes are
+refused with ``storage_full`` and a reserve file is released so that the checkpoint has room.
 """
 
 from __future__ import annotations
@@ -24,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,7 +42,9 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
+from server.errors import Code, HearthError
 from server.storage.migrations import migrate
+from server.storage.space import MIB, RETRY_AFTER_MS, DiskSpace
 
 T = TypeVar("T")
 WriteJob = Callable[[aiosqlite.Connection], Awaitable[T]]
@@ -42,8 +54,37 @@ Synchronous = Literal["FULL", "NORMAL"]
 log = logging.getLogger("hearth.storage")
 
 
-class DatabaseClosed(Exception):
+class DatabaseClosed(HearthError):
     """A write was submitted after the database started closing."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.UNAVAILABLE,
+            "the server is closing its database to restart; send again in a moment",
+            retry_after_ms=RETRY_AFTER_MS,
+        )
+
+
+class ReadTooLong(HearthError):
+    """A read ran past ``max_read_ms`` and was stopped (its read transaction ended with it)."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            Code.UNAVAILABLE,
+            "the server is too busy to answer this now; try again in a moment",
+            retry_after_ms=RETRY_AFTER_MS,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Safeguards:
+    """The bounds that keep the WAL and the disk in check (config: ``[storage]``)."""
+
+    wal_max_bytes: int = 16 * MIB
+    max_read_ms: int = 5000
+    reserve_bytes: int = 0  # the server keeps one; the command-line tools need none
+    min_free_bytes: int = 64 * MIB
+    checkpoint_interval_s: float = 1.0
 
 
 @dataclass(slots=True)
@@ -52,14 +93,21 @@ class _Pending:
     future: asyncio.Future[Any] = field(repr=False)
 
 
-async def _connect(path: Path, synchronous: Synchronous) -> aiosqlite.Connection:
+async def _connect(
+    path: Path, synchronous: Synchronous, busy_timeout_ms: int = 10000
+) -> aiosqlite.Connection:
     # check_same_thread=False: the writer's inline jobs use its connection from the event loop's
     # thread (never while aiosqlite's thread does: see the module docstring).
     conn = await aiosqlite.connect(path, isolation_level=None, check_same_thread=False)
-    conn.row_factory = sqlite3.Row
-    await conn.execute("PRAGMA busy_timeout = 10000")
-    await conn.execute("PRAGMA foreign_keys = ON")
-    await conn.execute(f"PRAGMA synchronous = {synchronous}")
+    try:
+        conn.row_factory = sqlite3.Row
+        await conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+        await conn.execute("PRAGMA foreign_keys = ON")
+        await conn.execute(f"PRAGMA synchronous = {synchronous}")
+    except BaseException:
+        # Its thread would keep the process alive after the refusal (a damaged file fails here).
+        await conn.close()
+        raise
     return conn
 
 
@@ -74,15 +122,22 @@ class Database:
         checkpointer: aiosqlite.Connection,
         batch_max: int,
         inline_writes: bool,
+        safeguards: Safeguards,
+        space: DiskSpace,
     ) -> None:
         self.path = path
+        self.wal_path = path.with_name(path.name + "-wal")
         self._writer = writer
         self._reader = reader
         self._checkpointer = checkpointer
         self._batch_max = batch_max
         self._inline_writes = inline_writes
+        self.safeguards = safeguards
+        self.space = space
         self._queue: asyncio.Queue[_Pending] = asyncio.Queue()
         self._closing = False
+        self._checkpoint_now = asyncio.Event()
+        self._checkpoint_failing = False
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="hearth-db-wal")
         self.batches_committed = 0
@@ -95,32 +150,52 @@ class Database:
         synchronous: Synchronous = "FULL",
         batch_max: int = 512,
         inline_writes: bool = False,
+        safeguards: Safeguards | None = None,
     ) -> Database:
+        safeguards = safeguards or Safeguards()
         path.parent.mkdir(parents=True, exist_ok=True)
-        writer = await _connect(path, synchronous)
-        async with writer.execute("PRAGMA journal_mode = WAL") as cursor:
-            row = await cursor.fetchone()
-        if row is None or str(row[0]).lower() != "wal":
-            raise RuntimeError(f"could not switch {path} to WAL mode")
+        space = DiskSpace(
+            path,
+            reserve_bytes=safeguards.reserve_bytes,
+            min_free_bytes=safeguards.min_free_bytes,
+        )
+        opened: list[aiosqlite.Connection] = []
         try:
+            writer = await _connect(path, synchronous)
+            opened.append(writer)
+            async with writer.execute("PRAGMA journal_mode = WAL") as cursor:
+                row = await cursor.fetchone()
+            if row is None or str(row[0]).lower() != "wal":
+                raise RuntimeError(f"could not switch {path} to WAL mode")
             await migrate(writer)
+            # The writer never checkpoints: a checkpoint inside a commit would stall every
+            # message of that batch (it copies the WAL into the database and syncs it). A third
+            # connection checkpoints in the background instead; PASSIVE never blocks the
+            # writer. When the WAL restarts from its beginning, it is cut back to the bound.
+            await writer.execute("PRAGMA wal_autocheckpoint = 0")
+            await writer.execute(f"PRAGMA journal_size_limit = {safeguards.wal_max_bytes}")
+            reader = await _connect(path, synchronous)
+            opened.append(reader)
+            await reader.execute("PRAGMA query_only = ON")
+            # Short: a TRUNCATE checkpoint holds new writes back while it waits for readers.
+            checkpointer = await _connect(path, synchronous, busy_timeout_ms=0)
+            opened.append(checkpointer)
+            if not await asyncio.to_thread(space.ensure_reserve):
+                space.start_episode()  # started on a full disk: refuse writes, log it once
         except BaseException:
             # An open connection's thread would keep the process alive after the refusal.
-            await writer.close()
+            for conn in opened:
+                with contextlib.suppress(Exception):
+                    await conn.close()
             raise
-        # The writer never checkpoints: a checkpoint inside a commit would stall every message
-        # of that batch (it copies the WAL into the database and syncs it). A third connection
-        # checkpoints in the background instead; PASSIVE never blocks the writer.
-        await writer.execute("PRAGMA wal_autocheckpoint = 0")
-        reader = await _connect(path, synchronous)
-        await reader.execute("PRAGMA query_only = ON")
-        checkpointer = await _connect(path, synchronous)
-        return cls(path, writer, reader, checkpointer, batch_max, inline_writes)
+        return cls(path, writer, reader, checkpointer, batch_max, inline_writes, safeguards, space)
 
     async def write(self, job: WriteJob[T]) -> T:
         """Run ``job`` in the next batch; returns its result once the batch has committed."""
         if self._closing:
-            raise DatabaseClosed("the database is closing")
+            raise DatabaseClosed()
+        if not self.space.writable():
+            raise self.space.refuse()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.put_nowait(_Pending(job, future))
         # A caller that goes away cancels only this future: the job still runs in its batch
@@ -146,7 +221,36 @@ class Database:
         # open across an await (execute, then fetch) would keep the connection's read
         # transaction alive while other handlers' reads overlap it, and every read would see
         # the database as it was when that began: a write acknowledged meanwhile stays unseen.
-        return list(await self._reader.execute_fetchall(sql, tuple(params)))
+        # The trip is bounded too (Safeguards.max_read_ms): a reader that runs on keeps the
+        # checkpoint from reaching the WAL's end, and the WAL grows with every write meanwhile.
+        try:
+            rows: list[sqlite3.Row] = await self._reader._execute(  # type: ignore[no-untyped-call]
+                self._bounded_read, sql, tuple(params)
+            )
+        except sqlite3.OperationalError as error:
+            if str(error) != "interrupted":
+                raise
+            log.warning(
+                "a read ran past %d ms and was stopped: %s",
+                self.safeguards.max_read_ms,
+                sql.split(" WHERE ")[0][:80],
+            )
+            raise ReadTooLong() from None
+        return rows
+
+    def _bounded_read(self, sql: str, params: tuple[Any, ...]) -> list[sqlite3.Row]:
+        """Runs on the reader's thread: the statement to its end, or until its deadline."""
+        conn = self._reader._conn
+        deadline = time.monotonic() + self.safeguards.max_read_ms / 1000
+
+        def past_deadline() -> int:
+            return 1 if time.monotonic() > deadline else 0
+
+        conn.set_progress_handler(past_deadline, 1000)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.set_progress_handler(None, 0)
 
     async def fetch_one(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Row | None:
         """The first row (queries here select by key: at most one row comes back)."""
@@ -157,28 +261,68 @@ class Database:
         row = await self.fetch_one("PRAGMA integrity_check")
         return "missing" if row is None else str(row[0])
 
-    async def close(self) -> None:
-        """Finish every write already submitted, then close both connections."""
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    def wal_bytes(self) -> int:
+        try:
+            return os.stat(self.wal_path).st_size
+        except FileNotFoundError:
+            return 0
+
+    async def close(self, within_s: float | None = None) -> None:
+        """Finish every write already submitted (for at most ``within_s`` seconds), checkpoint
+        the whole WAL into the database, then close every connection, whatever fails."""
         if self._closing:
             return
         self._closing = True
-        await self._queue.join()
+        try:
+            await asyncio.wait_for(self._queue.join(), within_s)
+        except TimeoutError:
+            log.error("closing: writes still waiting after %.0f s are abandoned", within_s)
         for task in (self._task, self._checkpoints):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        await self._checkpointer.close()
-        await self._reader.close()
-        await self._writer.close()
+        try:
+            await self._checkpointer.execute_fetchall("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.Error as error:
+            log.warning("closing: the final WAL checkpoint failed (%s)", error)
+        finally:
+            # Each closed even if another fails: an open connection's thread keeps the process.
+            for conn in (self._checkpointer, self._reader, self._writer):
+                try:
+                    await conn.close()
+                except sqlite3.Error as error:
+                    log.warning("closing a database connection failed (%s)", error)
 
-    async def _checkpoint_loop(self, interval: float = 1.0) -> None:
+    async def _checkpoint_loop(self) -> None:
+        interval = self.safeguards.checkpoint_interval_s
         while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
-            except sqlite3.Error:
-                log.exception("WAL checkpoint failed")
+            self._checkpoint_now.clear()  # before: a wake-up during the checkpoint counts
+            await self.checkpoint()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._checkpoint_now.wait(), interval)
+
+    async def checkpoint(self) -> None:
+        """``PASSIVE``, or ``TRUNCATE`` once the WAL is past its bound or the disk is full."""
+        truncate = self.space.full or self.wal_bytes() > self.safeguards.wal_max_bytes
+        mode = "TRUNCATE" if truncate else "PASSIVE"
+        try:
+            await self._checkpointer.execute_fetchall(f"PRAGMA wal_checkpoint({mode})")
+        except sqlite3.Error as error:
+            if self.space.is_full_error(error):
+                self.space.start_episode()  # releases the reserve: the next attempt has room
+                return
+            # Logged once per run of failures: a failing checkpoint is retried every second.
+            if not self._checkpoint_failing:
+                log.error("WAL checkpoint failed (%s); retrying every second", error)
+            self._checkpoint_failing = True
+            return
+        if self._checkpoint_failing:
+            log.warning("WAL checkpoint works again")
+        self._checkpoint_failing = False
 
     async def _write_loop(self) -> None:
         while True:
@@ -200,6 +344,14 @@ class Database:
             await self._writer.execute("COMMIT")
         except Exception as error:
             await self._rollback()
+            if self.space.is_full_error(error):
+                # Every job would fail alike: refuse them all, and let the checkpoint run.
+                self.space.start_episode()
+                self._checkpoint_now.set()
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(self.space.refuse())
+                return
             if len(batch) > 1:
                 for pending in batch:
                     await self._run_batch([pending])
@@ -208,6 +360,8 @@ class Database:
                 batch[0].future.set_exception(error)
             return
         self.batches_committed += 1
+        if self.wal_bytes() > self.safeguards.wal_max_bytes:
+            self._checkpoint_now.set()
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)

@@ -10,6 +10,7 @@ from server.storage.database import Database
 from server.storage.departures import drop_spent_seals
 
 DAY_MS = 86_400_000
+PURGE_CHUNK = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -18,10 +19,14 @@ class PurgeResult:
     expired_invites: int
 
 
-async def purge_expired(db: Database, now_ms: int) -> PurgeResult:
-    """Delete messages older than their group's ``retention_days`` and long-dead invites."""
+async def purge_expired(db: Database, now_ms: int, *, chunk: int = PURGE_CHUNK) -> PurgeResult:
+    """Delete messages older than their group's ``retention_days`` and long-dead invites.
 
-    async def job(conn: aiosqlite.Connection) -> PurgeResult:
+    Messages go in transactions of at most ``chunk`` each: one transaction for a large purge
+    (the first after a retention is shortened) would hold the write lock, so messages would
+    wait behind it, and would grow the WAL by everything it deletes (docs/storage.md)."""
+
+    async def prepare(conn: aiosqlite.Connection) -> int:
         # First remember each group's highest seq about to go, so that a group left with no
         # messages does not start again at 1 (messages.py takes the next seq above it).
         await conn.execute(
@@ -31,15 +36,25 @@ async def purge_expired(db: Database, now_ms: int) -> PurgeResult:
             (now_ms, DAY_MS),
         )
         cursor = await conn.execute(
-            "DELETE FROM messages WHERE server_ts < ? - ("
-            "SELECT retention_days FROM groups g WHERE g.group_id = messages.group_id) * ?",
-            (now_ms, DAY_MS),
-        )
-        messages = cursor.rowcount
-        await drop_spent_seals(conn)  # a departed member with no message left is forgotten
-        cursor = await conn.execute(
             "DELETE FROM invites WHERE expires_at < ?", (now_ms - 30 * DAY_MS,)
         )
-        return PurgeResult(messages=messages, expired_invites=cursor.rowcount)
+        return cursor.rowcount
 
-    return await db.write(job)
+    async def delete_some(conn: aiosqlite.Connection) -> int:
+        cursor = await conn.execute(
+            "DELETE FROM messages WHERE (group_id, seq) IN ("
+            "SELECT m.group_id, m.seq FROM messages m JOIN groups g ON g.group_id = m.group_id "
+            "WHERE m.server_ts < ? - g.retention_days * ? LIMIT ?)",
+            (now_ms, DAY_MS, chunk),
+        )
+        return cursor.rowcount
+
+    expired_invites = await db.write(prepare)
+    messages = 0
+    while True:
+        deleted = await db.write(delete_some)
+        messages += deleted
+        if deleted < chunk:
+            break
+    await db.write(drop_spent_seals)  # a departed member with no message left is forgotten
+    return PurgeResult(messages=messages, expired_invites=expired_invites)

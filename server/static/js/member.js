@@ -729,6 +729,14 @@ async function deliver(entry) {
       setTimeout(() => deliver(entry), 400 * entry.attempts);
       return;
     }
+    if (["storage_full", "unavailable"].includes(error.code) && error.detail?.retry_after_ms > 0) {
+      // Nothing was stored (the server's disk is full, or it is restarting): the same envelope
+      // and msg_id go again after the wait the server asked for.
+      const why = error.code === "storage_full" ? "the server is out of storage" : "the server is busy";
+      setStatus(entry, "failed", `${why}; sending again shortly`);
+      setTimeout(() => { if (state.outbox.has(entry.msgId)) deliver(entry); }, error.detail.retry_after_ms);
+      return;
+    }
     const offline = error instanceof Refused && ["unavailable", "timeout"].includes(error.code);
     if (error.code === "muted" && error.detail?.muted_until) {
       notices.remember(entry.groupId, "muted", "", error.detail.muted_until);
