@@ -31,7 +31,7 @@ from server.keyring import Keyring
 from server.logs import configure_logging
 from server.ratelimit import RedisAccountBuckets
 from server.realtime.hub import Hub
-from server.realtime.lean import LeanWebSocketProtocol
+from server.realtime.transport import bounded_protocols
 from server.storage.audit import AuditStore
 from server.storage.database import Database
 from server.storage.groups import AccountStore, GroupStore
@@ -165,13 +165,16 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
     )
     try:
         hearth = build_app(config, db, clock=clock)
+        # closes bounded in time, and a deadline for the first request (realtime/transport.py)
+        http_protocol, ws_protocol = bounded_protocols(config.connections)
         server = uvicorn.Server(
             uvicorn.Config(
                 hearth.asgi,
                 host=host,
                 port=port,
+                http=http_protocol,
                 # websockets-sansio with smaller per-connection objects (realtime/lean.py)
-                ws=LeanWebSocketProtocol,
+                ws=ws_protocol,
                 ws_max_size=config.server.max_message_bytes,
                 ws_per_message_deflate=False,
                 access_log=False,
