@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
 from moderation.queue import BackendContext, ModerationQueue
+from server import gcpolicy
 from server.clock import Clock, wall_clock_ms
 from server.cluster import RedisManager, make_bus
 from server.config import Config
@@ -89,10 +89,10 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
             asyncio.create_task(hub.watch_backlogs(), name="hearth-backlogs"),
         ]
         # Objects alive after start-up live for the whole run: keep them out of every GC pass
-        # and make full passes rare (STACK-NOTES: GC pauses set the relay's p99).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(100_000, 50, 1000)
+        # and make full passes rare (STACK-NOTES: GC pauses set the relay's p99), with a
+        # backstop for cycles that reach the oldest generation (gcpolicy.py).
+        gcpolicy.tune()
+        tasks.append(asyncio.create_task(gcpolicy.collect_fully_when_due(), name="hearth-gc"))
         try:
             yield
         finally:

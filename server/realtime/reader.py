@@ -49,6 +49,9 @@ async def serve_websocket(socket: Any, ws: Any) -> None:
     close_within_timeout(socket)
     await writer
     await socket.close(wait=False, abort=True, reason=socket.server.reason.TRANSPORT_CLOSE)
+    # engine.io's ping task keeps the socket for up to a ping interval more: let go of uvicorn's
+    # protocol (transport, parser, scope) now
+    socket.direct = None
 
 
 async def _read(socket: Any, ws: Any) -> None:

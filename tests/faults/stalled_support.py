@@ -9,10 +9,9 @@ import socket
 import urllib.request
 from pathlib import Path
 
-from nacl.signing import SigningKey
-
 from crypto.challenge import sign_challenge
 from crypto.encoding import b64decode, b64encode
+from crypto.keys import SigningKey
 from tests.server.raw_engineio import RawEngineIO
 
 
