@@ -181,7 +181,7 @@ class ConnectionsConfig:
             "Seconds between the server's Engine.IO pings. A connection that sends nothing (not "
             "even the answer to a ping) for ping_interval_seconds + ping_timeout_seconds is "
             "closed.",
-            gt=0,
+            min=1,
         ),
     )
     ping_timeout_seconds: float = field(

@@ -29,6 +29,7 @@ from typing import Any
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
+from server.realtime.lean import release
 from server.realtime.transport import close_within_timeout
 
 log = logging.getLogger("hearth.realtime")
@@ -49,8 +50,9 @@ async def serve_websocket(socket: Any, ws: Any) -> None:
     close_within_timeout(socket)
     await writer
     await socket.close(wait=False, abort=True, reason=socket.server.reason.TRANSPORT_CLOSE)
-    # engine.io's ping task keeps the socket for up to a ping interval more: let go of uvicorn's
-    # protocol (transport, parser, scope) now
+    # engine.io's ping task would keep the socket for up to a ping interval more: end it, and
+    # let go of uvicorn's protocol (transport, parser, scope) now
+    release(socket)
     socket.direct = None
 
 
