@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
 from moderation.queue import BackendContext, ModerationQueue
+from server import gcpolicy
 from server.clock import Clock, wall_clock_ms
 from server.cluster import RedisManager, make_bus
 from server.config import Config
@@ -34,7 +34,7 @@ from server.ratelimit import RedisAccountBuckets
 from server.readiness import hearth_error_response, readiness_routes
 from server.realtime.facilitator_sessions import watch_sessions
 from server.realtime.hub import Hub
-from server.realtime.lean import LeanWebSocketProtocol
+from server.realtime.transport import bounded_protocols
 from server.redislink import RedisLink
 from server.stopping import StoppingServer, keep_running_after_signal
 from server.storage.audit import AuditStore
@@ -110,10 +110,10 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
             ),
         ]
         # Objects alive after start-up live for the whole run: keep them out of every GC pass
-        # and make full passes rare (STACK-NOTES: GC pauses set the relay's p99).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(100_000, 50, 1000)
+        # and make full passes rare (STACK-NOTES: GC pauses set the relay's p99), with a
+        # backstop for cycles that reach the oldest generation (gcpolicy.py).
+        gcpolicy.tune()
+        tasks.append(asyncio.create_task(gcpolicy.collect_fully_when_due(), name="hearth-gc"))
         try:
             yield
         finally:
@@ -197,13 +197,16 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
     stop_timeout = config.server.shutdown_timeout_seconds
     try:
         hearth = build_app(config, db, clock=clock)
+        # closes bounded in time, and a deadline for the first request (realtime/transport.py)
+        http_protocol, ws_protocol = bounded_protocols(config.connections)
         server = StoppingServer(
             uvicorn.Config(
                 hearth.asgi,
                 host=host,
                 port=port,
+                http=http_protocol,
                 # websockets-sansio with smaller per-connection objects (realtime/lean.py)
-                ws=LeanWebSocketProtocol,
+                ws=ws_protocol,
                 ws_max_size=config.server.max_message_bytes,
                 ws_per_message_deflate=False,
                 access_log=False,

@@ -185,6 +185,40 @@ class ServerConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class ConnectionsConfig:
+    ping_interval_seconds: float = field(
+        default=25.0,
+        metadata=_doc(
+            "Seconds between the server's Engine.IO pings. A connection that sends nothing (not "
+            "even the answer to a ping) for ping_interval_seconds + ping_timeout_seconds is "
+            "closed.",
+            min=1,
+        ),
+    )
+    ping_timeout_seconds: float = field(
+        default=20.0,
+        metadata=_doc("Seconds a client has to answer a ping before it is dropped.", gt=0),
+    )
+    handshake_timeout_seconds: float = field(
+        default=10.0,
+        metadata=_doc(
+            "Seconds a new TCP connection has to send its whole HTTP request (the WebSocket "
+            "upgrade); one that has not is cut, so silent or trickling peers cannot hold sockets.",
+            gt=0,
+        ),
+    )
+    close_timeout_seconds: float = field(
+        default=5.0,
+        metadata=_doc(
+            "Seconds a closing connection gets to finish the WebSocket close handshake and take "
+            "what is still buffered for it. Then its socket is aborted: a client that stopped "
+            "reading cannot keep the file descriptor and the buffers.",
+            gt=0,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class StorageConfig:
     database: Path = field(
         default=Path("hearth.sqlite3"),
@@ -478,11 +512,13 @@ class Config:
     moderation: ModerationConfig
     scale: ScaleConfig
     secret_key: Secret
+    connections: ConnectionsConfig = field(default_factory=ConnectionsConfig)
 
 
 # The TOML tables, in the order the example file shows them.
 SECTIONS: Mapping[str, type[Any]] = {
     "server": ServerConfig,
+    "connections": ConnectionsConfig,
     "storage": StorageConfig,
     "groups": GroupsConfig,
     "facilitators": FacilitatorsConfig,

@@ -47,6 +47,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.frames import Frame, Opcode
 from websockets.protocol import State
 
+from server.realtime.environ import translate_request
 from server.realtime.inbound import InboundFastPath
 from server.realtime.lean import LeanEngineIOServer, LeanQueue, LeanSocketIOServer
 from server.realtime.reader import serve_websocket
@@ -195,7 +196,12 @@ class DirectEngineIOServer(LeanEngineIOServer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._async = {**self._async, "websocket": LinkedWebSocket}  # type: ignore[has-type]
+        self._async = {
+            **self._async,  # type: ignore[has-type]
+            "websocket": LinkedWebSocket,
+            # no class per request: what a connection held is freed when it ends (environ.py)
+            "translate_request": translate_request,
+        }
         self.max_backlog_bytes = 0  # set by the hub from [limits]; 0: no bound
         self.backlog_over_limit = asyncio.Event()  # wakes the hub's backlog watcher
 

@@ -40,6 +40,7 @@ from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.schemas import ConnectAuth
 from server.realtime.state import Connection, Counters, GroupState
+from server.realtime.transport import close_within_timeout
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
 from server.storage.audit import AuditStore
 from server.storage.authorisations import AuthorisationStore
@@ -104,6 +105,8 @@ class Hub:
             transports=["websocket"],
             cors_allowed_origins=OriginGate(config.server.public_origins).allows,
             max_http_buffer_size=config.server.max_message_bytes,
+            ping_interval=config.connections.ping_interval_seconds,
+            ping_timeout=config.connections.ping_timeout_seconds,
             always_connect=False,
             namespaces="*",  # so that other namespaces reach _refuse_namespace and get a code
             logger=False,
@@ -451,6 +454,8 @@ class Hub:
                         socket.queue.task_done()
                     socket.queue.put_nowait(None)
                     self.sio.eio.sockets.pop(eio_sid, None)
+                    # its writer may wait forever on a transport that never drains: abort it
+                    close_within_timeout(socket)
 
     def facilitator_online(self, group_id: bytes) -> bool:
         """A facilitator of the group is connected here or (as recently announced) elsewhere."""

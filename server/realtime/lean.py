@@ -27,7 +27,8 @@ Here, with the same behaviour:
 
 These rely on names inside asyncio (``_getters``, ``_putters``, ``_finished``, ``_waiters``,
 ``_init``/``_get``/``_put``), python-engineio 4.x (``create_queue``) and uvicorn's
-websockets-sansio protocol (``queue``, ``writable``, ``request``, ``response``);
+websockets-sansio protocol (``queue``, ``writable``, ``request``, ``response``) and engine.io's
+``AsyncSocket._send_ping`` (started through ``start_background_task``);
 tests/server/test_lean.py checks them, so that an upgrade that moves them fails there.
 Measured effect: docs/benchmarks.md.
 """
@@ -39,6 +40,7 @@ from typing import Any
 
 import engineio
 import socketio
+from engineio.async_socket import AsyncSocket
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
 
@@ -83,10 +85,27 @@ class LeanQueue(asyncio.Queue[Any]):
 
 
 class LeanEngineIOServer(engineio.AsyncServer):  # type: ignore[misc]
-    """engine.io's server with a :class:`LeanQueue` per socket (its ``create_queue`` hook)."""
+    """engine.io's server with a :class:`LeanQueue` per socket (its ``create_queue`` hook), which
+    keeps each socket's ping task on the socket (``ping_task``), so that :func:`release` can end
+    it: the task sleeps a ping interval (25 s) and would keep a closed socket that long."""
 
     def create_queue(self, *args: Any, **kwargs: Any) -> LeanQueue:
         return LeanQueue(*args, **kwargs)
+
+    def start_background_task(self, target: Any, *args: Any, **kwargs: Any) -> Any:
+        task = super().start_background_task(target, *args, **kwargs)
+        if getattr(target, "__func__", None) is AsyncSocket._send_ping:
+            target.__self__.ping_task = task
+        return task
+
+
+def release(socket: Any) -> None:
+    """A closed engine.io socket's ping task ends now rather than after its sleep."""
+    task = getattr(socket, "ping_task", None)
+    if task is not None:
+        task.cancel()
+        # the cancelled task's traceback holds the socket: no reference back, no cycle
+        socket.ping_task = None
 
 
 class LeanSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]

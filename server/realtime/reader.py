@@ -29,6 +29,9 @@ from typing import Any
 from engineio import exceptions as eio_exceptions
 from engineio import packet as eio_packet
 
+from server.realtime.lean import release
+from server.realtime.transport import close_within_timeout
+
 log = logging.getLogger("hearth.realtime")
 
 
@@ -43,8 +46,14 @@ async def serve_websocket(socket: Any, ws: Any) -> None:
     with contextlib.suppress(TimeoutError, OSError, asyncio.CancelledError):
         await _read(socket, ws)
     socket.queue.put_nowait(None)  # the writer's stop signal
+    # A peer that stopped reading blocks the writer for good: abort the transport in time.
+    close_within_timeout(socket)
     await writer
     await socket.close(wait=False, abort=True, reason=socket.server.reason.TRANSPORT_CLOSE)
+    # engine.io's ping task would keep the socket for up to a ping interval more: end it, and
+    # let go of uvicorn's protocol (transport, parser, scope) now
+    release(socket)
+    socket.direct = None
 
 
 async def _read(socket: Any, ws: Any) -> None:

@@ -124,7 +124,7 @@ def test_absolute_paths_stay_as_they_are(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("toml", "key", "expected"),
     [
-        ("colour = 1", "colour", "unknown key; expected one of server, storage"),
+        ("colour = 1", "colour", "unknown key; expected one of server, connections, storage"),
         ("[server]\nprot = 8000", "server.prot", "unknown key; expected one of host, port"),
         ("[[safety.crisis_resources]]\nname = 'x'\nfax = '1'", "safety.crisis_resources[0].fax",
          "unknown key"),

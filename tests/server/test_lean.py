@@ -16,10 +16,12 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from server.realtime.lean import (
+    LeanEngineIOServer,
     LeanEvent,
     LeanQueue,
     LeanSocketIOServer,
     LeanWebSocketProtocol,
+    release,
 )
 from tests.server.inprocess import serving
 
@@ -175,3 +177,18 @@ async def test_engineio_pings_on_schedule_and_drops_the_silent(
         assert not sio.eio.sockets
     finally:
         await ws.close()
+
+
+async def test_a_released_socket_ends_its_ping_task_at_once() -> None:
+    """engine.io's ping task sleeps a ping interval holding its socket; release ends it, and the
+    socket keeps no reference to the cancelled task (whose traceback holds the socket)."""
+    server = LeanEngineIOServer(async_mode="asgi", ping_interval=25)
+    socket = AsyncSocket(server, "sid")
+    task = server.start_background_task(socket._send_ping)
+    assert socket.ping_task is task
+    await asyncio.sleep(0)
+    release(socket)
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert socket.ping_task is None
+    release(socket)  # again, or for a socket without a ping task: nothing happens

@@ -1,0 +1,146 @@
+"""Connections that end within a bounded time, whatever the peer does.
+
+asyncio's ``transport.close()`` is graceful: it first writes out what is buffered. A peer that
+stopped reading has filled its receive window, so that never happens: the socket, its buffers,
+uvicorn's protocol and the ASGI task stayed for as long as the peer kept the TCP connection
+(issue 16: 20 never-reading clients were logged as disconnected after ~45 s, and none of their
+connections closed). Peers that open a TCP connection and send nothing were held forever too:
+uvicorn's HTTP protocol has no timeout before the first request.
+
+* :class:`BoundedWebSocketProtocol` (uvicorn's websockets-sansio protocol, as given to uvicorn
+  by ``ws=``) aborts its transport when a close it started (a close frame sent, a keepalive
+  timeout, the application returning, shutdown) has not ended the connection within
+  ``[connections] close_timeout_seconds``. :func:`close_within_timeout` starts that clock for an
+  engine.io socket the application gives up on (its reader ended, or it was cut off for not
+  reading), whose writer may be blocked on a transport that will never drain.
+* :class:`HandshakeTimeoutH11Protocol` (uvicorn's h11 protocol, given by ``http=``) aborts a
+  connection that has not sent a whole HTTP request within ``handshake_timeout_seconds``.
+
+A websocket that completes the upgrade and then stays silent is closed by the reader
+(server/realtime/reader.py) after ``ping_interval_seconds + ping_timeout_seconds``, and then
+within the close timeout. This relies on uvicorn's websockets-sansio protocol (``send``,
+``run_asgi``, ``keepalive_timeout``, ``handle_close``, ``shutdown``, ``disconnected``,
+``close_timeout``) and h11 protocol (``connection_made``, ``handle_events``, ``scope``);
+tests/faults/test_stalled_clients.py shows the file descriptors come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, ClassVar
+
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from server.config import ConnectionsConfig
+from server.realtime.lean import LeanWebSocketProtocol
+
+log = logging.getLogger("hearth.realtime")
+
+
+class BoundedWebSocketProtocol(LeanWebSocketProtocol):
+    """The lean websocket protocol whose closes end within ``close_timeout_s``."""
+
+    close_timeout_s: ClassVar[float] = 5.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.close_timeout = self.close_timeout_s  # uvicorn's wait for the peer's close frame
+        self._abort_timer: asyncio.TimerHandle | None = None
+
+    def abort_unless_closed(self) -> None:
+        """Abort the transport unless the connection is gone within the close timeout."""
+        if self._abort_timer is None and not self.disconnected:
+            self._abort_timer = self.loop.call_later(self.close_timeout_s, self._abort)
+
+    def _abort(self) -> None:
+        self._abort_timer = None
+        if not self.disconnected:
+            log.info("aborting a connection whose close did not complete in time")
+            self.transport.abort()  # connection_lost follows: buffers freed, waiters woken
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._abort_timer is not None:
+            self._abort_timer.cancel()
+            self._abort_timer = None
+        super().connection_lost(exc)
+
+    async def send(self, message: Any) -> None:
+        if message["type"] == "websocket.close":
+            # before uvicorn waits for the transport to be writable, which it may never be
+            self.abort_unless_closed()
+        await super().send(message)
+
+    async def run_asgi(self) -> None:
+        await super().run_asgi()
+        self.abort_unless_closed()
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        self.abort_unless_closed()
+
+    def handle_close(self, event: Any) -> None:
+        super().handle_close(event)
+        self.abort_unless_closed()
+
+    def handle_parser_exception(self) -> None:
+        super().handle_parser_exception()
+        self.abort_unless_closed()
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        self.abort_unless_closed()
+
+
+def close_within_timeout(socket: Any) -> None:
+    """Start the close clock of an engine.io socket's websocket (fanout.py's ``direct`` link)."""
+    protocol = getattr(socket, "direct", None)
+    if isinstance(protocol, BoundedWebSocketProtocol):
+        protocol.abort_unless_closed()
+
+
+class HandshakeTimeoutH11Protocol(H11Protocol):
+    """uvicorn's h11 protocol that cuts a connection without a whole request in time."""
+
+    handshake_timeout_s: ClassVar[float] = 10.0
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._handshake_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.handshake_timeout_s, self._handshake_expired
+        )
+
+    def handle_events(self) -> None:
+        super().handle_events()
+        # a request has arrived (or the connection was upgraded to a websocket)
+        if self.scope is not None and self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        super().connection_lost(exc)
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        if self.scope is None:
+            self.transport.abort()
+
+
+def bounded_protocols(
+    config: ConnectionsConfig,
+) -> tuple[type[HandshakeTimeoutH11Protocol], type[BoundedWebSocketProtocol]]:
+    """uvicorn's ``http=`` and ``ws=`` protocol classes with this configuration's timeouts."""
+    http = type(
+        "ConfiguredH11Protocol",
+        (HandshakeTimeoutH11Protocol,),
+        {"handshake_timeout_s": config.handshake_timeout_seconds},
+    )
+    ws = type(
+        "ConfiguredWebSocketProtocol",
+        (BoundedWebSocketProtocol,),
+        {"close_timeout_s": config.close_timeout_seconds},
+    )
+    return http, ws
