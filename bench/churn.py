@@ -129,8 +129,8 @@ def churn_server(directory: Path, gc_mode: str) -> Iterator[ChurnServer]:
 
 
 def challenge(url: str) -> str:
-    """One server-issued challenge (stateless, valid for a while: every client of a round
-    signs the same one with its own key)."""
+    """One server-issued challenge: a proof opens one connection only (docs/protocol.md §13.2),
+    so each client of a round signs its own."""
     with urllib.request.urlopen(url + "/api/challenge", timeout=10) as response:  # noqa: S310
         body: dict[str, str] = json.load(response)
     return body["challenge"]
@@ -161,11 +161,12 @@ async def connect_one(port: int, url: str, account: SigningKey, proof: str) -> o
 
 async def churn_round(port: int, url: str, accounts: list[SigningKey], batch: int = 100) -> None:
     """Connect every account at once (``batch`` handshakes in flight), then close them all."""
-    proof = challenge(url)
     open_ = []
     for start in range(0, len(accounts), batch):
+        chunk = accounts[start : start + batch]
+        proofs = await asyncio.gather(*(asyncio.to_thread(challenge, url) for _ in chunk))
         open_ += await asyncio.gather(
-            *(connect_one(port, url, a, proof) for a in accounts[start : start + batch])
+            *(connect_one(port, url, a, p) for a, p in zip(chunk, proofs, strict=True))
         )
     await asyncio.gather(*(ws.close() for ws in open_))  # type: ignore[attr-defined]
 

@@ -45,6 +45,9 @@ from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
 from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, SIG_PK_LEN
 
+# How often decide() looks for a just-made join request before approving it (0.1 s apart).
+JOIN_VISIBLE_TRIES = 20
+
 
 class HearthRefused(Exception):
     def __init__(self, code: str, message: str, detail: dict[str, Any]) -> None:
@@ -491,10 +494,18 @@ class HearthClient:
         }
         keys = self.keys.get(group_id)
         if approve and keys is not None:
-            listing = await self.members(group_id)
-            found = next(
-                (m for m in listing["members"] if b64decode(m["member_id"]) == member_id), None
-            )
+            found = None
+            # With several processes the request may reach this one's view a moment after the
+            # join was answered on another: look again briefly before approving without keys.
+            for _ in range(JOIN_VISIBLE_TRIES):
+                listing = await self.members(group_id)
+                found = next(
+                    (m for m in listing["members"] if b64decode(m["member_id"]) == member_id),
+                    None,
+                )
+                if found is not None:
+                    break
+                await asyncio.sleep(0.1)
             if found is not None:
                 entry = RosterEntry(
                     member_id, b64decode(found["sig_pk"]), b64decode(found["kem_pk"])

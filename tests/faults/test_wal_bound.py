@@ -102,7 +102,7 @@ async def test_a_large_purge_commits_in_bounded_transactions(tmp_path: Path) -> 
                 "VALUES (1, 'alice', 'x', 0)"
             )
         )
-        group_id = await make_group(GroupStore(db), retention_days=1)
+        group_id = await make_group(GroupStore(db, departed_key=bytes(32)), retention_days=1)
         rows = [
             MessageRow(group_id, 0, os.urandom(16), b"s" * 16, 1, DAY0, b"e" * 200, 1, b"r" * 32)
             for _ in range(2500)

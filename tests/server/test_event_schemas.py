@@ -29,7 +29,7 @@ BAD_PAYLOADS: list[tuple[str, Any, str]] = [
     ("msg.send", {"group_id": None, "envelope": None}, "bad_request"),
     ("msg.send", {"group_id": "short", "envelope": "AAAA"}, "bad_request"),
     ("msg.send", {"group_id": G, "envelope": "not base64!"}, "bad_request"),
-    ("msg.send", {"group_id": G, "envelope": "AAAA"}, "invalid_envelope"),
+    ("msg.send", {"group_id": G, "envelope": "AQABAAAA"}, "invalid_envelope"),  # v1, too short
     ("msg.send", ["a", "list"], "bad_request"),
     ("msg.send", "a string", "bad_request"),
     ("history.get", {"group_id": G, "limit": 10**12}, "bad_request"),
@@ -37,7 +37,9 @@ BAD_PAYLOADS: list[tuple[str, Any, str]] = [
     ("history.get", {"group_id": G, "limit": "10"}, "bad_request"),
     ("group.join", {"token": "A" * 32, "member": {}, "accept_rules": True}, "bad_request"),
     ("group.join", {"token": "A" * 32, "member": None, "accept_rules": False}, "bad_request"),
-    ("epoch.commit", {"group_id": G, "commit": "A" * 100}, "invalid_commit"),
+    ("epoch.commit", {"group_id": G, "commit": "AQAB" + "A" * 96}, "invalid_commit"),
+    ("epoch.commit", {"group_id": G, "commit": "AgAB" + "A" * 96}, "unsupported_version"),
+    ("msg.send", {"group_id": G, "envelope": "AQACAAAA"}, "unsupported_version"),  # suite 2
     ("invite.preview", {"token": "../../etc/passwd"}, "bad_request"),
     ("invite.preview", {"token": "A" * 32}, "invite_invalid"),
     ("members.list", {"group_id": G}, "not_found"),
