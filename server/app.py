@@ -29,6 +29,7 @@ from server.headers import SecurityHeaders
 from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
+from server.metrics_http import MetricsServer
 from server.ratelimit import RedisAccountBuckets
 from server.realtime.hub import Hub
 from server.realtime.lean import LeanWebSocketProtocol
@@ -166,8 +167,12 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         # alone on the file: inline jobs pay (server/storage/database.py)
         inline_writes=not config.scale.redis_url,
     )
+    metrics: MetricsServer | None = None
     try:
         hearth = build_app(config, db, clock=clock)
+        if config.metrics.enabled:  # off by default (server/metrics_http.py)
+            metrics = MetricsServer(config.metrics, hearth.hub, db)
+            await metrics.start()
         server = uvicorn.Server(
             uvicorn.Config(
                 hearth.asgi,
@@ -188,6 +193,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         log.info("Hearth serving on port %d", port)
         await server.serve()
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await db.close()
 
 

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any, Literal, TypeVar
 
 import aiosqlite
 
+from server.metrics import COMMIT_BUCKETS, Histogram
 from server.storage.migrations import migrate
 
 T = TypeVar("T")
@@ -86,6 +88,7 @@ class Database:
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="hearth-db-wal")
         self.batches_committed = 0
+        self.commit_seconds = Histogram(COMMIT_BUCKETS)  # for the metrics (server/metrics.py)
 
     @classmethod
     async def open(
@@ -141,6 +144,11 @@ class Database:
 
         return await self.write(run)
 
+    @property
+    def write_queue_depth(self) -> int:
+        """Writes waiting for the writer's next batch."""
+        return self._queue.qsize()
+
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         # One trip to the reader's thread that runs the statement to its end. A statement left
         # open across an await (execute, then fetch) would keep the connection's read
@@ -193,6 +201,7 @@ class Database:
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         results: list[Any] = []
+        started = time.perf_counter()
         try:
             await self._writer.execute("BEGIN IMMEDIATE")
             for pending in batch:
@@ -208,6 +217,7 @@ class Database:
                 batch[0].future.set_exception(error)
             return
         self.batches_committed += 1
+        self.commit_seconds.observe(time.perf_counter() - started)
         for pending, result in zip(batch, results, strict=True):
             if not pending.future.done():
                 pending.future.set_result(result)
