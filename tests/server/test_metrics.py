@@ -10,7 +10,9 @@ import base64
 import os
 import re
 import socket
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -21,7 +23,7 @@ import pytest
 from crypto.encoding import b64decode, b64encode
 from server.client import HearthClient, HearthRefused
 from server.errors import Code
-from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, free_port
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, REPO, RunningServer, free_port
 from tests.faults.redis_support import REDIS_PASSWORD, RestartableRedis, needs_redis
 from tests.server.prometheus_text import Family, parse
 
@@ -187,6 +189,36 @@ def test_metrics_listen_on_their_own_loopback_port(metered: tuple[RunningServer,
     assert server.process is not None
     assert listening_ports(server.process.pid) == {server.port, port}
     assert status_of(f"http://127.0.0.1:{port}/") == 404  # /metrics only
+
+
+@linux_only
+def test_serve_metrics_port_moves_the_metrics(tmp_path: Path) -> None:
+    """Several processes on one config file: `--port P --metrics-port M` each (deployment.md)."""
+    configured, moved = free_port(), free_port()
+    server = RunningServer(tmp_path / "hearth", free_port(), metrics_config(configured))
+    server.write_config()
+    command = [sys.executable, "-m", "server.cli", "serve", "--config", str(server.config_path)]
+    with server.log_path.open("ab") as log:
+        server.process = subprocess.Popen(
+            [*command, "--metrics-port", str(moved)], stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while status_of_or_none(server.url + "/healthz") != 200:
+            assert server.process.poll() is None, server.log_text()
+            assert time.monotonic() < deadline, server.log_text()
+            time.sleep(0.05)
+        assert listening_ports(server.process.pid) == {server.port, moved}
+        assert "hearth_connections" in scrape(moved)[1]
+    finally:
+        server.stop()
+
+
+def status_of_or_none(url: str) -> int | None:
+    try:
+        return status_of(url)
+    except OSError:
+        return None
 
 
 def test_a_metrics_port_in_use_stops_the_start(tmp_path: Path) -> None:
