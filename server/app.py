@@ -30,6 +30,7 @@ from server.headers import SecurityHeaders
 from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
+from server.metrics_http import MetricsServer
 from server.ratelimit import RedisAccountBuckets
 from server.readiness import hearth_error_response, readiness_routes
 from server.realtime.facilitator_sessions import watch_sessions
@@ -195,8 +196,12 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         safeguards=safeguards(config),
     )
     stop_timeout = config.server.shutdown_timeout_seconds
+    metrics: MetricsServer | None = None
     try:
         hearth = build_app(config, db, clock=clock)
+        if config.metrics.enabled:  # off by default (server/metrics_http.py)
+            metrics = MetricsServer(config.metrics, hearth.hub, db)
+            await metrics.start()
         # closes bounded in time, and a deadline for the first request (realtime/transport.py)
         http_protocol, ws_protocol = bounded_protocols(config.connections)
         server = StoppingServer(
@@ -226,6 +231,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         keep_running_after_signal()
         await server.serve()
     finally:
+        if metrics is not None:
+            await metrics.stop()
         await db.close(within_s=stop_timeout)
     log.info("stopped cleanly: the database is checkpointed and closed")
 

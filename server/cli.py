@@ -108,6 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", parents=[with_config], help="run the server")
     serve.add_argument("--host", help="address to listen on (overrides server.host)")
     serve.add_argument("--port", type=_port, help="port to listen on (overrides server.port)")
+    serve.add_argument(
+        "--metrics-port",
+        type=_port,
+        help="port of the metrics, when enabled (overrides metrics.listen_port)",
+    )
     serve.set_defaults(command=cmd_serve)
 
     facilitator = commands.add_parser("facilitator", help="manage facilitator accounts")
@@ -215,6 +220,9 @@ def cmd_serve(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     if args.port is not None:
         config = listening_on(config, args.port)
+    if args.metrics_port is not None:  # several processes on one config file (deployment.md)
+        metrics = dataclasses.replace(config.metrics, listen_port=args.metrics_port)
+        config = dataclasses.replace(config, metrics=metrics)
     # Refused here first, before any thread exists that would keep the process alive.
     check_database_file(config.storage.database)
     # Imported here so that managing accounts never loads the web stack.

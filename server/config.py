@@ -500,6 +500,31 @@ class ScaleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MetricsConfig:
+    enabled: bool = field(
+        default=False,
+        metadata=_doc(
+            "true to serve metrics in the Prometheus text format at GET /metrics on "
+            "listen_host:listen_port, an address of its own apart from the public one "
+            "(docs/deployment.md, 'Metrics'). No metric names a person, account, member, group, "
+            "message or address."
+        ),
+    )
+    listen_host: str = field(
+        default="127.0.0.1",
+        metadata=_doc(
+            "Address the metrics listen on. Keep a loopback address (a Prometheus on this host, "
+            "or an SSH tunnel); the endpoint has no authentication of its own.",
+            min_length=1,
+        ),
+    )
+    listen_port: int = field(
+        default=9464,
+        metadata=_doc("TCP port of the metrics, apart from server.port.", min=1, max=65535),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     path: Path
     server: ServerConfig
@@ -511,6 +536,7 @@ class Config:
     limits: LimitsConfig
     moderation: ModerationConfig
     scale: ScaleConfig
+    metrics: MetricsConfig
     secret_key: Secret
     connections: ConnectionsConfig = field(default_factory=ConnectionsConfig)
 
@@ -527,6 +553,7 @@ SECTIONS: Mapping[str, type[Any]] = {
     "limits": LimitsConfig,
     "moderation": ModerationConfig,
     "scale": ScaleConfig,
+    "metrics": MetricsConfig,
 }
 
 

@@ -24,6 +24,7 @@ from server.config import Config
 from server.errors import Code, HearthError
 from server.facilitator_auth import FacilitatorAuth, FacilitatorSession
 from server.keyring import Keyring
+from server.metrics import RelayStats
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
@@ -120,6 +121,7 @@ class Hub:
             max_batch=config.server.coalesce_max,
         )
         self.connections: dict[str, Connection] = {}
+        self.stats = RelayStats()  # counters for the metrics (server/metrics.py)
         self.sids_by_account: dict[bytes, set[str]] = {}
         self._states: dict[bytes, GroupState] = {}
         self._counters: dict[bytes, Counters] = {}
@@ -151,12 +153,14 @@ class Hub:
         try:
             connection = await self._authenticate(sid, environ, auth)
         except HearthError as error:
+            self.stats.refused(error.code)
             raise socketio.exceptions.ConnectionRefusedError(
                 error.code.value, {"code": error.code.value, "message": error.message}
             ) from None
         except Exception:
             # Any other failure in connect would leave the client hanging (STACK-NOTES).
             log.exception("connect failed")
+            self.stats.refused(Code.INTERNAL)
             raise socketio.exceptions.ConnectionRefusedError(
                 Code.INTERNAL.value, {"code": Code.INTERNAL.value, "message": "server error"}
             ) from None
@@ -165,6 +169,7 @@ class Hub:
         await self._join_rooms(connection)
 
     async def _refuse_namespace(self, namespace: str, *args: Any) -> None:
+        self.stats.refused(Code.UNKNOWN_NAMESPACE)
         raise socketio.exceptions.ConnectionRefusedError(
             Code.UNKNOWN_NAMESPACE.value,
             {"code": Code.UNKNOWN_NAMESPACE.value, "message": "Hearth has only the / namespace"},
@@ -241,6 +246,7 @@ class Hub:
         async def dispatch(sid: str, *args: Any) -> dict[str, Any]:
             connection = self.connections.get(sid)
             if connection is None:
+                self.stats.refused(Code.AUTH_REQUIRED)
                 return HearthError(Code.AUTH_REQUIRED, "not connected").to_json()
             if self.draining:
                 return STOPPING.to_json()
@@ -256,6 +262,7 @@ class Hub:
                 reply = await spec.handler(self, connection, payload)
                 return {"ok": True, **reply}
             except HearthError as error:
+                self.stats.refused(error.code)
                 return error.to_json()
             except Exception as error:
                 if is_disk_full(error):  # a write on another connection (e.g. moderation's)
@@ -263,6 +270,7 @@ class Hub:
                     return StorageFull().to_json()
                 # Log the event name only: the payload may carry what a person wrote.
                 log.exception("event %s failed", spec.name)
+                self.stats.refused(Code.INTERNAL)
                 return HearthError(Code.INTERNAL, "something went wrong on the server").to_json()
             finally:
                 self.in_flight -= 1
@@ -272,6 +280,7 @@ class Hub:
         return dispatch
 
     async def _on_unknown(self, event: str, sid: str, *args: Any) -> dict[str, Any]:
+        self.stats.refused(Code.UNKNOWN_EVENT)
         return HearthError(Code.UNKNOWN_EVENT, "this event does not exist").to_json()
 
     # -- group state --------------------------------------------------------------------

@@ -114,6 +114,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         if stored.sender_id != message.sender_id:
             raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")
         return _ack(stored)
+    hub.stats.messages_accepted += 1
     view = message_view(stored)  # built once: the broadcast (encoded once) and the ack share it
     await hub.deliveries.deliver(group_id, view, connection.sid)
     return _ack_of(view)

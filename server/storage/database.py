@@ -43,6 +43,7 @@ from typing import Any, Literal, TypeVar
 import aiosqlite
 
 from server.errors import Code, HearthError
+from server.metrics import COMMIT_BUCKETS, Histogram
 from server.storage.migrations import migrate
 from server.storage.space import MIB, RETRY_AFTER_MS, DiskSpace
 
@@ -141,6 +142,7 @@ class Database:
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="hearth-db-wal")
         self.batches_committed = 0
+        self.commit_seconds = Histogram(COMMIT_BUCKETS)  # for the metrics (server/metrics.py)
 
     @classmethod
     async def open(
@@ -215,6 +217,11 @@ class Database:
             return result
 
         return await self.write(run)
+
+    @property
+    def write_queue_depth(self) -> int:
+        """Writes waiting for the writer's next batch."""
+        return self._queue.qsize()
 
     async def fetch_all(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
         # One trip to the reader's thread that runs the statement to its end. A statement left
@@ -337,6 +344,7 @@ class Database:
 
     async def _run_batch(self, batch: list[_Pending]) -> None:
         results: list[Any] = []
+        started = time.perf_counter()
         try:
             await self._writer.execute("BEGIN IMMEDIATE")
             for pending in batch:
@@ -359,6 +367,7 @@ class Database:
             if not batch[0].future.done():
                 batch[0].future.set_exception(error)
             return
+        self.commit_seconds.observe(time.perf_counter() - started)
         self.batches_committed += 1
         if self.wal_bytes() > self.safeguards.wal_max_bytes:
             self._checkpoint_now.set()
