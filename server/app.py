@@ -24,6 +24,7 @@ from moderation.queue import BackendContext, ModerationQueue
 from server.clock import Clock, wall_clock_ms
 from server.cluster import RedisManager, make_bus
 from server.config import Config
+from server.crisis_setup import missing_resources_warning
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
 from server.http_api import api_routes
@@ -186,6 +187,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
             )
         )
         log.info("Hearth serving on port %d", port)
+        if (warning := missing_resources_warning(config.safety, config.path)) is not None:
+            log.warning(warning)
         await server.serve()
     finally:
         await db.close()
