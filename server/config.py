@@ -105,6 +105,15 @@ def check_web_url(url: str) -> str | None:
     return None
 
 
+def _check_quick_exit_url(url: str) -> str | None:
+    # Where "Leave quickly" goes: a path on this server or a web address, never javascript:.
+    if url.startswith("/") and not url.startswith("//"):
+        return None
+    if not url:
+        return "a path such as '/recipe.html' or an http(s):// address"
+    return check_web_url(url)
+
+
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
     host: str = field(
@@ -294,6 +303,17 @@ class SafetyConfig:
             "contractions aside. The check runs in the browser only; nothing is sent to the "
             "server. The crisis_language report classifier uses them too.",
             check=lambda words: "non-empty words" if any(not w.strip() for w in words) else None,
+        ),
+    )
+    quick_exit_url: str = field(
+        default="/recipe.html",
+        metadata=_doc(
+            "Where the member page's 'Leave quickly' button (or Escape pressed three times) "
+            "sends the tab, replacing Hearth in its history. The default is a plain recipe page "
+            "served by Hearth itself, so that leaving contacts no other site; an https:// "
+            "address of an everyday site (weather, news) looks less out of place in the address "
+            "bar, but the browser then fetches it from that site.",
+            check=_check_quick_exit_url,
         ),
     )
 

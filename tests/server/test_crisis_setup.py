@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import pty
+import re
 import socket
 import subprocess
 import sys
@@ -102,3 +103,14 @@ def test_serve_warns_until_crisis_resources_are_set(tmp_path: Path) -> None:
     )
     config.write_text(text, encoding="utf-8")
     assert "crisis_resources" not in serve_log(data)
+
+
+def test_quick_exit_url_takes_a_path_here_or_a_web_address(tmp_path: Path) -> None:
+    assert run_cli("init", "--dir", "data", cwd=tmp_path).returncode == 0
+    config = tmp_path / "data" / "config.toml"
+    assert load_config(config).safety.quick_exit_url == "/recipe.html"
+    for url in ("/elsewhere.html", "https://weather.example.org/today"):
+        text = config.read_text(encoding="utf-8")
+        text = re.sub(r'quick_exit_url = ".*"', f'quick_exit_url = "{url}"', text)
+        config.write_text(text, encoding="utf-8")
+        assert load_config(config).safety.quick_exit_url == url

@@ -12,6 +12,8 @@ import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { loadCrisisCheck } from "./crisischeck.js";
+import { setQuickExitUrl } from "./quickexit.js";
+import "./pagelock.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -60,6 +62,7 @@ async function boot() {
   renderResources($("#crisis-list"), state.settings.crisis_resources);
   renderResources($("#crisis-check-list"), state.settings.crisis_resources);
   loadCrisisCheck(state.settings.crisis_words); // fetched now, so that the check works offline later
+  setQuickExitUrl(state.settings.quick_exit_url);
 
   const firstVisit = !(await store.hasAccount());
   await store.account(); // creates the account key on first visit
