@@ -34,7 +34,7 @@ from server.config import (
     load_config,
     render_example_config,
 )
-from server.crisis_setup import ask_crisis_resources
+from server.crisis_setup import TerminalAnswers, ask_crisis_resources
 from server.passwords import PasswordChecker, PasswordPolicyError, check_password_length
 from server.storage.database import Database
 from server.storage.facilitators import (
@@ -188,7 +188,7 @@ def cmd_init(args: argparse.Namespace) -> None:
             raise CommandError(f"{path} already exists; not overwriting it")
     # Asked only on a terminal: scripts, CI and tests get the documented file, which marks the
     # crisis resources as required, and the warning below.
-    resources = ask_crisis_resources(input, sys.stdout) if sys.stdin.isatty() else ()
+    resources = ask_crisis_resources(TerminalAnswers(), sys.stdout) if sys.stdin.isatty() else ()
     # The directory will hold the database and the key: only its owner should enter it.
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write_new_file(key_file, secrets.token_hex(SECRET_KEY_BYTES) + "\n", mode=0o600)

@@ -23,6 +23,24 @@ def missing_resources_warning(safety: SafetyConfig, file: object) -> str | None:
     return None if safety.crisis_resources else MISSING_WARNING.format(file=file)
 
 
+class TerminalAnswers:
+    """Lines typed on the terminal. End of input (Ctrl-D) answers that question and every later
+    one with an empty line, which finishes the list."""
+
+    def __init__(self) -> None:
+        self.ended = False
+
+    def __call__(self, prompt: str) -> str:
+        if self.ended:
+            return ""
+        try:
+            return input(prompt)
+        except EOFError:
+            self.ended = True
+            print()
+            return ""
+
+
 def ask_crisis_resources(ask: Callable[[str], str], out: TextIO) -> tuple[CrisisResource, ...]:
     """Ask on a terminal for crisis services, one at a time, until an empty name."""
     out.write(

@@ -29,7 +29,7 @@ def init_on_a_terminal(cwd: Path, answers: list[str]) -> str:
     os.close(follower)
     try:
         for answer in answers:
-            os.write(leader, answer.encode() + b"\n")
+            os.write(leader, answer.encode() + (b"" if answer == "\x04" else b"\n"))
         out, err = process.communicate(timeout=30)
     finally:
         process.kill()
@@ -66,6 +66,13 @@ def test_init_on_a_terminal_asks_for_the_crisis_resources(tmp_path: Path) -> Non
     assert text == render_example_config(
         {"safety.crisis_resources": config.safety.crisis_resources}
     )
+
+
+def test_init_on_a_terminal_ends_at_end_of_input(tmp_path: Path) -> None:
+    printed = init_on_a_terminal(tmp_path, ["Night Line", "\x04"])  # Ctrl-D at the phone prompt
+    assert "Traceback" not in printed
+    config = load_config(tmp_path / "data" / "config.toml")
+    assert config.safety.crisis_resources == (CrisisResource("Night Line"),)
 
 
 def test_init_without_a_terminal_never_waits_and_marks_them_required(tmp_path: Path) -> None:
