@@ -4,12 +4,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := server/static/vendor/socket.io.esm.min.js
+# axe-core, a devDependency: the browser tests inject it into pages; it is never served.
+AXE := node_modules/axe-core/axe.min.js
 DATA ?= data
 QUICK ?=
 
 .PHONY: run test check format bench setup vendor clean
 
-setup: $(STAMP) $(VENDOR)
+setup: $(STAMP) $(VENDOR) $(AXE)
 
 # The browser client alone, e.g. before `pip install .` from a clone (docs/deployment.md).
 vendor: $(VENDOR)
@@ -26,6 +28,11 @@ $(VENDOR): package.json package-lock.json
 	mkdir -p server/static/vendor
 	cp node_modules/socket.io-client/dist/socket.io.esm.min.js $(VENDOR)
 	cp node_modules/socket.io-client/LICENSE server/static/vendor/socket.io-client.LICENSE
+
+# npm ci (above) installs it; a checkout whose vendored client predates it gets it here.
+$(AXE): package.json package-lock.json
+	test -f $(AXE) || npm ci --no-audit --no-fund --silent
+	touch $(AXE)
 
 run: setup
 	test -f $(DATA)/config.toml || $(BIN)/hearth init --dir $(DATA)

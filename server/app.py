@@ -24,6 +24,7 @@ from server import gcpolicy
 from server.clock import Clock, wall_clock_ms
 from server.cluster import RedisManager, make_bus
 from server.config import Config
+from server.crisis_setup import missing_resources_warning
 from server.errors import HearthError
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
@@ -228,6 +229,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         if new:
             log.info("started a new database at %s", path)
         log.info("Hearth serving on port %d", port)
+        if (warning := missing_resources_warning(config.safety, config.path)) is not None:
+            log.warning(warning)
         keep_running_after_signal()
         await server.serve()
     finally:

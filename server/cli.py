@@ -34,6 +34,7 @@ from server.config import (
     load_config,
     render_example_config,
 )
+from server.crisis_setup import TerminalAnswers, ask_crisis_resources
 from server.passwords import PasswordChecker, PasswordPolicyError, check_password_length
 from server.session_notices import announce_sessions_ended
 from server.storage.database import Database
@@ -193,11 +194,17 @@ def cmd_init(args: argparse.Namespace) -> None:
     for path in (config_file, key_file):
         if path.exists():
             raise CommandError(f"{path} already exists; not overwriting it")
+    # Asked only on a terminal: scripts, CI and tests get the documented file, which marks the
+    # crisis resources as required, and the warning below.
+    resources = ask_crisis_resources(TerminalAnswers(), sys.stdout) if sys.stdin.isatty() else ()
     # The directory will hold the database and the key: only its owner should enter it.
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     _write_new_file(key_file, secrets.token_hex(SECRET_KEY_BYTES) + "\n", mode=0o600)
-    _write_new_file(config_file, render_example_config(), mode=0o644)
+    values = {"safety.crisis_resources": resources} if resources else {}
+    _write_new_file(config_file, render_example_config(values), mode=0o644)
     print(f"wrote {config_file} and {key_file} (mode 600)")
+    if not resources:
+        print(f"REQUIRED: set safety.crisis_resources in {config_file} before members use Hearth")
     print(f"next: hearth facilitator add NAME --config {config_file}")
     print(f"then: hearth serve --config {config_file}")
 

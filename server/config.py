@@ -98,11 +98,20 @@ def _check_origins(origins: tuple[str, ...]) -> str | None:
     return None
 
 
-def _check_web_url(url: str) -> str | None:
+def check_web_url(url: str) -> str | None:
     # The page renders this as a link: only web addresses, never javascript: or data: URLs.
     if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
         return f"an http(s):// address or an empty string, got {url!r}"
     return None
+
+
+def _check_quick_exit_url(url: str) -> str | None:
+    # Where "Leave quickly" goes: a path on this server or a web address, never javascript:.
+    if url.startswith("/") and not url.startswith("//"):
+        return None
+    if not url:
+        return "a path such as '/recipe.html' or an http(s):// address"
+    return check_web_url(url)
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,9 +370,7 @@ class FrankingConfig:
 class CrisisResource:
     name: str = field(metadata=_doc("Name of the service.", min_length=1))
     phone: str = field(default="", metadata=_doc("Phone number, as people should dial it."))
-    url: str = field(
-        default="", metadata=_doc("Web address (http or https).", check=_check_web_url)
-    )
+    url: str = field(default="", metadata=_doc("Web address (http or https).", check=check_web_url))
     hours: str = field(default="", metadata=_doc("When it is open, e.g. '24/7'."))
 
 
@@ -372,8 +379,11 @@ class SafetyConfig:
     crisis_resources: tuple[CrisisResource, ...] = field(
         default=(),
         metadata=_doc(
-            "Crisis services shown to members, one click away. Put in the ones that serve your "
-            "members; each is { name, phone, url, hours }.",
+            "REQUIRED before members use Hearth: the crisis services that serve your members, "
+            "each { name, phone, url, hours }. They are one click away on every screen of the "
+            "member page and offered before a message with crisis language is sent. While this "
+            "is empty, members see only 'call your local emergency number', `hearth serve` "
+            "warns and the facilitator console shows a warning naming this key.",
             example_items=(
                 '{ name = "Example Crisis Line", phone = "+1 555 0100", '
                 'url = "https://crisis.example.org", hours = "24/7" },',
@@ -383,9 +393,23 @@ class SafetyConfig:
     crisis_words: tuple[str, ...] = field(
         default=("suicide", "kill myself", "end my life", "self-harm", "overdose"),
         metadata=_doc(
-            "Words that make a member's page offer the crisis resources before sending. The check "
-            "runs in the browser only; nothing is sent to the server.",
+            "Words that make a member's page offer the crisis resources before sending, in "
+            "addition to the phrase list shipped with Hearth "
+            "(server/static/words/crisis-phrases.txt); matched as whole words, case and "
+            "contractions aside. The check runs in the browser only; nothing is sent to the "
+            "server. The crisis_language report classifier uses them too.",
             check=lambda words: "non-empty words" if any(not w.strip() for w in words) else None,
+        ),
+    )
+    quick_exit_url: str = field(
+        default="/recipe.html",
+        metadata=_doc(
+            "Where the member page's 'Leave quickly' button (or Escape pressed three times) "
+            "sends the tab, replacing Hearth in its history. The default is a plain recipe page "
+            "served by Hearth itself, so that leaving contacts no other site; an https:// "
+            "address of an everyday site (weather, news) looks less out of place in the address "
+            "bar, but the browser then fetches it from that site.",
+            check=_check_quick_exit_url,
         ),
     )
 
@@ -775,8 +799,13 @@ _EXAMPLE_HEADER = """\
 """
 
 
-def render_example_config() -> str:
-    """The documented default configuration: ``config.example.toml`` and ``hearth init``'s file."""
+def render_example_config(values: Mapping[str, Any] | None = None) -> str:
+    """The documented default configuration: ``config.example.toml`` and ``hearth init``'s file.
+
+    ``values`` replaces defaults by key path, e.g. ``{"safety.crisis_resources": (...)}`` for
+    what ``hearth init`` was told on a terminal.
+    """
+    values = values or {}
     parts = [_EXAMPLE_HEADER]
     for name, cls in SECTIONS.items():
         parts.append(f"\n[{name}]\n")
@@ -791,6 +820,7 @@ def render_example_config() -> str:
                 and spec.default_factory is not dataclasses.MISSING
                 else spec.default
             )
+            default = values.get(f"{name}.{spec.name}", default)
             parts.append(f"{spec.name} = {_toml_value(default, spec.metadata)}\n")
     return "".join(parts)
 
@@ -809,6 +839,12 @@ def _toml_value(value: Any, rules: Mapping[str, Any]) -> str:
         items = [f"    {_toml_value(item, {})},\n" for item in value]
         items += [f"    # {example}\n" for example in examples]
         return "[\n" + "".join(items) + "]"
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        pairs = (
+            f"{f.name} = {_toml_value(getattr(value, f.name), {})}"
+            for f in dataclasses.fields(value)
+        )
+        return "{ " + ", ".join(pairs) + " }"
     if isinstance(value, dict) and not value:
         examples = rules.get("example_items", ())
         return "{}" + "".join(f"\n# {example}" for example in examples)

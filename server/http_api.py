@@ -40,6 +40,7 @@ def api_routes(config: Config, keyring: Keyring, clock: Clock) -> list[Route]:
                     for r in safety.crisis_resources
                 ],
                 "crisis_words": list(safety.crisis_words),
+                "quick_exit_url": safety.quick_exit_url,
             },
             headers=NO_STORE,
         )

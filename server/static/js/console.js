@@ -11,6 +11,7 @@ import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
 import * as reportView from "./reportview.js";
 import * as audit from "./audit.js";
+import { showCrisisSetupWarning } from "./crisiswarning.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -26,7 +27,13 @@ function go(view) {
 async function boot() {
   for (const dialog of document.querySelectorAll("dialog")) wireDialogClose(dialog);
   $("#open-crisis").addEventListener("click", () => $("#crisis").showModal());
-  api("GET", "/api/settings").then((s) => renderResources($("#crisis-list"), s.crisis_resources), () => renderResources($("#crisis-list"), []));
+  api("GET", "/api/settings").then(
+    (s) => {
+      renderResources($("#crisis-list"), s.crisis_resources);
+      showCrisisSetupWarning(s);
+    },
+    () => renderResources($("#crisis-list"), []),
+  );
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
   $("#create-form").addEventListener("submit", createGroup);

@@ -11,6 +11,9 @@ import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
 import { Gaps, PAGE } from "./gaps.js";
+import { loadCrisisCheck } from "./crisischeck.js";
+import { setQuickExitUrl } from "./quickexit.js";
+import "./pagelock.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -58,6 +61,8 @@ async function boot() {
   document.title = state.settings.organisation || "Hearth";
   renderResources($("#crisis-list"), state.settings.crisis_resources);
   renderResources($("#crisis-check-list"), state.settings.crisis_resources);
+  loadCrisisCheck(state.settings.crisis_words); // fetched now, so that the check works offline later
+  setQuickExitUrl(state.settings.quick_exit_url);
 
   const firstVisit = !(await store.hasAccount());
   await store.account(); // creates the account key on first visit
@@ -655,20 +660,19 @@ function statusLine(m) {
 
 // -- sending -------------------------------------------------------------------------------------
 
-function containsCrisisLanguage(text) {
-  const normalised = text.normalize("NFKC").toLowerCase();
-  return state.settings.crisis_words.some((word) => word && normalised.includes(word.normalize("NFKC").toLowerCase()));
+async function containsCrisisLanguage(text) {
+  return (await loadCrisisCheck(state.settings.crisis_words)).match(text) !== null;
 }
 
 async function compose() {
   const area = $("#compose-text");
   const text = area.value.trim();
   if (!text || !state.current) return;
-  if (containsCrisisLanguage(text)) {
-    if ((await ask($("#crisis-check"))) !== "send") {
-      area.focus();
-      return;
-    }
+  if (await containsCrisisLanguage(text)) {
+    const answer = await ask($("#crisis-check"));
+    if (answer === "support") $("#crisis").showModal();
+    else area.focus();
+    if (answer !== "send") return;
   }
   area.value = "";
   area.focus();
