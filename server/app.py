@@ -15,8 +15,8 @@ from pathlib import Path
 import socketio
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
@@ -33,6 +33,7 @@ from server.ratelimit import RedisAccountBuckets
 from server.realtime.hub import Hub
 from server.realtime.lean import LeanWebSocketProtocol
 from server.redislink import RedisLink
+from server.static_app import StaticAssets
 from server.storage.audit import AuditStore
 from server.storage.database import Database
 from server.storage.groups import AccountStore, GroupStore
@@ -112,12 +113,15 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
     routes = [
         *api_routes(config, keyring, clock),
         *auth.routes(),
-        Mount("/", app=StaticFiles(directory=static_dir(), html=True), name="static"),
     ]
-    starlette = Starlette(routes=routes, lifespan=lifespan)
+    # gzip for the larger dynamic answers (not the tiny ones, below 500 bytes); the page's files
+    # are answered in front of it, compressed at start-up (server/static_app.py), and Socket.IO
+    # never passes through either.
+    starlette = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(GZipMiddleware)])
+    site = StaticAssets(static_dir(), other=starlette)
     # Around everything, so that engine.io's own HTTP answers (400, 403) carry the headers too.
     guarded = SecurityHeaders(
-        socketio.ASGIApp(hub.sio, other_asgi_app=starlette), https=config.server.https
+        socketio.ASGIApp(hub.sio, other_asgi_app=site), https=config.server.https
     )
     return Hearth(guarded, hub, db)
 

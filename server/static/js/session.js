@@ -33,9 +33,26 @@ export async function api(method, path, body) {
   return data;
 }
 
-async function connectProof() {
-  const key = await account();
+async function fetchChallenge() {
   const { challenge } = await api("GET", "/api/challenge");
+  return { challenge, fetchedAt: Date.now() };
+}
+
+// The first connection's challenge is requested as soon as this module runs, while the page
+// still reads its keys and settings, instead of after them (issue 19). It is used once, and
+// only while well inside its 60 s lifetime.
+let earlyChallenge = fetchChallenge().catch(() => null);
+const EARLY_CHALLENGE_MAX_AGE_MS = 30_000;
+
+async function freshChallenge() {
+  const early = earlyChallenge && (await earlyChallenge);
+  earlyChallenge = null;
+  if (early && Date.now() - early.fetchedAt < EARLY_CHALLENGE_MAX_AGE_MS) return early.challenge;
+  return (await fetchChallenge()).challenge;
+}
+
+async function connectProof() {
+  const [key, challenge] = await Promise.all([account(), freshChallenge()]);
   const sig = await signChallenge(key, b64decode(challenge));
   return { v: 1, account_pk: b64encode(key.publicKey), challenge, sig: b64encode(sig) };
 }
