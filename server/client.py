@@ -32,6 +32,7 @@ from crypto.franking import ReportOpening
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
 from crypto.suite import CONTENT_TYPE_TEXT
+from server.backoff import Backoff
 
 
 class HearthRefused(Exception):
@@ -160,6 +161,22 @@ class HearthClient:
                 if refused.code != "not_member":
                     raise
                 del self.keys[group_id]  # we left or were removed while away
+
+    async def connect_with_backoff(self, backoff: Backoff | None = None) -> None:
+        """`connect`, tried again while the server cannot be reached (down, restarting), after
+        jittered exponential waits (server/backoff.py) so that clients cut off together do not
+        all come back at once. A refusal by the server (a bad proof, a ban, a limit) is not
+        retried; the last failure is raised when the attempts run out."""
+        waits = (backoff or Backoff()).delays()
+        while True:
+            try:
+                await self.connect()
+                return
+            except (socketio.exceptions.ConnectionError, aiohttp.ClientError):
+                wait = next(waits, None)
+                if self.sio.failed_namespaces or wait is None:
+                    raise
+            await asyncio.sleep(wait)
 
     async def disconnect(self) -> None:
         if self.sio.connected:
