@@ -1,4 +1,5 @@
-"""`python -m bench [--quick] [--only relay|crypto]`: the relay benchmark, then the crypto one.
+"""`python -m bench [--quick] [--only relay|crypto|page]`: the crypto benchmark, the relay one,
+then the page one (bench/page.py: first load, messages shown, in real Chromium).
 
 The relay benchmark prints one table (interleaved rounds, medians and ranges, Hearth's ratios
 to the tuned python-socketio relay and to Node's socket.io) and writes the figures to
@@ -19,7 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="few iterations, for a smoke run")
     parser.add_argument(
-        "--only", choices=("relay", "crypto"), help="run one benchmark instead of both"
+        "--only", choices=("relay", "crypto", "page"), help="run one benchmark instead of all"
     )
     parser.add_argument(
         "--servers",
@@ -37,6 +38,9 @@ def main() -> None:
     servers = tuple(s for s in args.servers.split(",") if s) or plan.servers
     if not set(servers) <= set(relay.SERVERS):
         parser.error(f"--servers takes some of {','.join(relay.SERVERS)}")
+    if args.only == "page":
+        run_page_benchmark(args.quick)
+        return
     if args.only != "relay":
         crypto_bench.main(quick=args.quick)
         print()
@@ -49,6 +53,15 @@ def main() -> None:
     if args.quick and {"hearth", "tuned", "node"} <= set(servers):
         print(relay.quick_line(plan, data))
     sys.stdout.flush()
+    if args.only is None:
+        print()
+        run_page_benchmark(args.quick)
+
+
+def run_page_benchmark(quick: bool) -> None:
+    from bench import page  # needs Playwright and Chromium, which the others do not
+
+    page.main(quick=quick)
 
 
 if __name__ == "__main__":

@@ -14,8 +14,8 @@ from pathlib import Path
 import socketio
 import uvicorn
 from starlette.applications import Starlette
-from starlette.routing import Mount
-from starlette.staticfiles import StaticFiles
+from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 
 from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
@@ -38,6 +38,7 @@ from server.realtime.facilitator_sessions import watch_sessions
 from server.realtime.hub import Hub
 from server.realtime.transport import bounded_protocols
 from server.redislink import RedisLink
+from server.static_app import StaticAssets
 from server.stopping import StoppingServer, keep_running_after_signal
 from server.storage.audit import AuditStore
 from server.storage.database import Database, Safeguards
@@ -133,16 +134,20 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         *api_routes(config, keyring, clock),
         *readiness_routes(db, lambda: hub.draining),
         *auth.routes(),
-        Mount("/", app=StaticFiles(directory=static_dir(), html=True), name="static"),
     ]
+    # gzip for the larger dynamic answers (not the tiny ones, below 500 bytes); the page's files
+    # are answered in front of it, compressed at start-up (server/static_app.py), and Socket.IO
+    # never passes through either.
     starlette = Starlette(
         routes=routes,
         lifespan=lifespan,
+        middleware=[Middleware(GZipMiddleware)],
         exception_handlers={HearthError: hearth_error_response},  # e.g. storage_full
     )
+    site = StaticAssets(static_dir(), other=starlette)
     # Around everything, so that engine.io's own HTTP answers (400, 403) carry the headers too.
     guarded = SecurityHeaders(
-        socketio.ASGIApp(hub.sio, other_asgi_app=starlette), https=config.server.https
+        socketio.ASGIApp(hub.sio, other_asgi_app=site), https=config.server.https
     )
     return Hearth(guarded, hub, db)
 

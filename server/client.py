@@ -44,6 +44,7 @@ from crypto.groupstate import Change, GroupState, UntrustedCommit, advance, keye
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
 from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, SIG_PK_LEN
+from server.backoff import Backoff
 
 # How often decide() looks for a just-made join request before approving it (0.1 s apart).
 JOIN_VISIBLE_TRIES = 20
@@ -212,6 +213,22 @@ class HearthClient:
                 continue
             if self.keys[group_id].unopened is not None:
                 await self._recover(group_id)
+
+    async def connect_with_backoff(self, backoff: Backoff | None = None) -> None:
+        """`connect`, tried again while the server cannot be reached (down, restarting), after
+        jittered exponential waits (server/backoff.py) so that clients cut off together do not
+        all come back at once. A refusal by the server (a bad proof, a ban, a limit) is not
+        retried; the last failure is raised when the attempts run out."""
+        waits = (backoff or Backoff()).delays()
+        while True:
+            try:
+                await self.connect()
+                return
+            except (socketio.exceptions.ConnectionError, aiohttp.ClientError):
+                wait = next(waits, None)
+                if self.sio.failed_namespaces or wait is None:
+                    raise
+            await asyncio.sleep(wait)
 
     async def disconnect(self) -> None:
         if self.sio.connected:

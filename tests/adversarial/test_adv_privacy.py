@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from server.app import static_dir
+from server.assets import AssetTable
 from server.client import HearthClient
 from tests.adversarial.adv_support import GENEROUS_LIMITS, RawSocket, serve_with
 from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, free_port, member_in
@@ -73,9 +74,9 @@ class ProbeClient(HearthClient):
 def static_routes() -> list[str]:
     root = static_dir()
     found = ["/", "/console.html"]
-    for folder in ("js", "css", "words", "vendor"):
+    for folder in ("js", "css", "vendor"):
         found += [f"/{folder}/{p.name}" for p in sorted((root / folder).iterdir()) if p.is_file()]
-    return found
+    return found + sorted(AssetTable.build(root).by_url)  # the versioned URLs too
 
 
 async def request_every_route(

@@ -5,14 +5,19 @@ from __future__ import annotations
 import datetime
 import ipaddress
 import os
+import re
+import ssl
 from dataclasses import dataclass
 from pathlib import Path
 
+import aiohttp
+import brotli
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from server.assets import IMMUTABLE
 from tests.conftest import RunningServer
 
 # --- a self-signed certificate for localhost ---------------------------------------------------
@@ -80,3 +85,33 @@ class ProxiedServer(RunningServer):
             "[storage]\n"
             'database = "hearth.sqlite3"\n'
         )
+
+
+# --- the page's files through the proxy --------------------------------------------------------
+
+VERSIONED_MODULE = re.compile(r'<script type="module" src="(/js/member\.[0-9a-f]{12}\.js)"')
+
+
+async def check_static_files_pass_through(origin: str, tls: ssl.SSLContext) -> None:
+    """The proxy passes Hearth's compressed files and caching headers on as they are: brotli
+    once (not compressed again, not stripped), immutable for versioned URLs, no-cache for the
+    page, no-store for the API."""
+    connector = aiohttp.TCPConnector(ssl=tls)
+    async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as http:
+        accept = {"Accept-Encoding": "gzip, br"}
+        async with http.get(f"{origin}/", headers=accept) as response:
+            assert response.status == 200
+            assert response.headers["Content-Encoding"] == "br"
+            assert response.headers["Cache-Control"] == "no-cache"
+            assert "Accept-Encoding" in response.headers["Vary"]
+            html = brotli.decompress(await response.read()).decode()
+        found = VERSIONED_MODULE.search(html)
+        assert found, "the page names no versioned member.js"
+        async with http.get(origin + found[1], headers=accept) as response:
+            assert response.status == 200
+            assert response.headers["Content-Encoding"] == "br"
+            assert response.headers["Cache-Control"] == IMMUTABLE
+            assert "import" in brotli.decompress(await response.read()).decode()
+        async with http.get(f"{origin}/api/challenge", headers=accept) as response:
+            assert response.status == 200
+            assert response.headers["Cache-Control"] == "no-store"

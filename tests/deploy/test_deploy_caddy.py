@@ -17,7 +17,11 @@ import aiohttp
 import pytest
 
 from tests.conftest import free_port
-from tests.deploy.deploy_support import ProxiedServer, write_self_signed
+from tests.deploy.deploy_support import (
+    ProxiedServer,
+    check_static_files_pass_through,
+    write_self_signed,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 CADDYFILE = REPO / "deploy" / "Caddyfile"
@@ -121,3 +125,10 @@ async def test_websocket_through_caddy_checks_the_https_origin(
         assert refused.value.status == 403
         async with http.ws_connect(url, headers={"Origin": origin}) as ws:
             assert (await ws.receive_str(timeout=10)).startswith("0{")
+
+
+async def test_static_files_pass_through_caddy_compressed_once_and_cached(
+    caddy_in_front: tuple[str, Path],
+) -> None:
+    origin, cert = caddy_in_front
+    await check_static_files_pass_through(origin, ssl.create_default_context(cafile=str(cert)))

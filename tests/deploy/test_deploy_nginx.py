@@ -23,7 +23,11 @@ import pytest
 
 from server.client import HearthClient
 from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, free_port
-from tests.deploy.deploy_support import ProxiedServer, write_self_signed
+from tests.deploy.deploy_support import (
+    ProxiedServer,
+    check_static_files_pass_through,
+    write_self_signed,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 SITE = REPO / "deploy" / "nginx" / "hearth.conf"
@@ -280,6 +284,12 @@ async def test_member_session_over_wss(
     finally:
         await member.disconnect()
         await fac.disconnect()
+
+
+async def test_static_files_pass_through_compressed_once_and_cached(
+    proxied: tuple[ProxiedServer, Nginx], tls: ssl.SSLContext
+) -> None:
+    await check_static_files_pass_through(proxied[1].origin, tls)
 
 
 def test_no_client_address_in_any_log(proxied: tuple[ProxiedServer, Nginx]) -> None:

@@ -33,17 +33,45 @@ export async function api(method, path, body) {
   return data;
 }
 
-async function connectProof() {
-  const key = await account();
+async function fetchChallenge() {
   const { challenge } = await api("GET", "/api/challenge");
+  return { challenge, fetchedAt: Date.now() };
+}
+
+// The first connection's challenge is requested as soon as this module runs, while the page
+// still reads its keys and settings, instead of after them (issue 19). It is used once, and
+// only while well inside its 60 s lifetime.
+let earlyChallenge = fetchChallenge().catch(() => null);
+const EARLY_CHALLENGE_MAX_AGE_MS = 30_000;
+
+async function freshChallenge() {
+  const early = earlyChallenge && (await earlyChallenge);
+  earlyChallenge = null;
+  if (early && Date.now() - early.fetchedAt < EARLY_CHALLENGE_MAX_AGE_MS) return early.challenge;
+  return (await fetchChallenge()).challenge;
+}
+
+async function connectProof() {
+  const [key, challenge] = await Promise.all([account(), freshChallenge()]);
   const sig = await signChallenge(key, b64decode(challenge));
   return { v: 1, account_pk: b64encode(key.publicKey), challenge, sig: b64encode(sig) };
 }
 
+// Waits before reconnecting: full jitter, a random wait in [0, min(cap, base * 2^attempt)), as
+// HearthClient does (server/backoff.py): pages cut off at once, by a server restart, come back
+// spread over a window that doubles with each failed attempt instead of all together.
+export const RETRY_BASE_MS = 1000;
+export const RETRY_CAP_MS = 30_000;
+const STABLE_MS = 10_000;
+
+export function retryDelay(attempt, random = Math.random) {
+  return Math.floor(random() * Math.min(RETRY_CAP_MS, RETRY_BASE_MS * 2 ** Math.min(attempt, 32)));
+}
+
 /**
  * A Socket.IO session. `handlers` maps server events to functions; `onStatus(state, detail)`
- * hears "connected", "disconnected" and "refused". Reconnects by itself (fresh proof each time)
- * and treats the browser going offline as a drop.
+ * hears "connected", "disconnected" and "refused". Reconnects by itself (fresh proof each time,
+ * jittered back-off) and treats the browser going offline as a drop.
  */
 export class Session {
   constructor(handlers = {}, onStatus = () => {}) {
@@ -53,29 +81,58 @@ export class Session {
   }
 
   start() {
+    this.attempt = 0;
+    this.retryTimer = null;
+    this.connectedAt = 0;
+    this.stopped = false;
+    // Reconnection is ours (retryDelay), not socket.io-client's: its back-off stops jittering
+    // once it reaches its maximum, so pages cut off together retry in lockstep.
     this.socket = io(location.origin, {
       transports: ["websocket"],
       auth: (cb) => connectProof().then(cb, () => cb({})),
-      reconnectionDelay: 300,
-      reconnectionDelayMax: 3000,
+      reconnection: false,
     });
-    this.socket.on("connect", () => this.onStatus("connected"));
+    this.socket.on("connect", () => {
+      this.connectedAt = Date.now();
+      this.onStatus("connected");
+    });
     this.socket.on("disconnect", (reason) => {
       this.onStatus("disconnected", reason);
-      // socket.io never retries a disconnect the server made (a ban, a session ended, a cut-off
-      // for not reading): try once after a pause, so a refusal says why instead of the page
-      // "reconnecting" forever, and a client that was only cut off comes back.
-      if (reason === "io server disconnect") setTimeout(() => this.socket.connect(), 2000);
+      // A connection that stayed up a while starts the back-off afresh; one the server keeps
+      // ending (a cut-off for not reading) waits longer each time.
+      if (this.connectedAt && Date.now() - this.connectedAt > STABLE_MS) this.attempt = 0;
+      this.connectedAt = 0;
+      // Also after a disconnect the server made (socket.io never retries those): a refusal then
+      // says why (a ban, a session ended) instead of the page "reconnecting" forever, and a
+      // client that was only cut off comes back.
+      if (reason !== "io client disconnect") this.retry();
     });
     this.socket.on("connect_error", (err) => {
-      if (this.socket.active) this.onStatus("disconnected", err.message);
-      else this.onStatus("refused", err.data || { code: err.message });
+      if (this.socket.active) {
+        this.onStatus("disconnected", err.message);
+        this.retry();
+      } else {
+        this.onStatus("refused", err.data || { code: err.message });
+      }
     });
     this.socket.onAny((event, data) => this.handlers[event]?.(data));
-    window.addEventListener("offline", () => this.socket.disconnect());
-    window.addEventListener("online", () => {
-      if (!this.socket.connected) this.socket.connect();
+    window.addEventListener("offline", () => {
+      clearTimeout(this.retryTimer); // no retries while offline: "online" reconnects at once
+      this.retryTimer = null;
+      this.socket.disconnect();
     });
+    window.addEventListener("online", () => this.connectNow());
+  }
+
+  retry() {
+    if (this.stopped || this.retryTimer !== null) return;
+    this.retryTimer = setTimeout(() => this.connectNow(), retryDelay(this.attempt++));
+  }
+
+  connectNow() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = null;
+    if (!this.stopped && !this.socket.connected) this.socket.connect();
   }
 
   get connected() {
@@ -112,10 +169,12 @@ export class Session {
 
   reconnect() {
     this.socket.disconnect();
-    this.socket.connect();
+    this.connectNow();
   }
 
   stop() {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
     this.socket?.disconnect();
   }
 }

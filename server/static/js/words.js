@@ -1,11 +1,32 @@
-// Generated pseudonyms: a gentle adjective and a noun from the word lists in /words/.
+// Generated pseudonyms: a gentle adjective and a noun. The lists live here rather than in
+// files of their own so that a first visit makes no extra requests for them (issue 19).
 
-let lists = null;
+const ADJECTIVES = [
+  "Amber", "Brave", "Bright", "Calm", "Candid", "Careful", "Cheerful", "Clear", "Cosy",
+  "Curious", "Dappled", "Dawn", "Deep", "Eager", "Earnest", "Easy", "Even", "Fair", "Faithful",
+  "Fern", "Fresh", "Friendly", "Gentle", "Glad", "Golden", "Good", "Grateful", "Green", "Hardy",
+  "Hazel", "Honest", "Hopeful", "Humble", "Jolly", "Kind", "Light", "Lively", "Loyal", "Lucky",
+  "Mellow", "Merry", "Mild", "Misty", "Modest", "Mossy", "Neat", "Nimble", "Noble", "Open",
+  "Patient", "Peaceful", "Plucky", "Polite", "Quiet", "Rosy", "Russet", "Sage", "Serene",
+  "Sincere", "Snug", "Soft", "Sound", "Spry", "Starry", "Steady", "Still", "Sunny", "Sure",
+  "Sweet", "Swift", "Tender", "Thankful", "Thoughtful", "Tidy", "Tranquil", "True", "Trusty",
+  "Warm", "Wise", "Witty", "Wonder", "Young", "Zesty", "Airy", "Balmy", "Blue", "Breezy",
+  "Cloudy", "Cozy", "Dewy", "Dreamy", "Frank", "Gallant", "Graceful", "Hearty", "Jade", "Kindly",
+  "Leafy", "Lunar", "Maple", "Olive"
+];
 
-async function load(name) {
-  const response = await fetch(`/words/${name}.txt`);
-  return (await response.text()).split("\n").map((w) => w.trim()).filter(Boolean);
-}
+const NOUNS = [
+  "Acorn", "Badger", "Beacon", "Birch", "Bloom", "Brook", "Bumblebee", "Canyon", "Cedar",
+  "Clover", "Comet", "Cove", "Crane", "Creek", "Daisy", "Deer", "Dolphin", "Dove", "Ember",
+  "Falcon", "Feather", "Fern", "Finch", "Firefly", "Fox", "Garden", "Glade", "Harbor", "Hare",
+  "Hawk", "Heron", "Hill", "Hollow", "Ivy", "Juniper", "Kestrel", "Lake", "Lantern", "Lark",
+  "Laurel", "Leaf", "Lily", "Lynx", "Maple", "Marble", "Meadow", "Moon", "Moss", "Nest", "Oak",
+  "Otter", "Owl", "Pebble", "Pine", "Plover", "Pond", "Poppy", "Quail", "Rain", "River", "Robin",
+  "Rowan", "Sage", "Seal", "Shell", "Sky", "Sparrow", "Spruce", "Star", "Stone", "Stream", "Sun",
+  "Swallow", "Swan", "Thistle", "Tide", "Trail", "Tulip", "Valley", "Violet", "Walnut", "Wave",
+  "Willow", "Wren", "Aspen", "Bay", "Breeze", "Cloud", "Coral", "Dune", "Elm", "Fjord", "Grove",
+  "Heath", "Iris", "Kite", "Linden", "Mist", "Orchid", "Puffin"
+];
 
 function pick(words) {
   const [n] = crypto.getRandomValues(new Uint32Array(1));
@@ -13,14 +34,8 @@ function pick(words) {
 }
 
 export async function suggestPseudonym() {
-  try {
-    lists ??= await Promise.all([load("adjectives"), load("nouns")]);
-    const [adjectives, nouns] = lists;
-    let name;
-    do name = `${pick(adjectives)} ${pick(nouns)}`;
-    while (name.split(" ")[0] === name.split(" ")[1]);
-    return name;
-  } catch {
-    return "Quiet Friend";
-  }
+  let name;
+  do name = `${pick(ADJECTIVES)} ${pick(NOUNS)}`;
+  while (name.split(" ")[0] === name.split(" ")[1]);
+  return name;
 }

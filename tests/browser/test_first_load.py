@@ -1,0 +1,58 @@
+"""The member page's first and second visit in Chromium, as the DevTools protocol sees them
+(issue 19): small, all in parallel, cached for good, and nothing from another host."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from bench.pageload import Recorder, Visit, settle
+from server.assets import IMMUTABLE
+from tests.conftest import RunningServer
+
+FIRST_VISIT_LIMIT = 50_000  # bytes on the wire, headers included
+VERSIONED = re.compile(r"\.[0-9a-f]{12}\.(js|css)$")
+
+
+def visit(context: Any, server: RunningServer, sockets: list[str]) -> Visit:
+    page = context.new_page()
+    page.on("websocket", lambda ws: sockets.append(ws.url))
+    recorder = Recorder(context, page)
+    page.goto(server.url + "/")
+    settle(page)  # connected: the page works, its challenge was signed and accepted
+    page.close()
+    return recorder.visit()
+
+
+def test_first_visit_is_small_and_parallel_and_the_second_fetches_no_file_again(
+    browser: Any, module_server: RunningServer
+) -> None:
+    context = browser.new_context()
+    sockets: list[str] = []
+    try:
+        first = visit(context, module_server, sockets)
+        second = visit(context, module_server, sockets)
+    finally:
+        context.close()
+    own = urlsplit(module_server.url).netloc
+    hosts = {urlsplit(f.url).netloc for f in first.fetches + second.fetches}
+    assert hosts | {urlsplit(url).netloc for url in sockets} == {own}
+
+    assert first.transferred < FIRST_VISIT_LIMIT, [(f.url, f.transferred) for f in first.fetches]
+    paths = [urlsplit(f.url).path for f in first.fetches]
+    files = [f for f, p in zip(first.fetches, paths, strict=True) if p != "/" and "/api/" not in p]
+    assert len(files) >= 10  # the stylesheet, member.js and the modules below it
+    for fetch in files:
+        assert VERSIONED.search(fetch.url), fetch.url
+        assert fetch.headers["cache-control"] == IMMUTABLE, fetch.url
+        assert fetch.headers["content-encoding"] == "br", fetch.url
+        # named by the HTML (modulepreload): none waits until its importer has arrived
+        assert fetch.initiator == "parser", (fetch.url, fetch.initiator)
+    # the challenge is on its way before the page even asks for its settings
+    assert paths.index("/api/challenge") < paths.index("/api/settings")
+
+    fetched_again = sorted(urlsplit(f.url).path for f in second.network)
+    assert fetched_again == ["/", "/api/challenge", "/api/settings"]
+    html = next(f for f in second.fetches if urlsplit(f.url).path == "/")
+    assert html.headers["cache-control"] == "no-cache"
