@@ -118,5 +118,5 @@ def test_enter_twice_on_the_check_shows_support_and_never_sends(pages: Pages) ->
     member.keyboard.press("Escape")
     expect(member.locator("#crisis")).to_be_hidden()
     member.wait_for_timeout(300)
-    expect(member.locator("#messages li")).to_have_count(0)
+    expect(member.locator("#messages li.message")).to_have_count(0)
     expect(member.locator("#compose-text")).to_have_value("I might overdose tonight")
