@@ -32,6 +32,7 @@ from server.realtime.events import EVENTS, Event
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.schemas import ConnectAuth
+from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
 from server.storage.audit import AuditStore
@@ -69,6 +70,7 @@ class Hub:
         self.queue = queue
         self.classifiers = classifiers
         self.limits = Limits(config.limits, clock, account_buckets)
+        self.slow_mode = SlowMode()
         self.bus: Bus = bus or LocalBus()
         # groups with a facilitator online, as last announced by each other process
         self._remote_presence: dict[str, tuple[frozenset[str], float]] = {}

@@ -25,11 +25,11 @@ from server.storage.rows import (
 
 _GROUP_COLUMNS = (
     "group_id, name, rules, retention_days, join_policy, posting_policy, current_epoch, "
-    "epoch_started_at, created_at"
+    "epoch_started_at, created_at, slow_mode_seconds"
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
-    "facilitator_id, first_epoch, joined_at, muted_until"
+    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note"
 )
 _INVITE_COLUMNS = "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked"
 
@@ -76,6 +76,7 @@ class GroupSettings:
     retention_days: int
     join_policy: JoinPolicy
     posting_policy: PostingPolicy
+    slow_mode_seconds: int = 0
 
 
 async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
@@ -119,7 +120,8 @@ async def _insert_member(
         None,
     )
     await conn.execute(
-        f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO members ({_MEMBER_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         tuple(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")),
     )
     return row
@@ -247,7 +249,7 @@ class GroupStore:
                     raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
             await _ensure_account(conn, creator.account_pk, now)
             await conn.execute(
-                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                 (
                     group_id,
                     settings.name,
@@ -257,6 +259,7 @@ class GroupStore:
                     settings.posting_policy,
                     now,
                     now,
+                    settings.slow_mode_seconds,
                 ),
             )
             await conn.execute(
@@ -287,6 +290,7 @@ class GroupStore:
                 1,
                 now,
                 now,
+                settings.slow_mode_seconds,
             )
 
         return await self._db.write(job)
@@ -295,13 +299,14 @@ class GroupStore:
         async def job(conn: aiosqlite.Connection) -> None:
             await conn.execute(
                 "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
-                "posting_policy = ? WHERE group_id = ?",
+                "posting_policy = ?, slow_mode_seconds = ? WHERE group_id = ?",
                 (
                     settings.name,
                     settings.rules,
                     settings.retention_days,
                     settings.join_policy,
                     settings.posting_policy,
+                    settings.slow_mode_seconds,
                     group_id,
                 ),
             )
@@ -523,11 +528,20 @@ class GroupStore:
 
         return await self._db.write(job)
 
-    async def set_muted_until(self, group_id: bytes, member_id: bytes, until: int | None) -> None:
+    async def set_muted_until(
+        self,
+        group_id: bytes,
+        member_id: bytes,
+        until: int | None,
+        *,
+        rule: str | None = None,
+        note: str | None = None,
+    ) -> None:
         async def job(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "UPDATE members SET muted_until = ? WHERE group_id = ? AND member_id = ?",
-                (until, group_id, member_id),
+                "UPDATE members SET muted_until = ?, mute_rule = ?, mute_note = ? "
+                "WHERE group_id = ? AND member_id = ?",
+                (until, rule, note, group_id, member_id),
             )
 
         await self._db.write(job)

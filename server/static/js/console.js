@@ -11,6 +11,7 @@ import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
 import * as reportView from "./reportview.js";
 import * as audit from "./audit.js";
+import * as groupSettings from "./groupsettings.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -56,6 +57,7 @@ async function boot() {
   };
   queue.init(context);
   reportView.init(context);
+  groupSettings.init(context);
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
@@ -196,6 +198,7 @@ async function createGroup(event) {
       join_policy: $("#create-join").value,
       posting_policy: $("#create-posting").value,
       retention_days: Number($("#create-retention").value),
+      slow_mode_seconds: Number($("#create-slow").value),
       member: keys.memberPayload(record),
       commit: hc.b64encode(commit.raw),
     });
@@ -225,6 +228,7 @@ async function refreshGroup() {
   const listing = await state.session.call("members.list", { group_id: id });
   const record = await store.group(id);
   $("#group-title").textContent = listing.group.name;
+  groupSettings.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;
   if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
   else if (listing.rotation_needed) epochText += " · key rotation pending";

@@ -10,6 +10,7 @@ import { $, el, show, announce, ask, formatTime, renderResources, roleBadge, wir
 import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
+import * as composer from "./composer.js";
 import { Gaps, PAGE } from "./gaps.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
@@ -122,6 +123,7 @@ function wireStatic() {
     event.preventDefault();
     compose();
   });
+  $("#compose-text").addEventListener("input", composer.typed);
   $("#compose-text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
@@ -173,6 +175,9 @@ async function catchUp() {
     const server = known.get(record.id);
     if (server) {
       record.info = { ...server };
+      // The server keeps a mute and its reason: shown after every reload and reconnect.
+      if (server.mute) notices.remember(record.id, "muted", "", server.mute.until, server.mute.rule, server.mute.note);
+      else notices.forgetMute(record.id);
       if (server.me) record.serverState = server.me.state;
       if (server.me && ["left", "removed", "refused"].includes(server.me.state)) record.state = server.me.state;
     }
@@ -188,6 +193,8 @@ async function catchUp() {
   if (state.invite && state.view === "join" && !$("#join-name").textContent) await showInvite();
   renderHome();
   if (state.current) {
+    notices.render(state.current);
+    showComposer(state.current);
     await refreshGroup(state.current);
   }
   await flushOutbox();
@@ -218,10 +225,23 @@ const handlers = {
   notice: (data) => {
     const record = state.records.get(data.group_id);
     if (!record) return;
-    notices.remember(data.group_id, data.kind, data.message, data.muted_until);
+    notices.remember(data.group_id, data.kind, data.message, data.muted_until, data.rule, data.note);
     const name = record.info?.name || "a group";
     announce(data.kind === "muted" ? `${name}: ${notices.mutedText(data.muted_until)}` : `${name}: a facilitator sent you a warning.`);
-    if (state.current === data.group_id) notices.render(data.group_id);
+    if (state.current === data.group_id) {
+      notices.render(data.group_id);
+      showComposer(data.group_id);
+    }
+  },
+  // A facilitator changed the group's settings (slow mode among them).
+  "group.updated": (data) => {
+    const record = state.records.get(data.group.group_id);
+    if (!record) return;
+    record.info = { ...record.info, ...data.group };
+    if (state.current === record.id) {
+      $("#chat-title").textContent = record.info.name || "Group";
+      showComposer(record.id);
+    }
   },
   "epoch.new": async (data) => {
     const record = state.records.get(data.group_id);
@@ -344,6 +364,7 @@ function renderHome() {
 function goHome() {
   state.current = null;
   notices.render(null);
+  composer.hide();
   renderHome();
   go("home");
 }
@@ -357,9 +378,22 @@ async function openGroup(id) {
   go("chat");
   notices.render(id);
   renderChatState();
+  showComposer(id);
   renderMessages();
   if (state.session.connected) await refreshGroup(id);
-  $("#compose-text").focus();
+  if ($("#compose-text").disabled) $("#compose-hint").focus();
+  else $("#compose-text").focus();
+}
+
+function showComposer(id) {
+  const info = state.records.get(id)?.info;
+  composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt: info?.me?.role === "facilitator", mute: notices.mute(id) });
+  composer.typed();
+}
+
+function slowSeconds(groupId) {
+  const info = state.records.get(groupId)?.info;
+  return [info?.slow_mode_seconds || 0, info?.me?.role === "facilitator"];
 }
 
 function renderChatState() {
@@ -585,7 +619,7 @@ function statusLine(m) {
       el("button", { type: "button", class: "retry", onclick: () => retry(m.msgId) }, "Retry"),
     );
   }
-  return el("p", { class: "state", text: "Sending…" });
+  return el("p", { class: "state", text: m.status === "waiting" ? "Waiting for slow mode, then sending…" : "Sending…" });
 }
 
 // -- sending -------------------------------------------------------------------------------------
@@ -599,6 +633,11 @@ async function compose() {
   const area = $("#compose-text");
   const text = area.value.trim();
   if (!text || !state.current) return;
+  const refusal = composer.refusal(state.current, text);
+  if (refusal) {
+    announce(refusal); // the text stays in the box
+    return;
+  }
   if (containsCrisisLanguage(text)) {
     if ((await ask($("#crisis-check"))) !== "send") {
       area.focus();
@@ -606,6 +645,7 @@ async function compose() {
     }
   }
   area.value = "";
+  composer.typed();
   area.focus();
   const msgId = hc.b64encode(hc.randomBytes(16));
   const entry = { groupId: state.current, text, msgId, attempts: 0 };
@@ -655,6 +695,7 @@ async function deliver(entry) {
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
     if (state.gaps.highest(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
+    composer.sent(entry.groupId, ...slowSeconds(entry.groupId));
     if (state.current === entry.groupId) renderMessages();
   } catch (error) {
     entry.attempts += 1;
@@ -665,9 +706,20 @@ async function deliver(entry) {
       return;
     }
     const offline = error instanceof Refused && ["unavailable", "timeout"].includes(error.code);
+    if (error.code === "slow_mode" && error.detail?.retry_after_ms && entry.attempts < 6) {
+      // Sent from another tab or device a moment ago: this one waits its turn, then goes.
+      composer.mustWait(entry.groupId, error.detail.retry_after_ms);
+      setStatus(entry, "waiting");
+      entry.inFlight = false;
+      setTimeout(() => deliver(entry), error.detail.retry_after_ms + 100);
+      return;
+    }
     if (error.code === "muted" && error.detail?.muted_until) {
-      notices.remember(entry.groupId, "muted", "", error.detail.muted_until);
-      if (state.current === entry.groupId) notices.render(entry.groupId);
+      notices.remember(entry.groupId, "muted", "", error.detail.muted_until, error.detail.rule, error.detail.note);
+      if (state.current === entry.groupId) {
+        notices.render(entry.groupId);
+        showComposer(entry.groupId);
+      }
       setStatus(entry, "failed", notices.mutedText(error.detail.muted_until));
     } else {
       setStatus(entry, "failed", offline ? "offline, will resend when reconnected" : error.message);
