@@ -197,11 +197,10 @@ async def revoke_invite(hub: Hub, connection: Connection, payload: schemas.Invit
 
 @event("invite.preview", schemas.InvitePreview)
 async def preview_invite(hub: Hub, connection: Connection, payload: schemas.InvitePreview) -> Reply:
-    group = await hub.groups.invite_group(_hash_token(payload.token), hub.clock())
+    token_hash, now = _hash_token(payload.token), hub.clock()
+    group = await hub.groups.invite_group(token_hash, now)
     if group is None:
-        raise HearthError(
-            Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
-        )
+        raise await hub.groups.invite_refusal(token_hash, now)
     return {"group": group_view(group)}
 
 

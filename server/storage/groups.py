@@ -47,6 +47,29 @@ def invite_id_of(token_hash: bytes) -> str:
     return token_hash[:8].hex()
 
 
+# Why an invite cannot be used, for the person holding the link (who may know it exists): what
+# to do next differs (ask for a new link, or copy the whole link again).
+_INVITE_STATE = "SELECT revoked, expires_at, uses, max_uses FROM invites WHERE token_hash = ?"
+_INVITE_REFUSALS = {
+    "unknown": "this invite link is not known here: it may be incomplete or mistyped",
+    "revoked": "this invite link was withdrawn by the group's facilitator",
+    "expired": "this invite link has expired",
+    "used_up": "this invite link has been used as many times as it allows",
+}
+
+
+def _invite_refused(row: sqlite3.Row | None, now: int) -> HearthError:
+    if row is None:
+        reason = "unknown"
+    elif row["revoked"]:
+        reason = "revoked"
+    elif row["expires_at"] <= now:
+        reason = "expired"
+    else:
+        reason = "used_up"
+    return HearthError(Code.INVITE_INVALID, _INVITE_REFUSALS[reason], reason=reason)
+
+
 def _invite(row: sqlite3.Row) -> InviteRow:
     return InviteRow(
         invite_id=invite_id_of(row["token_hash"]),
@@ -224,6 +247,10 @@ class GroupStore:
         )
         return None if row is None else await self.get_group(row[0])
 
+    async def invite_refusal(self, token_hash: bytes, now: int) -> HearthError:
+        """Why an invite that ``invite_group`` did not lead anywhere cannot be used."""
+        return _invite_refused(await self._db.fetch_one(_INVITE_STATE, (token_hash,)), now)
+
     async def is_banned(self, account_pk: bytes) -> bool:
         row = await self._db.fetch_one(
             "SELECT banned FROM accounts WHERE account_pk = ?", (account_pk,)
@@ -367,9 +394,8 @@ class GroupStore:
             ) as cursor:
                 found = await cursor.fetchone()
             if found is None:
-                raise HearthError(
-                    Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
-                )
+                async with conn.execute(_INVITE_STATE, (token_hash,)) as cursor:
+                    raise _invite_refused(await cursor.fetchone(), now)
             group_id, join_policy = found[0], found[1]
             async with conn.execute(
                 "SELECT banned FROM accounts WHERE account_pk = ?", (member.account_pk,)

@@ -84,7 +84,7 @@ export function refusal(groupId, text) {
 /** Update the counter as the person types (also after a paste). */
 export function typed() {
   const area = $("#compose-text");
-  const length = area.value.length;
+  const length = area.value.trim().length; // what would be sent
   const counter = $("#compose-count");
   const over = length > MAX_CHARS;
   counter.hidden = length < NEAR;

@@ -11,6 +11,7 @@ import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
 import * as composer from "./composer.js";
+import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
@@ -26,6 +27,7 @@ const state = {
   gaps: new Gaps(), // seqs known to exist that this page has not got yet
   current: null,
   invite: null,
+  newcomer: false, // no name chosen yet on this device: the join form asks for it (once)
   profile: null,
   view: "home",
 };
@@ -65,23 +67,24 @@ async function boot() {
   state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
   for (const record of await store.groups()) state.records.set(record.id, record);
   await restoreOutbox();
-  state.invite = readInvite();
+  state.invite = invites.readInvite();
+  invites.watch((token) => {
+    // A link opened in this tab while Hearth is open: no reload needed.
+    if (token === state.invite && state.view === "join") return;
+    state.invite = token;
+    showInvite();
+  });
 
   state.session = new Session(handlers, onStatus);
   state.session.start();
 
-  if (firstVisit || !(await store.get("profile"))) {
+  state.newcomer = firstVisit || !(await store.get("profile"));
+  if (state.newcomer && !state.invite) {
     $("#welcome-pseudonym").value = state.profile.pseudonym;
     go("welcome");
   } else {
-    afterWelcome();
+    afterWelcome(); // with an invite, the join form asks for the name: once
   }
-}
-
-function readInvite() {
-  const hash = new URLSearchParams(location.hash.slice(1));
-  const query = new URLSearchParams(location.search);
-  return hash.get("invite") || query.get("invite");
 }
 
 function afterWelcome() {
@@ -107,6 +110,7 @@ function wireStatic() {
     event.preventDefault();
     state.profile = { pseudonym: $("#welcome-pseudonym").value.trim() };
     await store.put("profile", state.profile);
+    state.newcomer = false;
     afterWelcome();
   });
   $("#rename-form").addEventListener("submit", async (event) => {
@@ -117,7 +121,16 @@ function wireStatic() {
   });
   $("#join-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    join().catch((error) => ($("#join-error").textContent = error.message));
+    join().catch((error) => {
+      if (error.code === "invite_invalid") showDeadLink(error.detail?.reason);
+      else $("#join-error").textContent = error.message;
+    });
+  });
+  $("#join-dead-home").addEventListener("click", () => {
+    clearInvite();
+    if (!state.newcomer) return goHome();
+    $("#welcome-pseudonym").value = state.profile.pseudonym;
+    go("welcome"); // no name chosen yet on this device
   });
   $("#compose").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -190,7 +203,8 @@ async function catchUp() {
     }
     await store.saveGroup(record);
   }
-  if (state.invite && state.view === "join" && !$("#join-name").textContent) await showInvite();
+  // An invite not yet checked (offline at the start) is checked now.
+  if (state.invite && state.view === "join" && $("#join-details").hidden && $("#join-dead").hidden) await showInvite();
   renderHome();
   if (state.current) {
     notices.render(state.current);
@@ -294,22 +308,53 @@ const handlers = {
 
 // -- joining -------------------------------------------------------------------------------------
 
+const joinName = $("#join-name");
+
+function joinStage(stage) {
+  show($("#join-checking"), stage === "checking");
+  show($("#join-dead"), stage === "dead");
+  show($("#join-details"), stage === "live");
+}
+
 async function showInvite() {
+  state.current = null;
+  notices.render(null);
+  composer.hide();
+  $("#join-title").replaceChildren("Join ", joinName);
+  joinName.textContent = "";
+  $("#join-checking").textContent = "Checking the invite link…";
+  joinStage("checking");
   go("join");
   $("#join-pseudonym").value = state.profile?.pseudonym || "";
   $("#join-error").textContent = "";
+  $("#join-accept").checked = false;
+  show($("#join-intro"), Boolean(state.newcomer));
+  const token = state.invite;
+  if (invites.malformed(token)) return showDeadLink(invites.malformed(token));
   try {
     await state.session.ready();
-    const { group } = await state.session.call("invite.preview", { token: state.invite });
+    const { group } = await state.session.call("invite.preview", { token });
+    if (token !== state.invite) return; // another link was opened meanwhile
     if (state.records.get(group.group_id)?.state === "active") {
       clearInvite();
       return openGroup(group.group_id);
     }
-    $("#join-name").textContent = group.name;
+    joinName.textContent = group.name;
     $("#join-rules").textContent = group.rules || "(This group has no written rules.)";
+    joinStage("live");
   } catch (error) {
-    $("#join-error").textContent = error.message;
+    if (token !== state.invite) return;
+    if (error.code === "invite_invalid") return showDeadLink(error.detail?.reason);
+    $("#join-checking").textContent = `Could not check the invite link yet: ${error.message}. It is checked again once connected.`;
   }
+}
+
+/** A link that cannot be used: say why and what to do, and offer no Join button. */
+function showDeadLink(reason) {
+  $("#join-title").textContent = "This invite link does not work";
+  $("#join-dead-text").textContent = invites.deadLinkText(reason);
+  joinStage("dead");
+  $("#join-title").focus({ preventScroll: true });
 }
 
 function clearInvite() {
@@ -328,7 +373,14 @@ async function join() {
   try {
     reply = await state.session.call("group.join", { token: state.invite, member: keys.memberPayload(record), accept_rules: true });
   } catch (error) {
-    throw new Error(error.code === "pseudonym_taken" ? "Someone in this group already uses a name like that. Please pick another." : error.message);
+    if (error.code !== "pseudonym_taken") throw error;
+    throw new Error("Someone in this group already uses a name like that. Please pick another.");
+  }
+  if (state.newcomer) {
+    // Asked once: the name given here is also the default for the next groups.
+    state.profile = { pseudonym };
+    await store.put("profile", state.profile);
+    state.newcomer = false;
   }
   record.info = reply.group;
   record.serverState = reply.me.state;
