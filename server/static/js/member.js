@@ -443,7 +443,8 @@ function showComposer(id) {
   composer.typed();
 }
 
-function slowSeconds(groupId) {
+/** [slow mode seconds, exempt as a facilitator] of a group. */
+function slowModeOf(groupId) {
   const info = state.records.get(groupId)?.info;
   return [info?.slow_mode_seconds || 0, info?.me?.role === "facilitator"];
 }
@@ -747,7 +748,7 @@ async function deliver(entry) {
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
     if (state.gaps.highest(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
-    composer.sent(entry.groupId, ...slowSeconds(entry.groupId));
+    composer.sent(entry.groupId, ...slowModeOf(entry.groupId));
     if (state.current === entry.groupId) renderMessages();
   } catch (error) {
     entry.attempts += 1;
