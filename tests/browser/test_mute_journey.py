@@ -81,7 +81,7 @@ def test_a_mute_shows_why_and_until_when_across_a_reload(pages: Pages, tmp_path:
     open_group_by_keyboard(loud)
     expect_muted(loud, until.group(1))
     # The keyboard is on the reason, not on a dead box.
-    loud.wait_for_function("document.activeElement.id === 'compose-hint'")
+    loud.wait_for_function("() => document.activeElement.id === 'compose-hint'")
     assert loud.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     screenshot(loud, tmp_path / "muted-after-reload.png")
 
