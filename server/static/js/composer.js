@@ -107,7 +107,7 @@ function render() {
   const hint = $("#compose-hint");
   const wait = $("#compose-wait");
   const muted = mute && mute.until > Date.now();
-  const wasTyping = document.activeElement === area;
+  const wasTyping = document.activeElement === area || document.activeElement === document.body;
   area.disabled = Boolean(muted);
   if (muted && wasTyping) hint.focus(); // keep the keyboard on the reason, not on a dead box
   $("#compose-send").disabled = Boolean(muted);
