@@ -298,6 +298,14 @@ class GroupsConfig:
         default=168, metadata=_doc("Hours an invite link stays valid by default.", min=1)
     )
     invite_max_uses: int = field(default=50, metadata=_doc("Most uses of one invite link.", min=1))
+    max_slow_mode_seconds: int = field(
+        default=3600,
+        metadata=_doc(
+            "Longest slow mode a facilitator may set: seconds between one member's messages.",
+            min=1,
+            max=86_400,
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ class Code(StrEnum):
     ROTATION_REQUIRED = "rotation_required"
     POSTING_CLOSED = "posting_closed"
     MUTED = "muted"
+    SLOW_MODE = "slow_mode"
     REPORT_UNVERIFIABLE = "report_unverifiable"
     REPORT_EXPIRED = "report_expired"
     ALREADY_REPORTED = "already_reported"

@@ -20,8 +20,13 @@ from server.realtime.admissions import (
 )
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
-from server.realtime.views import group_view, invite_view, member_view
-from server.realtime.wire import account_room, decode_b64, signed_commit
+from server.realtime.views import group_view, invite_view, member_view, mute_view
+from server.realtime.wire import (
+    account_room,
+    decode_b64,
+    group_room,
+    signed_commit,
+)
 from server.storage.groups import GroupSettings, NewMember
 
 if TYPE_CHECKING:
@@ -50,6 +55,17 @@ def _new_member(
     )
 
 
+def _slow_mode(hub: Hub, seconds: int) -> int:
+    """A group's slow mode within this server's maximum (groups.max_slow_mode_seconds)."""
+    limit = hub.config.groups.max_slow_mode_seconds
+    if seconds > limit:
+        raise HearthError(
+            Code.BAD_REQUEST,
+            f"slow_mode_seconds may be at most {limit} on this server (0 turns it off)",
+        )
+    return seconds
+
+
 @event("groups.list", schemas.Empty)
 async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Reply:
     memberships = {
@@ -69,6 +85,7 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
             {
                 **group_view(state.group),
                 "me": None if member is None else member_view(member),
+                "mute": None if member is None else mute_view(member, hub.clock()),
                 "facilitator": group_id in managed,
                 "rotation_needed": state.rotation_needed,
             }
@@ -107,6 +124,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         retention_days=payload.retention_days or hub.config.groups.default_retention_days,
         join_policy=payload.join_policy,
         posting_policy=payload.posting_policy,
+        slow_mode_seconds=_slow_mode(hub, payload.slow_mode_seconds),
     )
     facilitator_id = facilitator.facilitator_id
     group = await hub.groups.create_group(
@@ -134,11 +152,19 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
         retention_days=payload.retention_days or group.retention_days,
         join_policy=payload.join_policy or group.join_policy,
         posting_policy=payload.posting_policy or group.posting_policy,
+        slow_mode_seconds=(
+            group.slow_mode_seconds
+            if payload.slow_mode_seconds is None
+            else _slow_mode(hub, payload.slow_mode_seconds)
+        ),
     )
     await hub.groups.update_group(group_id, settings)
     await hub.changed({"t": "reload", "g": group_id.hex()})
     state = await hub.group_state(group_id)
-    return {"group": group_view(state.group)}
+    view = group_view(state.group)
+    # Members' composers say at once that slow mode (or anything else shown) changed.
+    await hub.sio.emit("group.updated", {"group": view}, room=group_room(group_id))
+    return {"group": view}
 
 
 @event("invite.create", schemas.InviteCreate)
@@ -183,12 +209,11 @@ async def revoke_invite(hub: Hub, connection: Connection, payload: schemas.Invit
 
 @event("invite.preview", schemas.InvitePreview)
 async def preview_invite(hub: Hub, connection: Connection, payload: schemas.InvitePreview) -> Reply:
-    group = await hub.groups.invite_group(_hash_token(payload.token), hub.clock())
+    token_hash, now = _hash_token(payload.token), hub.clock()
+    group = await hub.groups.invite_group(token_hash, now)
     if group is None:
-        raise HearthError(
-            Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
-        )
-    invite_key = await hub.authorisations.invite_key(_hash_token(payload.token))
+        raise await hub.groups.invite_refusal(token_hash, now)
+    invite_key = await hub.authorisations.invite_key(token_hash)
     return {
         "group": group_view(group),
         "invite_key": None if invite_key is None else b64encode(invite_key),

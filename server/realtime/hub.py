@@ -40,6 +40,7 @@ from server.realtime.facilitator_sessions import (
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.schemas import ConnectAuth
+from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, Counters, GroupState
 from server.realtime.transport import close_within_timeout
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
@@ -91,6 +92,7 @@ class Hub:
         self.used_challenges: UsedChallenges = used_challenges or LocalUsedChallenges(
             config.limits.max_used_challenges
         )
+        self.slow_mode = SlowMode()
         self.bus: Bus = bus or LocalBus()
         # groups with a facilitator online, as last announced by each other process
         self._remote_presence: dict[str, tuple[frozenset[str], float]] = {}

@@ -16,6 +16,7 @@ from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.history_limits import limit_history
+from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, GroupState
 from server.realtime.views import message_view
 from server.realtime.wire import check_version, decode_b64, group_room
@@ -85,6 +86,9 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         raise HearthError(
             Code.ROTATION_REQUIRED, "this epoch is used up; send again after the next commit"
         )
+    slow, previous = SlowMode.applies(state.group, sender), None
+    if slow:
+        previous = await hub.slow_mode.admit(hub.messages, state.group, sender, header.msg_id, now)
     counters.epoch_messages += 1
     kid = hub.keyring.current_kid
     message = MessageRow(
@@ -107,10 +111,14 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         raise
     if stored is None:
         counters.epoch_messages -= 1
+        if slow:
+            hub.slow_mode.restore(state.group, sender, previous)
         state = await hub.reload_group(group_id)
         raise _wrong_epoch(state.group.current_epoch)
     if stored.server_ts != now or stored.rtag != message.rtag:  # an earlier copy was kept
         counters.epoch_messages -= 1
+        if slow:
+            hub.slow_mode.restore(state.group, sender, previous)
         if stored.sender_id != message.sender_id:
             raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")
         return _ack(stored)
@@ -132,6 +140,8 @@ def _check_may_post(hub: Hub, state: GroupState, sender: MemberRow, now: int) ->
             Code.MUTED,
             "a facilitator has muted you in this group for now",
             muted_until=sender.muted_until,
+            rule=sender.mute_rule,
+            note=sender.mute_note,
         )
     if (
         state.group.posting_policy == "facilitator_present"

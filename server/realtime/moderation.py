@@ -156,13 +156,14 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
         )
     except InvalidDecision as error:
         raise HearthError(Code.BAD_REQUEST, str(error)) from None
+    rule = await _rule_named(hub, report.group_id, payload.rule)
     try:
         resolved = await hub.queue.resolve(report.report_id, decision)
     except AlreadyResolved:
         raise HearthError(
             Code.ALREADY_RESOLVED, "another facilitator has decided already"
         ) from None
-    detail = await _carry_out(hub, report, decision, now)
+    detail = await _carry_out(hub, report, decision, now, rule)
     await hub.audit.record(
         at=now,
         actor=connection.facilitator.username,
@@ -174,6 +175,7 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
         detail={
             "member_id": b64encode(report.sender_id),
             "note": decision.note,
+            **({"rule": rule} if rule else {}),
             **({"group_id": b64encode(report.group_id)} if report.about_facilitator else {}),
             **detail,
         },
@@ -182,7 +184,20 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
     return {"report": report_view(resolved)}
 
 
-async def _carry_out(hub: Hub, report: Report, decision: Decision, now: int) -> dict[str, Any]:
+async def _rule_named(hub: Hub, group_id: bytes, rule: str) -> str | None:
+    """The group rule a warning or mute is about: one line of the group's rules, as written."""
+    rule = rule.strip()
+    if not rule:
+        return None
+    group = (await hub.group_state(group_id)).group
+    if rule not in {line.strip() for line in group.rules.splitlines()}:
+        raise HearthError(Code.BAD_REQUEST, "rule must be one line of this group's rules")
+    return rule
+
+
+async def _carry_out(
+    hub: Hub, report: Report, decision: Decision, now: int, rule: str | None
+) -> dict[str, Any]:
     """Take effect at once; returns what the audit entry should add."""
     group_id, sender_id = report.group_id, report.sender_id
     action = decision.action
@@ -206,14 +221,27 @@ async def _carry_out(hub: Hub, report: Report, decision: Decision, now: int) -> 
     if member is None:
         return {"effect": "member unknown"}
     if action is Action.WARN:
-        await hub.notify_member(member, {"kind": "warning", "message": decision.note or _WARNING})
+        await hub.notify_member(
+            member,
+            {
+                "kind": "warning",
+                "message": decision.note or _WARNING,
+                "rule": rule,
+                "note": decision.note or None,
+            },
+        )
         return {}
     if action is Action.MUTE:
         assert decision.mute_minutes is not None  # Decision checks it
         until = now + decision.mute_minutes * MINUTE_MS
-        await hub.groups.set_muted_until(group_id, sender_id, until)
+        note = decision.note or None
+        await hub.groups.set_muted_until(group_id, sender_id, until, rule=rule, note=note)
         await hub.changed({"t": "reload", "g": group_id.hex()})
-        await hub.notify_member(member, {"kind": "muted", "message": _MUTED, "muted_until": until})
+        # The member's page also learns it from groups.list on every connect (views.mute_view).
+        await hub.notify_member(
+            member,
+            {"kind": "muted", "message": _MUTED, "muted_until": until, "rule": rule, "note": note},
+        )
         return {"muted_until": until}
     if action is Action.REMOVE_MEMBER:
         removed = await hub.groups.change_state(

@@ -13,6 +13,9 @@ Key32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 Rules = Annotated[str, msgspec.Meta(max_length=4000)]
 RetentionDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
+# Seconds between one member's messages (0: off); the server's own maximum
+# (groups.max_slow_mode_seconds) may be lower than this bound.
+SlowModeSeconds = Annotated[int, msgspec.Meta(ge=0, le=86_400)]
 Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -44,6 +47,7 @@ class GroupCreate(Strict, frozen=True):
     member: MemberKeysIn
     commit: B64
     retention_days: RetentionDays | None = None
+    slow_mode_seconds: SlowModeSeconds = 0
 
 
 class GroupUpdate(Strict, frozen=True):
@@ -53,6 +57,7 @@ class GroupUpdate(Strict, frozen=True):
     retention_days: RetentionDays | None = None
     join_policy: Literal["approval", "open"] | None = None
     posting_policy: Literal["always", "facilitator_present"] | None = None
+    slow_mode_seconds: SlowModeSeconds | None = None
 
 
 class GroupRef(Strict, frozen=True):
@@ -168,6 +173,7 @@ class ModerationAct(Strict, frozen=True):
     report_id: ReportId
     action: Literal["dismiss", "hide_message", "warn", "mute", "remove_member", "ban_account"]
     note: Note = ""
+    rule: Note = ""  # a line of the group's rules that the warning or mute is about
     mute_minutes: Annotated[int, msgspec.Meta(ge=1, le=43_200)] | None = None
 
 

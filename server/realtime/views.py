@@ -17,6 +17,7 @@ def group_view(group: GroupRow) -> dict[str, Any]:
         "join_policy": group.join_policy,
         "posting_policy": group.posting_policy,
         "current_epoch": group.current_epoch,
+        "slow_mode_seconds": group.slow_mode_seconds,
     }
 
 
@@ -55,3 +56,11 @@ def message_view(message: MessageRow) -> dict[str, Any]:
         "kid": message.kid,
         "rtag": b64encode(message.rtag),
     }
+
+
+def mute_view(member: MemberRow, now: int) -> dict[str, Any] | None:
+    """A member's own mute, while it lasts: until when, and why as the facilitator gave it.
+    Shown to that member only (groups.list), never in others' member lists."""
+    if member.muted_until is None or member.muted_until <= now:
+        return None
+    return {"until": member.muted_until, "rule": member.mute_rule, "note": member.mute_note}

@@ -25,11 +25,11 @@ from server.storage.rows import (
 
 _GROUP_COLUMNS = (
     "group_id, name, rules, retention_days, join_policy, posting_policy, current_epoch, "
-    "epoch_started_at, created_at"
+    "epoch_started_at, created_at, slow_mode_seconds"
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
-    "facilitator_id, first_epoch, joined_at, muted_until"
+    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note"
 )
 _INVITE_COLUMNS = "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked"
 
@@ -45,6 +45,29 @@ def _member(row: sqlite3.Row) -> MemberRow:
 def invite_id_of(token_hash: bytes) -> str:
     """The short public handle of an invite: enough to list and revoke, useless to join."""
     return token_hash[:8].hex()
+
+
+# Why an invite cannot be used, for the person holding the link (who may know it exists): what
+# to do next differs (ask for a new link, or copy the whole link again).
+_INVITE_STATE = "SELECT revoked, expires_at, uses, max_uses FROM invites WHERE token_hash = ?"
+_INVITE_REFUSALS = {
+    "unknown": "this invite link is not known here: it may be incomplete or mistyped",
+    "revoked": "this invite link was withdrawn by the group's facilitator",
+    "expired": "this invite link has expired",
+    "used_up": "this invite link has been used as many times as it allows",
+}
+
+
+def _invite_refused(row: sqlite3.Row | None, now: int) -> HearthError:
+    if row is None:
+        reason = "unknown"
+    elif row["revoked"]:
+        reason = "revoked"
+    elif row["expires_at"] <= now:
+        reason = "expired"
+    else:
+        reason = "used_up"
+    return HearthError(Code.INVITE_INVALID, _INVITE_REFUSALS[reason], reason=reason)
 
 
 def _invite(row: sqlite3.Row) -> InviteRow:
@@ -76,6 +99,7 @@ class GroupSettings:
     retention_days: int
     join_policy: JoinPolicy
     posting_policy: PostingPolicy
+    slow_mode_seconds: int = 0
 
 
 async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
@@ -119,7 +143,8 @@ async def _insert_member(
         None,
     )
     await conn.execute(
-        f"INSERT INTO members ({_MEMBER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT INTO members ({_MEMBER_COLUMNS}) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         tuple(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")),
     )
     return row
@@ -226,6 +251,10 @@ class GroupStore:
         )
         return None if row is None else await self.get_group(row[0])
 
+    async def invite_refusal(self, token_hash: bytes, now: int) -> HearthError:
+        """Why an invite that ``invite_group`` did not lead anywhere cannot be used."""
+        return _invite_refused(await self._db.fetch_one(_INVITE_STATE, (token_hash,)), now)
+
     async def is_banned(self, account_pk: bytes) -> bool:
         row = await self._db.fetch_one(
             "SELECT banned FROM accounts WHERE account_pk = ?", (account_pk,)
@@ -251,7 +280,7 @@ class GroupStore:
                     raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
             await _ensure_account(conn, creator.account_pk, now)
             await conn.execute(
-                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?)",
+                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                 (
                     group_id,
                     settings.name,
@@ -261,6 +290,7 @@ class GroupStore:
                     settings.posting_policy,
                     now,
                     now,
+                    settings.slow_mode_seconds,
                 ),
             )
             await conn.execute(
@@ -291,6 +321,7 @@ class GroupStore:
                 1,
                 now,
                 now,
+                settings.slow_mode_seconds,
             )
 
         return await self._db.write(job)
@@ -299,13 +330,14 @@ class GroupStore:
         async def job(conn: aiosqlite.Connection) -> None:
             await conn.execute(
                 "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
-                "posting_policy = ? WHERE group_id = ?",
+                "posting_policy = ?, slow_mode_seconds = ? WHERE group_id = ?",
                 (
                     settings.name,
                     settings.rules,
                     settings.retention_days,
                     settings.join_policy,
                     settings.posting_policy,
+                    settings.slow_mode_seconds,
                     group_id,
                 ),
             )
@@ -373,9 +405,8 @@ class GroupStore:
             ) as cursor:
                 found = await cursor.fetchone()
             if found is None:
-                raise HearthError(
-                    Code.INVITE_INVALID, "this invite link is unknown, expired, used up or revoked"
-                )
+                async with conn.execute(_INVITE_STATE, (token_hash,)) as cursor:
+                    raise _invite_refused(await cursor.fetchone(), now)
             group_id, join_policy = found[0], found[1]
             async with conn.execute(
                 "SELECT banned FROM accounts WHERE account_pk = ?", (member.account_pk,)
@@ -534,11 +565,20 @@ class GroupStore:
 
         return await self._db.write(job)
 
-    async def set_muted_until(self, group_id: bytes, member_id: bytes, until: int | None) -> None:
+    async def set_muted_until(
+        self,
+        group_id: bytes,
+        member_id: bytes,
+        until: int | None,
+        *,
+        rule: str | None = None,
+        note: str | None = None,
+    ) -> None:
         async def job(conn: aiosqlite.Connection) -> None:
             await conn.execute(
-                "UPDATE members SET muted_until = ? WHERE group_id = ? AND member_id = ?",
-                (until, group_id, member_id),
+                "UPDATE members SET muted_until = ?, mute_rule = ?, mute_note = ? "
+                "WHERE group_id = ? AND member_id = ?",
+                (until, rule, note, group_id, member_id),
             )
 
         await self._db.write(job)

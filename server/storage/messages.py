@@ -83,6 +83,15 @@ class MessageStore:
         )
         return None if row is None else _message(row)
 
+    async def last_sent_at(self, group_id: bytes, sender_id: bytes) -> int | None:
+        """When the server accepted the sender's latest message still kept (deleted or not)."""
+        row = await self._db.fetch_one(
+            "SELECT server_ts FROM messages WHERE group_id = ? AND sender_id = ? "
+            "ORDER BY seq DESC LIMIT 1",
+            (group_id, sender_id),
+        )
+        return None if row is None else int(row[0])
+
     async def last_seq(self, group_id: bytes) -> int:
         row = await self._db.fetch_one(f"SELECT {_LAST_SEQ}", (group_id, group_id))
         return 0 if row is None or row[0] is None else int(row[0])

@@ -22,6 +22,7 @@ class GroupRow:
     current_epoch: int
     epoch_started_at: int
     created_at: int
+    slow_mode_seconds: int = 0  # least seconds between two messages of one member; 0: off
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +39,8 @@ class MemberRow:
     first_epoch: int | None
     joined_at: int
     muted_until: int | None
+    mute_rule: str | None = None  # why, as the facilitator gave it (shown to this member only)
+    mute_note: str | None = None
 
     @property
     def keyed(self) -> bool:

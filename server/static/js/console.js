@@ -12,6 +12,7 @@ import * as queue from "./queue.js";
 import * as reportView from "./reportview.js";
 import * as audit from "./audit.js";
 import { showCrisisSetupWarning } from "./crisiswarning.js";
+import * as groupSettings from "./groupsettings.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -63,6 +64,7 @@ async function boot() {
   };
   queue.init(context);
   reportView.init(context);
+  groupSettings.init(context);
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
@@ -233,6 +235,7 @@ async function createGroup(event) {
       join_policy: $("#create-join").value,
       posting_policy: $("#create-posting").value,
       retention_days: Number($("#create-retention").value),
+      slow_mode_seconds: Number($("#create-slow").value),
       member: keys.memberPayload(record),
       commit: hc.b64encode(commit.raw),
     });
@@ -262,6 +265,7 @@ async function refreshGroup() {
   const listing = await state.session.call("members.list", { group_id: id });
   const record = await store.group(id);
   $("#group-title").textContent = listing.group.name;
+  groupSettings.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;
   if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
   else if (listing.rotation_needed) epochText += " · key rotation pending";

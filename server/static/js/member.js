@@ -10,6 +10,8 @@ import { $, el, show, announce, ask, formatTime, renderResources, roleBadge, wir
 import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
+import * as composer from "./composer.js";
+import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
@@ -28,6 +30,7 @@ const state = {
   gaps: new Gaps(), // seqs known to exist that this page has not got yet
   current: null,
   invite: null,
+  newcomer: false, // no name chosen yet on this device: the join form asks for it (once)
   profile: null,
   view: "home",
 };
@@ -70,15 +73,23 @@ async function boot() {
   for (const record of await store.groups()) state.records.set(record.id, record);
   await restoreOutbox();
   state.invite = readInvite();
+  invites.watch(() => {
+    // A link opened in this tab while Hearth is open: no reload needed.
+    const token = readInvite(); // the key with it, from the fragment
+    if (token === state.invite && state.view === "join") return;
+    state.invite = token;
+    showInvite();
+  });
 
   state.session = new Session(handlers, onStatus);
   state.session.start();
 
-  if (firstVisit || !(await store.get("profile"))) {
+  state.newcomer = firstVisit || !(await store.get("profile"));
+  if (state.newcomer && !state.invite) {
     $("#welcome-pseudonym").value = state.profile.pseudonym;
     go("welcome");
   } else {
-    afterWelcome();
+    afterWelcome(); // with an invite, the join form asks for the name: once
   }
 }
 
@@ -113,6 +124,7 @@ function wireStatic() {
     event.preventDefault();
     state.profile = { pseudonym: $("#welcome-pseudonym").value.trim() };
     await store.put("profile", state.profile);
+    state.newcomer = false;
     afterWelcome();
   });
   $("#rename-form").addEventListener("submit", async (event) => {
@@ -123,12 +135,22 @@ function wireStatic() {
   });
   $("#join-form").addEventListener("submit", (event) => {
     event.preventDefault();
-    join().catch((error) => ($("#join-error").textContent = error.message));
+    join().catch((error) => {
+      if (error.code === "invite_invalid") showDeadLink(error.detail?.reason);
+      else $("#join-error").textContent = error.message;
+    });
+  });
+  $("#join-dead-home").addEventListener("click", () => {
+    clearInvite();
+    if (!state.newcomer) return goHome();
+    $("#welcome-pseudonym").value = state.profile.pseudonym;
+    go("welcome"); // no name chosen yet on this device
   });
   $("#compose").addEventListener("submit", (event) => {
     event.preventDefault();
     compose();
   });
+  $("#compose-text").addEventListener("input", composer.typed);
   $("#compose-text").addEventListener("keydown", (event) => {
     if (event.key === "Enter" && !event.shiftKey) {
       event.preventDefault();
@@ -180,6 +202,9 @@ async function catchUp() {
     const server = known.get(record.id);
     if (server) {
       record.info = { ...server };
+      // The server keeps a mute and its reason: shown after every reload and reconnect.
+      if (server.mute) notices.remember(record.id, "muted", "", server.mute.until, server.mute.rule, server.mute.note);
+      else notices.forgetMute(record.id);
       if (server.me) record.serverState = server.me.state;
       if (server.me && ["left", "removed", "refused"].includes(server.me.state)) record.state = server.me.state;
     }
@@ -194,9 +219,12 @@ async function catchUp() {
     await store.saveGroup(record);
   }
   if (state.current) renderChatState(); // a refused commit shows at once
-  if (state.invite && state.view === "join" && !$("#join-name").textContent) await showInvite();
+  // An invite not yet checked (offline at the start) is checked now.
+  if (state.invite && state.view === "join" && $("#join-details").hidden && $("#join-dead").hidden) await showInvite();
   renderHome();
   if (state.current) {
+    notices.render(state.current);
+    showComposer(state.current);
     await refreshGroup(state.current);
   }
   await flushOutbox();
@@ -227,10 +255,23 @@ const handlers = {
   notice: (data) => {
     const record = state.records.get(data.group_id);
     if (!record) return;
-    notices.remember(data.group_id, data.kind, data.message, data.muted_until);
+    notices.remember(data.group_id, data.kind, data.message, data.muted_until, data.rule, data.note);
     const name = record.info?.name || "a group";
     announce(data.kind === "muted" ? `${name}: ${notices.mutedText(data.muted_until)}` : `${name}: a facilitator sent you a warning.`);
-    if (state.current === data.group_id) notices.render(data.group_id);
+    if (state.current === data.group_id) {
+      notices.render(data.group_id);
+      showComposer(data.group_id);
+    }
+  },
+  // A facilitator changed the group's settings (slow mode among them).
+  "group.updated": (data) => {
+    const record = state.records.get(data.group.group_id);
+    if (!record) return;
+    record.info = { ...record.info, ...data.group };
+    if (state.current === record.id) {
+      $("#chat-title").textContent = record.info.name || "Group";
+      showComposer(record.id);
+    }
   },
   "epoch.new": async (data) => {
     const record = state.records.get(data.group_id);
@@ -292,22 +333,53 @@ const handlers = {
 
 // -- joining -------------------------------------------------------------------------------------
 
+const joinName = $("#join-name");
+
+function joinStage(stage) {
+  show($("#join-checking"), stage === "checking");
+  show($("#join-dead"), stage === "dead");
+  show($("#join-details"), stage === "live");
+}
+
 async function showInvite() {
+  state.current = null;
+  notices.render(null);
+  composer.hide();
+  $("#join-title").replaceChildren("Join ", joinName);
+  joinName.textContent = "";
+  $("#join-checking").textContent = "Checking the invite link…";
+  joinStage("checking");
   go("join");
   $("#join-pseudonym").value = state.profile?.pseudonym || "";
   $("#join-error").textContent = "";
+  $("#join-accept").checked = false;
+  show($("#join-intro"), Boolean(state.newcomer));
+  const token = state.invite;
+  if (invites.malformed(token)) return showDeadLink(invites.malformed(token));
   try {
     await state.session.ready();
-    const { group } = await state.session.call("invite.preview", { token: state.invite });
+    const { group } = await state.session.call("invite.preview", { token });
+    if (token !== state.invite) return; // another link was opened meanwhile
     if (state.records.get(group.group_id)?.state === "active") {
       clearInvite();
       return openGroup(group.group_id);
     }
-    $("#join-name").textContent = group.name;
+    joinName.textContent = group.name;
     $("#join-rules").textContent = group.rules || "(This group has no written rules.)";
+    joinStage("live");
   } catch (error) {
-    $("#join-error").textContent = error.message;
+    if (token !== state.invite) return;
+    if (error.code === "invite_invalid") return showDeadLink(error.detail?.reason);
+    $("#join-checking").textContent = `Could not check the invite link yet: ${error.message}. It is checked again once connected.`;
   }
+}
+
+/** A link that cannot be used: say why and what to do, and offer no Join button. */
+function showDeadLink(reason) {
+  $("#join-title").textContent = "This invite link does not work";
+  $("#join-dead-text").textContent = invites.deadLinkText(reason);
+  joinStage("dead");
+  $("#join-title").focus({ preventScroll: true });
 }
 
 function clearInvite() {
@@ -339,7 +411,14 @@ async function join() {
   try {
     reply = await state.session.call("group.join", payload);
   } catch (error) {
-    throw new Error(error.code === "pseudonym_taken" ? "Someone in this group already uses a name like that. Please pick another." : error.message);
+    if (error.code !== "pseudonym_taken") throw error;
+    throw new Error("Someone in this group already uses a name like that. Please pick another.");
+  }
+  if (state.newcomer) {
+    // Asked once: the name given here is also the default for the next groups.
+    state.profile = { pseudonym };
+    await store.put("profile", state.profile);
+    state.newcomer = false;
   }
   record.info = reply.group;
   record.serverState = reply.me.state;
@@ -375,6 +454,7 @@ function renderHome() {
 function goHome() {
   state.current = null;
   notices.render(null);
+  composer.hide();
   renderHome();
   go("home");
 }
@@ -388,9 +468,23 @@ async function openGroup(id) {
   go("chat");
   notices.render(id);
   renderChatState();
+  showComposer(id);
   renderMessages();
   if (state.session.connected) await refreshGroup(id);
-  $("#compose-text").focus();
+  if ($("#compose-text").disabled) $("#compose-hint").focus();
+  else $("#compose-text").focus();
+}
+
+function showComposer(id) {
+  const info = state.records.get(id)?.info;
+  composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt: info?.me?.role === "facilitator", mute: notices.mute(id) });
+  composer.typed();
+}
+
+/** [slow mode seconds, exempt as a facilitator] of a group. */
+function slowModeOf(groupId) {
+  const info = state.records.get(groupId)?.info;
+  return [info?.slow_mode_seconds || 0, info?.me?.role === "facilitator"];
 }
 
 function renderChatState() {
@@ -655,7 +749,7 @@ function statusLine(m) {
       el("button", { type: "button", class: "retry", onclick: () => retry(m.msgId) }, "Retry"),
     );
   }
-  return el("p", { class: "state", text: "Sending…" });
+  return el("p", { class: "state", text: m.status === "waiting" ? "Waiting for slow mode, then sending…" : "Sending…" });
 }
 
 // -- sending -------------------------------------------------------------------------------------
@@ -668,6 +762,11 @@ async function compose() {
   const area = $("#compose-text");
   const text = area.value.trim();
   if (!text || !state.current) return;
+  const refusal = composer.refusal(state.current, text);
+  if (refusal) {
+    announce(refusal); // the text stays in the box
+    return;
+  }
   if (await containsCrisisLanguage(text)) {
     const answer = await ask($("#crisis-check"));
     if (answer === "support") $("#crisis").showModal();
@@ -675,6 +774,7 @@ async function compose() {
     if (answer !== "send") return;
   }
   area.value = "";
+  composer.typed();
   area.focus();
   const msgId = hc.b64encode(hc.randomBytes(16));
   const entry = { groupId: state.current, text, msgId, attempts: 0 };
@@ -724,6 +824,7 @@ async function deliver(entry) {
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
     if (state.gaps.highest(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
+    composer.sent(entry.groupId, ...slowModeOf(entry.groupId));
     if (state.current === entry.groupId) renderMessages();
   } catch (error) {
     entry.attempts += 1;
@@ -742,9 +843,20 @@ async function deliver(entry) {
       return;
     }
     const offline = error instanceof Refused && ["unavailable", "timeout"].includes(error.code);
+    if (error.code === "slow_mode" && error.detail?.retry_after_ms && entry.attempts < 6) {
+      // Sent from another tab or device a moment ago: this one waits its turn, then goes.
+      composer.mustWait(entry.groupId, error.detail.retry_after_ms);
+      setStatus(entry, "waiting");
+      entry.inFlight = false;
+      setTimeout(() => deliver(entry), error.detail.retry_after_ms + 100);
+      return;
+    }
     if (error.code === "muted" && error.detail?.muted_until) {
-      notices.remember(entry.groupId, "muted", "", error.detail.muted_until);
-      if (state.current === entry.groupId) notices.render(entry.groupId);
+      notices.remember(entry.groupId, "muted", "", error.detail.muted_until, error.detail.rule, error.detail.note);
+      if (state.current === entry.groupId) {
+        notices.render(entry.groupId);
+        showComposer(entry.groupId);
+      }
       setStatus(entry, "failed", notices.mutedText(error.detail.muted_until));
     } else {
       setStatus(entry, "failed", offline ? "offline, will resend when reconnected" : error.message);

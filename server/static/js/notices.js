@@ -1,9 +1,12 @@
 // What a facilitator tells one member (`notice`: a warning, or a mute until a time), and a refused
 // send because of a mute, shown as a banner in that group's chat — only this member sees it.
+// A mute is also restored from `groups.list` on every connect (the server keeps it and its
+// reason), so it survives reloads and reconnects; a warning names the rule it is about.
 
-import { $, formatTime } from "./ui.js";
+import { $ } from "./ui.js";
+import { formatUntil, muteReason } from "./composer.js";
 
-const notices = new Map(); // group id (b64) -> {kind, message, until}
+const notices = new Map(); // group id (b64) -> {kind, message, until, rule, note}
 let timer = null;
 
 function active(groupId) {
@@ -16,12 +19,23 @@ function active(groupId) {
 }
 
 export function mutedText(until) {
-  return `You are muted in this group until ${formatTime(until)}.`;
+  return `You are muted in this group until ${formatUntil(until)}.`;
 }
 
-/** Remember a `notice` event (or a `muted` refusal) for its group. */
-export function remember(groupId, kind, message, until) {
-  notices.set(groupId, { kind, message, until });
+/** Remember a `notice` event (or a `muted` refusal, or groups.list's `mute`) for its group. */
+export function remember(groupId, kind, message, until, rule = null, note = null) {
+  notices.set(groupId, { kind, message, until, rule, note });
+}
+
+/** The group's mute while it lasts, as {until, rule, note}, else null. */
+export function mute(groupId) {
+  const notice = active(groupId);
+  return notice?.kind === "muted" ? { until: notice.until, rule: notice.rule, note: notice.note } : null;
+}
+
+/** The server says there is no mute (any more): drop a remembered one. */
+export function forgetMute(groupId) {
+  if (notices.get(groupId)?.kind === "muted") notices.delete(groupId);
 }
 
 /** Show the current group's notice, if any, in #notice. */
@@ -34,10 +48,13 @@ export function render(groupId) {
   if (!notice) return;
   $("#notice-dismiss").hidden = notice.kind === "muted"; // a mute ends by itself
   if (notice.kind === "muted") {
-    $("#notice-text").textContent = `${mutedText(notice.until)} ${notice.message || ""}`.trim();
+    $("#notice-text").textContent = `${mutedText(notice.until)} ${muteReason(notice) || notice.message || ""}`.trim();
     timer = setTimeout(() => render(groupId), Math.min(notice.until - Date.now() + 500, 2 ** 31 - 1));
+  } else if (notice.rule) {
+    const note = notice.note ? ` Their note: “${notice.note}”.` : "";
+    $("#notice-text").textContent = `A facilitator warned you about this group's rule “${notice.rule}”.${note}`;
   } else {
-    $("#notice-text").textContent = `A facilitator warned you: ${notice.message}`;
+    $("#notice-text").textContent = `A facilitator warned you: ${notice.message} (See the group's rules with the Rules button.)`;
   }
 }
 

@@ -39,6 +39,7 @@ function nameOf(memberId) {
 
 export async function open(report) {
   current = report;
+  fillRules(ctx.groups().get(report.group_id)?.rules || "");
   ctx.go("report");
   render();
   await Promise.all([loadNames(report.group_id).then(render), loadContext(report)]);
@@ -49,6 +50,15 @@ export function update(report) {
   if (current?.report_id !== report.report_id) return;
   current = report;
   render();
+}
+
+/** The rule a warning or mute is about: one line of the group's rules, shown to the member. */
+function fillRules(rules) {
+  const lines = rules.split("\n").map((line) => line.trim()).filter(Boolean);
+  $("#act-rule").replaceChildren(
+    el("option", { value: "", text: "No particular rule" }),
+    ...lines.map((line) => el("option", { value: line, text: line })),
+  );
 }
 
 async function loadNames(groupId) {
@@ -137,6 +147,7 @@ async function act(action) {
   if (action === "remove_member" && !(await ctx.confirm(`Remove ${who} from ${ctx.groups().get(r.group_id)?.name || "the group"}? The group's keys will be rotated.`, "Remove"))) return;
   if (action === "ban_account" && !(await ctx.confirm(`Ban ${who}'s account from this server? All their memberships end and they cannot connect again.`, "Ban"))) return;
   const payload = { report_id: r.report_id, action, note: $("#act-note").value.trim() };
+  if ((action === "warn" || action === "mute") && $("#act-rule").value) payload.rule = $("#act-rule").value;
   if (action === "mute") {
     const minutes = Number($("#act-minutes").value);
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 43200) {
@@ -155,6 +166,7 @@ async function act(action) {
     return;
   }
   $("#act-note").value = "";
+  $("#act-rule").value = "";
   ctx.resolved(reply.report);
   announce(`${LABELS[action]}.`);
   $("#report-title").focus();
