@@ -534,10 +534,11 @@ function senderName(groupId, senderId, mine) {
 }
 
 // A role is its own element, never text inside a name (a name cannot contain a role word either:
-// server/pseudonyms.py), so "Quiet Fox (facilitator)" typed as a name cannot pass for one.
+// server/pseudonyms.py), so "Quiet Fox (facilitator)" typed as a name cannot pass for one. Who is
+// a facilitator comes from the verified group state (groupstate.js), never the server's `role`.
 function senderBadge(groupId, senderId) {
-  const entry = state.names.get(groupId)?.get(senderId);
-  return entry?.role === "facilitator" ? roleBadge("facilitator", "Facilitator") : null;
+  const chiefs = state.records.get(groupId)?.group?.facilitators || [];
+  return senderId && chiefs.includes(hc.hex(hc.b64decode(senderId))) ? roleBadge("facilitator", "Facilitator") : null;
 }
 
 function renderMessages(forceBottom = false) {
