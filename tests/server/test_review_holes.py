@@ -14,7 +14,8 @@ from contextlib import closing
 
 import pytest
 
-from crypto.authorisations import sign_invite_admission
+from crypto.authorisations import sign_admission, sign_invite_admission
+from crypto.commits import build_commit
 from crypto.keys import MemberKeys
 from crypto.suite import SIG_PK_LEN
 from server.client import HearthClient, HearthRefused, InviteToken
@@ -100,3 +101,56 @@ async def test_a_spent_invite_link_admits_nobody_later(
             await honest.rotate(group)
         assert caught.value.code == "unauthorised_change"
     assert fac.keys[group].current == epoch
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a newcomer trusts the roster and facilitator list of the commit that keys it "
+    "(keyed_state): the server alone makes up a member, lists it as facilitator, signs the "
+    "newcomer's admission and the commit with it, and reads what the newcomer sends; nothing "
+    "in an invite link anchors the newcomer to the group's real keys",
+)
+async def test_the_server_alone_cannot_key_a_newcomer_into_a_made_up_epoch(
+    hearth_server: RunningServer, make_client: Clients
+) -> None:
+    fac = await facilitator(make_client)
+    group = await fac.create_group("Trust", pseudonym="Host Birch")
+    link = await fac.create_invite(group)
+    ana = make_client()
+    await ana.connect()
+    await ana.join(InviteToken.of(link.link), pseudonym="Quiet Fox")  # waits for approval
+    held = fac.keys[group].latest
+    assert held is not None
+    await _stop(hearth_server, fac, ana)
+
+    # The server makes up a member, calls it a facilitator and keys ana with it.
+    fake = MemberKeys.generate()
+    newcomer = ana.keys[group].member
+    forged, _ = build_commit(
+        group_id=group,
+        epoch=held.epoch + 1,
+        prev_commit_hash=held.hash,
+        committer=fake,
+        roster=[*held.roster, fake.entry, newcomer.entry],
+        facilitators=[fake.member_id],
+        authorisations=[sign_admission(group, fake, newcomer.entry)],
+    )
+    with closing(sqlite3.connect(hearth_server.database)) as conn, conn:
+        conn.execute(
+            "INSERT INTO epochs (group_id, epoch, commit_blob, commit_hash, committer_id, "
+            "created_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (group, forged.epoch, forged.raw, forged.hash, fake.member_id, int(time.time() * 1000)),
+        )
+        conn.execute(
+            "UPDATE groups SET current_epoch = ? WHERE group_id = ?", (forged.epoch, group)
+        )
+        conn.execute(
+            "UPDATE members SET state = 'active', first_epoch = ? "
+            "WHERE group_id = ? AND member_id = ?",
+            (forged.epoch, group, newcomer.member_id),
+        )
+    await _reconnect(hearth_server, ana)
+
+    assert ana.keys[group].latest is None  # the made-up epoch is refused
+    with pytest.raises(HearthRefused):
+        await ana.send(group, "for the group only")
