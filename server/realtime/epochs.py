@@ -113,8 +113,18 @@ async def flag_epoch(hub: Hub, connection: Connection, payload: schemas.EpochFla
         or not member.first_epoch <= payload.epoch <= state.group.current_epoch
     ):
         raise HearthError(Code.NOT_FOUND, "you hold no such epoch of this group")
+    if payload.epoch == state.group.current_epoch:
+        # §6.6: the member flags once a later epoch keys it again (its own recovery or another's)
+        raise HearthError(Code.WRONG_EPOCH, "commit a new epoch on top before flagging this one")
     stored = await hub.groups.commits_from(group_id, payload.epoch)
-    committer = parse_commit(stored[0].commit_blob).committer_id
+    flagged_commit = parse_commit(stored[0].commit_blob)
+    committer = flagged_commit.committer_id
+    if committer == member.member_id:
+        raise HearthError(Code.FORBIDDEN, "you cannot flag your own commit")
+    if flagged_commit.entry_of(member.member_id) is None:
+        raise HearthError(Code.NOT_FOUND, "you hold no wrap in that epoch")
+    if await hub.audit.flagged(group_id, payload.epoch):
+        return {}  # the facilitators were told already: once per epoch, however many flag it
     flagged = {
         "group_id": payload.group_id,
         "epoch": payload.epoch,

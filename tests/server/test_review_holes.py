@@ -16,6 +16,7 @@ import pytest
 
 from crypto.authorisations import sign_admission, sign_invite_admission
 from crypto.commits import build_commit
+from crypto.encoding import b64encode
 from crypto.keys import MemberKeys
 from crypto.suite import SIG_PK_LEN
 from server.client import HearthClient, HearthRefused, InviteToken
@@ -154,3 +155,36 @@ async def test_the_server_alone_cannot_key_a_newcomer_into_a_made_up_epoch(
     assert ana.keys[group].latest is None  # the made-up epoch is refused
     with pytest.raises(HearthRefused):
         await ana.send(group, "for the group only")
+
+
+async def test_a_member_cannot_flag_honest_commits_at_will(make_client: Clients) -> None:
+    fac = await facilitator(make_client)
+    group = await fac.create_group("Trust", pseudonym="Host Birch")
+    ana = await member_in(make_client, fac, group, "Quiet Fox")
+    gid = b64encode(group)
+    honest = fac.keys[group].current  # fac's commit keyed ana; her wrap opened
+
+    async def flag(epoch: int) -> str | None:
+        try:
+            await ana.call("epoch.flag", {"group_id": gid, "epoch": epoch})
+        except HearthRefused as refused:
+            return refused.code
+        return None
+
+    # The current epoch: no member recovered on top of it (§6.6), so no wrap of it failed.
+    assert await flag(honest) == "wrong_epoch"
+    await member_in(make_client, fac, group, "Calm River")
+    own = await ana.rotate(group)
+    await fac.rotate(group)
+    assert await flag(own) == "forbidden"  # her own commit
+    # However often she flags an epoch, the facilitators hear of it once.
+    for _ in range(3):
+        assert await flag(honest) is None
+    assert await flag(honest + 1) is None
+    await fac.wait_for(
+        lambda: any(e == "commit.flagged" and d["epoch"] == honest + 1 for e, d in fac.events)
+    )
+    told = [d["epoch"] for e, d in fac.events if e == "commit.flagged"]
+    assert told == [honest, honest + 1]
+    audit = await fac.call("audit.list", {"group_id": gid})
+    assert sum(entry["action"] == "flag_commit" for entry in audit["entries"]) == 2
