@@ -10,6 +10,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
+from crypto.errors import VerificationFailed
+from crypto.keys import SigningKey, verify_signature
 from tests.browser.steps import (
     Pages,
     create_group,
@@ -65,3 +67,57 @@ def test_a_facilitator_badge_comes_from_the_verified_group_state(pages: Pages) -
     row = wren.locator("#messages li.message", has_text="an ordinary member")
     expect(row.locator(".who")).to_have_text("Calm Heron")
     expect(row.locator(".role-badge")).to_have_count(0)
+
+
+def _python_accepts(public_key: bytes, signature: bytes, message: bytes) -> bool:
+    try:
+        verify_signature(public_key, signature, message)
+    except VerificationFailed:
+        return False
+    return True
+
+
+def test_the_page_and_python_agree_on_small_order_and_non_canonical_keys(
+    crypto_page: Any,
+) -> None:
+    """A signature under the identity point verifies for any message in WebCrypto; libsodium
+    (the Python side) refuses it, so the page must too."""
+    small = [
+        "00" * 32,
+        "01" + "00" * 31,
+        "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+        "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+        "ec" + "ff" * 30 + "7f",
+        "ed" + "ff" * 30 + "7f",
+        "ee" + "ff" * 30 + "7f",
+    ]
+    points = [bytes.fromhex(h) for h in small]
+    points += [p[:31] + bytes([p[31] | 0x80]) for p in points]  # the sign bit set
+    message = b"hearth-v1 leave: anything at all"
+    key = SigningKey.generate()
+    good = key.sign(message)
+    cases = [(p, p + bytes(32)) for p in points]  # R = the point itself, S = 0
+    cases += [(p, bytes.fromhex(small[1]) + bytes(32)) for p in points]  # R = identity
+    cases += [(key.public, bytes.fromhex(small[1]) + good[32:])]  # small-order R, real key
+    cases += [(bytes([b]) + b"\xff" * 30 + b"\x7f", good) for b in range(0xED, 0x100)]
+    cases += [(key.public, good)]
+    expected = [_python_accepts(pk, sig, message) for pk, sig in cases]
+    assert expected[-1]
+    assert not any(expected[:-1])
+    got = crypto_page.evaluate(
+        """async ([cases, message]) => {
+          const hc = window.hc;
+          const out = [];
+          for (const [pk, sig] of cases) {
+            try {
+              await hc.verifySignature(hc.unhex(pk), hc.unhex(sig), hc.unhex(message));
+              out.push(true);
+            } catch {
+              out.push(false);
+            }
+          }
+          return out;
+        }""",
+        [[[pk.hex(), sig.hex()] for pk, sig in cases], message.hex()],
+    )
+    assert got == expected
