@@ -485,6 +485,10 @@ class HearthClient:
                 invite_key.public + keys.member.member_id + certificate
             )
         reply = await self.call("invite.create", payload)
+        if keys is not None:
+            # Catch up first: the anchor is the newest epoch we verified (§6.7).
+            with contextlib.suppress(HearthRefused):
+                await self.sync_epochs(group_id)
         held = keys.state if keys is not None else None
         anchor = None if held is None else (held.epoch, held.commit_hash)
         return InviteToken(str(reply["token"]), invite_key, anchor)
