@@ -225,10 +225,12 @@ def keyed_state(
 ) -> tuple[GroupState, list[Change]]:
     """The state of the commit that first keys ``member`` (a newcomer, or the creator).
 
-    A newcomer cannot see the epochs before it joined; it checks the commit's signature, that
-    it is in the roster with its own keys, and that its own admission is in the commit, signed by
-    one of the commit's facilitators (or by the invite key of its own link, ``invite_pk``, that a
-    facilitator certified). Every other admission in the commit is checked the same way.
+    Only for the genesis and for a link without an anchor that the person chose to trust
+    (§6.7; ``anchored_state`` otherwise): it trusts the commit's own roster. It checks the
+    commit's signature, that it is in the roster with its own keys, and that its own admission
+    is in the commit, signed by one of the commit's facilitators (or by the invite key of its
+    own link, ``invite_pk``, that a facilitator certified). Every other admission in the commit
+    is checked the same way.
     """
     if commit.epoch == 1:
         return genesis_state(commit)

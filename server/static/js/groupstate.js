@@ -118,7 +118,8 @@ export async function advance(state, commit) {
   return { state: stateOf(commit, new Set([...departedBefore, ...departed])), changes };
 }
 
-/** The state of the commit that first keys `member`: it must carry our own valid admission. */
+/** The state of the commit that first keys `member`: it must carry our own valid admission.
+ * Only for the genesis and a link without an anchor the person chose to trust (§6.7). */
 export async function keyedState(commit, member, invitePk = null) {
   if (commit.epoch === 1) return genesisState(commit);
   try {
