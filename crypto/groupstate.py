@@ -225,10 +225,12 @@ def keyed_state(
 ) -> tuple[GroupState, list[Change]]:
     """The state of the commit that first keys ``member`` (a newcomer, or the creator).
 
-    A newcomer cannot see the epochs before it joined; it checks the commit's signature, that
-    it is in the roster with its own keys, and that its own admission is in the commit, signed by
-    one of the commit's facilitators (or by the invite key of its own link, ``invite_pk``, that a
-    facilitator certified). Every other admission in the commit is checked the same way.
+    Only for the genesis and for a link without an anchor that the person chose to trust
+    (§6.7; ``anchored_state`` otherwise): it trusts the commit's own roster. It checks the
+    commit's signature, that it is in the roster with its own keys, and that its own admission
+    is in the commit, signed by one of the commit's facilitators (or by the invite key of its
+    own link, ``invite_pk``, that a facilitator certified). Every other admission in the commit
+    is checked the same way.
     """
     if commit.epoch == 1:
         return genesis_state(commit)
@@ -252,3 +254,62 @@ def keyed_state(
     if invite_pk is not None and isinstance(own, InviteAdmission):
         _check(own.invite_pk == invite_pk, "our admission is not from our invite")
     return _state_of(commit, frozenset()), changes
+
+
+def anchor_bytes(epoch: int, commit_hash: bytes) -> bytes:
+    """An invite link's anchor (§6.7): ``epoch(u32) ‖ commit_hash`` of the facilitator's held
+    epoch when it made the invite."""
+    _check(1 <= epoch < 2**32 and len(commit_hash) == 32, "not an anchor")
+    return epoch.to_bytes(4, "big") + commit_hash
+
+
+def parse_anchor(raw: bytes) -> tuple[int, bytes]:
+    _check(len(raw) == 36 and int.from_bytes(raw[:4], "big") >= 1, "not an anchor")
+    return int.from_bytes(raw[:4], "big"), raw[4:]
+
+
+def anchored_state(
+    chain: list[EpochCommit],
+    anchor: tuple[int, bytes],
+    member: MemberKeys,
+    invite_pk: bytes | None = None,
+) -> tuple[GroupState, list[tuple[int, Change]]]:
+    """The state of the commit that first keys a newcomer, verified from its invite's anchor.
+
+    ``chain`` holds the commits from the anchored epoch on, in order. The first must be the
+    anchor itself (its hash is in the link, which the server never sees, so its roster and
+    facilitators are the group's real ones); every later one must extend it by the §6.5 rules
+    (``advance``) up to the first commit whose roster holds ``member`` with its own keys: that
+    commit's admission of ``member`` was thus signed by a facilitator of the verified chain
+    (or by the invite key, ``invite_pk``, such a facilitator certified). The state carries the
+    departures since the anchor.
+    """
+    epoch, commit_hash = anchor
+    _check(bool(chain), "the server offered no commit from the invite's anchor")
+    first = chain[0]
+    _check(
+        first.epoch == epoch and first.hash == commit_hash,
+        "the commit at the invite's anchor is not the one the link names",
+    )
+    if first.epoch == 1:
+        state, _ = genesis_state(first)
+    else:
+        try:
+            verify_commit(first)
+        except VerificationFailed:
+            raise UntrustedCommit("the commit signature does not verify") from None
+        state = _state_of(first, frozenset())
+    _check(state.entry_of(member.member_id) is None, "the anchor already lists us")
+    changes: list[tuple[int, Change]] = []
+    for commit in chain[1:]:
+        state, step = advance(state, commit)
+        changes.extend((commit.epoch, change) for change in step)
+        entry = commit.entry_of(member.member_id)
+        if entry is None:
+            continue
+        _check(entry == member.entry, "the commit is not sealed to us")
+        own = next(a for a in commit.authorisations if a.member_id == member.member_id)
+        if invite_pk is not None and isinstance(own, InviteAdmission):
+            _check(own.invite_pk == invite_pk, "our admission is not from our invite")
+        return state, changes
+    raise UntrustedCommit("no commit from the invite's anchor keys us")

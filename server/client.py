@@ -14,6 +14,7 @@ refusal from the server raises :class:`HearthRefused` with the server's code and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +41,16 @@ from crypto.encoding import b64decode, b64encode
 from crypto.envelopes import open_message, parse_envelope, seal_message
 from crypto.errors import VerificationFailed
 from crypto.franking import ReportOpening
-from crypto.groupstate import Change, GroupState, UntrustedCommit, advance, keyed_state
+from crypto.groupstate import (
+    Change,
+    GroupState,
+    UntrustedCommit,
+    advance,
+    anchor_bytes,
+    anchored_state,
+    keyed_state,
+    parse_anchor,
+)
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
 from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, SIG_PK_LEN
@@ -89,25 +99,41 @@ class InviteToken(str):
     the invite's private signing key, which only travels in the link (``link``)."""
 
     invite_key: SigningKey | None
+    anchor: tuple[int, bytes] | None  # (epoch, commit_hash) the facilitator held (§6.7)
 
-    def __new__(cls, token: str, invite_key: SigningKey | None = None) -> InviteToken:
+    def __new__(
+        cls,
+        token: str,
+        invite_key: SigningKey | None = None,
+        anchor: tuple[int, bytes] | None = None,
+    ) -> InviteToken:
         made = super().__new__(cls, token)
         made.invite_key = invite_key
+        made.anchor = anchor
         return made
 
     @property
     def link(self) -> str:
-        """``token`` or ``token.seed`` (base64url): what a person is given to join."""
-        return (
-            str(self) if self.invite_key is None else f"{self}.{b64encode(self.invite_key.raw())}"
-        )
+        """``token``, ``token.seed`` or ``token.seed.anchor`` (base64url): what a person is
+        given to join."""
+        if self.invite_key is None:
+            return str(self)
+        link = f"{self}.{b64encode(self.invite_key.raw())}"
+        if self.anchor is not None:
+            link += "." + b64encode(anchor_bytes(*self.anchor))
+        return link
 
     @classmethod
     def of(cls, text: str) -> InviteToken:
         if isinstance(text, InviteToken):
             return text
-        token, _, seed = text.partition(".")
-        return cls(token, SigningKey.from_raw(b64decode(seed)) if seed else None)
+        token, _, rest = text.partition(".")
+        seed, _, anchor = rest.partition(".")
+        return cls(
+            token,
+            SigningKey.from_raw(b64decode(seed)) if seed else None,
+            parse_anchor(b64decode(anchor)) if anchor else None,
+        )
 
 
 @dataclass(slots=True)
@@ -120,6 +146,7 @@ class GroupKeys:
     latest: EpochCommit | None = None
     state: GroupState | None = None
     invite_pk: bytes | None = None  # the key of the invite we joined with, to check our admission
+    anchor: tuple[int, bytes] | None = None  # our invite's anchor: verify from it (§6.7)
     changes: list[tuple[int, Change]] = field(default_factory=list)  # verified, per epoch
     untrusted: list[str] = field(default_factory=list)  # why commits were refused
     unopened: int | None = None  # a verified epoch sealed to us whose wrap did not open
@@ -144,6 +171,9 @@ class HearthClient:
         self.account = account or SigningKey.generate()
         self.timeout = timeout
         self.keys: dict[bytes, GroupKeys] = {}
+        # Key into a group joined by a link without an anchor, trusting the keying commit's
+        # roster (§6.7): only when the person said so, knowing the server could make it up.
+        self.trust_unanchored = False
         self.inbox: dict[bytes, dict[int, Received]] = {}
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._early: dict[bytes, list[dict[str, Any]]] = {}
@@ -271,6 +301,11 @@ class HearthClient:
         except ValueError:
             keys.untrusted.append("a malformed commit")
             return
+        if keys.state is None and keys.anchor is not None:
+            # A newcomer verifies the chain from its invite's anchor up to this commit (§6.7).
+            with contextlib.suppress(HearthRefused):
+                await self.sync_epochs(group_id)
+            return
         if keys.state is not None and epoch > keys.state.epoch + 1:
             # A gap: fetch the commits in between and verify them in order first.
             try:
@@ -314,6 +349,11 @@ class HearthClient:
                     secret = open_commit(commit, keys.member)
                 except VerificationFailed:
                     return  # not (yet) sealed to us
+                if commit.epoch != 1 and not self.trust_unanchored:
+                    # An invite link without an anchor: nothing the server cannot forge says
+                    # which group this is (§6.7); never keyed without the person's say-so.
+                    keys.untrusted.append(f"epoch {commit.epoch}: our invite has no anchor")
+                    return
                 state, changes = keyed_state(commit, keys.member, keys.invite_pk)
             else:
                 if commit.epoch != keys.state.epoch + 1:
@@ -465,7 +505,13 @@ class HearthClient:
                 invite_key.public + keys.member.member_id + certificate
             )
         reply = await self.call("invite.create", payload)
-        return InviteToken(str(reply["token"]), invite_key)
+        if keys is not None:
+            # Catch up first: the anchor is the newest epoch we verified (§6.7).
+            with contextlib.suppress(HearthRefused):
+                await self.sync_epochs(group_id)
+        held = keys.state if keys is not None else None
+        anchor = None if held is None else (held.epoch, held.commit_hash)
+        return InviteToken(str(reply["token"]), invite_key, anchor)
 
     async def join(self, token: str, *, pseudonym: str) -> tuple[bytes, str]:
         """Use an invite; returns the group id and the membership state (pending or active).
@@ -482,6 +528,7 @@ class HearthClient:
             "member": self._member_payload(member, pseudonym),
             "accept_rules": True,
         }
+        keys.anchor = invite.anchor
         certified = preview.get("invite_key")
         if invite.invite_key is not None and certified is not None:
             blob = b64decode(certified)
@@ -534,6 +581,48 @@ class HearthClient:
     async def members(self, group_id: bytes) -> dict[str, Any]:
         return await self.call("members.list", {"group_id": b64encode(group_id)})
 
+    async def _sync_from_anchor(
+        self, group_id: bytes, keys: GroupKeys, anchor: tuple[int, bytes]
+    ) -> None:
+        """A newcomer not keyed yet: fetch the commits from its invite's anchor and accept the
+        first one that keys it only if the chain from the anchor verifies (§6.7)."""
+        reply = await self.call(
+            "epoch.list",
+            {"group_id": b64encode(group_id), "from_commit_hash": b64encode(anchor[1])},
+        )
+        try:
+            chain = [parse_commit(b64decode(item["commit"])) for item in reply["commits"]]
+        except ValueError:
+            keys.untrusted.append("a malformed commit")
+            raise HearthRefused(
+                "untrusted_commit", "the server offered a malformed commit", {}
+            ) from None
+        keying = next(
+            (i for i, c in enumerate(chain) if c.entry_of(keys.member.member_id) is not None),
+            None,
+        )
+        if keying is None:
+            return  # not keyed yet
+        try:
+            state, changes = anchored_state(
+                chain[: keying + 1], anchor, keys.member, keys.invite_pk
+            )
+            secret = open_commit(chain[keying], keys.member)
+        except (UntrustedCommit, VerificationFailed) as refused:
+            keys.untrusted.append(f"epoch {chain[keying].epoch}: {refused}")
+            raise HearthRefused(
+                "untrusted_commit",
+                "the server offered a commit this client refuses: " + keys.untrusted[-1],
+                {},
+            ) from None
+        keys.state = state
+        keys.changes.extend(changes)
+        keys.epochs[state.epoch] = Epoch(secret, chain[keying])
+        keys.latest = chain[keying]
+        waiting, self._early[group_id] = self._early.get(group_id, []), []
+        for data in waiting:
+            self._accept_message(data)
+
     async def sync_epochs(self, group_id: bytes) -> None:
         """Fetch the commits after the held one and verify them in order.
 
@@ -541,6 +630,10 @@ class HearthClient:
         authorised changes: this client then neither reads nor commits past it.
         """
         keys = self.keys[group_id]
+        if keys.state is None and keys.anchor is not None:
+            await self._sync_from_anchor(group_id, keys, keys.anchor)
+            if keys.state is None:
+                return
         start = keys.state.epoch + 1 if keys.state is not None else keys.current + 1
         reply = await self.call(
             "epoch.list", {"group_id": b64encode(group_id), "from_epoch": start}

@@ -17,6 +17,7 @@ from server.realtime.wire import (
     group_room,
     signed_commit,
 )
+from server.storage.rows import CommitRow, MemberRow
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
@@ -89,11 +90,42 @@ async def list_epochs(hub: Hub, connection: Connection, payload: schemas.EpochLi
     """The commits a member may open: from the first epoch that included them on."""
     group_id = decode_b64(payload.group_id, "group_id", 16)
     member = await hub.member_for(connection, group_id)
+    if payload.from_commit_hash is not None:
+        commit_hash = decode_b64(payload.from_commit_hash, "from_commit_hash", 32)
+        commits = await _from_anchor(hub, group_id, member, commit_hash)
+        return {
+            "commits": [{"epoch": c.epoch, "commit": b64encode(c.commit_blob)} for c in commits]
+        }
     if not member.keyed or member.first_epoch is None:
         return {"commits": []}
     start = max(member.first_epoch, payload.from_epoch or 1)
     commits = await hub.groups.commits_from(group_id, start)
     return {"commits": [{"epoch": c.epoch, "commit": b64encode(c.commit_blob)} for c in commits]}
+
+
+async def _from_anchor(
+    hub: Hub, group_id: bytes, member: MemberRow, commit_hash: bytes
+) -> list[CommitRow]:
+    """The commits from an invite's anchor on, for a newcomer to verify its keying (§6.7).
+
+    Any member (pending or keyed) may ask, but only back to an epoch that an invite it could
+    have joined with can name: one current when an invite of the group that had not expired by
+    the member's joining was made, or the one before it (a facilitator's client may not have
+    seen a commit racing the invite's creation yet). Commits hold member_ids, public keys, wraps and
+    signed authorisations, never a pseudonym or a secret (threat model: what a newcomer sees).
+    """
+    epoch = await hub.groups.commit_epoch(group_id, commit_hash)
+    if epoch is not None:
+        commits = await hub.groups.commits_from(group_id, epoch)
+        # epoch + 2 made after the invite: epoch + 1 or epoch was current when it was made
+        later = commits[2].created_at if len(commits) > 2 else None
+        invites = await hub.groups.invites(group_id)
+        if any(
+            invite.expires_at >= member.joined_at and (later is None or later >= invite.created_at)
+            for invite in invites
+        ):
+            return commits
+    raise HearthError(Code.NOT_FOUND, "no invite of yours names that epoch of this group")
 
 
 @event("epoch.flag", schemas.EpochFlag)
@@ -113,8 +145,18 @@ async def flag_epoch(hub: Hub, connection: Connection, payload: schemas.EpochFla
         or not member.first_epoch <= payload.epoch <= state.group.current_epoch
     ):
         raise HearthError(Code.NOT_FOUND, "you hold no such epoch of this group")
+    if payload.epoch == state.group.current_epoch:
+        # §6.6: the member flags once a later epoch keys it again (its own recovery or another's)
+        raise HearthError(Code.WRONG_EPOCH, "commit a new epoch on top before flagging this one")
     stored = await hub.groups.commits_from(group_id, payload.epoch)
-    committer = parse_commit(stored[0].commit_blob).committer_id
+    flagged_commit = parse_commit(stored[0].commit_blob)
+    committer = flagged_commit.committer_id
+    if committer == member.member_id:
+        raise HearthError(Code.FORBIDDEN, "you cannot flag your own commit")
+    if flagged_commit.entry_of(member.member_id) is None:
+        raise HearthError(Code.NOT_FOUND, "you hold no wrap in that epoch")
+    if await hub.audit.flagged(group_id, payload.epoch):
+        return {}  # the facilitators were told already: once per epoch, however many flag it
     flagged = {
         "group_id": payload.group_id,
         "epoch": payload.epoch,

@@ -9,6 +9,7 @@ import msgspec
 
 B64 = Annotated[str, msgspec.Meta(min_length=1, max_length=90_000, pattern=r"^[A-Za-z0-9_-]+$")]
 Id16 = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]+$")]
+Id32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 Key32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=80)]
 Rules = Annotated[str, msgspec.Meta(max_length=4000)]
@@ -123,6 +124,7 @@ class EpochFlag(Strict, frozen=True):
 class EpochList(Strict, frozen=True):
     group_id: Id16
     from_epoch: Epoch | None = None
+    from_commit_hash: Id32 | None = None  # a newcomer's invite anchor (§6.7)
 
 
 class MessageSend(Strict, frozen=True):

@@ -94,6 +94,15 @@ class AuditStore:
         )
         return [_entry(row) for row in rows]
 
+    async def flagged(self, group_id: bytes, epoch: int) -> bool:
+        """Whether a ``flag_commit`` entry names this epoch of the group already (§6.6)."""
+        row = await self._db.fetch_one(
+            "SELECT 1 FROM audit_log WHERE group_id = ? AND action = 'flag_commit' "
+            "AND json_extract(detail, '$.epoch') = ? LIMIT 1",
+            (group_id, epoch),
+        )
+        return row is not None
+
 
 def all_entries(conn: sqlite3.Connection) -> list[AuditEntry]:
     """Every entry in order, read with a plain connection (``hearth audit verify``)."""

@@ -235,6 +235,14 @@ class GroupStore:
         )
         return [CommitRow(*tuple(row)) for row in rows]
 
+    async def commit_epoch(self, group_id: bytes, commit_hash: bytes) -> int | None:
+        """The epoch of a group's stored commit with this hash, if any."""
+        row = await self._db.fetch_one(
+            "SELECT epoch FROM epochs WHERE group_id = ? AND commit_hash = ?",
+            (group_id, commit_hash),
+        )
+        return None if row is None else int(row[0])
+
     async def invites(self, group_id: bytes) -> list[InviteRow]:
         rows = await self._db.fetch_all(
             f"SELECT {_INVITE_COLUMNS} FROM invites WHERE group_id = ? ORDER BY created_at",

@@ -104,7 +104,9 @@ def test_a_gap_of_any_length_is_fetched_whole(pages: Pages, tmp_path: Path) -> N
     reader = keyed_member(pages, invite, "Steady Wren", socket=link)
     steps = {name: threading.Event() for name in ("muted", "sent", "unmuted")}
     fragment = dict(part.split("=", 1) for part in invite.split("&"))
-    token = f"{fragment['invite']}.{fragment['key']}"  # the Python client's form of the link
+    token = (
+        f"{fragment['invite']}.{fragment['key']}.{fragment['anchor']}"  # the Python client's form
+    )
     result = _talk(pages.server, token, steps)
     expect_message(reader, "before the gap")
 

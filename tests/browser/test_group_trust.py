@@ -240,7 +240,12 @@ def test_a_page_whose_wrap_does_not_open_recovers_and_the_console_is_told(pages:
     ben = HearthClient(pages.server.url)
     try:
         run(ben.connect())
-        group, _ = run(ben.join(f"{fragment['invite']}.{fragment['key']}", pseudonym="Odd Beetle"))
+        group, _ = run(
+            ben.join(
+                f"{fragment['invite']}.{fragment['key']}.{fragment['anchor']}",
+                pseudonym="Odd Beetle",
+            )
+        )
         run(ben.wait_for(lambda: ben.keys[group].current > 0))
         wait_until(fox, lambda: epoch_of(console) == ben.keys[group].current, "all keyed")
         fox_id = fox.evaluate(

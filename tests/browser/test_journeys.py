@@ -140,8 +140,12 @@ def test_crisis_check_offers_resources_before_sending(pages: Pages, tmp_path: Pa
         pages, create_invite(console), "Mossy Pebble", via="?", width=390, height=844
     )
     # A link in query form reaches the server, so the page never reads an invite key there
-    # (docs/protocol.md §6.4): even in an open group, a facilitator approves.
+    # (docs/protocol.md §6.4): even in an open group, a facilitator approves. Nor its anchor
+    # (§6.7): the page says it could not verify the group and keys only when asked to.
     approve(console, "Mossy Pebble")
+    expect(member.locator("#chat-note")).to_contain_text("could not be verified")
+    expect(member.locator("#compose")).to_be_hidden()
+    member.click("#trust-unanchored")
     wait_keyed(member)
     assert member.evaluate("document.documentElement.scrollWidth") <= 390
     send(member, "I keep thinking about an overdose")
@@ -201,7 +205,8 @@ def test_python_member_messages_and_older_history_on_scroll(pages: Pages, tmp_pa
     _, invite = open_room(pages, "Long talk")
     reader = keyed_member(pages, invite, "Quiet Lark")
     fragment = dict(part.split("=", 1) for part in invite.split("&"))
-    token = f"{fragment['invite']}.{fragment['key']}"  # the Python client's form of the link
+    # the Python client's form of the link
+    token = f"{fragment['invite']}.{fragment['key']}.{fragment['anchor']}"
 
     result: dict[str, Any] = {}
 

@@ -24,7 +24,9 @@ def test_a_message_deleted_by_its_sender_can_still_be_reported(
     console, invite = open_room(pages, "Deletion room")
     reader = keyed_member(pages, invite, "Kind Owl")
     fragment = dict(part.split("=", 1) for part in invite.split("&"))
-    token = f"{fragment['invite']}.{fragment['key']}"  # the Python client's form of the link
+    token = (
+        f"{fragment['invite']}.{fragment['key']}.{fragment['anchor']}"  # the Python client's form
+    )
     seen = threading.Event()
     result: dict[str, Any] = {}
 

@@ -10,7 +10,7 @@ import pytest
 
 from crypto.encoding import b64decode, b64encode
 from crypto.keys import KemKey, MemberKeys, SigningKey
-from server.client import GroupKeys, HearthClient, HearthRefused
+from server.client import GroupKeys, HearthClient, HearthRefused, InviteToken
 from tests.conftest import Clients, RunningServer, facilitator, member_in
 
 
@@ -26,7 +26,7 @@ async def join_as(client: HearthClient, token: str, member_id: bytes, pseudonym:
     preview = await client.call("invite.preview", {"token": token})
     group = b64decode(preview["group"]["group_id"])
     member = MemberKeys(member_id, SigningKey.generate(), KemKey.generate())
-    client.keys[group] = GroupKeys(member)
+    client.keys[group] = GroupKeys(member, anchor=InviteToken.of(token).anchor)
     await client.call(
         "group.join",
         {

@@ -5,6 +5,7 @@
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
+import * as gs from "./groupstate.js";
 import { Session, api } from "./session.js";
 import { $, el, show, announce, ask, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
@@ -329,8 +330,10 @@ async function createInvite(event) {
     const certificate = await hc.certifyInvite(record.groupId, record.member, inviteKey.publicKey);
     payload.invite_key = hc.b64encode(hc.concat(inviteKey.publicKey, record.member.memberId, certificate));
   }
+  // The anchor (§6.7): the epoch we hold, verified, so the newcomer verifies the chain from it.
+  const anchor = seed && record.group ? gs.anchorBytes(record.group.epoch, record.group.commitHash) : null;
   const reply = await state.session.call("invite.create", payload);
-  $("#invite-link").value = `${location.origin}/#invite=${reply.token}${seed ? `&key=${hc.b64encode(seed)}` : ""}`;
+  $("#invite-link").value = `${location.origin}/#invite=${reply.token}${seed ? `&key=${hc.b64encode(seed)}` : ""}${anchor ? `&anchor=${hc.b64encode(anchor)}` : ""}`;
   $("#invite-link").focus();
   $("#invite-link").select();
   announce("Invite link created.");

@@ -253,8 +253,31 @@ export async function sign(signingKey, message) {
   return new Uint8Array(await subtle.sign({ name: "Ed25519" }, signingKey.privateKey, message));
 }
 
+// libsodium, which the Python side verifies with, refuses public keys and R values of small order
+// and public keys that are not canonical encodings; WebCrypto (BoringSSL in Chromium) accepts them,
+// and a signature under the identity point verifies for any message. Refused here too, so that the
+// page and the Python client never disagree on a signature.
+const SMALL_ORDER = [
+  "0000000000000000000000000000000000000000000000000000000000000000",
+  "0100000000000000000000000000000000000000000000000000000000000000",
+  "26e8958fc2b227b045c3f489f2ef98f0d5dfac05d3c63339b13802886d53fc05",
+  "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a",
+  "ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+  "eeffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f",
+].map(unhex);
+
+function smallOrder(point) {
+  return SMALL_ORDER.some((bad) => bad.every((b, i) => (i === 31 ? point[31] & 0x7f : point[i]) === b));
+}
+
+function nonCanonical(point) {
+  return (point[31] & 0x7f) === 0x7f && point.subarray(1, 31).every((b) => b === 0xff) && point[0] >= 0xed;
+}
+
 export async function verifySignature(publicKey, signature, message) {
   if (publicKey.length !== 32 || signature.length !== 64) throw new VerificationFailed();
+  if (smallOrder(publicKey) || nonCanonical(publicKey) || smallOrder(signature.subarray(0, 32))) throw new VerificationFailed();
   let ok = false;
   try {
     const key = await subtle.importKey("raw", publicKey, { name: "Ed25519" }, false, ["verify"]);

@@ -21,6 +21,9 @@ export async function newRecord(groupIdB64, pseudonym) {
     state: "pending",
     group: null, // the verified group state (groupstate.js)
     invitePk: null, // the key of the invite we joined with
+    anchor: null, // our invite's anchor {epoch, hash}: we verify the chain from it (§6.7)
+    trustUnanchored: false, // the person chose to trust a group its link could not prove
+    unverified: null, // the epoch that would key us, held back: our link has no anchor
     timeline: [], // verified membership changes: {epoch, kind, memberId, role, by, issuer}
     untrusted: [], // why commits were refused
   };
@@ -68,7 +71,15 @@ export async function acceptCommit(record, raw) {
       } catch {
         return false; // not (yet) sealed to us
       }
+      if (record.anchor) return false; // keyed only from the anchor's chain (syncEpochs)
+      if (commit.epoch !== 1 && !record.trustUnanchored) {
+        // A link without an anchor proves no group (§6.7): key only if the person says so.
+        record.unverified = commit.epoch;
+        await store.saveGroup(record);
+        return false;
+      }
       const { state, changes } = await gs.keyedState(commit, record.member, record.invitePk);
+      record.unverified = null;
       record.group = state;
       note(record, commit.epoch, changes);
     } else {
@@ -107,10 +118,50 @@ export async function receiveCommit(session, record, raw) {
     return false;
   }
   if (record.group && epoch > record.group.epoch + 1) return syncEpochs(session, record).catch(() => false);
+  if (!record.group && record.anchor) return syncEpochs(session, record).catch(() => false);
   return acceptCommit(record, raw);
 }
 
+/** Not keyed yet, with an anchored link: verify the chain from the anchor to the commit that
+ * keys us before opening it (§6.7). Returns true if it keyed us. */
+async function syncFromAnchor(session, record) {
+  const reply = await session.call("epoch.list", { group_id: record.id, from_commit_hash: hc.b64encode(record.anchor.hash) });
+  let chain;
+  try {
+    chain = await Promise.all(reply.commits.map((item) => hc.parseCommit(hc.b64decode(item.commit))));
+  } catch {
+    chain = null;
+  }
+  const keying = chain ? chain.findIndex((c) => c.roster.some((e) => hc.equalBytes(e.memberId, record.member.memberId))) : 0;
+  if (keying < 0) return false; // not keyed yet
+  let secret;
+  try {
+    if (!chain) throw new gs.UntrustedCommit("a malformed commit");
+    const { state, changes } = await gs.anchoredState(chain.slice(0, keying + 1), record.anchor, record.member, record.invitePk);
+    try {
+      secret = await hc.openCommit(chain[keying], record.member);
+    } catch {
+      throw new gs.UntrustedCommit("our wrap in the commit that keys us does not open");
+    }
+    record.group = state;
+    record.timeline = [...(record.timeline || []), ...changes];
+  } catch (error) {
+    if (!(error instanceof gs.UntrustedCommit)) throw error;
+    record.untrusted = [...(record.untrusted || []), `epoch ${chain ? chain[keying].epoch : "?"}: ${error.message}`];
+    await store.saveGroup(record);
+    throw new Refused("untrusted_commit", `The server offered a change to this group that no one authorised (${record.untrusted.at(-1)}).`);
+  }
+  await remember(record, chain[keying], secret);
+  await store.saveGroup(record);
+  return true;
+}
+
 export async function syncEpochs(session, record) {
+  let keyed = false;
+  if (!record.group && record.anchor) {
+    keyed = await syncFromAnchor(session, record);
+    if (!record.group) return false;
+  }
   const from = (record.group ? record.group.epoch : record.latest) + 1;
   const reply = await session.call("epoch.list", { group_id: record.id, from_epoch: from });
   const refusedBefore = (record.untrusted || []).length;
@@ -122,7 +173,7 @@ export async function syncEpochs(session, record) {
   if ((record.untrusted || []).length > refusedBefore) {
     throw new Refused("untrusted_commit", `The server offered a change to this group that no one authorised (${record.untrusted.at(-1)}).`);
   }
-  return changed;
+  return changed || keyed;
 }
 
 /**

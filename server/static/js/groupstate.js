@@ -118,7 +118,8 @@ export async function advance(state, commit) {
   return { state: stateOf(commit, new Set([...departedBefore, ...departed])), changes };
 }
 
-/** The state of the commit that first keys `member`: it must carry our own valid admission. */
+/** The state of the commit that first keys `member`: it must carry our own valid admission.
+ * Only for the genesis and a link without an anchor the person chose to trust (§6.7). */
 export async function keyedState(commit, member, invitePk = null) {
   if (commit.epoch === 1) return genesisState(commit);
   try {
@@ -140,4 +141,54 @@ export async function keyedState(commit, member, invitePk = null) {
   check(own, "the commit carries no admission of ours");
   if (invitePk && own.kind === hc.AUTH.INVITE_ADMIT) check(hc.equalBytes(own.invitePk, invitePk), "our admission is not from our invite");
   return { state: stateOf(commit, []), changes };
+}
+
+/** An invite link's anchor (§6.7): epoch(u32) ‖ commit_hash of the facilitator's held epoch. */
+export function anchorBytes(epoch, commitHash) {
+  check(epoch >= 1 && epoch < 2 ** 32 && commitHash.length === 32, "not an anchor");
+  return hc.concat(hc.u32(epoch), commitHash);
+}
+
+export function parseAnchor(raw) {
+  check(raw.length === 36, "not an anchor");
+  const epoch = new DataView(raw.buffer, raw.byteOffset, 4).getUint32(0);
+  check(epoch >= 1, "not an anchor");
+  return { epoch, hash: raw.slice(4) };
+}
+
+/**
+ * The state of the commit that first keys a newcomer, verified from its invite's anchor (§6.7):
+ * `chain` holds the commits from the anchored epoch on; the first must be the anchor itself,
+ * every later one must extend it by `advance` up to the first that holds `member`.
+ * Twin of crypto.groupstate.anchored_state. Returns {state, changes: [{epoch, ...change}]}.
+ */
+export async function anchoredState(chain, anchor, member, invitePk = null) {
+  check(chain.length > 0, "the server offered no commit from the invite's anchor");
+  const first = chain[0];
+  check(first.epoch === anchor.epoch && hc.equalBytes(first.hash, anchor.hash), "the commit at the invite's anchor is not the one the link names");
+  let state;
+  if (first.epoch === 1) {
+    ({ state } = await genesisState(first));
+  } else {
+    try {
+      await hc.verifyCommit(first);
+    } catch {
+      throw new UntrustedCommit("the commit signature does not verify");
+    }
+    state = stateOf(first, []);
+  }
+  check(!state.roster.some((e) => hc.equalBytes(e.memberId, member.memberId)), "the anchor already lists us");
+  const changes = [];
+  for (const commit of chain.slice(1)) {
+    const step = await advance(state, commit);
+    state = step.state;
+    changes.push(...step.changes.map((c) => ({ epoch: commit.epoch, ...c })));
+    const entry = commit.roster.find((e) => hc.equalBytes(e.memberId, member.memberId));
+    if (!entry) continue;
+    check(sameEntry(entry, hc.rosterEntry(member)), "the commit is not sealed to us");
+    const own = commit.authorisations.find((a) => hc.equalBytes(a.memberId, member.memberId));
+    if (invitePk && own.kind === hc.AUTH.INVITE_ADMIT) check(hc.equalBytes(own.invitePk, invitePk), "our admission is not from our invite");
+    return { state, changes };
+  }
+  throw new UntrustedCommit("no commit from the invite's anchor keys us");
 }

@@ -5,6 +5,7 @@
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
+import * as gs from "./groupstate.js";
 import { Session, Refused, api } from "./session.js";
 import { $, el, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
@@ -96,8 +97,10 @@ async function boot() {
 function readInvite() {
   const hash = new URLSearchParams(location.hash.slice(1));
   const query = new URLSearchParams(location.search);
-  // The invite's signing key travels only in the fragment, which is never sent to a server.
+  // The invite's signing key travels only in the fragment, which is never sent to a server; so
+  // does its anchor (docs/protocol.md §6.7): a `?invite=` link has neither.
   state.inviteKey = hash.get("key");
+  state.inviteAnchor = hash.get("invite") ? hash.get("anchor") : null;
   return hash.get("invite") || query.get("invite");
 }
 
@@ -159,6 +162,7 @@ function wireStatic() {
   });
   $("#back").addEventListener("click", goHome);
   $("#leave").addEventListener("click", leaveCurrent);
+  $("#trust-unanchored").addEventListener("click", trustUnanchored);
   $("#show-rules").addEventListener("click", () => {
     const record = state.records.get(state.current);
     $("#rules-dialog-text").textContent = record?.info?.rules || "";
@@ -284,6 +288,7 @@ const handlers = {
       announce(`${record.info?.name || "A group"}: the server offered a change to the group that no one authorised. This device refused it.`);
       if (state.current === record.id) renderChatState();
     }
+    if (record.unverified && !record.trustUnanchored && state.current === record.id) renderChatState();
     if (accepted) {
       if (!wasKeyed) {
         announce(`You are now in ${record.info?.name || "the group"}.`);
@@ -385,6 +390,7 @@ function showDeadLink(reason) {
 function clearInvite() {
   state.invite = null;
   state.inviteKey = null;
+  state.inviteAnchor = null;
   history.replaceState(null, "", location.pathname);
 }
 
@@ -397,6 +403,13 @@ async function join() {
   const record = await keys.newRecord(group.group_id, pseudonym);
   record.info = group;
   const payload = { token: state.invite, member: keys.memberPayload(record), accept_rules: true };
+  if (state.inviteAnchor) {
+    try {
+      record.anchor = gs.parseAnchor(hc.b64decode(state.inviteAnchor));
+    } catch {
+      throw new Error("This invite link is damaged. Please ask a facilitator for a new one.");
+    }
+  }
   if (state.inviteKey && preview.invite_key) {
     // Sign our own admission with the link's key, certified by a facilitator (§6.4).
     const inviteKey = await hc.importSigningKey(hc.b64decode(state.inviteKey));
@@ -501,12 +514,36 @@ function renderChatState() {
     return;
   }
   delete $("#chat-note").dataset.untrusted;
+  $("#trust-unanchored").hidden = true;
+  if (record.unverified && !record.trustUnanchored && !record.latest) {
+    // docs/protocol.md §6.7: a link without an anchor proves no group; never keyed unasked.
+    $("#chat-note").textContent =
+      "This group could not be verified: your invite link does not say which group it belongs to (it is an older link, or one given as a web address the server sees). The server could have made up who is in it and read what you write. Ask a facilitator for a new link, or trust it anyway.";
+    $("#chat-note").dataset.unverified = "true";
+    $("#trust-unanchored").hidden = false;
+    $("#compose").hidden = true;
+    $("#leave").hidden = false;
+    return;
+  }
+  delete $("#chat-note").dataset.unverified;
   if (record.state === "pending" && record.serverState !== "active") note = "Waiting for a facilitator to approve your request.";
   else if (!keyed && ["pending", "active"].includes(record.state)) note = "Approved. Waiting for the group's keys…";
   else if (!["pending", "active"].includes(record.state)) note = "You are no longer in this group.";
   $("#chat-note").textContent = note;
   $("#compose").hidden = !keyed;
   $("#leave").hidden = !["pending", "active"].includes(record.state);
+}
+
+/** The person chose to trust a group its link could not prove (§6.7): key from the commit. */
+async function trustUnanchored() {
+  const record = state.records.get(state.current);
+  if (!record) return;
+  record.trustUnanchored = true;
+  await store.saveGroup(record);
+  await keys.syncEpochs(state.session, record).catch(() => {});
+  renderChatState();
+  renderHome();
+  if (record.latest) await refreshGroup(record.id);
 }
 
 async function refreshGroup(id) {
@@ -633,10 +670,11 @@ function senderName(groupId, senderId, mine) {
 }
 
 // A role is its own element, never text inside a name (a name cannot contain a role word either:
-// server/pseudonyms.py), so "Quiet Fox (facilitator)" typed as a name cannot pass for one.
+// server/pseudonyms.py), so "Quiet Fox (facilitator)" typed as a name cannot pass for one. Who is
+// a facilitator comes from the verified group state (groupstate.js), never the server's `role`.
 function senderBadge(groupId, senderId) {
-  const entry = state.names.get(groupId)?.get(senderId);
-  return entry?.role === "facilitator" ? roleBadge("facilitator", "Facilitator") : null;
+  const chiefs = state.records.get(groupId)?.group?.facilitators || [];
+  return senderId && chiefs.includes(hc.hex(hc.b64decode(senderId))) ? roleBadge("facilitator", "Facilitator") : null;
 }
 
 function renderMessages(forceBottom = false) {
