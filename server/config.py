@@ -403,7 +403,7 @@ class SafetyConfig:
         metadata=_doc(
             "Words that make a member's page offer the crisis resources before sending, in "
             "addition to the phrase list shipped with Hearth "
-            "(server/static/words/crisis-phrases.txt); matched as whole words, case and "
+            "(server/static/js/crisisphrases.js); matched as whole words, case and "
             "contractions aside. The check runs in the browser only; nothing is sent to the "
             "server. The crisis_language report classifier uses them too.",
             check=lambda words: "non-empty words" if any(not w.strip() for w in words) else None,

@@ -1,10 +1,12 @@
 // The on-device crisis check: does a message about to be sent say something that should make
 // the page offer crisis support first? It runs only in this browser; nothing is sent anywhere.
 //
-// The phrases are data (/words/crisis-phrases.txt, its syntax is described at its top); the
+// The phrases are data (crisisphrases.js, its syntax is described at its top); the
 // organisation's safety.crisis_words add to them as whole-word phrases. Text and phrases are
 // normalised alike: lower case, contractions expanded ("don't", "dont" -> "do not"), punctuation
 // as spaces. A negation never cancels a match (see the list's rules of thumb).
+
+import { CRISIS_PHRASES } from "./crisisphrases.js";
 
 const GAP_WORDS = 3; // how many words ".." stands for, at most
 
@@ -117,21 +119,7 @@ export class CrisisCheck {
   }
 }
 
-let loading = null;
-
-/**
- * The page's check: the shipped list plus `extraWords`. Loaded once; if the list cannot be
- * fetched, the organisation's words alone still run and the next call tries the list again.
- */
+/** The page's check: the shipped list (crisisphrases.js) plus the organisation's `extraWords`. */
 export async function loadCrisisCheck(extraWords = []) {
-  loading ??= fetch("/words/crisis-phrases.txt").then((response) => {
-    if (!response.ok) throw new Error(`crisis phrase list: HTTP ${response.status}`);
-    return response.text();
-  });
-  try {
-    return new CrisisCheck(await loading, extraWords);
-  } catch {
-    loading = null;
-    return new CrisisCheck("", extraWords);
-  }
+  return new CrisisCheck(CRISIS_PHRASES, extraWords);
 }

@@ -1,4 +1,7 @@
-# Phrases that make the member page offer crisis support before a message is sent.
+// The shipped crisis phrase list (server/static/js/crisischeck.js reads it): data, kept as a
+// module so that it is versioned, preloaded and cached with the page like every other file.
+// Edit the text between the backquotes; its syntax is described at its top.
+export const CRISIS_PHRASES = String.raw`# Phrases that make the member page offer crisis support before a message is sent.
 # The check runs only in the member's browser (server/static/js/crisischeck.js); nothing is sent.
 #
 # Syntax, one phrase per line (lines starting with # are comments):
@@ -96,3 +99,4 @@ take|taking|took|swallow*|down .. all .. pills|tablets|meds|medication at once
 swallow* .. all .. pills|tablets|meds
 whole bottle|packet|box|pack of pills|tablets|paracetamol|meds
 stockpil* .. pills|tablets|meds|medication
+`;
