@@ -13,7 +13,8 @@ several times faster than the standard library (measured here: an incoming ``msg
 * writing, ``NaN`` and infinities become ``null`` (the standard library writes ``NaN``, which
   browsers refuse to parse), non-ASCII text is written as UTF-8 rather than ``\\u`` escapes,
   and ``bytes`` would be written as standard base64: Hearth turns its bytes into base64url
-  itself before they reach a packet (``crypto.encoding.b64encode``).
+  itself before they reach a packet (``crypto.encoding.b64encode``); a ``str`` subclass is
+  written as its text, as by the standard library.
 
 Output is compact (no spaces), which is what python-socketio asks the standard library for.
 """
@@ -25,7 +26,16 @@ from typing import Any
 
 import msgspec
 
-_encoder = msgspec.json.Encoder()
+
+def _plain(value: Any) -> Any:
+    """A subclass of ``str`` (such as ``server.client.InviteToken``) is written as its text, as
+    the standard library does; msgspec asks here because it encodes only exact builtin types."""
+    if isinstance(value, str):
+        return str(value)
+    raise TypeError(f"Encoding objects of type {type(value).__name__} is unsupported")
+
+
+_encoder = msgspec.json.Encoder(enc_hook=_plain)
 _decoder = msgspec.json.Decoder()
 
 

@@ -63,3 +63,11 @@ def test_what_json_cannot_hold_is_refused_or_made_null() -> None:
         MsgspecJSON.dumps({"x": 1j})
     # The standard library writes NaN, which no browser's JSON.parse accepts.
     assert MsgspecJSON.dumps([float("nan"), float("inf")]) == "[null,null]"
+
+
+def test_a_str_subclass_is_written_as_its_text_like_the_standard_library() -> None:
+    class Token(str):
+        pass
+
+    value = {"token": Token("abc"), "list": [Token("x")]}
+    assert MsgspecJSON.dumps(value) == json.dumps(value, separators=(",", ":"))

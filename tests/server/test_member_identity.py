@@ -22,11 +22,12 @@ async def refused_code(coro: object) -> str:
 
 async def join_as(client: HearthClient, token: str, member_id: bytes, pseudonym: str) -> bytes:
     """Join with a member_id of the caller's choosing (fresh keys): what a hostile client does."""
-    token = str(token)  # the server's token alone (an InviteToken also holds the link's key)
+    invite = InviteToken.of(token)
+    token = str(invite)  # the server's token alone (the link's key and anchor stay here)
     preview = await client.call("invite.preview", {"token": token})
     group = b64decode(preview["group"]["group_id"])
     member = MemberKeys(member_id, SigningKey.generate(), KemKey.generate())
-    client.keys[group] = GroupKeys(member, anchor=InviteToken.of(token).anchor)
+    client.keys[group] = GroupKeys(member, anchor=invite.anchor)
     await client.call(
         "group.join",
         {
