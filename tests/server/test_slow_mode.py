@@ -120,6 +120,7 @@ def _create_payload() -> dict[str, Any]:
         prev_commit_hash=bytes(32),
         committer=member,
         roster=[member.entry],
+        facilitators=[member.member_id],  # the creator is the group's first facilitator (§6.1)
     )
     return {
         "group_id": b64encode(group_id),
