@@ -12,6 +12,7 @@ from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.wire import (
+    account_room,
     decode_b64,
     facilitator_room,
     group_room,
@@ -53,11 +54,12 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
         {"t": "keyed", "g": group_id.hex(), "a": [account.hex() for account in keyed_accounts]}
     )
     announcement = {"group_id": payload.group_id, "epoch": commit.epoch, "commit": payload.commit}
-    # The newly keyed members' sockets are in the room by now, on every process: the "keyed"
-    # notice above is handled (rooms entered) before this broadcast, which travels after it on
-    # the same ordered link (server/redislink.py); a process that lost the link re-announces the
-    # epochs its room missed when it is back (server/realtime/catchup.py).
     await hub.sio.emit("epoch.new", announcement, room=group_room(group_id))
+    # A newly keyed member also gets it on its account's sockets: its page may not have joined
+    # the room yet, or may still be taking in its join reply (a client ignores an epoch it holds,
+    # so a second copy is harmless; docs/protocol.md §14.3).
+    for account in keyed_accounts:
+        await hub.sio.emit("epoch.new", announcement, room=account_room(account))
     return {"epoch": commit.epoch}
 
 

@@ -158,18 +158,3 @@ async def test_concurrent_approvals_then_one_rotation(make_client: Clients) -> N
         await fac.rotate(group, attempts=1)
     except HearthRefused as refused:
         pytest.fail(f"the rotation after concurrent approvals was refused: {refused}")
-
-
-async def test_a_member_keyed_by_a_commit_hears_of_it_once(make_client: Clients) -> None:
-    """A member keyed by a commit gets its epoch.new once, not from its group's room and its
-    account's room both (docs/protocol.md §14.3)."""
-    fac = await facilitator(make_client)
-    group = await fac.create_group("Once", pseudonym="Host Heron")
-    ana = await member_in(make_client, fac, group, "Quiet Fox")
-    ben = await member_in(make_client, fac, group, "Late Lark")
-    await asyncio.sleep(0.3)  # anything still in flight arrives before counting
-    for client in (fac, ana, ben):
-        epochs = [data["epoch"] for event, data in client.events if event == "epoch.new"]
-        assert len(epochs) == len(set(epochs)), epochs
-    # ana heard of ben's commit (it was already keyed), ben of its own keying commit.
-    assert ben.keys[group].current in [d["epoch"] for e, d in ben.events if e == "epoch.new"]
