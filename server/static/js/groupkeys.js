@@ -30,7 +30,15 @@ export async function newRecord(groupIdB64, pseudonym) {
 }
 
 function note(record, epoch, changes) {
-  record.timeline = [...(record.timeline || []), ...changes.map((c) => ({ epoch, ...c }))];
+  addToTimeline(record, changes.map((c) => ({ epoch, ...c })));
+}
+
+// Each verified change once, even when the same commit is taken in twice (it can arrive on the
+// group's room and on the account's sockets while the page is still joining).
+function addToTimeline(record, entries) {
+  const key = (c) => `${c.epoch}:${c.kind}:${c.memberId}`;
+  const seen = new Set((record.timeline || []).map(key));
+  record.timeline = [...(record.timeline || []), ...entries.filter((c) => !seen.has(key(c)) && seen.add(key(c)))];
 }
 
 export function memberPayload(record) {
@@ -144,7 +152,7 @@ async function syncFromAnchor(session, record) {
       throw new gs.UntrustedCommit("our wrap in the commit that keys us does not open");
     }
     record.group = state;
-    record.timeline = [...(record.timeline || []), ...changes];
+    addToTimeline(record, changes);
   } catch (error) {
     if (!(error instanceof gs.UntrustedCommit)) throw error;
     record.untrusted = [...(record.untrusted || []), `epoch ${chain ? chain[keying].epoch : "?"}: ${error.message}`];

@@ -427,20 +427,23 @@ async function join() {
     if (error.code !== "pseudonym_taken") throw error;
     throw new Error("Someone in this group already uses a name like that. Please pick another.");
   }
+  // Known at once, before any other await: the commit that keys us may already be on its way.
+  record.info = reply.group;
+  record.serverState = reply.me.state;
+  record.state = "pending";
+  state.records.set(record.id, record);
   if (state.newcomer) {
     // Asked once: the name given here is also the default for the next groups.
     state.profile = { pseudonym };
     await store.put("profile", state.profile);
     state.newcomer = false;
   }
-  record.info = reply.group;
-  record.serverState = reply.me.state;
-  record.state = "pending";
-  state.records.set(record.id, record);
   await store.saveGroup(record);
   clearInvite();
   $("#join-accept").checked = false;
   await openGroup(record.id);
+  // A commit that arrived before the record was known is fetched now (a no-op if none has).
+  if (!record.latest) await keys.syncEpochs(state.session, record).catch(() => {});
 }
 
 // -- home ----------------------------------------------------------------------------------------
