@@ -29,6 +29,8 @@ NOTE = "Please take a break and come back calmer."
 
 
 def open_group_by_keyboard(page: Any) -> None:
+    # After a reload the list is drawn before the page is ready to open a group: wait for that.
+    expect(page.locator("#connection")).to_have_text("Connected")
     page.locator("#group-list button").first.focus()
     page.keyboard.press("Enter")
     expect(page.locator("#chat")).to_be_visible()
