@@ -59,9 +59,12 @@ def listening_ports(pid: int) -> set[int]:
     """TCP ports the process listens on: its socket inodes matched against /proc/net/tcp{,6}."""
     inodes = set()
     for fd in os.listdir(f"/proc/{pid}/fd"):
-        with_target = os.readlink(f"/proc/{pid}/fd/{fd}") if fd.isdigit() else ""
-        if with_target.startswith("socket:["):
-            inodes.add(with_target[len("socket:[") : -1])
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except FileNotFoundError:  # closed between listing and reading: not a listener
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:[") : -1])
     ports = set()
     for table in ("/proc/net/tcp", "/proc/net/tcp6"):
         for row in Path(table).read_text().splitlines()[1:]:
