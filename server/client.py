@@ -175,6 +175,7 @@ class HearthClient:
         # roster (§6.7): only when the person said so, knowing the server could make it up.
         self.trust_unanchored = False
         self.inbox: dict[bytes, dict[int, Received]] = {}
+        self.held: dict[bytes, dict[bytes, str]] = {}  # held for us as facilitator, by msg_id
         self.events: list[tuple[str, dict[str, Any]]] = []
         self._early: dict[bytes, list[dict[str, Any]]] = {}
         self.session_cookie: str | None = None
@@ -283,6 +284,8 @@ class HearthClient:
                 self._accept_message(message)
         elif event == "membership" and data.get("state") in ("left", "removed", "refused"):
             self.keys.pop(b64decode(data["group_id"]), None)
+        elif event == "msg.held":
+            self._accept_held(data)
         elif event == "msg.deleted":
             group_id = b64decode(data["group_id"])
             old = self.inbox.get(group_id, {}).get(data["seq"])
@@ -435,6 +438,23 @@ class HearthClient:
             )
         self.inbox.setdefault(group_id, {})[received.seq] = received
         return received
+
+    def _accept_held(self, data: dict[str, Any]) -> None:
+        """A newcomer's message held for us as a facilitator: kept by msg_id (it has no seq)."""
+        group_id = b64decode(data["group_id"])
+        keys = self.keys.get(group_id)
+        if keys is None or data["envelope"] is None:
+            return
+        envelope = parse_envelope(b64decode(data["envelope"]))
+        epoch = keys.epochs.get(envelope.header.epoch)
+        sig_pk = None if epoch is None else epoch.sig_pk_of(envelope.header.sender_id)
+        if epoch is None or sig_pk is None:
+            return
+        try:
+            opened = open_message(envelope, epoch_secret=epoch.secret, sender_sig_pk=sig_pk)
+        except VerificationFailed:
+            return
+        self.held.setdefault(group_id, {})[envelope.header.msg_id] = opened.content.decode()
 
     async def wait_for(self, predicate: Callable[[], bool], within: float | None = None) -> None:
         async def waiting() -> None:
@@ -775,6 +795,8 @@ class HearthClient:
             reply = await self.call(
                 "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
             )
+        if reply.get("held"):
+            return reply  # held for the facilitators: no seq until one releases it
         self._accept_message(
             {
                 "group_id": b64encode(group_id),

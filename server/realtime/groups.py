@@ -125,6 +125,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         join_policy=payload.join_policy,
         posting_policy=payload.posting_policy,
         slow_mode_seconds=_slow_mode(hub, payload.slow_mode_seconds),
+        newcomer_hold=payload.newcomer_hold,
     )
     facilitator_id = facilitator.facilitator_id
     group = await hub.groups.create_group(
@@ -157,8 +158,11 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
             if payload.slow_mode_seconds is None
             else _slow_mode(hub, payload.slow_mode_seconds)
         ),
+        newcomer_hold=(
+            group.newcomer_hold if payload.newcomer_hold is None else payload.newcomer_hold
+        ),
     )
-    await hub.groups.update_group(group_id, settings)
+    await hub.groups.update_group(group_id, settings, hub.clock())
     await hub.changed({"t": "reload", "g": group_id.hex()})
     state = await hub.group_state(group_id)
     view = group_view(state.group)
@@ -369,6 +373,9 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
     if not is_facilitator and (me is None or not me.keyed):
         raise HearthError(Code.NOT_MEMBER, "you are not a member of this group")
     shown = [m for m in state.members.values() if m.state == "active" or is_facilitator]
+    # A facilitator deciding on a join request sees if its invite was one a banned account used
+    # (it names no one: only that the link reached someone banned since).
+    flagged = await hub.groups.joined_with_banned_invite(group_id) if is_facilitator else set()
     # What the next committer needs to show each roster change is authorised (§6.4): the
     # admissions of active members not in the current roster, the departures of those gone.
     admissions = await hub.authorisations.of_group(group_id, "admission")
@@ -376,7 +383,12 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
     active = {m.member_id for m in state.members.values() if m.state == "active"}
     return {
         "group": group_view(state.group),
-        "members": [member_view(m) for m in shown],
+        "members": [
+            {**member_view(m), "invite_used_by_banned": True}
+            if m.member_id in flagged
+            else member_view(m)
+            for m in shown
+        ],
         "rotation_needed": state.rotation_needed,
         "admissions": [
             {"member_id": b64encode(m), "admission": b64encode(admissions[m])}

@@ -27,7 +27,13 @@ from server.keyring import Keyring
 from server.metrics import RelayStats
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
-from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
+from server.realtime import (  # noqa: F401  (registers events)
+    epochs,
+    groups,
+    holds,
+    messages,
+    moderation,
+)
 from server.realtime.catchup import DeliveryLedger, reannounce_epochs, replay_missed
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
@@ -47,6 +53,7 @@ from server.realtime.wire import account_room, decode_b64, facilitator_room, gro
 from server.storage.audit import AuditStore
 from server.storage.authorisations import AuthorisationStore
 from server.storage.groups import AccountStore, GroupStore
+from server.storage.holds import HoldStore
 from server.storage.messages import MessageStore
 from server.storage.rows import MemberRow
 from server.storage.space import RETRY_AFTER_MS, StorageFull, is_disk_full
@@ -84,6 +91,7 @@ class Hub:
         self.groups = groups_store
         self.authorisations = AuthorisationStore(groups_store.database)
         self.messages = messages_store
+        self.holds = HoldStore(groups_store.database)
         self.accounts = accounts
         self.audit = audit
         self.queue = queue
@@ -438,9 +446,10 @@ class Hub:
         await self.cut_off(member, state)
         await self.announce_rotation(member.group_id, "membership")
 
-    async def ban(self, account_pk: bytes) -> None:
-        """Ban server-wide: every membership ends, every connection of the account closes."""
-        for member in await self.accounts.ban(account_pk, self.clock()):
+    async def ban(self, account_pk: bytes, membership: tuple[bytes, bytes] | None = None) -> None:
+        """Ban server-wide: every membership ends, every connection of the account closes, and
+        the invites it joined with are revoked (storage/groups.py AccountStore.ban)."""
+        for member in await self.accounts.ban(account_pk, self.clock(), membership=membership):
             await self.end_membership(member, "removed")
         await self.changed({"t": "ban", "a": account_pk.hex()})
 

@@ -13,7 +13,7 @@ from crypto.envelopes import parse_envelope, verify_envelope
 from crypto.errors import VerificationFailed
 from crypto.franking import compute_rtag
 from server.errors import Code, HearthError
-from server.realtime import schemas
+from server.realtime import holds, schemas
 from server.realtime.events import Reply, event
 from server.realtime.history_limits import limit_history
 from server.realtime.slowmode import SlowMode
@@ -102,6 +102,26 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         kid=kid,
         rtag=compute_rtag(hub.keyring.frank_key, header, now),
     )
+    if sender.held_back_in(state.group):
+        # A newcomer's message goes to the facilitators only (holds.py).
+        try:
+            kept = await holds.hold(hub, message)
+        except Exception:
+            counters.epoch_messages -= 1
+            raise
+        if isinstance(kept, MessageRow) or kept is None:
+            counters.epoch_messages -= 1
+            if slow:
+                hub.slow_mode.restore(state.group, sender, previous)
+            if kept is None:
+                state = await hub.reload_group(group_id)
+                raise _wrong_epoch(state.group.current_epoch)
+            if kept.sender_id != message.sender_id:
+                raise HearthError(
+                    Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group"
+                )
+            return _ack(kept)  # released meanwhile: its acknowledgement as stored
+        return kept
     try:
         stored = await hub.messages.store(message)
     except Exception:

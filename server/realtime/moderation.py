@@ -251,7 +251,7 @@ async def _carry_out(
             await hub.end_membership(removed, "removed")
         return {}
     if action is Action.BAN_ACCOUNT:
-        await hub.ban(member.account_pk)
+        await hub.ban(member.account_pk, (group_id, sender_id))
         return {}
     raise AssertionError(f"unhandled action {action}")
 

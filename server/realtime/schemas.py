@@ -17,6 +17,8 @@ RetentionDays = Annotated[int, msgspec.Meta(ge=1, le=3650)]
 # Seconds between one member's messages (0: off); the server's own maximum
 # (groups.max_slow_mode_seconds) may be lower than this bound.
 SlowModeSeconds = Annotated[int, msgspec.Meta(ge=0, le=86_400)]
+# How many of a newcomer's messages are held for the facilitators (0: off).
+NewcomerHold = Annotated[int, msgspec.Meta(ge=0, le=20)]
 Epoch = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -43,12 +45,14 @@ class GroupCreate(Strict, frozen=True):
     group_id: Id16
     name: Name
     rules: Rules
-    join_policy: Literal["approval", "open"]
     posting_policy: Literal["always", "facilitator_present"]
     member: MemberKeysIn
     commit: B64
+    # A new group lets no one in without a facilitator unless it says so (bans that stick).
+    join_policy: Literal["approval", "open"] = "approval"
     retention_days: RetentionDays | None = None
     slow_mode_seconds: SlowModeSeconds = 0
+    newcomer_hold: NewcomerHold = 0
 
 
 class GroupUpdate(Strict, frozen=True):
@@ -59,6 +63,7 @@ class GroupUpdate(Strict, frozen=True):
     join_policy: Literal["approval", "open"] | None = None
     posting_policy: Literal["always", "facilitator_present"] | None = None
     slow_mode_seconds: SlowModeSeconds | None = None
+    newcomer_hold: NewcomerHold | None = None
 
 
 class GroupRef(Strict, frozen=True):
@@ -130,6 +135,16 @@ class EpochList(Strict, frozen=True):
 class MessageSend(Strict, frozen=True):
     group_id: Id16
     envelope: B64
+
+
+class HeldList(Strict, frozen=True):
+    group_id: Id16
+
+
+class HeldDecide(Strict, frozen=True):
+    group_id: Id16
+    msg_id: Id16
+    release: bool
 
 
 class HistoryGet(Strict, frozen=True):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crypto.encoding import b64encode
-from server.storage.rows import GroupRow, InviteRow, MemberRow, MessageRow
+from server.storage.rows import GroupRow, HeldMessage, InviteRow, MemberRow, MessageRow
 
 
 def group_view(group: GroupRow) -> dict[str, Any]:
@@ -18,6 +18,7 @@ def group_view(group: GroupRow) -> dict[str, Any]:
         "posting_policy": group.posting_policy,
         "current_epoch": group.current_epoch,
         "slow_mode_seconds": group.slow_mode_seconds,
+        "newcomer_hold": group.newcomer_hold,
     }
 
 
@@ -41,11 +42,12 @@ def invite_view(invite: InviteRow) -> dict[str, Any]:
         "max_uses": invite.max_uses,
         "uses": invite.uses,
         "revoked": invite.revoked,
+        "banned_use": invite.banned_use,
     }
 
 
 def message_view(message: MessageRow) -> dict[str, Any]:
-    return {
+    view = {
         "group_id": b64encode(message.group_id),
         "seq": message.seq,
         "msg_id": b64encode(message.msg_id),
@@ -55,6 +57,23 @@ def message_view(message: MessageRow) -> dict[str, Any]:
         "envelope": None if message.envelope is None else b64encode(message.envelope),
         "kid": message.kid,
         "rtag": b64encode(message.rtag),
+    }
+    if message.released_at is not None:  # held for the facilitators, then released
+        view["released_at"] = message.released_at
+    return view
+
+
+def held_view(held: HeldMessage) -> dict[str, Any]:
+    return {
+        "group_id": b64encode(held.group_id),
+        "msg_id": b64encode(held.msg_id),
+        "sender_id": b64encode(held.sender_id),
+        "epoch": held.epoch,
+        "server_ts": held.server_ts,
+        "envelope": None if held.envelope is None else b64encode(held.envelope),
+        "kid": held.kid,
+        "rtag": b64encode(held.rtag),
+        "state": held.state,
     }
 
 

@@ -25,13 +25,15 @@ from server.storage.rows import (
 
 _GROUP_COLUMNS = (
     "group_id, name, rules, retention_days, join_policy, posting_policy, current_epoch, "
-    "epoch_started_at, created_at, slow_mode_seconds"
+    "epoch_started_at, created_at, slow_mode_seconds, newcomer_hold, newcomer_hold_since"
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
-    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note"
+    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note, hold_released"
 )
-_INVITE_COLUMNS = "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked"
+_INVITE_COLUMNS = (
+    "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked, banned_use"
+)
 
 
 def _group(row: sqlite3.Row) -> GroupRow:
@@ -79,6 +81,7 @@ def _invite(row: sqlite3.Row) -> InviteRow:
         max_uses=row["max_uses"],
         uses=row["uses"],
         revoked=bool(row["revoked"]),
+        banned_use=bool(row["banned_use"]),
     )
 
 
@@ -100,6 +103,7 @@ class GroupSettings:
     join_policy: JoinPolicy
     posting_policy: PostingPolicy
     slow_mode_seconds: int = 0
+    newcomer_hold: int = 0
 
 
 async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
@@ -127,6 +131,7 @@ async def _insert_member(
     now: int,
     facilitator_id: int | None = None,
     first_epoch: int | None = None,
+    invite_hash: bytes | None = None,
 ) -> MemberRow:
     row = MemberRow(
         group_id,
@@ -143,9 +148,9 @@ async def _insert_member(
         None,
     )
     await conn.execute(
-        f"INSERT INTO members ({_MEMBER_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        tuple(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")),
+        f"INSERT INTO members ({_MEMBER_COLUMNS}, invite_hash) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (*(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")), invite_hash),
     )
     return row
 
@@ -263,6 +268,15 @@ class GroupStore:
         """Why an invite that ``invite_group`` did not lead anywhere cannot be used."""
         return _invite_refused(await self._db.fetch_one(_INVITE_STATE, (token_hash,)), now)
 
+    async def joined_with_banned_invite(self, group_id: bytes) -> set[bytes]:
+        """The pending members of a group whose invite an account since banned used too."""
+        rows = await self._db.fetch_all(
+            "SELECT m.member_id FROM members m JOIN invites i ON i.token_hash = m.invite_hash "
+            "WHERE m.group_id = ? AND m.state = 'pending' AND i.banned_use = 1",
+            (group_id,),
+        )
+        return {bytes(row[0]) for row in rows}
+
     async def is_banned(self, account_pk: bytes) -> bool:
         row = await self._db.fetch_one(
             "SELECT banned FROM accounts WHERE account_pk = ?", (account_pk,)
@@ -288,7 +302,8 @@ class GroupStore:
                     raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
             await _ensure_account(conn, creator.account_pk, now)
             await conn.execute(
-                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                f"INSERT INTO groups ({_GROUP_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
                 (
                     group_id,
                     settings.name,
@@ -299,6 +314,8 @@ class GroupStore:
                     now,
                     now,
                     settings.slow_mode_seconds,
+                    settings.newcomer_hold,
+                    now,
                 ),
             )
             await conn.execute(
@@ -330,15 +347,22 @@ class GroupStore:
                 now,
                 now,
                 settings.slow_mode_seconds,
+                settings.newcomer_hold,
+                now,
             )
 
         return await self._db.write(job)
 
-    async def update_group(self, group_id: bytes, settings: GroupSettings) -> None:
+    async def update_group(self, group_id: bytes, settings: GroupSettings, now: int) -> None:
+        """Change a group's settings. Turning the newcomer hold on (from 0) makes those who
+        join from ``now`` on its newcomers; members already there are not held back."""
+
         async def job(conn: aiosqlite.Connection) -> None:
             await conn.execute(
                 "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
-                "posting_policy = ?, slow_mode_seconds = ? WHERE group_id = ?",
+                "posting_policy = ?, slow_mode_seconds = ?, "
+                "newcomer_hold_since = CASE WHEN newcomer_hold = 0 AND ? > 0 THEN ? "
+                "ELSE newcomer_hold_since END, newcomer_hold = ? WHERE group_id = ?",
                 (
                     settings.name,
                     settings.rules,
@@ -346,6 +370,9 @@ class GroupStore:
                     settings.join_policy,
                     settings.posting_policy,
                     settings.slow_mode_seconds,
+                    settings.newcomer_hold,
+                    now,
+                    settings.newcomer_hold,
                     group_id,
                 ),
             )
@@ -450,7 +477,9 @@ class GroupStore:
                 "UPDATE invites SET uses = uses + 1 WHERE token_hash = ?", (token_hash,)
             )
             # A member who left and comes back is a fresh member (new keys, new member_id).
-            return await _insert_member(conn, group_id, member, state, now=now)
+            return await _insert_member(
+                conn, group_id, member, state, now=now, invite_hash=token_hash
+            )
 
         return await self._db.write(job)
 
@@ -620,12 +649,32 @@ class AccountStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def ban(self, account_pk: bytes, now: int) -> list[MemberRow]:
-        """Ban an account and end all its live memberships; returns those memberships."""
+    async def ban(
+        self, account_pk: bytes, now: int, *, membership: tuple[bytes, bytes] | None = None
+    ) -> list[MemberRow]:
+        """Ban an account and end all its live memberships; returns those memberships.
+
+        The invites those memberships were made with (and that of ``membership``, the
+        (group_id, member_id) the ban was decided about, which may have ended already) are
+        revoked and marked as used by a banned account: a person who deletes their data and
+        opens the same link again with a fresh account key is refused, and a facilitator
+        approving someone else who joined with it is told (docs/threat-model.md)."""
 
         async def job(conn: aiosqlite.Connection) -> list[MemberRow]:
             await _ensure_account(conn, account_pk, now)
             await conn.execute("UPDATE accounts SET banned = 1 WHERE account_pk = ?", (account_pk,))
+            await conn.execute(
+                "UPDATE invites SET revoked = 1, banned_use = 1 WHERE token_hash IN ("
+                "SELECT invite_hash FROM members WHERE account_pk = ? "
+                "AND state IN ('pending', 'active') AND invite_hash IS NOT NULL)",
+                (account_pk,),
+            )
+            if membership is not None:
+                await conn.execute(
+                    "UPDATE invites SET revoked = 1, banned_use = 1 WHERE token_hash = ("
+                    "SELECT invite_hash FROM members WHERE group_id = ? AND member_id = ?)",
+                    membership,
+                )
             return await _remove_live_memberships(conn, account_pk)
 
         return await self._db.write(job)

@@ -10,7 +10,8 @@ from crypto.suite import HEADER_LEN
 from server.storage.database import Database
 from server.storage.rows import MessageRow, ReportableMessage
 
-_COLUMNS = "group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, rtag"
+_INSERTED = "group_id, seq, msg_id, sender_id, epoch, server_ts, envelope, kid, rtag"
+_COLUMNS = f"{_INSERTED}, released_at"
 # The group's highest seq, stored or deleted by retention (two ? for the group id). COALESCE
 # reads seq_floor only when the group has no messages left.
 _LAST_SEQ = (
@@ -23,7 +24,7 @@ _BY_MSG_ID = f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?
 # it is unique even when several processes write to the same file; the epoch is checked there
 # too, so a commit accepted by any process is seen; a resent msg_id inserts nothing.
 _INSERT = (
-    f"INSERT INTO messages ({_COLUMNS}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
+    f"INSERT INTO messages ({_INSERTED}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
     "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
     "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq"
 )

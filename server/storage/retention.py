@@ -35,6 +35,13 @@ async def purge_expired(db: Database, now_ms: int, *, chunk: int = PURGE_CHUNK) 
             "AND m.server_ts < ? - groups.retention_days * ?), 0))",
             (now_ms, DAY_MS),
         )
+        # Held and declined messages of newcomers (storage/holds.py) go with the group's retention.
+        await conn.execute(
+            "DELETE FROM held_messages WHERE (group_id, msg_id) IN ("
+            "SELECT h.group_id, h.msg_id FROM held_messages h JOIN groups g "
+            "ON g.group_id = h.group_id WHERE h.server_ts < ? - g.retention_days * ?)",
+            (now_ms, DAY_MS),
+        )
         cursor = await conn.execute(
             "DELETE FROM invites WHERE expires_at < ?", (now_ms - 30 * DAY_MS,)
         )

@@ -23,6 +23,8 @@ class GroupRow:
     epoch_started_at: int
     created_at: int
     slow_mode_seconds: int = 0  # least seconds between two messages of one member; 0: off
+    newcomer_hold: int = 0  # a newcomer's messages held for the facilitators until N released
+    newcomer_hold_since: int = 0  # members who joined before this are not newcomers
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +43,16 @@ class MemberRow:
     muted_until: int | None
     mute_rule: str | None = None  # why, as the facilitator gave it (shown to this member only)
     mute_note: str | None = None
+    hold_released: int = 0  # of this member's held messages, how many a facilitator released
+
+    def held_back_in(self, group: GroupRow) -> bool:
+        """A newcomer whose messages go to the group's facilitators only (newcomer hold)."""
+        return (
+            group.newcomer_hold > 0
+            and self.facilitator_id is None
+            and self.joined_at >= group.newcomer_hold_since
+            and self.hold_released < group.newcomer_hold
+        )
 
     @property
     def keyed(self) -> bool:
@@ -57,6 +69,7 @@ class InviteRow:
     max_uses: int
     uses: int
     revoked: bool
+    banned_use: bool = False  # an account since banned joined with it (it was revoked then)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +92,7 @@ class MessageRow:
     envelope: bytes | None
     kid: int
     rtag: bytes
+    released_at: int | None = None  # a held message a facilitator released (newcomer hold)
 
     @property
     def deleted(self) -> bool:
@@ -97,6 +111,7 @@ class MessageRow:
             self.envelope,
             self.kid,
             self.rtag,
+            self.released_at,
         )
 
 
@@ -109,3 +124,18 @@ class ReportableMessage:
     sender_id: bytes
     server_ts: int
     header: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HeldMessage:
+    """A newcomer's message held for the group's facilitators (envelope None once declined)."""
+
+    group_id: bytes
+    msg_id: bytes
+    sender_id: bytes
+    epoch: int
+    server_ts: int
+    envelope: bytes | None
+    kid: int
+    rtag: bytes
+    state: Literal["held", "declined"]
