@@ -279,7 +279,12 @@ async function refreshGroup() {
         "li",
         { "data-member": m.member_id },
         el("span", { text: m.pseudonym }),
-        el("button", { type: "button", class: "primary", onclick: () => decide(m, true) }, `Approve ${m.pseudonym}`),
+        // Bans that stick: the link this request came through was also used by an account since
+        // banned (it names no one; the person may be someone else the link was given to).
+        m.invite_used_by_banned
+          ? el("p", { class: "warn", id: `banned-${m.member_id}`, text: "Careful: the invite link used for this request was also used by an account that has since been banned." })
+          : null,
+        el("button", { type: "button", class: "primary", "aria-describedby": m.invite_used_by_banned ? `banned-${m.member_id}` : null, onclick: () => decide(m, true) }, `Approve ${m.pseudonym}`),
         el("button", { type: "button", onclick: () => decide(m, false) }, `Refuse ${m.pseudonym}`),
       ),
     ),

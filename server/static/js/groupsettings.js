@@ -1,5 +1,6 @@
 // A group's slow mode in the console: the least number of seconds between two messages of one
-// member (0 = off). The server enforces it and refuses values past its own maximum.
+// member (0 = off). The server enforces it and refuses values past its own maximum. And its
+// newcomer hold: how many of a newcomer's messages wait for a facilitator (0 = off).
 
 import { $, announce } from "./ui.js";
 
@@ -9,6 +10,7 @@ let groupId = null;
 export function init(context) {
   ctx = context;
   $("#slow-form").addEventListener("submit", save);
+  $("#hold-form").addEventListener("submit", saveHold);
 }
 
 /** Show the open group's setting (not while the facilitator is editing it). */
@@ -18,6 +20,10 @@ export function show(group) {
   if (changedGroup || document.activeElement !== $("#slow-seconds")) {
     $("#slow-seconds").value = String(group.slow_mode_seconds ?? 0);
     $("#slow-error").textContent = "";
+  }
+  if (changedGroup || document.activeElement !== $("#hold-count")) {
+    $("#hold-count").value = String(group.newcomer_hold ?? 0);
+    $("#hold-error").textContent = "";
   }
 }
 
@@ -37,5 +43,24 @@ async function save(event) {
   } catch (error) {
     $("#slow-error").textContent = error.message;
     $("#slow-seconds").focus();
+  }
+}
+
+async function saveHold(event) {
+  event.preventDefault();
+  $("#hold-error").textContent = "";
+  const count = Number($("#hold-count").value);
+  if (!Number.isInteger(count) || count < 0) {
+    $("#hold-error").textContent = "Give a whole number of messages (0 turns the hold off).";
+    $("#hold-count").focus();
+    return;
+  }
+  try {
+    const reply = await ctx.session().call("group.update", { group_id: groupId, newcomer_hold: count });
+    const now = reply.group.newcomer_hold;
+    announce(now ? `Newcomer hold on: each newcomer's first ${now} message${now === 1 ? "" : "s"} wait for a facilitator.` : "Newcomer hold off.");
+  } catch (error) {
+    $("#hold-error").textContent = error.message;
+    $("#hold-count").focus();
   }
 }

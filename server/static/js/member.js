@@ -17,6 +17,7 @@ import { Gaps, PAGE } from "./gaps.js";
 import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
+import * as held from "./held.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -56,6 +57,15 @@ function setConnection(text) {
 
 async function boot() {
   wireStatic();
+  held.init({
+    session: () => state.session,
+    records: state.records,
+    messages: state.messages,
+    current: () => state.current,
+    nameOf: (groupId, senderId) => senderName(groupId, senderId, false),
+    loadNames,
+    render: () => renderMessages(),
+  });
   try {
     state.settings = await api("GET", "/api/settings");
   } catch {
@@ -235,6 +245,7 @@ async function catchUp() {
 }
 
 const handlers = {
+  ...held.handlers, // newcomer hold: msg.held, held.decided, msg.declined
   msg: (data) => receive(data),
   // Messages usually arrive coalesced, our own included when others' share the frame
   // (receive knows them by msg_id); a frame of only ours is not sent to this socket.
@@ -486,6 +497,7 @@ async function openGroup(id) {
   renderChatState();
   showComposer(id);
   renderMessages();
+  held.renderPanel(id);
   if (state.session.connected) await refreshGroup(id);
   if ($("#compose-text").disabled) $("#compose-hint").focus();
   else $("#compose-text").focus();
@@ -558,6 +570,7 @@ async function refreshGroup(id) {
   if (!state.more.has(id)) state.more.set(id, reply.more);
   renderMessages(true);
   await fillGaps(record);
+  await held.refresh(id, Boolean(record.info?.facilitator));
 }
 
 async function loadNames(id) {
@@ -603,6 +616,7 @@ async function ingest(record, views) {
       item = await keys.open(record, view);
     }
     if (!item) continue;
+    held.opened(item, view);
     const pending = map.get(item.msgId);
     if (pending && pending.seq) continue;
     if (state.outbox.delete(item.msgId)) store.forgetUnsent(item.msgId).catch(() => {});
@@ -713,6 +727,7 @@ function messageNode(id, m) {
     el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), senderBadge(id, m.senderId), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
     el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? removedText(m) : m.text }),
     m.mine && m.status !== "sent" ? statusLine(m) : null,
+    held.releasedMark(m),
     reportLine(id, m),
   );
 }
@@ -782,6 +797,8 @@ async function report(groupId, m, author) {
 }
 
 function statusLine(m) {
+  const heldLine = held.statusLine(m);
+  if (heldLine) return heldLine;
   if (m.status === "failed") {
     return el(
       "p",
@@ -861,6 +878,12 @@ async function deliver(entry) {
     const ack = await state.session.call("msg.send", { group_id: entry.groupId, envelope: entry.envelope });
     state.outbox.delete(entry.msgId);
     store.forgetUnsent(entry.msgId).catch(() => {});
+    if (held.acknowledged(entry.groupId, entry.msgId, ack)) {
+      // Held for the group's facilitators (newcomer hold): no seq until one releases it.
+      composer.sent(entry.groupId, ...slowModeOf(entry.groupId));
+      if (state.current === entry.groupId) renderMessages();
+      return;
+    }
     const item = state.messages.get(entry.groupId)?.get(entry.msgId);
     if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
