@@ -5,6 +5,8 @@ import { $, el } from "./ui.js";
 
 const ACTIONS = {
   approve_join: "Approved a join request",
+  release_held: "Released a newcomer's message",
+  decline_held: "Declined a newcomer's message",
   refuse_join: "Refused a join request",
   dismiss: "Dismissed a report",
   hide_message: "Hid a message",
