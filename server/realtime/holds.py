@@ -46,17 +46,19 @@ def _held_ack(held: HeldMessage) -> Reply:
     }
 
 
-async def hold(hub: Hub, message: MessageRow) -> Reply | MessageRow | None:
-    """Hold a newcomer's message for the facilitators: returns its acknowledgement, the stored
-    message if this msg_id was released already, or None if the epoch moved meanwhile."""
+async def hold(hub: Hub, message: MessageRow) -> tuple[Reply | MessageRow | None, bool]:
+    """Hold a newcomer's message for the facilitators. Returns its acknowledgement, the stored
+    message if this msg_id was released already, or None if the epoch moved meanwhile; and
+    whether it was newly held (a resend is not announced again)."""
     kept = await hub.holds.hold(message)
     if kept is None or isinstance(kept, MessageRow):
-        return kept
+        return kept, False
     if kept.sender_id != message.sender_id:
         raise HearthError(Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group")
-    if kept.server_ts == message.server_ts and kept.rtag == message.rtag:  # not a resend
+    fresh = kept.server_ts == message.server_ts and kept.rtag == message.rtag
+    if fresh:
         await hub.emit_to_facilitators(message.group_id, "msg.held", held_view(kept))
-    return _held_ack(kept)
+    return _held_ack(kept), fresh
 
 
 async def _is_facilitator(hub: Hub, connection: Connection, group_id: bytes) -> bool:

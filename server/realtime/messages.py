@@ -102,25 +102,30 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         kid=kid,
         rtag=compute_rtag(hub.keyring.frank_key, header, now),
     )
-    if sender.held_back_in(state.group):
+    held_back = sender.held_back_in(state.group)
+    if not held_back and state.group.newcomer_hold_since:
+        # A message once held stays held (or declined) when resent after its sender's hold ended.
+        held_back = await hub.holds.get(group_id, header.msg_id) is not None
+    if held_back:
         # A newcomer's message goes to the facilitators only (holds.py).
         try:
-            kept = await holds.hold(hub, message)
+            kept, fresh = await holds.hold(hub, message)
         except Exception:
             counters.epoch_messages -= 1
             raise
-        if isinstance(kept, MessageRow) or kept is None:
+        if not fresh:
             counters.epoch_messages -= 1
             if slow:
                 hub.slow_mode.restore(state.group, sender, previous)
-            if kept is None:
-                state = await hub.reload_group(group_id)
-                raise _wrong_epoch(state.group.current_epoch)
+        if kept is None:
+            state = await hub.reload_group(group_id)
+            raise _wrong_epoch(state.group.current_epoch)
+        if isinstance(kept, MessageRow):  # released meanwhile: its acknowledgement as stored
             if kept.sender_id != message.sender_id:
                 raise HearthError(
                     Code.DUPLICATE_MESSAGE, "this msg_id is already used in this group"
                 )
-            return _ack(kept)  # released meanwhile: its acknowledgement as stored
+            return _ack(kept)
         return kept
     try:
         stored = await hub.messages.store(message)

@@ -164,6 +164,31 @@ async def test_a_newcomer_cannot_get_round_the_hold(make_client: Clients) -> Non
     assert (await decide(fac, group, first, False))["outcome"] == "declined"
 
 
+async def test_a_message_once_held_stays_held_after_the_hold_ends(make_client: Clients) -> None:
+    """Resending a declined or still waiting message once its sender is past the hold does not
+    deliver it: only a facilitator's release does."""
+    fac, old, group = await held_group(make_client, 1)
+    new = await member_in(make_client, fac, group, "New Fern")
+    first, declined, waiting = os.urandom(16), os.urandom(16), os.urandom(16)
+    await new.send(group, "first", msg_id=first)
+    await new.send(group, "declined one", msg_id=declined)
+    await new.send(group, "still waiting", msg_id=waiting)
+    assert (await decide(fac, group, declined, False))["outcome"] == "declined"
+    assert (await decide(fac, group, first, True))["outcome"] == "released"
+    await old.wait_for(lambda: "first" in old.texts(group))
+    # Past the hold now: a new message goes straight through ...
+    assert "held" not in await new.send(group, "a new one")
+    # ... but neither held message does when resent.
+    again = await new.send(group, "declined one", msg_id=declined)
+    assert again["state"] == "declined"
+    again = await new.send(group, "still waiting", msg_id=waiting)
+    assert again["state"] == "held"
+    await old.wait_for(lambda: "a new one" in old.texts(group))
+    assert not {"declined one", "still waiting"} & set(await history_texts(old, group))
+    waiting_now = (await fac.call("held.list", {"group_id": b64encode(group)}))["held"]
+    assert [h["msg_id"] for h in waiting_now] == [b64encode(waiting)]
+
+
 async def test_only_a_facilitator_of_the_group_decides(make_client: Clients) -> None:
     fac, old, group = await held_group(make_client, 1)
     new = await member_in(make_client, fac, group, "New Fern")
