@@ -86,6 +86,8 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
                 **group_view(state.group),
                 "me": None if member is None else member_view(member),
                 "mute": None if member is None else mute_view(member, hub.clock()),
+                # Newcomer hold: this member's messages wait for a facilitator for now.
+                "held_back": member is not None and member.held_back_in(state.group),
                 "facilitator": group_id in managed,
                 "rotation_needed": state.rotation_needed,
             }

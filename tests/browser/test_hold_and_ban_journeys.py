@@ -70,6 +70,9 @@ def test_a_held_newcomer_message_is_seen_by_facilitators_then_released(
     chat = facilitator_chat(console, pages.server.url, "Held room")
     new = keyed_member(pages, create_invite(console), "New Fern", **PHONE)
 
+    # Said before the newcomer types (and not to the member who was already here).
+    expect(new.locator("#held-note")).to_contain_text("a facilitator reads your first messages")
+    expect(old.locator("#held-note")).to_be_hidden()
     # The newcomer writes with the keyboard; the page says it waits for a facilitator.
     tab_to(new, "#compose-text")
     new.keyboard.type("my first words here")

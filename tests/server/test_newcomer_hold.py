@@ -56,6 +56,9 @@ async def test_a_newcomer_message_reaches_facilitators_only_until_released(
     await old.send(group, "hello from the old hand")
     await new.wait_for(lambda: "hello from the old hand" in new.texts(group))
 
+    # Each is told before typing whether a facilitator reads their messages first.
+    assert [g["held_back"] for g in (await new.call("groups.list"))["groups"]] == [True]
+    assert [g["held_back"] for g in (await old.call("groups.list"))["groups"]] == [False]
     msg_id = os.urandom(16)
     ack = await new.send(group, "first words, held", msg_id=msg_id)
     assert ack["held"] is True
@@ -92,6 +95,7 @@ async def test_a_newcomer_message_reaches_facilitators_only_until_released(
     assert "first words, held" in await history_texts(old, group)
     assert (await fac.call("held.list", {"group_id": b64encode(group)}))["held"] == []
     # One released message was the hold (N = 1): the next goes to everyone at once.
+    assert [g["held_back"] for g in (await new.call("groups.list"))["groups"]] == [False]
     after = await new.send(group, "now I am heard")
     assert "held" not in after
     await old.wait_for(lambda: "now I am heard" in old.texts(group))

@@ -109,6 +109,8 @@ export function releasedMark(m) {
 
 /** The facilitator's panel of waiting messages in the open group. */
 export function renderPanel(groupId) {
+  const info = ctx.records.get(groupId)?.info;
+  $("#held-note").hidden = !(info?.held_back && !info?.facilitator);
   const panel = $("#held");
   const items = [...(waiting.get(groupId)?.values() || [])];
   panel.hidden = items.length === 0;
