@@ -176,5 +176,7 @@ def test_a_banned_member_who_wipes_their_data_cannot_come_back_with_the_link(
     console.locator("#groups li", has_text="Safe room").get_by_role("button").first.click()
     request = console.locator("#requests li", has_text="Calm River")
     expect(request.locator(".warn")).to_contain_text("also used by an account that has since")
-    expect(console.locator("#invites li").first).to_contain_text("revoked")
+    expect(console.locator("#invites li").first).to_contain_text(
+        "revoked · used by an account since banned"
+    )
     expect_accessible(console, "a join request through a link a banned account used")

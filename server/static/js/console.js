@@ -313,7 +313,7 @@ async function refreshGroup() {
       el(
         "li",
         { "data-invite": i.invite_id },
-        el("span", { text: `Invite ${i.invite_id.slice(0, 6)} · used ${i.uses}/${i.max_uses} · ${i.revoked ? "revoked" : `until ${new Date(i.expires_at).toLocaleString()}`}` }),
+        el("span", { text: `Invite ${i.invite_id.slice(0, 6)} · used ${i.uses}/${i.max_uses} · ${i.revoked ? "revoked" : `until ${new Date(i.expires_at).toLocaleString()}`}${i.banned_use ? " · used by an account since banned" : ""}` }),
         i.revoked ? null : el("button", { type: "button", onclick: () => revoke(i.invite_id) }, "Revoke"),
       ),
     ),
