@@ -180,3 +180,41 @@ def test_a_banned_member_who_wipes_their_data_cannot_come_back_with_the_link(
         "revoked · used by an account since banned"
     )
     expect_accessible(console, "a join request through a link a banned account used")
+
+
+def test_a_declined_newcomer_message_reaches_no_one_and_its_writer_is_told_kindly(
+    pages: Pages,
+) -> None:
+    console = facilitator_logs_in(pages)
+    create_group(console, "Careful room", join="open")
+    old = keyed_member(pages, create_invite(console), "Old Oak", **PHONE)
+    console.fill("#hold-count", "2")
+    console.press("#hold-count", "Enter")
+    expect(console.locator("#status")).to_contain_text("Newcomer hold on")
+    chat = facilitator_chat(console, pages.server.url, "Careful room")
+    new = keyed_member(pages, create_invite(console), "New Fern", **PHONE)
+    tab_to(new, "#compose-text")
+    new.keyboard.type("some unkind words")
+    new.keyboard.press("Enter")
+    expect(chat.locator("#held .held-item .text")).to_have_text("some unkind words")
+
+    # Declined with the keyboard: the writer is told, kindly, and nobody else ever sees it.
+    chat.locator("#held-list button", has_text="Decline").focus()
+    chat.keyboard.press("Enter")
+    expect(chat.locator("#held")).to_be_hidden()
+    mine = new.locator("#messages li", has_text="some unkind words")
+    expect(mine).to_have_attribute("data-status", "declined")
+    expect(mine.locator(".state")).to_have_text(
+        "A facilitator did not share this with the group. Nobody else saw it."
+    )
+    expect(new.locator("#status")).to_contain_text("nobody else saw it")
+    expect_accessible(new, "a declined message, as its writer sees it")
+    send(old, "still here")
+    expect_message(new, "still here")
+    for page in (old, chat):
+        expect_message(page, "some unkind words", 0)
+    old.reload()
+    expect(old.locator("#connection")).to_have_text("Connected")
+    old.locator(".group-link", has_text="Careful room").click()
+    expect_message(old, "still here")
+    expect_message(old, "some unkind words", 0)
