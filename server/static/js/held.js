@@ -110,7 +110,10 @@ export function releasedMark(m) {
 /** The facilitator's panel of waiting messages in the open group. */
 export function renderPanel(groupId) {
   const info = ctx.records.get(groupId)?.info;
-  $("#held-note").hidden = !(info?.held_back && !info?.facilitator);
+  // groups.list says it (held_back); just after joining, the join reply's group only has the
+  // hold's count, and everyone who joins while it is on is a newcomer.
+  const heldBack = info?.held_back ?? (info?.newcomer_hold > 0 && info?.me?.role !== "facilitator");
+  $("#held-note").hidden = !(heldBack && !info?.facilitator);
   const panel = $("#held");
   const items = [...(waiting.get(groupId)?.values() || [])];
   panel.hidden = items.length === 0;
