@@ -266,8 +266,23 @@ async def test_who_may_add_and_admit_facilitators(
     ana = await member_in(make_client, alice, group, "Quiet Fox")
     bob = await _logged_in(make_client, hearth_server, "bob")
     carol = await _logged_in(make_client, hearth_server, "carol")
-    # a member cannot add a facilitator or act as one
+    # a member cannot add, withdraw or list facilitators, or act as one
     await _refused("forbidden", ana.add_facilitator(group, "bob"))
+    await _refused(
+        "forbidden", ana.call("facilitator.remove", {"group_id": g, "username": "alice"})
+    )
+    await _refused("forbidden", ana.facilitators(group))
+    # malformed payloads of each new event
+    for event, payload in (
+        ("facilitators.list", {"group_id": "short"}),
+        ("facilitators.list", {"group_id": g, "more": 1}),
+        ("facilitator.remove", {"group_id": g}),
+        ("facilitator.remove", {"group_id": g, "username": 7}),
+        ("facilitator.accept", {"group_id": g}),
+        ("facilitator.accept", {"group_id": g, "member": {"member_id": "x"}}),
+        ("facilitator.add", {"username": "bob"}),
+    ):
+        await _refused("bad_request", alice.call(event, payload))
     await _refused("forbidden", ana.call("invite.list", {"group_id": g}))
     # a facilitator of another group cannot act on this one
     other = await bob.create_group("Bob's", pseudonym="Host Birch")
