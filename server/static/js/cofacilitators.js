@@ -26,8 +26,9 @@ export const handlers = {
     if (ctx.current() === data.group_id) return load(data.group_id);
   },
   "facilitator.removed": (data) => {
-    const name = ctx.groups().get(data.group_id)?.name || "a group";
-    announce(`You are no longer a facilitator of ${name}.`);
+    const group = ctx.groups().get(data.group_id);
+    // (a request refused before it was admitted ends too: there was no power to announce)
+    if (group) announce(`You are no longer a facilitator of ${group.name}.`);
     if (ctx.current() === data.group_id) ctx.closeGroup();
     return ctx.refreshGroups().catch((error) => announce(error.message));
   },
