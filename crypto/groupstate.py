@@ -174,6 +174,7 @@ def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Ch
         "the roster differs from the previous one plus the authorised changes",
     )
     facilitators = (state.facilitators - departed) | new_facilitators
+    _check(bool(facilitators), "a group cannot be left without a facilitator")
     _check(
         frozenset(commit.facilitators) == facilitators,
         "the facilitators differ from the previous ones plus the authorised changes",
@@ -208,6 +209,9 @@ def _check_one(
             remover is not None and authorisation.remover_id in state.facilitators,
             "a removal is not signed by a facilitator",
         )
+        # A facilitator departing by their own hand signs a leave: a removal is always
+        # another facilitator's, so one facilitator cannot be both remover and removed.
+        _check(authorisation.remover_id != member_id, "a removal is signed by the removed member")
         assert remover is not None
         message = removal_message(state.group_id, member_id)
         _verified(remover.sig_pk, authorisation.signature, message, "a removal")

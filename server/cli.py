@@ -23,6 +23,7 @@ from typing import TypeVar
 
 import aiosqlite
 
+from crypto.encoding import b64decode
 from moderation.errors import ModerationError
 from server.cli_reports import add_report_commands
 from server.config import (
@@ -37,6 +38,7 @@ from server.config import (
 from server.crisis_setup import TerminalAnswers, ask_crisis_resources
 from server.passwords import PasswordChecker, PasswordPolicyError, check_password_length
 from server.session_notices import announce_sessions_ended
+from server.storage.cofacilitators import CoFacilitatorStore
 from server.storage.database import Database
 from server.storage.facilitators import (
     DuplicateUsername,
@@ -44,6 +46,7 @@ from server.storage.facilitators import (
     UnknownFacilitator,
     normalise_username,
 )
+from server.storage.groups import GroupStore
 from server.storage.migrations import SchemaTooNew, latest_version, migrate, schema_version
 from server.storage.preflight import DatabaseRefused, check_database_file
 
@@ -140,6 +143,15 @@ def build_parser() -> argparse.ArgumentParser:
     reset.add_argument("name", metavar="NAME")
     _add_password_stdin(reset)
     reset.set_defaults(command=cmd_facilitator_reset_password)
+
+    grant = accounts.add_parser(
+        "grant",
+        parents=[with_config],
+        help="invite a facilitator to facilitate a group (a facilitator of it admits them)",
+    )
+    grant.add_argument("name", metavar="NAME")
+    grant.add_argument("group", metavar="GROUP_ID", help="the group's id (base64url)")
+    grant.set_defaults(command=cmd_facilitator_grant)
 
     migrate_ = commands.add_parser(
         "migrate", parents=[with_config], help="bring the database schema up to date"
@@ -299,6 +311,35 @@ def cmd_facilitator_reset_password(args: argparse.Namespace) -> None:
     ended = _run_with_database(config, run)
     print(f"set a new password for {name!r}; ended {len(ended)} session(s)")
     _announce_sessions_ended(config)
+
+
+def cmd_facilitator_grant(args: argparse.Namespace) -> None:
+    """The operator's way to add a facilitator to a group (docs/protocol.md §6.8): an
+    invitation, like ``facilitator.add``. Power comes only once a facilitator of the group
+    admits the account's member with the facilitator role, which every member verifies."""
+    config = load_config(args.config)
+    name = _username(args.name)
+    try:
+        group_id = b64decode(args.group)
+    except (ValueError, TypeError):
+        raise CommandError("GROUP_ID must be a group id in base64url") from None
+    if len(group_id) != 16:
+        raise CommandError("GROUP_ID must be a 16-byte group id in base64url")
+
+    async def run(db: Database) -> bool:
+        account = await FacilitatorStore(db).get_by_username(name)
+        if account is None or account.disabled:
+            raise CommandError(f"no facilitator account in use is named {name!r}")
+        if await GroupStore(db, departed_key=bytes(32)).get_group(group_id) is None:
+            raise CommandError("no group has this id")
+        return await CoFacilitatorStore(db).invite(group_id, account.id)
+
+    if not _run_with_database(config, run):
+        raise CommandError(f"{name!r} already facilitates or is invited to this group")
+    print(
+        f"invited {name!r} to facilitate the group: they accept it in their console, and a "
+        "facilitator of the group admits them"
+    )
 
 
 def _announce_sessions_ended(config: Config) -> None:

@@ -53,7 +53,7 @@ from crypto.groupstate import (
 )
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
-from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, SIG_PK_LEN
+from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, ROLE_MEMBER, SIG_PK_LEN
 from server.backoff import Backoff
 
 # How often decide() looks for a just-made join request before approving it (0.1 s apart).
@@ -150,6 +150,9 @@ class GroupKeys:
     changes: list[tuple[int, Change]] = field(default_factory=list)  # verified, per epoch
     untrusted: list[str] = field(default_factory=list)  # why commits were refused
     unopened: int | None = None  # a verified epoch sealed to us whose wrap did not open
+    # joined as an invited co-facilitator (§6.8): no link, so no anchor; keyed by the commit
+    # carrying our own admission by one of its facilitators, as trust_unanchored would
+    as_facilitator: bool = False
 
     @property
     def current(self) -> int:
@@ -352,7 +355,7 @@ class HearthClient:
                     secret = open_commit(commit, keys.member)
                 except VerificationFailed:
                     return  # not (yet) sealed to us
-                if commit.epoch != 1 and not self.trust_unanchored:
+                if commit.epoch != 1 and not (self.trust_unanchored or keys.as_facilitator):
                     # An invite link without an anchor: nothing the server cannot forge says
                     # which group this is (§6.7); never keyed without the person's say-so.
                     keys.untrusted.append(f"epoch {commit.epoch}: our invite has no anchor")
@@ -569,8 +572,18 @@ class HearthClient:
     def member_id(self, group_id: bytes) -> bytes:
         return self.keys[group_id].member.member_id
 
-    async def decide(self, group_id: bytes, member_id: bytes, *, approve: bool = True) -> None:
-        """Approve (signing the member's admission with our member key) or refuse a request."""
+    async def decide(
+        self,
+        group_id: bytes,
+        member_id: bytes,
+        *,
+        approve: bool = True,
+        role: int = ROLE_MEMBER,
+    ) -> None:
+        """Approve (signing the member's admission with our member key) or refuse a request.
+
+        ``role`` 1 admits an invited co-facilitator (§6.8): our choice, never the server's
+        word (it says which requests are facilitators', and could lie)."""
         payload: dict[str, Any] = {
             "group_id": b64encode(group_id),
             "member_id": b64encode(member_id),
@@ -594,9 +607,38 @@ class HearthClient:
                 entry = RosterEntry(
                     member_id, b64decode(found["sig_pk"]), b64decode(found["kem_pk"])
                 )
-                admission = sign_admission(group_id, keys.member, entry)
+                admission = sign_admission(group_id, keys.member, entry, role)
                 payload["admission"] = b64encode(admission.encode())
         await self.call("join.decide", payload)
+
+    # -- co-facilitation (§6.8) -------------------------------------------------------------
+
+    async def add_facilitator(self, group_id: bytes, username: str) -> dict[str, Any]:
+        """Invite a facilitator account to facilitate the group."""
+        reply = await self.call(
+            "facilitator.add", {"group_id": b64encode(group_id), "username": username}
+        )
+        return dict(reply["facilitator"])
+
+    async def facilitators(self, group_id: bytes) -> list[dict[str, Any]]:
+        reply = await self.call("facilitators.list", {"group_id": b64encode(group_id)})
+        return list(reply["facilitators"])
+
+    async def accept_facilitation(self, group_id: bytes, *, pseudonym: str) -> str:
+        """As an invited facilitator, ask to join with fresh member keys; returns the state."""
+        member = MemberKeys.generate()
+        reply = await self.call(
+            "facilitator.accept",
+            {"group_id": b64encode(group_id), "member": self._member_payload(member, pseudonym)},
+        )
+        # Pending until a facilitator admits us: no commit can key us before this reply.
+        self.keys[group_id] = GroupKeys(member, as_facilitator=True)
+        return str(reply["me"]["state"])
+
+    def verified_facilitators(self, group_id: bytes) -> frozenset[bytes]:
+        """The member ids the verified chain says are facilitators (never the server's word)."""
+        keys = self.keys.get(group_id)
+        return frozenset() if keys is None or keys.state is None else keys.state.facilitators
 
     async def members(self, group_id: bytes) -> dict[str, Any]:
         return await self.call("members.list", {"group_id": b64encode(group_id)})

@@ -74,12 +74,20 @@ def entry_of(member: MemberRow) -> RosterEntry:
 
 
 def checked_admission(
-    value: str, group_id: bytes, member: MemberRow, members: Iterable[MemberRow]
+    value: str,
+    group_id: bytes,
+    member: MemberRow,
+    members: Iterable[MemberRow],
+    role: int = ROLE_MEMBER,
 ) -> bytes:
-    """A facilitator's admission of ``member`` as a plain member (role 0)."""
+    """A facilitator's admission of ``member`` with ``role`` (0: a member, 1: an invited
+    facilitator, §6.8): any other role is refused, so a member is never made a facilitator."""
     blob, admission = _parse(value, "admission")
-    if not isinstance(admission, Admission) or admission.role != ROLE_MEMBER:
-        raise _refuse("approving needs a facilitator's admission of a member")
+    if not isinstance(admission, Admission) or admission.role != role:
+        raise _refuse(
+            "approving needs a facilitator's admission "
+            + ("of a member" if role == ROLE_MEMBER else "with the facilitator role")
+        )
     if admission.entry != entry_of(member):
         raise _refuse("the admission is for other keys than this member's")
     admitter = _facilitator(members, admission.admitter_id)
@@ -126,6 +134,8 @@ def checked_departure(
         return blob
     if isinstance(departure, Removal) and departure.member_id == member.member_id:
         remover = _facilitator(members, departure.remover_id)
+        if departure.remover_id == member.member_id:
+            raise _refuse("a removal is another facilitator's; one's own departure is a leave")
         if remover is None:
             raise _refuse("the removal is not signed by a facilitator of this group")
         message = removal_message(group_id, member.member_id)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from crypto.encoding import b64encode
 from crypto.keys import check_kem_public_key
 from crypto.roster import RosterEntry
+from crypto.suite import ROLE_FACILITATOR, ROLE_MEMBER
 from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
 from server.realtime import schemas
@@ -17,6 +18,11 @@ from server.realtime.admissions import (
     checked_departure,
     checked_invite_key,
     invite_admits,
+)
+from server.realtime.cofacilitation import (
+    check_departure,
+    end_facilitation,
+    facilitators_changed,
 )
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
@@ -39,7 +45,7 @@ def _hash_token(token: str) -> bytes:
     return hashlib.sha256(token.encode("ascii")).digest()
 
 
-def _new_member(
+def new_member(
     connection: Connection, keys: schemas.MemberKeysIn, *, facilitator: bool = False
 ) -> NewMember:
     member_id = decode_b64(keys.member_id, "member_id", 16)
@@ -72,11 +78,13 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
         m.group_id: m for m in await hub.groups.memberships_of_account(connection.account_pk)
     }
     managed: set[bytes] = set()
+    invitations = []
     facilitator = await hub.current_facilitator(connection)
     if facilitator is not None:
         managed = {
             g.group_id for g in await hub.groups.groups_of_facilitator(facilitator.facilitator_id)
         }
+        invitations = await hub.cofacilitators.invitations_of(facilitator.facilitator_id)
     listed = []
     for group_id in sorted(memberships.keys() | managed):
         state = await hub.group_state(group_id)
@@ -95,6 +103,8 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
     return {
         "groups": listed,
         "facilitator": None if facilitator is None else facilitator.username,
+        # groups this facilitator is invited to facilitate (facilitator.accept; §6.8)
+        "invitations": [group_view(g) for g in invitations],
     }
 
 
@@ -102,7 +112,7 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
 async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupCreate) -> Reply:
     facilitator = await hub.require_session(connection)
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    creator = _new_member(connection, payload.member, facilitator=True)  # its role is real
+    creator = new_member(connection, payload.member, facilitator=True)  # its role is real
     raw_commit = decode_b64(payload.commit, "commit")
     commit = signed_commit(raw_commit)
     expected = (RosterEntry(creator.member_id, creator.sig_pk, creator.kem_pk),)
@@ -229,7 +239,7 @@ async def preview_invite(hub: Hub, connection: Connection, payload: schemas.Invi
 @event("group.join", schemas.GroupJoin)
 async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoin) -> Reply:
     await hub.limit(hub.limits.joins, connection)
-    newcomer = _new_member(connection, payload.member)
+    newcomer = new_member(connection, payload.member)
     admission = None
     if payload.admission is not None:
         # An open group lets in whoever holds the invite link: the link's key signs the
@@ -280,7 +290,12 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
                 Code.INVALID_AUTHORISATION,
                 "approving needs the facilitator's signed admission of the member",
             )
-        admission = checked_admission(payload.admission, group_id, pending, state.members.values())
+        # An invited facilitator is admitted with the facilitator role, anyone else as a member:
+        # the role every member verifies is the one the server gives power to (§6.8).
+        role = ROLE_MEMBER if pending.facilitator_id is None else ROLE_FACILITATOR
+        admission = checked_admission(
+            payload.admission, group_id, pending, state.members.values(), role
+        )
     member = await hub.groups.change_state(
         group_id,
         member_id,
@@ -291,6 +306,12 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
         raise HearthError(Code.NOT_FOUND, "no pending join request from this member")
     if admission is not None:
         await hub.authorisations.record(group_id, member_id, "admission", admission)
+    if member.facilitator_id is not None:
+        if payload.approve:
+            await hub.changed({"t": "facilitator", "g": group_id.hex(), "f": member.facilitator_id})
+            await facilitators_changed(hub, group_id)
+        else:
+            await end_facilitation(hub, group_id, member)
     assert connection.facilitator is not None  # require_facilitator checked it
     await hub.audit.record(
         at=hub.clock(),
@@ -319,6 +340,7 @@ async def leave_group(hub: Hub, connection: Connection, payload: schemas.GroupLe
     if payload.leave is not None:
         members = (await hub.group_state(group_id)).members.values()
         leave = checked_departure(payload.leave, group_id, member, members)
+    await check_departure(hub, group_id, member)
     left = await hub.groups.change_state(
         group_id, member.member_id, allowed_from=("pending", "active"), to="left"
     )
@@ -337,9 +359,20 @@ async def remove_member(hub: Hub, connection: Connection, payload: schemas.Membe
     await hub.require_facilitator(connection, group_id)
     assert connection.facilitator is not None  # require_facilitator checked it
     removal = None
+    state = await hub.group_state(group_id)
+    target = state.members.get(member_id)
+    if target is not None and target.facilitator_id is not None and target.state == "active":
+        # A facilitator's removal is another facilitator's signed act, which every member
+        # checks (§6.8); never without it, never their own, never the last one.
+        if target.account_pk == connection.account_pk:
+            raise HearthError(Code.FORBIDDEN, "to step down, leave the group with your own leave")
+        if payload.removal is None:
+            raise HearthError(
+                Code.INVALID_AUTHORISATION,
+                "removing a facilitator needs your signed removal of their member",
+            )
+        await check_departure(hub, group_id, target)
     if payload.removal is not None:
-        state = await hub.group_state(group_id)
-        target = state.members.get(member_id)
         if target is None:
             raise HearthError(Code.NOT_FOUND, "no such member in this group")
         removal = checked_departure(payload.removal, group_id, target, state.members.values())

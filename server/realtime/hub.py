@@ -28,6 +28,7 @@ from server.metrics import RelayStats
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import (  # noqa: F401  (registers events)
+    cofacilitation,
     epochs,
     groups,
     holds,
@@ -52,6 +53,8 @@ from server.realtime.transport import close_within_timeout
 from server.realtime.wire import account_room, decode_b64, facilitator_room, group_room
 from server.storage.audit import AuditStore
 from server.storage.authorisations import AuthorisationStore
+from server.storage.cofacilitators import CoFacilitatorStore
+from server.storage.facilitators import FacilitatorStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.holds import HoldStore
 from server.storage.messages import MessageStore
@@ -60,6 +63,7 @@ from server.storage.space import RETRY_AFTER_MS, StorageFull, is_disk_full
 from server.used_challenges import LocalUsedChallenges, UsedChallenges
 
 log = logging.getLogger("hearth.realtime")
+Presence = dict[str, list[int]]  # group id (hex) -> facilitator account ids online, sorted
 PRESENCE_TTL = 30.0  # seconds a process's announcement of facilitator presence stays valid
 STOPPING = HearthError(
     Code.UNAVAILABLE,
@@ -90,6 +94,8 @@ class Hub:
         self.config = config
         self.groups = groups_store
         self.authorisations = AuthorisationStore(groups_store.database)
+        self.cofacilitators = CoFacilitatorStore(groups_store.database)
+        self.facilitator_accounts = FacilitatorStore(groups_store.database)
         self.messages = messages_store
         self.holds = HoldStore(groups_store.database)
         self.accounts = accounts
@@ -102,9 +108,10 @@ class Hub:
         )
         self.slow_mode = SlowMode()
         self.bus: Bus = bus or LocalBus()
-        # groups with a facilitator online, as last announced by each other process
-        self._remote_presence: dict[str, tuple[frozenset[str], float]] = {}
-        self._local_presence: frozenset[str] = frozenset()
+        # the facilitator accounts online per group (hex id), as last announced by each other
+        # process, and as this one last announced them
+        self._remote_presence: dict[str, tuple[Presence, float]] = {}
+        self._local_presence: Presence = {}
         self.auth = auth
         self.keyring = keyring
         self.clock = clock
@@ -442,7 +449,9 @@ class Hub:
         )
 
     async def end_membership(self, member: MemberRow, state: str) -> None:
-        """After a leave or removal: cut delivery off now, then ask for a new epoch."""
+        """After a leave or removal (a ban's too): a facilitator's power over the group ends
+        on every socket (§6.8), delivery is cut off now, then a new epoch is asked for."""
+        await cofacilitation.end_facilitation(self, member.group_id, member)
         await self.cut_off(member, state)
         await self.announce_rotation(member.group_id, "membership")
 
@@ -478,14 +487,24 @@ class Hub:
                     close_within_timeout(socket)
 
     def facilitator_online(self, group_id: bytes) -> bool:
-        """A facilitator of the group is connected here or (as recently announced) elsewhere."""
+        """A facilitator of the group (any of them) is connected here or (as recently
+        announced) elsewhere."""
         if any(group_id in c.facilitating for c in self.connections.values()):
             return True
         wanted, fresh_after = group_id.hex(), time.monotonic() - PRESENCE_TTL
         return any(
-            wanted in present and seen > fresh_after
+            present.get(wanted) and seen > fresh_after
             for present, seen in self._remote_presence.values()
         )
+
+    def on_duty(self, group_id: bytes) -> set[int]:
+        """The facilitator accounts of the group connected now, here or elsewhere."""
+        wanted, fresh_after = group_id.hex(), time.monotonic() - PRESENCE_TTL
+        online = set(_local_presence(self.connections.values()).get(wanted, ()))
+        for present, seen in self._remote_presence.values():
+            if seen > fresh_after:
+                online.update(present.get(wanted, ()))
+        return online
 
     def sids_of(self, account_pk: bytes) -> set[str]:
         """This process's sockets of an account."""
@@ -580,7 +599,13 @@ class Hub:
             await self.resynchronise()
             return
         if kind == "presence":
-            self._remote_presence[notice["p"]] = (frozenset(notice["g"]), time.monotonic())
+            duty = notice.get("d")
+            present = (
+                {str(g): [int(f) for f in fs] for g, fs in duty.items()}
+                if isinstance(duty, dict)
+                else {str(g): [0] for g in notice["g"]}  # a process without duty lists
+            )
+            self._remote_presence[notice["p"]] = (present, time.monotonic())
             return
         if kind == "ban":
             for sid in self.sids_of(bytes.fromhex(notice["a"])):
@@ -597,6 +622,14 @@ class Hub:
             for account in notice["a"]:
                 for sid in self.sids_of(bytes.fromhex(account)):
                     await self._enter_group_room(sid, group_id)
+        elif kind == "unfacilitator":
+            await self._unfacilitate(group_id, int(notice["f"]))
+        elif kind == "invited":
+            for connection in list(self.connections.values()):
+                if connection.facilitator and connection.facilitator.facilitator_id == notice["f"]:
+                    await self.sio.emit(
+                        "facilitator.invited", {"group_id": b64encode(group_id)}, to=connection.sid
+                    )
         elif kind == "facilitator":
             for connection in list(self.connections.values()):
                 if connection.facilitator and connection.facilitator.facilitator_id == notice["f"]:
@@ -606,13 +639,37 @@ class Hub:
         if group_id in self._states or kind == "reload":
             await self.reload_group(group_id)
 
-    async def publish_presence(self, *, force: bool = False) -> None:
-        present = frozenset(g.hex() for c in self.connections.values() for g in c.facilitating)
-        if present != self._local_presence or force:
-            self._local_presence = present
-            await self.bus.publish(
-                {"t": "presence", "p": self.bus.process_id, "g": sorted(present)}
+    async def _unfacilitate(self, group_id: bytes, facilitator_id: int) -> None:
+        """A facilitator was removed from the group or left it: their sockets here lose their
+        power over it at once (their other groups stay theirs)."""
+        for connection in list(self.connections.values()):
+            session = connection.facilitator
+            if session is None or session.facilitator_id != facilitator_id:
+                continue
+            await self.sio.leave_room(connection.sid, facilitator_room(group_id))
+            connection.facilitating -= {group_id}
+            await self.sio.emit(
+                "facilitator.removed", {"group_id": b64encode(group_id)}, to=connection.sid
             )
+        await self.publish_presence()
+
+    async def publish_presence(self, *, force: bool = False) -> None:
+        present = _local_presence(self.connections.values())
+        if present != self._local_presence or force:
+            before, self._local_presence = self._local_presence, present
+            await self.bus.publish(
+                {"t": "presence", "p": self.bus.process_id, "g": sorted(present), "d": present}
+            )
+            # who is on duty changed in these groups: their facilitators list them again
+            for group_hex in sorted(
+                set(before) ^ set(present)
+                | {g for g in present if before.get(g) not in (None, present[g])}
+            ):
+                await self.sio.emit(
+                    "facilitators.changed",
+                    {"group_id": b64encode(bytes.fromhex(group_hex))},
+                    room=facilitator_room(bytes.fromhex(group_hex)),
+                )
 
     async def keep_presence_fresh(self) -> None:
         while True:
@@ -633,6 +690,16 @@ class Hub:
             },
             room=group_room(group_id),
         )
+
+
+def _local_presence(connections: Any) -> Presence:
+    present: dict[str, set[int]] = {}
+    for connection in connections:
+        if connection.facilitator is None:
+            continue
+        for group_id in connection.facilitating:
+            present.setdefault(group_id.hex(), set()).add(connection.facilitator.facilitator_id)
+    return {g: sorted(fs) for g, fs in sorted(present.items())}
 
 
 def _cookies(environ: dict[str, Any]) -> dict[str, str]:

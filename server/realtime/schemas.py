@@ -111,6 +111,16 @@ class MemberRemove(Strict, frozen=True):
     removal: B64 | None = None  # the facilitator's signed removal (§6.4)
 
 
+class FacilitatorRef(Strict, frozen=True):
+    group_id: Id16
+    username: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class FacilitatorAccept(Strict, frozen=True):
+    group_id: Id16
+    member: MemberKeysIn
+
+
 class MemberRef(Strict, frozen=True):
     group_id: Id16
     member_id: Id16

@@ -34,6 +34,12 @@ _MEMBER_COLUMNS = (
 _INVITE_COLUMNS = (
     "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked, banned_use"
 )
+# A facilitator of a group has power in it only as an active member of it, admitted with the
+# facilitator role (docs/protocol.md §6.8): a ``group_facilitators`` row alone is an invitation.
+ADMITTED = (
+    "EXISTS (SELECT 1 FROM members m WHERE m.group_id = f.group_id "
+    "AND m.facilitator_id = f.facilitator_id AND m.state = 'active')"
+)
 
 
 def _group(row: sqlite3.Row) -> GroupRow:
@@ -214,14 +220,15 @@ class GroupStore:
         rows = await self._db.fetch_all(
             f"SELECT {', '.join('g.' + c.strip() for c in _GROUP_COLUMNS.split(','))} "
             "FROM groups g JOIN group_facilitators f ON f.group_id = g.group_id "
-            "WHERE f.facilitator_id = ? ORDER BY g.created_at",
+            f"WHERE f.facilitator_id = ? AND {ADMITTED} ORDER BY g.created_at",
             (facilitator_id,),
         )
         return [_group(row) for row in rows]
 
     async def is_group_facilitator(self, group_id: bytes, facilitator_id: int) -> bool:
         row = await self._db.fetch_one(
-            "SELECT 1 FROM group_facilitators WHERE group_id = ? AND facilitator_id = ?",
+            f"SELECT 1 FROM group_facilitators f WHERE f.group_id = ? AND f.facilitator_id = ? "
+            f"AND {ADMITTED}",
             (group_id, facilitator_id),
         )
         return row is not None

@@ -235,3 +235,88 @@ def test_invite_admission_and_co_facilitator() -> None:
     with pytest.raises(UntrustedCommit, match="certified by a facilitator"):
         advance(state, forged)
     assert isinstance(admitted[1], Admission)
+
+
+def _with_co_facilitator() -> tuple[bytes, MemberKeys, MemberKeys, MemberKeys, GroupState]:
+    """alice (facilitator) and bob (member), then dan admitted by alice as co-facilitator."""
+    group_id, alice, bob, state = _start()
+    dan = MemberKeys.generate()
+    commit = _next(
+        state,
+        alice,
+        [alice.entry, bob.entry, dan.entry],
+        [sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR)],
+        facilitators=sorted([alice.member_id, dan.member_id]),
+    )
+    state, changes = advance(state, commit)
+    assert [(c.kind, c.role) for c in changes] == [("joined", ROLE_FACILITATOR)]
+    return group_id, alice, bob, dan, state
+
+
+def test_a_facilitator_is_removed_by_another_facilitator() -> None:
+    group_id, alice, bob, dan, state = _with_co_facilitator()
+    commit = _next(
+        state,
+        dan,
+        [bob.entry, dan.entry],
+        [sign_removal(group_id, dan, alice.member_id)],
+        facilitators=[dan.member_id],
+    )
+    after, changes = advance(state, commit)
+    assert after.facilitators == {dan.member_id}
+    assert [(c.kind, c.member_id, c.by) for c in changes] == [
+        ("removed", alice.member_id, dan.member_id)
+    ]
+
+
+def test_a_facilitator_cannot_sign_their_own_removal() -> None:
+    group_id, alice, bob, dan, state = _with_co_facilitator()
+    commit = _next(
+        state,
+        dan,
+        [bob.entry, dan.entry],
+        [sign_removal(group_id, alice, alice.member_id)],
+        facilitators=[dan.member_id],
+    )
+    with pytest.raises(UntrustedCommit, match="signed by the removed member"):
+        advance(state, commit)
+
+
+def test_a_co_facilitator_leaves_but_the_last_one_cannot() -> None:
+    group_id, alice, bob, dan, state = _with_co_facilitator()
+    left = _next(
+        state,
+        alice,
+        [alice.entry, bob.entry],
+        [sign_leave(group_id, dan)],
+        facilitators=[alice.member_id],
+    )
+    after, _ = advance(state, left)
+    assert after.facilitators == {alice.member_id}
+    alone = _next(after, bob, [bob.entry], [sign_leave(group_id, alice)], facilitators=[])
+    with pytest.raises(UntrustedCommit, match="without a facilitator"):
+        advance(after, alone)
+
+
+def test_a_member_cannot_grant_the_facilitator_role() -> None:
+    group_id, alice, bob, state = _start()
+    eve = MemberKeys.generate()
+    commit = _next(
+        state,
+        bob,
+        [alice.entry, bob.entry, eve.entry],
+        [sign_admission(group_id, bob, eve.entry, ROLE_FACILITATOR)],
+        facilitators=sorted([alice.member_id, eve.member_id]),
+    )
+    with pytest.raises(UntrustedCommit, match="not signed by a facilitator"):
+        advance(state, commit)
+    # a member admission cannot be listed as a facilitator either
+    plain = _next(
+        state,
+        alice,
+        [alice.entry, bob.entry, eve.entry],
+        [sign_admission(group_id, alice, eve.entry)],
+        facilitators=sorted([alice.member_id, eve.member_id]),
+    )
+    with pytest.raises(UntrustedCommit, match="facilitators differ"):
+        advance(state, plain)

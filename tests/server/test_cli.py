@@ -64,6 +64,7 @@ COMMANDS = [
     ["facilitator", "disable"],
     ["facilitator", "enable"],
     ["facilitator", "reset-password"],
+    ["facilitator", "grant"],
     ["migrate"],
     ["backup"],
     ["purge"],

@@ -8,9 +8,9 @@ real Socket.IO clients, the real ``hearth`` command.
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from crypto.encoding import b64encode
+from crypto.suite import ROLE_FACILITATOR
 from tests.conftest import FACILITATOR_PASSWORD, Clients, RunningServer, hearth_cli
 from tests.server.test_report_privacy import identities, leaks
 from tests.server.test_reports import received_by, refused_code, trio
@@ -74,17 +74,14 @@ async def test_a_co_facilitator_sees_and_decides_what_the_reported_one_cannot(
     hearth_server: RunningServer, make_client: Clients
 ) -> None:
     fac, _, ben, group = await trio(make_client)
-    # Co-facilitation has no event yet (issue 15): the second facilitator is added in the file.
+    # bob becomes a co-facilitator the way any does (docs/protocol.md §6.8).
     hearth_server.add_facilitator("bob")
-    with sqlite3.connect(hearth_server.database) as conn:
-        conn.execute(
-            "INSERT INTO group_facilitators (group_id, facilitator_id)"
-            " SELECT ?, id FROM facilitators WHERE username = 'bob'",
-            (group,),
-        )
     bob = make_client()
     await bob.login("bob", FACILITATOR_PASSWORD)
     await bob.connect()
+    await fac.add_facilitator(group, "bob")
+    await bob.accept_facilitation(group, pseudonym="Host Birch")
+    await fac.decide(group, bob.member_id(group), role=ROLE_FACILITATOR)
 
     await fac.send(group, "you are all too needy")
     seq = await received_by(ben, group, "you are all too needy")

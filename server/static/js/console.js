@@ -14,6 +14,7 @@ import * as reportView from "./reportview.js";
 import * as audit from "./audit.js";
 import { showCrisisSetupWarning } from "./crisiswarning.js";
 import * as groupSettings from "./groupsettings.js";
+import * as cofac from "./cofacilitators.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -66,6 +67,15 @@ async function boot() {
   queue.init(context);
   reportView.init(context);
   groupSettings.init(context);
+  cofac.init({
+    ...context,
+    current: () => state.current,
+    refreshGroups,
+    closeGroup: () => {
+      state.current = null;
+      go("desk");
+    },
+  });
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
@@ -155,6 +165,7 @@ function startSession() {
 }
 
 const handlers = {
+  ...cofac.handlers,
   "join.requested": (data) => {
     const group = state.groups.get(data.group_id);
     announce(`${data.member.pseudonym} asks to join ${group?.name || "a group"}.`);
@@ -196,6 +207,7 @@ async function refreshGroups() {
     return logout(null);
   }
   state.groups = new Map(listing.groups.filter((g) => g.facilitator).map((g) => [g.group_id, g]));
+  await cofac.showInvitations(listing.invitations || []);
   const list = $("#groups");
   list.replaceChildren();
   for (const group of state.groups.values()) {
@@ -278,7 +290,7 @@ async function refreshGroup() {
       el(
         "li",
         { "data-member": m.member_id },
-        el("span", { text: m.pseudonym }),
+        el("span", { text: cofac.requestLabel(m) }),
         // Bans that stick: the link this request came through was also used by an account since
         // banned (it names no one; the person may be someone else the link was given to).
         m.invite_used_by_banned
@@ -318,6 +330,7 @@ async function refreshGroup() {
       ),
     ),
   );
+  await cofac.load(id);
   await loadAudit();
 }
 
@@ -359,8 +372,10 @@ async function decide(member, approve) {
       // Our member key signs the admission every member checks before keying the newcomer.
       const record = await store.group(id);
       if (!record?.member) throw new Error("This browser holds no keys for this group, so it cannot admit anyone.");
+      const role = await cofac.admissionRole(member);
+      if (role === null) return;
       const entry = { memberId: hc.b64decode(member.member_id), sigPk: hc.b64decode(member.sig_pk), kemPk: hc.b64decode(member.kem_pk) };
-      payload.admission = hc.b64encode(hc.encodeAuthorisation(await hc.signAdmission(record.groupId, record.member, entry)));
+      payload.admission = hc.b64encode(hc.encodeAuthorisation(await hc.signAdmission(record.groupId, record.member, entry, role)));
     }
     await state.session.call("join.decide", payload);
   } catch (error) {

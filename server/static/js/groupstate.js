@@ -101,6 +101,8 @@ export async function advance(state, commit) {
     if (a.kind === hc.AUTH.REMOVE) {
       const remover = previous.get(key(a.removerId));
       check(remover && facilitators.has(key(a.removerId)), "a removal is not signed by a facilitator");
+      // One's own departure is a leave: a removal is always another facilitator's.
+      check(key(a.removerId) !== id, "a removal is signed by the removed member");
       await verified(remover.sigPk, a.signature, hc.removalMessage(state.groupId, a.memberId), "a removal");
       changes.push({ kind: "removed", memberId: id, role: hc.ROLE.MEMBER, by: key(a.removerId), issuer: null });
     } else {
@@ -113,6 +115,7 @@ export async function advance(state, commit) {
   check(expected.length === commit.roster.length && expected.every((e, i) => sameEntry(e, commit.roster[i])), "the roster differs from the previous one plus the authorised changes");
   const nextChiefs = new Set([...facilitators].filter((id) => !departed.has(id)));
   for (const id of added) nextChiefs.add(id);
+  check(nextChiefs.size > 0, "a group cannot be left without a facilitator");
   const got = commit.facilitators.map(key);
   check(got.length === nextChiefs.size && got.every((id) => nextChiefs.has(id)), "the facilitators differ from the previous ones plus the authorised changes");
   return { state: stateOf(commit, new Set([...departedBefore, ...departed])), changes };
