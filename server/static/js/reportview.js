@@ -78,7 +78,9 @@ function render() {
   const priority = $("#report-priority");
   priority.textContent = r.priority === "urgent" ? "Urgent" : "";
   priority.className = r.priority === "urgent" ? "urgent" : "";
-  $("#report-content").textContent = r.content;
+  // A message behind a content note (content type 2, docs/protocol.md §7.3) is note ‖ NUL ‖ text.
+  const noted = r.content_type === 2 ? r.content.indexOf("\u0000") : -1;
+  $("#report-content").textContent = noted >= 0 ? `[Content note: ${r.content.slice(0, noted)}] ${r.content.slice(noted + 1)}` : r.content;
   $("#report-group").textContent = ctx.groups().get(r.group_id)?.name || "";
   $("#report-sender").textContent = nameOf(r.sender_id);
   $("#report-sent").textContent = when(r.message_ts);
