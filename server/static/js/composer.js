@@ -111,6 +111,7 @@ function render() {
   area.disabled = Boolean(muted);
   if (muted && wasTyping) hint.focus(); // keep the keyboard on the reason, not on a dead box
   $("#compose-send").disabled = Boolean(muted);
+  $("#compose-note-toggle").disabled = Boolean(muted);
   if (muted) {
     hint.textContent = muteText(mute);
     hint.dataset.kind = "muted";

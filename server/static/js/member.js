@@ -12,6 +12,7 @@ import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
 import * as composer from "./composer.js";
+import * as contentnotes from "./contentnotes.js";
 import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { loadCrisisCheck } from "./crisischeck.js";
@@ -56,6 +57,7 @@ function setConnection(text) {
 
 async function boot() {
   wireStatic();
+  contentnotes.wire({ onChange: () => renderMessages() });
   try {
     state.settings = await api("GET", "/api/settings");
   } catch {
@@ -707,7 +709,7 @@ function renderMessages(forceBottom = false) {
 }
 
 function messageNode(id, m) {
-  return el(
+  const node = el(
     "li",
     { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
     el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), senderBadge(id, m.senderId), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
@@ -715,6 +717,7 @@ function messageNode(id, m) {
     m.mine && m.status !== "sent" ? statusLine(m) : null,
     reportLine(id, m),
   );
+  return contentnotes.decorate(node, m);
 }
 
 function gapMarker(groupId, gap) {
@@ -804,8 +807,9 @@ async function compose() {
   const text = area.value.trim();
   if (!text || !state.current) return;
   const refusal = composer.refusal(state.current, text);
-  if (refusal) {
-    announce(refusal); // the text stays in the box
+  const { note, problem } = contentnotes.noteToSend();
+  if (refusal || problem) {
+    announce(refusal || problem); // the text stays in the box
     return;
   }
   if (await containsCrisisLanguage(text)) {
@@ -815,14 +819,15 @@ async function compose() {
     if (answer !== "send") return;
   }
   area.value = "";
+  contentnotes.clearNote();
   composer.typed();
   area.focus();
   const msgId = hc.b64encode(hc.randomBytes(16));
-  const entry = { groupId: state.current, text, msgId, attempts: 0 };
+  const entry = { groupId: state.current, text, note, msgId, attempts: 0 };
   state.outbox.set(msgId, entry);
   const map = state.messages.get(state.current) || new Map();
   state.messages.set(state.current, map);
-  map.set(msgId, { msgId, text, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
+  map.set(msgId, { msgId, text, note, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
   renderMessages(true);
   await deliver(entry);
 }
@@ -850,7 +855,7 @@ async function deliver(entry) {
   entry.inFlight = true;
   try {
     if (!entry.envelope || entry.epoch !== record.latest) {
-      entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId)));
+      entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId), entry.note));
       entry.epoch = record.latest;
       await store.saveUnsent(entry); // sealed, it waits in this browser across a reload
     }
@@ -917,11 +922,11 @@ async function restoreOutbox() {
       await store.forgetUnsent(saved.msgId); // the group or its keys are gone from this browser
       continue;
     }
-    const entry = { groupId: saved.groupId, text: opened.text, msgId: saved.msgId, envelope: saved.envelope, epoch: saved.epoch, attempts: 0 };
+    const entry = { groupId: saved.groupId, text: opened.text, note: opened.note, msgId: saved.msgId, envelope: saved.envelope, epoch: saved.epoch, attempts: 0 };
     state.outbox.set(saved.msgId, entry);
     const map = state.messages.get(saved.groupId) || new Map();
     state.messages.set(saved.groupId, map);
-    map.set(saved.msgId, { msgId: saved.msgId, text: opened.text, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
+    map.set(saved.msgId, { msgId: saved.msgId, text: opened.text, note: opened.note, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
   }
 }
 
