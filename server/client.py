@@ -475,7 +475,10 @@ class HearthClient:
         join_policy: str = "approval",
         posting_policy: str = "always",
         retention_days: int | None = None,
+        schedule: list[dict[str, str]] | None = None,
     ) -> bytes:
+        """A new group we facilitate; ``schedule`` lists its weekly sessions, each
+        ``{"day": "tue", "start": "19:00", "end": "20:30"}`` in the organisation's time zone."""
         group_id = os.urandom(16)
         member = MemberKeys.generate()
         commit, _ = build_commit(
@@ -497,6 +500,8 @@ class HearthClient:
         }
         if retention_days is not None:
             payload["retention_days"] = retention_days
+        if schedule is not None:
+            payload["schedule"] = schedule
         self.keys[group_id] = GroupKeys(member)
         self._accept_commit(group_id, commit.raw)
         await self.call("group.create", payload)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from crypto.encoding import b64encode
 from crypto.keys import check_kem_public_key
 from crypto.roster import RosterEntry
+from server import schedule
 from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
 from server.realtime import schemas
@@ -19,6 +20,7 @@ from server.realtime.admissions import (
     invite_admits,
 )
 from server.realtime.events import Reply, event
+from server.realtime.posting import posting_open
 from server.realtime.state import Connection
 from server.realtime.views import group_view, invite_view, member_view, mute_view
 from server.realtime.wire import (
@@ -66,6 +68,15 @@ def _slow_mode(hub: Hub, seconds: int) -> int:
     return seconds
 
 
+def _schedule(slots: list[schemas.SessionIn] | None, current: str = "") -> str:
+    """A group's checked schedule in its stored form; ``current`` when none was given."""
+    if slots is None:
+        return current
+    return schedule.encode(
+        schedule.checked_schedule({"day": s.day, "start": s.start, "end": s.end} for s in slots)
+    )
+
+
 @event("groups.list", schemas.Empty)
 async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Reply:
     memberships = {
@@ -88,6 +99,7 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
                 "mute": None if member is None else mute_view(member, hub.clock()),
                 "facilitator": group_id in managed,
                 "rotation_needed": state.rotation_needed,
+                "posting_open": posting_open(hub, state.group),
             }
         )
     return {
@@ -125,6 +137,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         join_policy=payload.join_policy,
         posting_policy=payload.posting_policy,
         slow_mode_seconds=_slow_mode(hub, payload.slow_mode_seconds),
+        schedule=_schedule(payload.schedule),
     )
     facilitator_id = facilitator.facilitator_id
     group = await hub.groups.create_group(
@@ -157,6 +170,7 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
             if payload.slow_mode_seconds is None
             else _slow_mode(hub, payload.slow_mode_seconds)
         ),
+        schedule=_schedule(payload.schedule, group.schedule),
     )
     await hub.groups.update_group(group_id, settings)
     await hub.changed({"t": "reload", "g": group_id.hex()})

@@ -39,6 +39,7 @@ from server.realtime.facilitator_sessions import (
 )
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
+from server.realtime.posting import tell_posting
 from server.realtime.schemas import ConnectAuth
 from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, Counters, GroupState
@@ -600,10 +601,13 @@ class Hub:
     async def publish_presence(self, *, force: bool = False) -> None:
         present = frozenset(g.hex() for c in self.connections.values() for g in c.facilitating)
         if present != self._local_presence or force:
+            changed = present ^ self._local_presence
             self._local_presence = present
             await self.bus.publish(
                 {"t": "presence", "p": self.bus.process_id, "g": sorted(present)}
             )
+            if changed:
+                await tell_posting(self, changed)
 
     async def keep_presence_fresh(self) -> None:
         while True:

@@ -25,7 +25,7 @@ from server.storage.rows import (
 
 _GROUP_COLUMNS = (
     "group_id, name, rules, retention_days, join_policy, posting_policy, current_epoch, "
-    "epoch_started_at, created_at, slow_mode_seconds"
+    "epoch_started_at, created_at, slow_mode_seconds, schedule"
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
@@ -100,6 +100,7 @@ class GroupSettings:
     join_policy: JoinPolicy
     posting_policy: PostingPolicy
     slow_mode_seconds: int = 0
+    schedule: str = ""  # server/schedule.py's stored form, already checked
 
 
 async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
@@ -288,7 +289,7 @@ class GroupStore:
                     raise HearthError(Code.BAD_REQUEST, "a group with this id exists already")
             await _ensure_account(conn, creator.account_pk, now)
             await conn.execute(
-                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                f"INSERT INTO groups ({_GROUP_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?)",
                 (
                     group_id,
                     settings.name,
@@ -299,6 +300,7 @@ class GroupStore:
                     now,
                     now,
                     settings.slow_mode_seconds,
+                    settings.schedule,
                 ),
             )
             await conn.execute(
@@ -330,6 +332,7 @@ class GroupStore:
                 now,
                 now,
                 settings.slow_mode_seconds,
+                settings.schedule,
             )
 
         return await self._db.write(job)
@@ -338,7 +341,7 @@ class GroupStore:
         async def job(conn: aiosqlite.Connection) -> None:
             await conn.execute(
                 "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
-                "posting_policy = ?, slow_mode_seconds = ? WHERE group_id = ?",
+                "posting_policy = ?, slow_mode_seconds = ?, schedule = ? WHERE group_id = ?",
                 (
                     settings.name,
                     settings.rules,
@@ -346,6 +349,7 @@ class GroupStore:
                     settings.join_policy,
                     settings.posting_policy,
                     settings.slow_mode_seconds,
+                    settings.schedule,
                     group_id,
                 ),
             )

@@ -23,6 +23,7 @@ class GroupRow:
     epoch_started_at: int
     created_at: int
     slow_mode_seconds: int = 0  # least seconds between two messages of one member; 0: off
+    schedule: str = ""  # weekly sessions, server/schedule.py's stored form; '' for none
 
 
 @dataclass(frozen=True, slots=True)
