@@ -14,6 +14,7 @@ import * as reportView from "./reportview.js";
 import * as audit from "./audit.js";
 import { showCrisisSetupWarning } from "./crisiswarning.js";
 import * as groupSettings from "./groupsettings.js";
+import * as scheduleEditor from "./scheduleeditor.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -66,6 +67,7 @@ async function boot() {
   queue.init(context);
   reportView.init(context);
   groupSettings.init(context);
+  scheduleEditor.init(context);
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
@@ -267,6 +269,7 @@ async function refreshGroup() {
   const record = await store.group(id);
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
+  scheduleEditor.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;
   if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
   else if (listing.rotation_needed) epochText += " · key rotation pending";

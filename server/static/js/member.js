@@ -13,6 +13,7 @@ import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
 import * as composer from "./composer.js";
 import * as contentnotes from "./contentnotes.js";
+import * as sessions from "./sessions.js";
 import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { loadCrisisCheck } from "./crisischeck.js";
@@ -163,6 +164,10 @@ function wireStatic() {
     }
   });
   $("#back").addEventListener("click", goHome);
+  $("#chat-ics").addEventListener("click", () => {
+    const info = state.records.get(state.current)?.info;
+    if (info?.schedule?.length) sessions.downloadIcs(info, state.settings.time_zone || "UTC");
+  });
   $("#leave").addEventListener("click", leaveCurrent);
   $("#trust-unanchored").addEventListener("click", trustUnanchored);
   $("#show-rules").addEventListener("click", () => {
@@ -230,6 +235,7 @@ async function catchUp() {
   renderHome();
   if (state.current) {
     notices.render(state.current);
+    renderSession(state.current);
     showComposer(state.current);
     await refreshGroup(state.current);
   }
@@ -269,14 +275,26 @@ const handlers = {
       showComposer(data.group_id);
     }
   },
-  // A facilitator changed the group's settings (slow mode among them).
+  // A facilitator changed the group's settings (slow mode and sessions among them).
   "group.updated": (data) => {
     const record = state.records.get(data.group.group_id);
     if (!record) return;
     record.info = { ...record.info, ...data.group };
+    renderHome();
     if (state.current === record.id) {
       $("#chat-title").textContent = record.info.name || "Group";
+      renderSession(record.id);
       showComposer(record.id);
+    }
+  },
+  // A facilitator of a facilitator_present group came or went: posting opens or closes.
+  "group.posting": (data) => {
+    const record = state.records.get(data.group_id);
+    if (!record?.info) return;
+    record.info.posting_open = data.open;
+    if (state.current === record.id) {
+      showComposer(record.id);
+      announce(data.open ? "A facilitator is here: you can write now." : "No facilitator is here now: posting is closed.");
     }
   },
   "epoch.new": async (data) => {
@@ -462,8 +480,18 @@ function renderHome() {
   list.replaceChildren();
   const records = [...state.records.values()];
   for (const record of records) {
+    const next = sessions.describeNext(record.info?.schedule, state.settings.time_zone || "UTC");
     list.append(
-      el("li", {}, el("button", { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) }, `${record.info?.name || "Group"}${label(record)}`)),
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) },
+          `${record.info?.name || "Group"}${label(record)}`,
+          next ? el("span", { class: "group-next", text: next }) : null,
+        ),
+      ),
     );
   }
   show($("#no-groups"), records.length === 0);
@@ -486,6 +514,7 @@ async function openGroup(id) {
   go("chat");
   notices.render(id);
   renderChatState();
+  renderSession(id);
   showComposer(id);
   renderMessages();
   if (state.session.connected) await refreshGroup(id);
@@ -495,8 +524,19 @@ async function openGroup(id) {
 
 function showComposer(id) {
   const info = state.records.get(id)?.info;
-  composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt: info?.me?.role === "facilitator", mute: notices.mute(id) });
+  const exempt = info?.me?.role === "facilitator";
+  const closed = info?.posting_policy === "facilitator_present" && info.posting_open === false && !exempt
+    ? sessions.closedText(info.schedule, state.settings.time_zone || "UTC")
+    : null;
+  composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt, mute: notices.mute(id), closed });
   composer.typed();
+}
+
+/** The open group's next session, and its calendar file when it has a schedule. */
+function renderSession(id) {
+  const schedule = state.records.get(id)?.info?.schedule || [];
+  $("#chat-session").textContent = sessions.describeNext(schedule, state.settings.time_zone || "UTC");
+  $("#chat-ics").hidden = schedule.length === 0;
 }
 
 /** [slow mode seconds, exempt as a facilitator] of a group. */
@@ -896,6 +936,12 @@ async function deliver(entry) {
       entry.inFlight = false;
       setTimeout(() => deliver(entry), error.detail.retry_after_ms + 100);
       return;
+    }
+    if (error.code === "posting_closed") {
+      // No facilitator after all (the page had not heard yet): the composer says so and when.
+      const info = state.records.get(entry.groupId)?.info;
+      if (info) info.posting_open = false;
+      if (state.current === entry.groupId) showComposer(entry.groupId);
     }
     if (error.code === "muted" && error.detail?.muted_until) {
       notices.remember(entry.groupId, "muted", "", error.detail.muted_until, error.detail.rule, error.detail.note);
