@@ -5,6 +5,7 @@ axe finds nothing on the screens involved, in light and dark mode."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +49,7 @@ def tab_until(page: Any, wanted: str, limit: int = 40) -> None:
 def test_a_noted_message_is_hidden_then_shown_with_the_keyboard(
     pages: Pages, tmp_path: Path
 ) -> None:
-    _, invite = open_room(pages, "Notes room")
+    console, invite = open_room(pages, "Notes room")
     writer = keyed_member(pages, invite, "Careful Wren", **PHONE)
     reader = keyed_member(pages, invite, "Gentle Otter", **PHONE)
 
@@ -111,6 +112,21 @@ def test_a_noted_message_is_hidden_then_shown_with_the_keyboard(
     expect_accessible(reader, "chat with a shown noted message")
     reader.keyboard.press("Space")
     expect(noted.locator(".text")).to_be_hidden()
+
+    # Reporting it: the note goes with the text, and the facilitator reads both.
+    tab_until(reader, "report:Report")
+    reader.keyboard.press("Enter")
+    expect(reader.locator("#report-quote")).to_have_text(f"Content note: {NOTE}\n{TEXT}")
+    tab_until(reader, "report-send")
+    reader.keyboard.press("Enter")
+    expect(reader.locator("#report-dialog")).to_be_hidden()
+    shown = f"[Content note: {NOTE}] {TEXT}"
+    console.click("#group-reports")  # the queue, filtered to this group
+    expect(console.locator("#queue")).to_be_visible()
+    row = console.locator("#reports li", has_text=f"[Content note: {NOTE}]")
+    expect(row).to_have_count(1)
+    row.get_by_role("button", name=re.compile("^Open")).click()
+    expect(console.locator("#report-content")).to_have_text(shown)
 
     # The setting: noted messages shown under their note, remembered on this device.
     tab_until(reader, "open-settings")
