@@ -530,6 +530,17 @@ function showComposer(id) {
     : null;
   composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt, mute: notices.mute(id), closed });
   composer.typed();
+  // What the chat says of the sessions changes when one starts or ends: say it again then.
+  clearTimeout(state.sessionTimer);
+  const next = sessions.nextSession(info?.schedule, state.settings.time_zone || "UTC");
+  if (next) {
+    const wait = (next.start > Date.now() ? next.start : next.end) - Date.now() + 1000;
+    state.sessionTimer = setTimeout(() => {
+      if (state.current !== id) return;
+      renderSession(id);
+      showComposer(id);
+    }, Math.min(wait, 2 ** 31 - 1));
+  }
 }
 
 /** The open group's next session, and its calendar file when it has a schedule. */
