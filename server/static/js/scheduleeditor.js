@@ -10,11 +10,15 @@ import { DAYS } from "./sessions.js";
 const DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
 let ctx = null;
 let groupId = null;
+let edited = false; // changes not saved yet: a refresh of the group must not undo them
 
 export function init(context) {
   ctx = context;
   $("#schedule-form").addEventListener("submit", save);
+  $("#schedule-form").addEventListener("input", () => (edited = true));
+  $("#schedule-form").addEventListener("change", () => (edited = true));
   $("#schedule-add").addEventListener("click", () => {
+    edited = true;
     addRow({ day: "mon", start: "19:00", end: "20:00" });
     $("#schedule-rows li:last-child select").focus();
   });
@@ -28,7 +32,8 @@ export function init(context) {
 export function show(group) {
   const changedGroup = groupId !== group.group_id;
   groupId = group.group_id;
-  if (!changedGroup && $("#schedule-form").contains(document.activeElement)) return;
+  if (!changedGroup && (edited || $("#schedule-form").contains(document.activeElement))) return;
+  edited = false;
   $("#schedule-rows").replaceChildren();
   $("#schedule-error").textContent = "";
   for (const session of group.schedule || []) addRow(session);
@@ -43,7 +48,7 @@ function addRow(session) {
     el("input", { class: "schedule-start", type: "time", value: session.start, required: true }),
     el("span", { "aria-hidden": "true", text: "to" }),
     el("input", { class: "schedule-end", type: "time", value: session.end, required: true }),
-    el("button", { type: "button", class: "schedule-remove", onclick: () => { row.remove(); renumber(); $("#schedule-add").focus(); } }, "Remove"),
+    el("button", { type: "button", class: "schedule-remove", onclick: () => { edited = true; row.remove(); renumber(); $("#schedule-add").focus(); } }, "Remove"),
   );
   $("#schedule-rows").append(row);
   renumber();
@@ -70,6 +75,7 @@ async function save(event) {
   }));
   try {
     const reply = await ctx.session().call("group.update", { group_id: groupId, schedule });
+    edited = false;
     const count = reply.group.schedule.length;
     announce(count ? `Sessions saved: ${count} a week.` : "Sessions removed: this group has no schedule.");
   } catch (error) {
