@@ -22,9 +22,6 @@ const revealed = new Set(); // msg ids (b64) of noted messages shown anyway
 const concealed = new Set(); // msg ids hidden again although the setting shows them
 let changed = () => {};
 
-/** Whether noted messages from others start hidden on this device. */
-export const hidesNoted = () => hideByDefault;
-
 /** Read the setting, wire the settings checkbox and the composer's note controls. */
 export async function wire({ onChange }) {
   changed = onChange;
@@ -105,12 +102,6 @@ export function clearNote() {
 function isHidden(m) {
   if (m.mine) return false;
   return hideByDefault ? !revealed.has(m.msgId) : concealed.has(m.msgId);
-}
-
-/** What a screen reader may say of a message: only its note while its text is hidden. */
-export function spoken(m) {
-  if (!m.note || m.deleted) return m.text;
-  return isHidden(m) ? `Message with a content note: ${m.note}. Its text is hidden.` : `Content note: ${m.note}. ${m.text}`;
 }
 
 /** Add the note (and the control that shows or hides the text) to a message element. */
