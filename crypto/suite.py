@@ -38,7 +38,9 @@ MAX_CONTENT: Final = 16380
 PAD_BUCKETS: Final = (128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 
 CONTENT_TYPE_TEXT: Final = 1  # text/plain; charset=utf-8
-CONTENT_TYPES: Final = frozenset({CONTENT_TYPE_TEXT})
+CONTENT_TYPE_NOTED_TEXT: Final = 2  # note ‖ 0x00 ‖ text, both UTF-8 (crypto/content.py)
+CONTENT_TYPES: Final = frozenset({CONTENT_TYPE_TEXT, CONTENT_TYPE_NOTED_TEXT})
+MAX_NOTE_CHARS: Final = 40  # a content note's length in Unicode code points
 
 LABEL_WRAP: Final = b"hearth-v1 wrap"
 LABEL_KEY: Final = b"hearth-v1 "  # prefix of the key-schedule info

@@ -37,6 +37,7 @@ from crypto.authorisations import (
 )
 from crypto.challenge import sign_challenge
 from crypto.commits import EpochCommit, build_commit, open_commit, parse_commit
+from crypto.content import noted_text, split_noted
 from crypto.encoding import b64decode, b64encode
 from crypto.envelopes import open_message, parse_envelope, seal_message
 from crypto.errors import VerificationFailed
@@ -53,7 +54,13 @@ from crypto.groupstate import (
 )
 from crypto.keys import MemberKeys, SigningKey
 from crypto.roster import RosterEntry
-from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, ROLE_MEMBER, SIG_PK_LEN
+from crypto.suite import (
+    CONTENT_TYPE_NOTED_TEXT,
+    CONTENT_TYPE_TEXT,
+    ROLE_FACILITATOR,
+    ROLE_MEMBER,
+    SIG_PK_LEN,
+)
 from server.backoff import Backoff
 
 # How often decide() looks for a just-made join request before approving it (0.1 s apart).
@@ -83,6 +90,7 @@ class Received:
     rtag: bytes
     envelope: bytes | None
     franking_key: bytes | None
+    note: str | None = None  # the sender's content note, from inside the encrypted content
 
 
 @dataclass(slots=True)
@@ -426,6 +434,7 @@ class HearthClient:
                 opened = open_message(envelope, epoch_secret=epoch.secret, sender_sig_pk=sig_pk)
             except VerificationFailed:
                 return None  # never show what does not verify
+            note, text = _note_and_text(opened.content_type, opened.content)
             received = Received(
                 group_id,
                 data["seq"],
@@ -433,11 +442,12 @@ class HearthClient:
                 envelope.header.sender_id,
                 envelope.header.epoch,
                 data["server_ts"],
-                opened.content.decode("utf-8"),
+                text,
                 data["kid"],
                 b64decode(data["rtag"]),
                 raw,
                 opened.franking_key,
+                note,
             )
         self.inbox.setdefault(group_id, {})[received.seq] = received
         return received
@@ -489,7 +499,10 @@ class HearthClient:
         join_policy: str = "approval",
         posting_policy: str = "always",
         retention_days: int | None = None,
+        schedule: list[dict[str, str]] | None = None,
     ) -> bytes:
+        """A new group we facilitate; ``schedule`` lists its weekly sessions, each
+        ``{"day": "tue", "start": "19:00", "end": "20:30"}`` in the organisation's time zone."""
         group_id = os.urandom(16)
         member = MemberKeys.generate()
         commit, _ = build_commit(
@@ -511,6 +524,8 @@ class HearthClient:
         }
         if retention_days is not None:
             payload["retention_days"] = retention_days
+        if schedule is not None:
+            payload["schedule"] = schedule
         self.keys[group_id] = GroupKeys(member)
         self._accept_commit(group_id, commit.raw)
         await self.call("group.create", payload)
@@ -803,7 +818,10 @@ class HearthClient:
             return commit.epoch
         raise HearthRefused("epoch_conflict", "could not land a commit", {})
 
-    def seal(self, group_id: bytes, text: str, msg_id: bytes | None = None) -> bytes:
+    def seal(
+        self, group_id: bytes, text: str, msg_id: bytes | None = None, *, note: str | None = None
+    ) -> bytes:
+        """Seal ``text`` for the group's current epoch, behind a content ``note`` if given."""
         keys = self.keys.get(group_id)
         if keys is None or keys.latest is None:
             raise HearthRefused("not_member", "this client holds no epoch of the group", {})
@@ -814,16 +832,23 @@ class HearthClient:
             epoch=keys.latest.epoch,
             sender=keys.member,
             msg_id=msg_id or os.urandom(16),
-            content=text.encode("utf-8"),
+            content=text.encode("utf-8") if note is None else noted_text(note, text),
+            content_type=CONTENT_TYPE_TEXT if note is None else CONTENT_TYPE_NOTED_TEXT,
         )
         return envelope.raw
 
     async def send(
-        self, group_id: bytes, text: str, *, msg_id: bytes | None = None
+        self,
+        group_id: bytes,
+        text: str,
+        *,
+        msg_id: bytes | None = None,
+        note: str | None = None,
     ) -> dict[str, Any]:
-        """Seal and send; returns the acknowledgement (seq, server_ts, kid, rtag)."""
+        """Seal and send (behind a content ``note`` if given); returns the acknowledgement
+        (seq, server_ts, kid, rtag)."""
         msg_id = msg_id or os.urandom(16)
-        envelope = self.seal(group_id, text, msg_id)
+        envelope = self.seal(group_id, text, msg_id, note=note)
         try:
             reply = await self.call(
                 "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
@@ -833,7 +858,7 @@ class HearthClient:
                 raise
             # A rotation landed while we sealed: catch up and seal again, same msg_id.
             await self.sync_epochs(group_id)
-            envelope = self.seal(group_id, text, msg_id)
+            envelope = self.seal(group_id, text, msg_id, note=note)
             reply = await self.call(
                 "msg.send", {"group_id": b64encode(group_id), "envelope": b64encode(envelope)}
             )
@@ -872,8 +897,12 @@ class HearthClient:
         return ReportOpening(
             header=parse_envelope(message.envelope).header,
             franking_key=message.franking_key,
-            content_type=CONTENT_TYPE_TEXT,
-            content=message.text.encode("utf-8"),
+            content_type=CONTENT_TYPE_TEXT if message.note is None else CONTENT_TYPE_NOTED_TEXT,
+            content=(
+                message.text.encode("utf-8")
+                if message.note is None
+                else noted_text(message.note, message.text)
+            ),
             server_ts=message.server_ts,
             kid=message.kid,
             rtag=message.rtag,
@@ -916,6 +945,13 @@ class HearthClient:
         if keys is not None:
             payload["removal"] = b64encode(sign_removal(group_id, keys.member, member_id).encode())
         await self.call("member.remove", payload)
+
+
+def _note_and_text(content_type: int, content: bytes) -> tuple[str | None, str]:
+    """A verified content's note (None for plain text) and text."""
+    if content_type == CONTENT_TYPE_NOTED_TEXT:
+        return split_noted(content)
+    return None, content.decode("utf-8")
 
 
 def _tombstone(message: Received) -> Received:

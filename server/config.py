@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, get_args, get_origin, get_type_hints
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _T = TypeVar("_T")
 
@@ -102,6 +103,15 @@ def check_web_url(url: str) -> str | None:
     # The page renders this as a link: only web addresses, never javascript: or data: URLs.
     if url and (urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).netloc):
         return f"an http(s):// address or an empty string, got {url!r}"
+    return None
+
+
+def _check_time_zone(name: str) -> str | None:
+    # An IANA name zoneinfo knows: the page must find the same zone through Intl.
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return f"an IANA time zone name such as 'Europe/London' or 'UTC', got {name!r}"
     return None
 
 
@@ -304,6 +314,15 @@ class GroupsConfig:
             "Longest slow mode a facilitator may set: seconds between one member's messages.",
             min=1,
             max=86_400,
+        ),
+    )
+    time_zone: str = field(
+        default="UTC",
+        metadata=_doc(
+            "The organisation's time zone (an IANA name such as 'Europe/London'): groups' "
+            "weekly sessions are wall-clock times in it, also across changes to and from "
+            "summer time.",
+            check=_check_time_zone,
         ),
     )
 

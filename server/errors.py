@@ -45,6 +45,7 @@ class Code(StrEnum):
     POSTING_CLOSED = "posting_closed"
     MUTED = "muted"
     SLOW_MODE = "slow_mode"
+    BAD_SCHEDULE = "bad_schedule"
     REPORT_UNVERIFIABLE = "report_unverifiable"
     REPORT_EXPIRED = "report_expired"
     ALREADY_REPORTED = "already_reported"

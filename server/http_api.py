@@ -41,6 +41,7 @@ def api_routes(config: Config, keyring: Keyring, clock: Clock) -> list[Route]:
                 ],
                 "crisis_words": list(safety.crisis_words),
                 "quick_exit_url": safety.quick_exit_url,
+                "time_zone": config.groups.time_zone,
             },
             headers=NO_STORE,
         )

@@ -10,6 +10,7 @@ from crypto.encoding import b64encode
 from crypto.keys import check_kem_public_key
 from crypto.roster import RosterEntry
 from crypto.suite import ROLE_FACILITATOR, ROLE_MEMBER
+from server import schedule
 from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
 from server.realtime import schemas
@@ -25,6 +26,7 @@ from server.realtime.cofacilitation import (
     facilitators_changed,
 )
 from server.realtime.events import Reply, event
+from server.realtime.posting import posting_open
 from server.realtime.state import Connection
 from server.realtime.views import group_view, invite_view, member_view, mute_view
 from server.realtime.wire import (
@@ -72,6 +74,15 @@ def _slow_mode(hub: Hub, seconds: int) -> int:
     return seconds
 
 
+def _schedule(slots: list[schemas.SessionIn] | None, current: str = "") -> str:
+    """A group's checked schedule in its stored form; ``current`` when none was given."""
+    if slots is None:
+        return current
+    return schedule.encode(
+        schedule.checked_schedule({"day": s.day, "start": s.start, "end": s.end} for s in slots)
+    )
+
+
 @event("groups.list", schemas.Empty)
 async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Reply:
     memberships = {
@@ -98,6 +109,7 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
                 "held_back": member is not None and member.held_back_in(state.group),
                 "facilitator": group_id in managed,
                 "rotation_needed": state.rotation_needed,
+                "posting_open": posting_open(hub, state.group),
             }
         )
     return {
@@ -138,6 +150,7 @@ async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupC
         posting_policy=payload.posting_policy,
         slow_mode_seconds=_slow_mode(hub, payload.slow_mode_seconds),
         newcomer_hold=payload.newcomer_hold,
+        schedule=_schedule(payload.schedule),
     )
     facilitator_id = facilitator.facilitator_id
     group = await hub.groups.create_group(
@@ -173,6 +186,7 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
         newcomer_hold=(
             group.newcomer_hold if payload.newcomer_hold is None else payload.newcomer_hold
         ),
+        schedule=_schedule(payload.schedule, group.schedule),
     )
     await hub.groups.update_group(group_id, settings, hub.clock())
     await hub.changed({"t": "reload", "g": group_id.hex()})

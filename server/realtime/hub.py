@@ -46,6 +46,7 @@ from server.realtime.facilitator_sessions import (
 )
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
+from server.realtime.posting import tell_posting
 from server.realtime.schemas import ConnectAuth
 from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, Counters, GroupState
@@ -660,6 +661,8 @@ class Hub:
             await self.bus.publish(
                 {"t": "presence", "p": self.bus.process_id, "g": sorted(present), "d": present}
             )
+            # members of facilitator_present groups whose presence came or went: open or closed
+            await tell_posting(self, set(before) ^ set(present))
             # who is on duty changed in these groups: their facilitators list them again
             for group_hex in sorted(
                 set(before) ^ set(present)

@@ -41,6 +41,18 @@ class MemberKeysIn(Strict, frozen=True):
     pseudonym: Pseudonym
 
 
+class SessionIn(Strict, frozen=True):
+    """One weekly session; server/schedule.py checks the values (``bad_schedule``)."""
+
+    day: Annotated[str, msgspec.Meta(max_length=16)]
+    start: Annotated[str, msgspec.Meta(max_length=16)]
+    end: Annotated[str, msgspec.Meta(max_length=16)]
+
+
+# A week's sessions; server/schedule.py allows fewer (MAX_SESSIONS) and says so as bad_schedule.
+Schedule = Annotated[list[SessionIn], msgspec.Meta(max_length=64)]
+
+
 class GroupCreate(Strict, frozen=True):
     group_id: Id16
     name: Name
@@ -53,6 +65,7 @@ class GroupCreate(Strict, frozen=True):
     retention_days: RetentionDays | None = None
     slow_mode_seconds: SlowModeSeconds = 0
     newcomer_hold: NewcomerHold = 0
+    schedule: Schedule | None = None
 
 
 class GroupUpdate(Strict, frozen=True):
@@ -64,6 +77,7 @@ class GroupUpdate(Strict, frozen=True):
     posting_policy: Literal["always", "facilitator_present"] | None = None
     slow_mode_seconds: SlowModeSeconds | None = None
     newcomer_hold: NewcomerHold | None = None
+    schedule: Schedule | None = None  # [] removes the schedule
 
 
 class GroupRef(Strict, frozen=True):

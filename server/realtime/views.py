@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from crypto.encoding import b64encode
+from server import schedule
 from server.storage.rows import GroupRow, HeldMessage, InviteRow, MemberRow, MessageRow
 
 
@@ -19,6 +20,7 @@ def group_view(group: GroupRow) -> dict[str, Any]:
         "current_epoch": group.current_epoch,
         "slow_mode_seconds": group.slow_mode_seconds,
         "newcomer_hold": group.newcomer_hold,
+        "schedule": [s.view() for s in schedule.decode(group.schedule)],
     }
 
 

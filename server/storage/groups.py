@@ -25,7 +25,8 @@ from server.storage.rows import (
 
 _GROUP_COLUMNS = (
     "group_id, name, rules, retention_days, join_policy, posting_policy, current_epoch, "
-    "epoch_started_at, created_at, slow_mode_seconds, newcomer_hold, newcomer_hold_since"
+    "epoch_started_at, created_at, slow_mode_seconds, newcomer_hold, newcomer_hold_since, "
+    "schedule"
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
@@ -110,6 +111,7 @@ class GroupSettings:
     posting_policy: PostingPolicy
     slow_mode_seconds: int = 0
     newcomer_hold: int = 0
+    schedule: str = ""  # server/schedule.py's stored form, already checked
 
 
 async def _ensure_account(conn: aiosqlite.Connection, account_pk: bytes, now: int) -> None:
@@ -310,7 +312,7 @@ class GroupStore:
             await _ensure_account(conn, creator.account_pk, now)
             await conn.execute(
                 f"INSERT INTO groups ({_GROUP_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?, ?, ?, ?)",
                 (
                     group_id,
                     settings.name,
@@ -323,6 +325,7 @@ class GroupStore:
                     settings.slow_mode_seconds,
                     settings.newcomer_hold,
                     now,
+                    settings.schedule,
                 ),
             )
             await conn.execute(
@@ -356,6 +359,7 @@ class GroupStore:
                 settings.slow_mode_seconds,
                 settings.newcomer_hold,
                 now,
+                settings.schedule,
             )
 
         return await self._db.write(job)
@@ -369,7 +373,7 @@ class GroupStore:
                 "UPDATE groups SET name = ?, rules = ?, retention_days = ?, join_policy = ?, "
                 "posting_policy = ?, slow_mode_seconds = ?, "
                 "newcomer_hold_since = CASE WHEN newcomer_hold = 0 AND ? > 0 THEN ? "
-                "ELSE newcomer_hold_since END, newcomer_hold = ? WHERE group_id = ?",
+                "ELSE newcomer_hold_since END, newcomer_hold = ?, schedule = ? WHERE group_id = ?",
                 (
                     settings.name,
                     settings.rules,
@@ -380,6 +384,7 @@ class GroupStore:
                     settings.newcomer_hold,
                     now,
                     settings.newcomer_hold,
+                    settings.schedule,
                     group_id,
                 ),
             )

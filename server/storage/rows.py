@@ -25,6 +25,7 @@ class GroupRow:
     slow_mode_seconds: int = 0  # least seconds between two messages of one member; 0: off
     newcomer_hold: int = 0  # a newcomer's messages held for the facilitators until N released
     newcomer_hold_since: int = 0  # members who joined before this are not newcomers
+    schedule: str = ""  # weekly sessions, server/schedule.py's stored form; '' for none
 
 
 @dataclass(frozen=True, slots=True)

@@ -224,6 +224,46 @@ def test_hearth_envelope_report_opening_and_challenge(page: Any) -> None:
     assert result["proof"] == v["challenge"]["proof"]
 
 
+def test_hearth_noted_message_vector_and_bad_notes(page: Any) -> None:
+    """A message behind a content note (§7.3, type 2): the page seals the vector's bytes, opens
+    it to the same note and text, and refuses the notes Python refuses."""
+    v = HEARTH
+    result = js(
+        page,
+        r"""
+        const v = arg, m = v.noted_message;
+        const sender = await member(v.members.find((x) => x.name === m.sender));
+        const content = hc.notedText(m.note, m.text);
+        const sealed = await hc.sealMessage({
+          epochSecret: H(v.key_schedule.epoch_secret), groupId: H(v.group_id), epoch: v.epoch,
+          sender, msgId: H(m.msg_id), content, contentType: hc.CONTENT_TYPE_NOTED_TEXT,
+          nonce: H(m.nonce), franking: H(m.franking_key),
+        });
+        const opened = await hc.openMessage(hc.parseEnvelope(hc.b64decode(m.envelope_b64url)), {
+          epochSecret: H(v.key_schedule.epoch_secret), senderSigPk: sender.signing.publicKey,
+        });
+        const bad = ["", "   ", "n".repeat(41), "self\u202eharm", "self\u200bharm",
+                     "a\nb", "a\u2028b"];
+        return {
+          content: X(content), envelope: X(sealed.raw), note: opened.note, text: opened.text,
+          contentType: opened.contentType, fortyEmoji: hc.noteProblem("😇".repeat(40)),
+          refused: bad.map((n) => hc.noteProblem(n) !== null),
+          plain: (await hc.openMessage(hc.parseEnvelope(hc.b64decode(v.message.envelope_b64url)), {
+            epochSecret: H(v.key_schedule.epoch_secret), senderSigPk: sender.signing.publicKey,
+          })).note,
+        };
+        """,
+        v,
+    )
+    m = v["noted_message"]
+    assert result["content"] == m["content"]
+    assert result["envelope"] == m["envelope"]
+    assert (result["note"], result["text"], result["contentType"]) == (m["note"], m["text"], 2)
+    assert result["fortyEmoji"] is None
+    assert result["refused"] == [True] * 7
+    assert result["plain"] is None  # a message without a note (type 1) still reads
+
+
 def test_hearth_recorded_commit_opens_for_every_member(page: Any) -> None:
     v = HEARTH
     result = js(

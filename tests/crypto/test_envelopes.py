@@ -178,7 +178,12 @@ def _sealed_by_hand(
 @pytest.mark.parametrize(
     ("tail", "content", "content_type"),
     [
-        (b"\x02" + pad(b"hi"), b"hi", 2),  # unknown content type
+        (b"\x03" + pad(b"hi"), b"hi", 3),  # unknown content type
+        (b"\x02" + pad(b"hi"), b"hi", 2),  # noted text without its note's end
+        (b"\x02" + pad(b"\x00hi"), b"\x00hi", 2),  # an empty content note
+        (b"\x02" + pad("a\u202eb\x00hi".encode()), "a\u202eb\x00hi".encode(), 2),  # bidi
+        (b"\x02" + pad(b"n" * 41 + b"\x00hi"), b"n" * 41 + b"\x00hi", 2),  # note too long
+        (b"\x02" + pad(b"note\x00\xff"), b"note\x00\xff", 2),  # text not UTF-8
         (b"\x01" + pad(b"\xff\xfe"), b"\xff\xfe", 1),  # not UTF-8
         (b"\x01" + pad(b"hi")[:-1] + b"\x01", b"hi", 1),  # non-zero padding
         (b"\x01" + pad(b"hi"), b"ho", 1),  # commitment to other content
@@ -235,7 +240,7 @@ def test_seal_rejects_bad_input(group: Group) -> None:
         content=b"x",
     )
     for field, value, error in [
-        ("content_type", 2, ValueError),
+        ("content_type", 3, ValueError),
         ("content", b"\xff", ValueError),
         ("content", "text", TypeError),
         ("msg_id", bytes(15), ValueError),

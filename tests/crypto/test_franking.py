@@ -175,7 +175,7 @@ def test_layout(group: Group) -> None:
     ("offset_from", "value", "message"),
     [
         ("start", b"\x02", "unsupported version 2"),
-        ("type", b"\x02", "unknown content_type 2"),
+        ("type", b"\x03", "unknown content_type 3"),
         ("length", (MAX_CONTENT + 1).to_bytes(4, "big"), "longer than"),
         ("length", (2**31).to_bytes(4, "big"), "longer than"),
     ],

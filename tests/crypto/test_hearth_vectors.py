@@ -10,6 +10,7 @@ import pytest
 
 from crypto.challenge import check_challenge, verify_challenge_proof
 from crypto.commits import open_commit, parse_commit, verify_commit
+from crypto.content import split_noted
 from crypto.encoding import b64decode
 from crypto.envelopes import open_message, parse_envelope
 from crypto.franking import parse_report_opening, verify_report
@@ -90,3 +91,17 @@ def test_recorded_challenge(recorded: dict[str, Any]) -> None:
     verify_challenge_proof(
         bytes.fromhex(vector["account_pk"]), challenge, bytes.fromhex(vector["proof"])
     )
+
+
+def test_recorded_noted_message(recorded: dict[str, Any]) -> None:
+    vector = recorded["noted_message"]
+    envelope = parse_envelope(b64decode(vector["envelope_b64url"]))
+    assert envelope.raw.hex() == vector["envelope"]
+    opened = open_message(
+        envelope,
+        epoch_secret=bytes.fromhex(recorded["key_schedule"]["epoch_secret"]),
+        sender_sig_pk=_members(recorded)["bob"].signing.public,
+    )
+    assert opened.content_type == vector["content_type"] == 2
+    assert opened.content.hex() == vector["content"]
+    assert split_noted(opened.content) == (vector["note"], vector["text"])

@@ -174,6 +174,9 @@ def test_absolute_paths_stay_as_they_are(tmp_path: Path) -> None:
         ('[moderation]\nbackend = ""', "moderation.backend", "at least 1 character"),
         ('[scale]\nredis_url = "http://x"', "scale.redis_url", "a redis://"),
         ('[server]\ntrusted_proxies = "127.0.0.1"', "server.trusted_proxies", "an array"),
+        ('[groups]\ntime_zone = "Europe/Londres"', "groups.time_zone", "an IANA time zone"),
+        ('[groups]\ntime_zone = "../../etc/passwd"', "groups.time_zone", "an IANA time zone"),
+        ('[groups]\ntime_zone = ""', "groups.time_zone", "an IANA time zone"),
     ],
 )  # fmt: skip
 def test_refusals_name_the_file_the_key_and_what_was_expected(

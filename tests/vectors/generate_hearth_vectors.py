@@ -31,6 +31,7 @@ from crypto.authorisations import (  # noqa: E402
 )
 from crypto.challenge import issue_challenge, sign_challenge  # noqa: E402
 from crypto.commits import build_commit, open_commit, parse_commit, verify_commit, wrap_info  # noqa: E402
+from crypto.content import noted_text  # noqa: E402
 from crypto.encoding import b64encode  # noqa: E402
 from crypto.envelopes import open_message, seal_message  # noqa: E402
 from crypto.errors import VerificationFailed  # noqa: E402
@@ -40,13 +41,15 @@ from crypto.keys import KemKey, MemberKeys, SigningKey, fingerprint  # noqa: E40
 from crypto.padding import pad  # noqa: E402
 from crypto.roster import encode_roster, roster_hash  # noqa: E402
 from crypto.schedule import confirm_key, sender_key  # noqa: E402
-from crypto.suite import u8  # noqa: E402
+from crypto.suite import CONTENT_TYPE_NOTED_TEXT, u8  # noqa: E402
 
 VECTORS = Path(__file__).with_name("hearth-v1.json")
 MEMBER_NAMES = ("alice", "bob", "carol")
 GROUP_ID_NAME = "group_id"
 EPOCH = 1
 CONTENT = "Hello, Hearth! \N{WAVING HAND SIGN}".encode()
+NOTE = "self-harm, café"  # a content note (§7.3, type 2): non-ASCII on purpose
+NOTED_TEXT = "It was a hard week.\nI am safe now."
 SERVER_TS = 1_767_225_600_000  # 2026-01-01T00:00:00Z in ms
 KID = 3
 CHALLENGE_NOW_MS = 1_767_225_600_000
@@ -150,6 +153,7 @@ def deterministic_vectors() -> dict[str, Any]:
             "envelope": envelope.raw.hex(),
             "envelope_b64url": b64encode(envelope.raw),
         },
+        "noted_message": noted_message_vector(group_id, epoch_secret, bob),
         "franking": {
             "kid": KID,
             "frank_key": frank_key.hex(),
@@ -168,6 +172,41 @@ def deterministic_vectors() -> dict[str, Any]:
             "account_pk": account.public.hex(),
             "proof": sign_challenge(account, challenge).hex(),
         },
+    }
+
+
+def noted_message_vector(
+    group_id: bytes, epoch_secret: bytes, sender: MemberKeys
+) -> dict[str, Any]:
+    """A message behind a content note: content type 2, ``note ‖ 0x00 ‖ text`` (§7.3)."""
+    msg_id = fixed("noted msg_id", 16)
+    nonce = fixed("noted nonce", 12)
+    franking_key = fixed("noted franking_key", 32)
+    content = noted_text(NOTE, NOTED_TEXT)
+    envelope = seal_message(
+        epoch_secret=epoch_secret,
+        group_id=group_id,
+        epoch=EPOCH,
+        sender=sender,
+        msg_id=msg_id,
+        content=content,
+        content_type=CONTENT_TYPE_NOTED_TEXT,
+        nonce=nonce,
+        franking_key=franking_key,
+    )
+    return {
+        "sender": "bob",
+        "msg_id": msg_id.hex(),
+        "nonce": nonce.hex(),
+        "franking_key": franking_key.hex(),
+        "content_type": CONTENT_TYPE_NOTED_TEXT,
+        "note": NOTE,
+        "text": NOTED_TEXT,
+        "content": content.hex(),
+        "plaintext": (franking_key + u8(CONTENT_TYPE_NOTED_TEXT) + pad(content)).hex(),
+        "commitment": envelope.header.commitment.hex(),
+        "envelope": envelope.raw.hex(),
+        "envelope_b64url": b64encode(envelope.raw),
     }
 
 

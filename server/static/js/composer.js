@@ -42,9 +42,10 @@ export function muteText(mute) {
   return `You are muted in this group until ${formatUntil(mute.until)}. ${muteReason(mute)}`.trim();
 }
 
-/** Show the composer for a group: `slowSeconds` (0 = off), `exempt` (a facilitator), `mute`. */
-export function show(groupId, { slowSeconds = 0, exempt = false, mute = null } = {}) {
-  shown = { groupId, slowSeconds, exempt, mute: mute && mute.until > Date.now() ? mute : null };
+/** Show the composer for a group: `slowSeconds` (0 = off), `exempt` (a facilitator), `mute`,
+ * `closed` (why posting is closed now and when it opens, or null). */
+export function show(groupId, { slowSeconds = 0, exempt = false, mute = null, closed = null } = {}) {
+  shown = { groupId, slowSeconds, exempt, mute: mute && mute.until > Date.now() ? mute : null, closed };
   render();
 }
 
@@ -107,10 +108,19 @@ function render() {
   const hint = $("#compose-hint");
   const wait = $("#compose-wait");
   const muted = mute && mute.until > Date.now();
+  const closed = !muted && shown.closed;
   const wasTyping = document.activeElement === area || document.activeElement === document.body;
-  area.disabled = Boolean(muted);
-  if (muted && wasTyping) hint.focus(); // keep the keyboard on the reason, not on a dead box
-  $("#compose-send").disabled = Boolean(muted);
+  area.disabled = Boolean(muted || closed);
+  if ((muted || closed) && wasTyping) hint.focus(); // keep the keyboard on the reason, not on a dead box
+  $("#compose-send").disabled = Boolean(muted || closed);
+  $("#compose-note-toggle").disabled = Boolean(muted || closed);
+  if (closed) {
+    // Said before anyone types; group.posting opens it again (member.js).
+    hint.textContent = closed;
+    hint.dataset.kind = "closed";
+    wait.hidden = true;
+    return;
+  }
   if (muted) {
     hint.textContent = muteText(mute);
     hint.dataset.kind = "muted";

@@ -15,6 +15,7 @@ import * as audit from "./audit.js";
 import { showCrisisSetupWarning } from "./crisiswarning.js";
 import * as groupSettings from "./groupsettings.js";
 import * as cofac from "./cofacilitators.js";
+import * as scheduleEditor from "./scheduleeditor.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -76,6 +77,7 @@ async function boot() {
       go("desk");
     },
   });
+  scheduleEditor.init(context);
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
@@ -279,6 +281,7 @@ async function refreshGroup() {
   const record = await store.group(id);
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
+  scheduleEditor.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;
   if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
   else if (listing.rotation_needed) epochText += " · key rotation pending";

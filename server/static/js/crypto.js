@@ -13,6 +13,8 @@ export const MAX_CONTENT = 16380;
 export const MAX_ROSTER = 1000;
 export const PAD_BUCKETS = [128, 256, 512, 1024, 2048, 4096, 8192, 16384];
 export const CONTENT_TYPE_TEXT = 1;
+export const CONTENT_TYPE_NOTED_TEXT = 2; // note ‖ 0x00 ‖ text (docs/protocol.md §7.3)
+export const MAX_NOTE_CHARS = 40;
 export const HEADER_LEN = 103;
 const ENTRY_LEN = 80;
 const WRAP_LEN = 80;
@@ -664,9 +666,42 @@ export function unpad(padded) {
 }
 
 export function checkContent(contentType, content) {
-  if (contentType !== CONTENT_TYPE_TEXT) throw new Error("unknown content type");
+  if (contentType !== CONTENT_TYPE_TEXT && contentType !== CONTENT_TYPE_NOTED_TEXT) throw new Error("unknown content type");
   if (content.length > MAX_CONTENT) throw new RangeError("content too long");
-  new TextDecoder("utf-8", { fatal: true }).decode(content);
+  if (contentType === CONTENT_TYPE_NOTED_TEXT) splitNoted(content);
+  else new TextDecoder("utf-8", { fatal: true }).decode(content);
+}
+
+// A content note holds no control, format (bidi, zero-width) or line/paragraph separator, as in
+// crypto/content.py: so it cannot hide or reorder what a reader is shown, and its end is the
+// first zero byte.
+const FORBIDDEN_IN_NOTE = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/u;
+
+/** Why `note` is not a content note a receiver accepts, or null. */
+export function noteProblem(note) {
+  if (typeof note !== "string" || note.trim() === "") return "a content note must not be empty";
+  if ([...note].length > MAX_NOTE_CHARS) return `a content note must be at most ${MAX_NOTE_CHARS} characters`;
+  if (FORBIDDEN_IN_NOTE.test(note)) return "a content note must not contain control or format characters";
+  return null;
+}
+
+/** The type-2 content of `text` behind `note`. */
+export function notedText(note, text) {
+  const problem = noteProblem(note);
+  if (problem) throw new RangeError(problem);
+  return concat(utf8.encode(note), Uint8Array.of(0), utf8.encode(text));
+}
+
+/** {note, text} of a type-2 content; throws when it is not one. */
+export function splitNoted(content) {
+  const end = content.indexOf(0);
+  if (end < 0) throw new Error("noted content must hold its note's end");
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const note = decoder.decode(content.subarray(0, end));
+  const text = decoder.decode(content.subarray(end + 1));
+  const problem = noteProblem(note);
+  if (problem) throw new Error(problem);
+  return { note, text };
 }
 
 // -- message envelopes -----------------------------------------------------------------------------
@@ -754,7 +789,8 @@ export async function openMessage(envelope, { epochSecret, senderSigPk }) {
   }
   const expected = await commitment(franking, h.groupId, h.epoch, h.senderId, h.msgId, contentType, content);
   if (!equalBytes(expected, h.commitment)) throw new VerificationFailed();
-  return { header: h, contentType, content, franking, text: new TextDecoder().decode(content) };
+  const { note, text } = contentType === CONTENT_TYPE_NOTED_TEXT ? splitNoted(content) : { note: null, text: new TextDecoder().decode(content) };
+  return { header: h, contentType, content, franking, note, text };
 }
 
 // -- franking: report opening -----------------------------------------------------------------------

@@ -284,7 +284,8 @@ export async function rotate(session, record, { force = false, attempts = 3 } = 
   throw new Refused("epoch_conflict", "could not land a commit");
 }
 
-export async function seal(record, text, msgId) {
+/** Seal `text` for the group's current epoch, behind a content `note` (§7.3) when one is given. */
+export async function seal(record, text, msgId, note = null) {
   const epoch = record.epochs[record.latest];
   if (!epoch) throw new Refused("not_member", "not yet part of this group's current epoch");
   const sealed = await hc.sealMessage({
@@ -293,7 +294,8 @@ export async function seal(record, text, msgId) {
     epoch: record.latest,
     sender: record.member,
     msgId,
-    content: new TextEncoder().encode(text),
+    content: note ? hc.notedText(note, text) : new TextEncoder().encode(text),
+    contentType: note ? hc.CONTENT_TYPE_NOTED_TEXT : hc.CONTENT_TYPE_TEXT,
   });
   return sealed.raw;
 }
@@ -328,7 +330,7 @@ export async function open(record, data) {
     // Kept in memory only, to build a report opening (docs/protocol.md §10) if this is reported.
     const opening = { header: envelope.header, franking: opened.franking, contentType: opened.contentType, content: opened.content };
     const msgId = hc.b64encode(envelope.header.msgId);
-    return { ...base, msgId, senderId: hc.b64encode(envelope.header.senderId), epoch: envelope.header.epoch, text: opened.text, opening, deleted: false };
+    return { ...base, msgId, senderId: hc.b64encode(envelope.header.senderId), epoch: envelope.header.epoch, text: opened.text, note: opened.note, opening, deleted: false };
   } catch {
     return null; // never show what does not verify
   }

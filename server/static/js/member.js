@@ -12,6 +12,8 @@ import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
 import * as composer from "./composer.js";
+import * as contentnotes from "./contentnotes.js";
+import * as sessions from "./sessions.js";
 import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { loadCrisisCheck } from "./crisischeck.js";
@@ -66,6 +68,7 @@ async function boot() {
     loadNames,
     render: () => renderMessages(),
   });
+  contentnotes.wire({ onChange: () => renderMessages() });
   try {
     state.settings = await api("GET", "/api/settings");
   } catch {
@@ -171,6 +174,10 @@ function wireStatic() {
     }
   });
   $("#back").addEventListener("click", goHome);
+  $("#chat-ics").addEventListener("click", () => {
+    const info = state.records.get(state.current)?.info;
+    if (info?.schedule?.length) sessions.downloadIcs(info, state.settings.time_zone || "UTC");
+  });
   $("#leave").addEventListener("click", leaveCurrent);
   $("#trust-unanchored").addEventListener("click", trustUnanchored);
   $("#show-rules").addEventListener("click", () => {
@@ -238,6 +245,7 @@ async function catchUp() {
   renderHome();
   if (state.current) {
     notices.render(state.current);
+    renderSession(state.current);
     showComposer(state.current);
     await refreshGroup(state.current);
   }
@@ -278,14 +286,26 @@ const handlers = {
       showComposer(data.group_id);
     }
   },
-  // A facilitator changed the group's settings (slow mode among them).
+  // A facilitator changed the group's settings (slow mode and sessions among them).
   "group.updated": (data) => {
     const record = state.records.get(data.group.group_id);
     if (!record) return;
     record.info = { ...record.info, ...data.group };
+    renderHome();
     if (state.current === record.id) {
       $("#chat-title").textContent = record.info.name || "Group";
+      renderSession(record.id);
       showComposer(record.id);
+    }
+  },
+  // A facilitator of a facilitator_present group came or went: posting opens or closes.
+  "group.posting": (data) => {
+    const record = state.records.get(data.group_id);
+    if (!record?.info) return;
+    record.info.posting_open = data.open;
+    if (state.current === record.id) {
+      showComposer(record.id);
+      announce(data.open ? "A facilitator is here: you can write now." : "No facilitator is here now: posting is closed.");
     }
   },
   "epoch.new": async (data) => {
@@ -471,8 +491,18 @@ function renderHome() {
   list.replaceChildren();
   const records = [...state.records.values()];
   for (const record of records) {
+    const next = sessions.describeNext(record.info?.schedule, state.settings.time_zone || "UTC");
     list.append(
-      el("li", {}, el("button", { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) }, `${record.info?.name || "Group"}${label(record)}`)),
+      el(
+        "li",
+        {},
+        el(
+          "button",
+          { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) },
+          `${record.info?.name || "Group"}${label(record)}`,
+          next ? el("span", { class: "group-next", text: next }) : null,
+        ),
+      ),
     );
   }
   show($("#no-groups"), records.length === 0);
@@ -495,6 +525,7 @@ async function openGroup(id) {
   go("chat");
   notices.render(id);
   renderChatState();
+  renderSession(id);
   showComposer(id);
   renderMessages();
   held.renderPanel(id);
@@ -505,8 +536,30 @@ async function openGroup(id) {
 
 function showComposer(id) {
   const info = state.records.get(id)?.info;
-  composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt: info?.me?.role === "facilitator", mute: notices.mute(id) });
+  const exempt = info?.me?.role === "facilitator";
+  const closed = info?.posting_policy === "facilitator_present" && info.posting_open === false && !exempt
+    ? sessions.closedText(info.schedule, state.settings.time_zone || "UTC")
+    : null;
+  composer.show(id, { slowSeconds: info?.slow_mode_seconds || 0, exempt, mute: notices.mute(id), closed });
   composer.typed();
+  // What the chat says of the sessions changes when one starts or ends: say it again then.
+  clearTimeout(state.sessionTimer);
+  const next = sessions.nextSession(info?.schedule, state.settings.time_zone || "UTC");
+  if (next) {
+    const wait = (next.start > Date.now() ? next.start : next.end) - Date.now() + 1000;
+    state.sessionTimer = setTimeout(() => {
+      if (state.current !== id) return;
+      renderSession(id);
+      showComposer(id);
+    }, Math.min(wait, 2 ** 31 - 1));
+  }
+}
+
+/** The open group's next session, and its calendar file when it has a schedule. */
+function renderSession(id) {
+  const schedule = state.records.get(id)?.info?.schedule || [];
+  $("#chat-session").textContent = sessions.describeNext(schedule, state.settings.time_zone || "UTC");
+  $("#chat-ics").hidden = schedule.length === 0;
 }
 
 /** [slow mode seconds, exempt as a facilitator] of a group. */
@@ -721,7 +774,7 @@ function renderMessages(forceBottom = false) {
 }
 
 function messageNode(id, m) {
-  return el(
+  const node = el(
     "li",
     { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
     el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), senderBadge(id, m.senderId), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
@@ -730,6 +783,7 @@ function messageNode(id, m) {
     held.releasedMark(m),
     reportLine(id, m),
   );
+  return contentnotes.decorate(node, m);
 }
 
 function gapMarker(groupId, gap) {
@@ -821,8 +875,9 @@ async function compose() {
   const text = area.value.trim();
   if (!text || !state.current) return;
   const refusal = composer.refusal(state.current, text);
-  if (refusal) {
-    announce(refusal); // the text stays in the box
+  const { note, problem } = contentnotes.noteToSend();
+  if (refusal || problem) {
+    announce(refusal || problem); // the text stays in the box
     return;
   }
   if (await containsCrisisLanguage(text)) {
@@ -832,14 +887,15 @@ async function compose() {
     if (answer !== "send") return;
   }
   area.value = "";
+  contentnotes.clearNote();
   composer.typed();
   area.focus();
   const msgId = hc.b64encode(hc.randomBytes(16));
-  const entry = { groupId: state.current, text, msgId, attempts: 0 };
+  const entry = { groupId: state.current, text, note, msgId, attempts: 0 };
   state.outbox.set(msgId, entry);
   const map = state.messages.get(state.current) || new Map();
   state.messages.set(state.current, map);
-  map.set(msgId, { msgId, text, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
+  map.set(msgId, { msgId, text, note, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
   renderMessages(true);
   await deliver(entry);
 }
@@ -867,7 +923,7 @@ async function deliver(entry) {
   entry.inFlight = true;
   try {
     if (!entry.envelope || entry.epoch !== record.latest) {
-      entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId)));
+      entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId), entry.note));
       entry.epoch = record.latest;
       await store.saveUnsent(entry); // sealed, it waits in this browser across a reload
     }
@@ -915,6 +971,12 @@ async function deliver(entry) {
       setTimeout(() => deliver(entry), error.detail.retry_after_ms + 100);
       return;
     }
+    if (error.code === "posting_closed") {
+      // No facilitator after all (the page had not heard yet): the composer says so and when.
+      const info = state.records.get(entry.groupId)?.info;
+      if (info) info.posting_open = false;
+      if (state.current === entry.groupId) showComposer(entry.groupId);
+    }
     if (error.code === "muted" && error.detail?.muted_until) {
       notices.remember(entry.groupId, "muted", "", error.detail.muted_until, error.detail.rule, error.detail.note);
       if (state.current === entry.groupId) {
@@ -940,11 +1002,11 @@ async function restoreOutbox() {
       await store.forgetUnsent(saved.msgId); // the group or its keys are gone from this browser
       continue;
     }
-    const entry = { groupId: saved.groupId, text: opened.text, msgId: saved.msgId, envelope: saved.envelope, epoch: saved.epoch, attempts: 0 };
+    const entry = { groupId: saved.groupId, text: opened.text, note: opened.note, msgId: saved.msgId, envelope: saved.envelope, epoch: saved.epoch, attempts: 0 };
     state.outbox.set(saved.msgId, entry);
     const map = state.messages.get(saved.groupId) || new Map();
     state.messages.set(saved.groupId, map);
-    map.set(saved.msgId, { msgId: saved.msgId, text: opened.text, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
+    map.set(saved.msgId, { msgId: saved.msgId, text: opened.text, note: opened.note, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
   }
 }
 

@@ -1,7 +1,7 @@
 // The facilitator's moderation queue: verified reports of their groups, urgent first, filtered
 // by group and state; live `report.new` arrivals are added at once and announced.
 
-import { $, el, formatTime } from "./ui.js";
+import { $, el, formatTime, reportedContent } from "./ui.js";
 
 const reports = new Map(); // report_id -> report (as the server shows it to facilitators)
 let ctx = null;
@@ -77,7 +77,8 @@ export function render() {
 
 function item(report) {
   const urgent = report.priority === "urgent";
-  const excerpt = report.content.length > 120 ? `${report.content.slice(0, 117)}…` : report.content;
+  const content = reportedContent(report);
+  const excerpt = content.length > 120 ? `${content.slice(0, 117)}…` : content;
   return el(
     "li",
     { class: urgent ? "is-urgent" : "", "data-report": report.report_id, "data-priority": report.priority },

@@ -42,7 +42,9 @@ async function askReason(author, text) {
  * {kind: "sent"|"already"|"error"|"cancelled", text}.
  */
 export async function reportMessage(session, groupId, item, author) {
-  const reason = await askReason(author, item.deleted ? item.reportText ?? "" : item.text);
+  const text = item.deleted ? item.reportText ?? "" : item.text;
+  // The report carries the content note with the text (it is part of the content, §7.3).
+  const reason = await askReason(author, item.note ? `Content note: ${item.note}\n${text}` : text);
   if (reason === null) return { kind: "cancelled", text: "" };
   const opening = openingOf(item);
   if (!opening) return { kind: "error", text: "This message can no longer be reported." };

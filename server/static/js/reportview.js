@@ -4,7 +4,7 @@
 
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
-import { $, el, announce } from "./ui.js";
+import { $, el, announce, reportedContent } from "./ui.js";
 
 const AROUND = 3; // messages shown before and after the reported one
 const LABELS = {
@@ -78,7 +78,7 @@ function render() {
   const priority = $("#report-priority");
   priority.textContent = r.priority === "urgent" ? "Urgent" : "";
   priority.className = r.priority === "urgent" ? "urgent" : "";
-  $("#report-content").textContent = r.content;
+  $("#report-content").textContent = reportedContent(r);
   $("#report-group").textContent = ctx.groups().get(r.group_id)?.name || "";
   $("#report-sender").textContent = nameOf(r.sender_id);
   $("#report-sent").textContent = when(r.message_ts);

@@ -23,6 +23,13 @@ export function roleBadge(role, label) {
   return el("span", { class: "role-badge", "data-role": role }, " ", el("span", { class: "visually-hidden", text: "role: " }), label);
 }
 
+/** A report's content as facilitators read it: a content note (type 2, docs/protocol.md §7.3,
+ * note ‖ NUL ‖ text) shown in brackets before the text. */
+export function reportedContent(report) {
+  const end = report.content_type === 2 ? report.content.indexOf("\u0000") : -1;
+  return end >= 0 ? `[Content note: ${report.content.slice(0, end)}] ${report.content.slice(end + 1)}` : report.content;
+}
+
 export function show(node, visible = true) {
   node.hidden = !visible;
 }
