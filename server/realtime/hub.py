@@ -27,7 +27,13 @@ from server.keyring import Keyring
 from server.metrics import RelayStats
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
-from server.realtime import epochs, groups, messages, moderation  # noqa: F401  (registers events)
+from server.realtime import (  # noqa: F401  (registers events)
+    epochs,
+    groups,
+    message_actions,
+    messages,
+    moderation,
+)
 from server.realtime.catchup import DeliveryLedger, reannounce_epochs, replay_missed
 from server.realtime.delivery import Deliveries
 from server.realtime.events import EVENTS, Event
