@@ -17,8 +17,6 @@ from crypto.encoding import b64encode
 from tests.browser.axe import expect_accessible
 from tests.browser.steps import (
     Pages,
-    create_group,
-    create_invite,
     expect_message,
     keyed_member,
     send,
@@ -65,6 +63,22 @@ def console_logs_in(
     return page
 
 
+def create_group(console: Any, name: str) -> None:
+    """An open group, created with the keyboard only."""
+    press(console, console.locator("#create-panel summary"))
+    console.locator("#create-name").fill(name)
+    console.locator("#create-rules").fill(f"Rules of {name}: be kind.\nNo advice about medication.")
+    console.locator("#create-join").select_option("open")
+    console.locator("#create-name").press("Enter")
+    expect(console.locator("#group-title")).to_have_text(name)
+
+
+def create_invite(console: Any) -> str:
+    console.locator("#invite-uses").press("Enter")
+    expect(console.locator("#invite-link")).to_have_value(re.compile(r"#invite="))
+    return str(console.input_value("#invite-link")).split("#", 1)[1]
+
+
 def press(page: Any, locator: Any) -> None:
     """Operate a control with the keyboard: focus it, press Enter."""
     locator.focus()
@@ -84,7 +98,7 @@ def post(console: Any, text: str) -> None:
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 def test_the_console_shows_and_posts_to_the_conversation(pages: Pages, size: Any) -> None:
     console = console_logs_in(pages, **size)
-    create_group(console, "Tuesday circle", join="open")
+    create_group(console, "Tuesday circle")
     invite = create_invite(console)
     fox = keyed_member(pages, invite, "Quiet Fox", **size)
 
@@ -130,7 +144,7 @@ def test_the_console_shows_and_posts_to_the_conversation(pages: Pages, size: Any
 
 def test_remove_asks_first_and_cancel_changes_nothing(pages: Pages) -> None:
     console = console_logs_in(pages)
-    create_group(console, "Thursday circle", join="open")
+    create_group(console, "Thursday circle")
     invite = create_invite(console)
     fox = keyed_member(pages, invite, "Quiet Fox")
     expect(console.locator("#members")).to_contain_text("Quiet Fox")
@@ -164,7 +178,7 @@ def test_remove_asks_first_and_cancel_changes_nothing(pages: Pages) -> None:
 def test_a_crisis_message_is_flagged_on_this_device_and_nothing_is_sent(pages: Pages) -> None:
     frames = Frames()
     console = console_logs_in(pages, frames=frames)
-    create_group(console, "Friday circle", join="open")
+    create_group(console, "Friday circle")
     invite = create_invite(console)
     fox = keyed_member(pages, invite, "Quiet Fox")
     send(fox, "a quiet evening")
@@ -202,9 +216,38 @@ def test_a_crisis_message_is_flagged_on_this_device_and_nothing_is_sent(pages: P
     expect(console).to_have_title("Hearth — facilitator console")
 
 
-def test_the_tab_title_counts_a_new_report(pages: Pages) -> None:
+# Records each desktop notification the page raises, and says the tab is in the background (as
+# when the facilitator looks at another tab); the browser's own permission prompt is answered by
+# the context's granted permission.
+NOTIFICATIONS = """
+  window.__notified = [];
+  const Real = window.Notification;
+  window.Notification = class extends Real {
+    constructor(title, options = {}) {
+      super(title, options);
+      window.__notified.push({ title, body: options.body || "" });
+    }
+  };
+  Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+"""
+
+
+def test_the_tab_title_counts_a_new_report_and_a_notification_names_no_words(
+    pages: Pages,
+) -> None:
     console = console_logs_in(pages)
-    create_group(console, "Monday circle", join="open")
+    console.context.grant_permissions(["notifications"], origin=pages.server.url)
+    console.add_init_script(NOTIFICATIONS)
+    console.reload()
+    expect(console.locator("#connection")).to_have_text("Connected")
+    press(console, console.locator("#alert-settings summary"))
+    expect_accessible(console, "alert settings")
+    notify = console.locator("#alert-notify")
+    notify.focus()
+    console.keyboard.press("Space")
+    expect(notify).to_be_checked()
+    expect(console.locator("#alert-note")).to_contain_text("never what anyone wrote")
+    create_group(console, "Monday circle")
     invite = create_invite(console)
     fox = keyed_member(pages, invite, "Quiet Fox")
     wren = keyed_member(pages, invite, "Bright Wren")
@@ -222,6 +265,20 @@ def test_the_tab_title_counts_a_new_report(pages: Pages) -> None:
     report = console.locator('#attention-items li[data-kind="report"]')
     expect(report).to_contain_text("Report in Monday circle")
     expect(console.locator("#queue-count")).to_have_text("(1 open)")
+    wait_until(
+        console,
+        lambda: console.evaluate("window.__notified.length") >= 1,
+        "a notification was raised",
+    )
+    notified = console.evaluate("window.__notified")
+    assert {"title": "New report in Monday circle", "body": ""} in notified
+    assert not [n for n in notified if "hopeless" in n["title"] + n["body"]]
+
+    # The choice is remembered on this device.
+    console.reload()
+    expect(console.locator("#desk")).to_be_visible()
+    expect(console.locator("#alert-notify")).to_be_checked()
+    expect(console.locator("#alert-sound")).not_to_be_checked()  # sound is off by default
 
 
 class Relabeller:
@@ -269,7 +326,7 @@ class Relabeller:
 def test_a_hostile_server_that_relabels_a_sender_is_not_believed(pages: Pages) -> None:
     relay = Relabeller()
     console = console_logs_in(pages, socket=relay)
-    create_group(console, "Saturday circle", join="open")
+    create_group(console, "Saturday circle")
     invite = create_invite(console)
     heron = keyed_member(pages, invite, "Calm Heron")
     wren = keyed_member(pages, invite, "Bright Wren")

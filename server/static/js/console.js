@@ -72,6 +72,8 @@ async function boot() {
     resolved: (report) => {
       queue.resolved(report);
       reportView.update(report);
+      attention.render();
+      renderGroupList();
       if (state.current === report.group_id) loadAudit();
     },
   };
@@ -226,9 +228,12 @@ const handlers = {
     alerts.raise(`Join request in ${group?.name || "a group"}`);
     if (state.current === data.group_id) refreshGroup();
   },
-  msg: (data) => workspace.receive(data),
+  // Messages of the groups this person facilitates (the same account may be a plain member of
+  // others, whose messages stay on the member page).
+  msg: (data) => state.groups.has(data.group_id) && workspace.receive(data),
   "msg.batch": async (data) => {
-    for (const message of data.messages) await workspace.receive(message);
+    if (!state.groups.has(data.group_id)) return;
+    for (const message of data.messages) await workspace.receive({ group_id: data.group_id, ...message });
   },
   "msg.deleted": (data) => workspace.deleted(data),
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
@@ -291,11 +296,13 @@ async function refreshGroups() {
   else if (state.view === "queue") await queue.load().catch(() => {});
 }
 
-// Each group once, its urgent items counted beside its name; the button says which group it opens.
+// Each group once, those with urgent items first and counted beside the name; the button says
+// which group it opens.
 function renderGroupList() {
+  const groups = [...state.groups.values()].map((group) => ({ group, urgent: attention.urgentIn(group.group_id) }));
+  groups.sort((a, b) => b.urgent - a.urgent);
   $("#groups").replaceChildren(
-    ...[...state.groups.values()].map((group) => {
-      const urgent = attention.urgentIn(group.group_id);
+    ...groups.map(({ group, urgent }) => {
       return el(
         "li",
         {},

@@ -43,7 +43,6 @@ function fillRules(rules) {
 export async function actOn(groupId, item, who) {
   $("#act-who").textContent = who;
   $("#act-quote").textContent = item.text || "";
-  $("#msg-error").textContent = "";
   fillRules(ctx.rules(groupId));
   const action = await ask($("#act-dialog"));
   if (!LABELS[action]) return;
