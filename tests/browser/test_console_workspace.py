@@ -282,19 +282,31 @@ def test_the_tab_title_counts_a_new_report_and_a_notification_names_no_words(
 
 
 class Relabeller:
-    """A hostile server: each message of one member is said to be another's, and every member in
-    members.list is called a facilitator."""
+    """A hostile server: each message of one member is said to be another's, every member in
+    members.list is called a facilitator, and (when asked) the next message's ciphertext is
+    altered."""
 
     def __init__(self) -> None:
         self.real: str | None = None
         self.fake: str | None = None
         self.relabelled = 0
         self.roles = 0
+        self.tamper_next = False
+        self.tampered = 0
 
     def _message(self, message: Any) -> None:
-        if self.fake and isinstance(message, dict) and message.get("sender_id") == self.real:
+        if not isinstance(message, dict):
+            return
+        if self.fake and message.get("sender_id") == self.real:
             message["sender_id"] = self.fake
             self.relabelled += 1
+        envelope = message.get("envelope")
+        if self.tamper_next and isinstance(envelope, str) and len(envelope) > 200:
+            middle = len(envelope) // 2
+            flipped = "A" if envelope[middle] != "A" else "B"
+            message["envelope"] = envelope[:middle] + flipped + envelope[middle + 1 :]
+            self.tamper_next = False
+            self.tampered += 1
 
     def __call__(self, ws: Any) -> None:
         server = ws.connect_to_server()
@@ -339,6 +351,13 @@ def test_a_hostile_server_that_relabels_a_sender_is_not_believed(pages: Pages) -
     expect(row.locator(".who")).to_have_text("Calm Heron")
     expect(row.locator(".role-badge")).to_have_count(0)  # members.list's "role" is not believed
     expect(row.get_by_role("button", name="Act on the message from Calm Heron")).to_be_visible()
+    # A message altered on the way is not shown at all (its signature does not verify).
+    relay.tamper_next = True
+    send(heron, "altered on the way")
+    send(heron, "after the altered one")
+    expect(conversation(console, "after the altered one")).to_have_count(1)
+    assert relay.tampered == 1
+    expect(conversation(console, "altered on the way")).to_have_count(0)
     # A page of history through the same relay is not believed either.
     console.reload()
     expect(console.locator("#connection")).to_have_text("Connected")

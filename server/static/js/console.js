@@ -84,6 +84,7 @@ async function boot() {
   const nameOf = (groupId, memberId) => workspace.nameOf(groupId, memberId) || state.names.get(memberId) || null;
   workspace.init({
     session: () => state.session,
+    syncKeys: syncGroupKeys,
     arrived: triageMessage,
     flagged: triage.flagged,
     actOn: (groupId, item) => messageActions.actOn(groupId, item, nameOf(groupId, item.senderId) || "this member"),
@@ -238,11 +239,12 @@ const handlers = {
   "msg.deleted": (data) => workspace.deleted(data),
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
   "epoch.new": async (data) => {
-    const record = await store.group(data.group_id);
-    if (record) {
+    await withGroupKeys(data.group_id, async () => {
+      const record = await store.group(data.group_id);
+      if (!record) return;
       await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
       if (record.unopened) await keys.recover(state.session, record);
-    }
+    }).catch(() => {});
     await workspace.keysChanged(data.group_id);
     if (state.current === data.group_id) refreshGroup();
   },
@@ -491,17 +493,33 @@ async function remove(member) {
 
 /** One rotation at a time per group; a request while one runs queues one more pass. */
 function rotateNow(groupId, force = false) {
-  const previous = state.rotating.get(groupId) || Promise.resolve();
-  const next = previous
-    .catch(() => {})
-    .then(async () => {
-      const record = await store.group(groupId);
-      if (!record?.latest) return;
-      const epoch = await keys.rotate(state.session, record, { force });
-      $("#epoch").textContent = `Epoch ${epoch}`;
-    });
-  state.rotating.set(groupId, next);
+  const next = withGroupKeys(groupId, async () => {
+    const record = await store.group(groupId);
+    if (!record?.latest) return;
+    const epoch = await keys.rotate(state.session, record, { force });
+    $("#epoch").textContent = `Epoch ${epoch}`;
+  });
   return next.catch((error) => announce(`Key rotation failed: ${error.message}`));
+}
+
+/**
+ * Every change this console makes to a group's record in the key store (a rotation, a commit
+ * taken in, catching up on epochs) runs one after another: each reads the record afresh and saves
+ * it, so none saves an older copy over a newer one.
+ */
+function withGroupKeys(groupId, task) {
+  const previous = state.rotating.get(groupId) || Promise.resolve();
+  const next = previous.catch(() => {}).then(task);
+  state.rotating.set(groupId, next);
+  return next;
+}
+
+/** Catch this browser's record of a group up with the server's epochs (for the conversation). */
+function syncGroupKeys(groupId) {
+  return withGroupKeys(groupId, async () => {
+    const record = await store.group(groupId);
+    if (record?.latest) await keys.syncEpochs(state.session, record);
+  }).catch(() => {});
 }
 
 function rotateSoon(groupId, force = false) {

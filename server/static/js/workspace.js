@@ -21,8 +21,10 @@ let current = null;
 let ctx = null;
 
 /**
- * `context`: {session(), groupName(id), arrived(groupId, item) (a live message from someone else,
- * decrypted and verified: triage looks at it here), actOn(groupId, item), flagged(groupId, msgId)}.
+ * `context`: {session(), syncKeys(groupId) (catch the key store up with the group's epochs; the
+ * console runs every change to a group's record one at a time), arrived(groupId, item) (a live
+ * message from someone else, decrypted and verified: triage looks at it here), actOn(groupId,
+ * item), flagged(groupId, msgId)}. This module only reads the key store.
  */
 export function init(context) {
   ctx = context;
@@ -93,10 +95,10 @@ export async function open(groupId) {
   }
   $("#conv-note").textContent = "Decrypted in this browser with your own keys for the group; the server cannot read it.";
   try {
-    await keys.syncEpochs(ctx.session(), record).catch(() => {});
+    await ctx.syncKeys(groupId);
     await loadNames(groupId);
     const reply = await ctx.session().call("history.get", { group_id: groupId, limit: PAGE });
-    await ingest(record, reply.messages);
+    await ingest((await recordOf(groupId, { fresh: true })) || record, reply.messages);
     if (!more.has(groupId)) more.set(groupId, reply.more);
   } catch (error) {
     $("#conv-note").textContent = `The conversation could not be loaded: ${error.message}`;
@@ -120,17 +122,20 @@ async function loadOlder() {
 }
 
 /** Verify and decrypt server views into the group's items; returns the new items. */
-async function ingest(record, views) {
-  const map = messages.get(record.id) || new Map();
-  messages.set(record.id, map);
+async function ingest(groupRecord, views) {
+  let record = groupRecord;
+  const id = groupRecord.id;
+  const map = messages.get(id) || new Map();
+  messages.set(id, map);
   const added = [];
   for (const view of views) {
     let item = await keys.open(record, view);
     if (!item && !record.epochs[view.epoch]) {
-      // An epoch this copy of the record does not hold yet (a commit taken in elsewhere).
-      const fresh = await recordOf(record.id, { fresh: true });
-      await keys.syncEpochs(ctx.session(), fresh).catch(() => {});
-      item = await keys.open(fresh, view);
+      // An epoch this copy of the record does not hold yet: catch up, then read it again.
+      await ctx.syncKeys(id);
+      record = await recordOf(id, { fresh: true });
+      item = record ? await keys.open(record, view) : null;
+      if (!record) break;
     }
     if (!item) continue; // never show what does not verify
     if (map.get(item.msgId)?.seq) continue;
@@ -142,7 +147,7 @@ async function ingest(record, views) {
   if (map.size > KEEP) {
     const oldest = [...map.values()].sort((a, b) => a.seq - b.seq).slice(0, map.size - KEEP);
     for (const m of oldest) map.delete(m.msgId);
-    more.set(record.id, true);
+    more.set(id, true);
   }
   return added;
 }
@@ -243,7 +248,7 @@ async function post() {
   const area = $("#conv-text");
   const text = area.value.trim();
   if (!id || !text) return;
-  const record = await recordOf(id, { fresh: true });
+  let record = await recordOf(id, { fresh: true });
   if (!record?.latest) return announce("This browser holds no keys for this group.");
   area.value = "";
   area.focus();
@@ -261,8 +266,9 @@ async function post() {
       break;
     } catch (error) {
       if (["wrong_epoch", "rotation_required"].includes(error.code) && attempt < 4) {
-        await keys.syncEpochs(ctx.session(), record).catch(() => {});
+        await ctx.syncKeys(id);
         await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
+        record = (await recordOf(id, { fresh: true })) || record;
         continue;
       }
       Object.assign(item, { status: "failed", error: error.message });
