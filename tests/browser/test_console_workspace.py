@@ -216,6 +216,29 @@ def test_a_crisis_message_is_flagged_on_this_device_and_nothing_is_sent(pages: P
     expect(console).to_have_title("Hearth — facilitator console")
 
 
+def test_a_crisis_message_sent_while_the_console_was_offline_is_flagged_on_reconnect(
+    pages: Pages,
+) -> None:
+    console = console_logs_in(pages)
+    create_group(console, "Sunday circle")
+    invite = create_invite(console)
+    fox = keyed_member(pages, invite, "Quiet Fox")
+    send(fox, "before the console went offline")
+    expect(conversation(console, "before the console went offline")).to_have_count(1)
+    press(console, console.locator("#back"))
+
+    console.context.set_offline(True)
+    expect(console.locator("#connection")).to_contain_text("Offline")
+    send(fox, CRISIS)
+    fox.locator("#crisis-check").get_by_role("button", name="Send my message").click()
+    expect(fox.locator("#messages li.mine[data-status=sent]", has_text="pills")).to_have_count(1)
+    console.context.set_offline(False)
+    expect(console.locator("#connection")).to_have_text("Connected")
+    item = console.locator('#attention-items li[data-kind="flag"]')
+    expect(item).to_contain_text("Possible crisis in Sunday circle: Quiet Fox wrote")
+    expect(console).to_have_title(re.compile(r"^\(1 urgent · 1\) "))
+
+
 # Records each desktop notification the page raises, and says the tab is in the background (as
 # when the facilitator looks at another tab); the browser's own permission prompt is answered by
 # the context's granted permission.

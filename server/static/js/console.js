@@ -294,6 +294,7 @@ async function refreshGroups() {
     if (listing) attention.setJoins(id, listing.members.filter((m) => m.state === "pending"));
   }
   attention.render();
+  await workspace.catchUp([...state.groups.keys()]); // what arrived while this console was offline
   if (state.current) await refreshGroup();
   else if (state.view === "queue") await queue.load().catch(() => {});
 }

@@ -80,6 +80,32 @@ export async function prepare(groupIds) {
   }
 }
 
+/**
+ * After a reconnect: the messages of each group that arrived while this console was offline,
+ * newer than the newest it had, go to triage like live ones (one page of history per group that
+ * this page had already seen messages of).
+ */
+export async function catchUp(groupIds) {
+  for (const id of groupIds) {
+    const seqs = [...(messages.get(id)?.values() || [])].map((m) => m.seq).filter(Boolean);
+    const record = await recordOf(id, { fresh: true });
+    if (!seqs.length || !record?.latest) continue;
+    const newest = Math.max(...seqs);
+    let reply;
+    try {
+      reply = await ctx.session().call("history.get", { group_id: id, limit: PAGE });
+    } catch {
+      continue;
+    }
+    const added = await ingest(record, reply.messages.filter((view) => view.seq > newest));
+    for (const item of added.sort((a, b) => a.seq - b.seq)) {
+      if (item.senderId && !names.get(id)?.has(item.senderId)) await loadNames(id);
+      if (!item.mine && !item.deleted) ctx.arrived(id, item);
+    }
+    if (current === id && added.length) render();
+  }
+}
+
 /** Open a group's conversation (its newest page of history). */
 export async function open(groupId) {
   current = groupId;
