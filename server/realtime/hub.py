@@ -32,6 +32,7 @@ from server.realtime import (  # noqa: F401  (registers events)
     epochs,
     groups,
     holds,
+    message_actions,
     messages,
     moderation,
 )

@@ -156,14 +156,16 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
         )
     except InvalidDecision as error:
         raise HearthError(Code.BAD_REQUEST, str(error)) from None
-    rule = await _rule_named(hub, report.group_id, payload.rule)
+    rule = await rule_named(hub, report.group_id, payload.rule)
     try:
         resolved = await hub.queue.resolve(report.report_id, decision)
     except AlreadyResolved:
         raise HearthError(
             Code.ALREADY_RESOLVED, "another facilitator has decided already"
         ) from None
-    detail = await _carry_out(hub, report, decision, now, rule)
+    detail = await carry_out(
+        hub, report.group_id, report.sender_id, report.msg_id, report.seq, decision, now, rule
+    )
     await hub.audit.record(
         at=now,
         actor=connection.facilitator.username,
@@ -184,7 +186,7 @@ async def act_on_report(hub: Hub, connection: Connection, payload: schemas.Moder
     return {"report": report_view(resolved)}
 
 
-async def _rule_named(hub: Hub, group_id: bytes, rule: str) -> str | None:
+async def rule_named(hub: Hub, group_id: bytes, rule: str) -> str | None:
     """The group rule a warning or mute is about: one line of the group's rules, as written."""
     rule = rule.strip()
     if not rule:
@@ -195,28 +197,36 @@ async def _rule_named(hub: Hub, group_id: bytes, rule: str) -> str | None:
     return rule
 
 
-async def _carry_out(
-    hub: Hub, report: Report, decision: Decision, now: int, rule: str | None
+async def carry_out(
+    hub: Hub,
+    group_id: bytes,
+    sender_id: bytes,
+    msg_id: bytes,
+    seq: int,
+    decision: Decision,
+    now: int,
+    rule: str | None,
 ) -> dict[str, Any]:
-    """Take effect at once; returns what the audit entry should add."""
-    group_id, sender_id = report.group_id, report.sender_id
+    """Take a decision about one message (its group, author, id and seq) into effect at once;
+    returns what the audit entry should add. Used for reports and for messages acted on
+    directly (message_actions.py)."""
     action = decision.action
     if action is Action.DISMISS:
         return {}
     if action is Action.HIDE_MESSAGE:
-        hidden = await hub.messages.tombstone(group_id, report.msg_id)
+        hidden = await hub.messages.tombstone(group_id, msg_id)
         if hidden is not None:
             await hub.sio.emit(
                 "msg.deleted",
                 {
                     "group_id": b64encode(group_id),
                     "seq": hidden.seq,
-                    "msg_id": b64encode(report.msg_id),
+                    "msg_id": b64encode(msg_id),
                     "by": "facilitator",
                 },
                 room=group_room(group_id),
             )
-        return {"seq": report.seq}
+        return {"seq": seq}
     member = await hub.groups.member(group_id, sender_id)
     if member is None:
         return {"effect": "member unknown"}

@@ -222,3 +222,14 @@ class AuditList(Strict, frozen=True):
     group_id: Id16
     before_seq: Seq | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=200)] = 50
+
+
+class MessageAct(Strict, frozen=True):
+    """A facilitator's decision about a message, taken from the conversation (no report)."""
+
+    group_id: Id16
+    msg_id: Id16
+    action: Literal["hide_message", "warn", "mute", "remove_member", "ban_account"]
+    note: Note = ""
+    rule: Note = ""  # a line of the group's rules that the warning or mute is about
+    mute_minutes: Annotated[int, msgspec.Meta(ge=1, le=43_200)] | None = None

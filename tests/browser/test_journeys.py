@@ -255,6 +255,7 @@ def test_facilitator_removes_a_member_and_the_rest_keep_chatting(
     expect(console.locator("#members li")).to_have_count(3)
     before = epoch_of(console)
     console.get_by_role("button", name="Remove Noisy Crow").click()
+    console.locator("#confirm").get_by_role("button", name="Remove Noisy Crow").click()
     expect(console.locator("#members li")).to_have_count(2)
     expect(console.locator("#epoch")).to_contain_text(f"Epoch {before + 1}")
     expect(go.locator("#chat-note")).to_contain_text("no longer in this group")

@@ -1,6 +1,8 @@
 // The facilitator console: log in/out, create groups (the browser builds the epoch-1 commit),
 // invite links, join requests, members and removals, and the epoch rotations that follow; the
-// moderation queue (queue.js), one report and its decisions (reportview.js), the audit log (audit.js).
+// moderation queue (queue.js), one report and its decisions (reportview.js), the audit log (audit.js);
+// each group's live conversation (workspace.js) and acting on a message (messageactions.js);
+// on-device crisis triage (triage.js), what needs the facilitator (attention.js) and alerts (alerts.js).
 
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
@@ -16,6 +18,11 @@ import { showCrisisSetupWarning } from "./crisiswarning.js";
 import * as groupSettings from "./groupsettings.js";
 import * as cofac from "./cofacilitators.js";
 import * as scheduleEditor from "./scheduleeditor.js";
+import * as workspace from "./workspace.js";
+import * as messageActions from "./messageactions.js";
+import * as triage from "./triage.js";
+import * as alerts from "./alerts.js";
+import * as attention from "./attention.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
 
@@ -35,8 +42,12 @@ async function boot() {
     (s) => {
       renderResources($("#crisis-list"), s.crisis_resources);
       showCrisisSetupWarning(s);
+      return triage.init(s.crisis_words || [], flagChanged);
     },
-    () => renderResources($("#crisis-list"), []),
+    () => {
+      renderResources($("#crisis-list"), []);
+      return triage.init([], flagChanged);
+    },
   );
   $("#login-form").addEventListener("submit", login);
   $("#logout").addEventListener("click", logout);
@@ -44,6 +55,7 @@ async function boot() {
   $("#invite-form").addEventListener("submit", createInvite);
   $("#back").addEventListener("click", () => {
     state.current = null;
+    workspace.close();
     go("desk");
   });
   $("#open-queue").addEventListener("click", () => openQueue());
@@ -62,6 +74,8 @@ async function boot() {
     resolved: (report) => {
       queue.resolved(report);
       reportView.update(report);
+      attention.render();
+      renderGroupList();
       if (state.current === report.group_id) loadAudit();
     },
   };
@@ -78,6 +92,39 @@ async function boot() {
     },
   });
   scheduleEditor.init(context);
+  const groupName = (id) => state.groups.get(id)?.name || "a group";
+  const nameOf = (groupId, memberId) => workspace.nameOf(groupId, memberId) || state.names.get(memberId) || null;
+  workspace.init({
+    session: () => state.session,
+    syncKeys: syncGroupKeys,
+    arrived: triageMessage,
+    flagged: triage.flagged,
+    actOn: (groupId, item) => messageActions.actOn(groupId, item, nameOf(groupId, item.senderId) || "this member"),
+  });
+  messageActions.init({
+    session: () => state.session,
+    groupName,
+    rules: (id) => state.groups.get(id)?.rules || "",
+    confirm: confirmAction,
+    rotateNow,
+    done: (groupId) => {
+      if (state.current === groupId) refreshGroup();
+    },
+  });
+  alerts.init();
+  attention.init({
+    groupName,
+    nameOf,
+    flags: triage.list,
+    reports: queue.openReports,
+    openFlag: async (flag) => {
+      await openGroup(flag.groupId);
+      workspace.focusMessage(flag.msgId);
+    },
+    seenFlag: (flag) => triage.seen(flag.groupId, flag.msgId),
+    openReport: (report) => reportView.open(report),
+    openGroup,
+  });
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
@@ -85,6 +132,23 @@ async function boot() {
   } catch {
     go("login");
   }
+}
+
+// A message from someone else, verified and decrypted here: the crisis check runs on it in this
+// browser and raises an urgent item for this facilitator alone; nothing is sent (triage.js).
+function triageMessage(groupId, item) {
+  const flag = triage.look(groupId, item);
+  if (!flag) return;
+  const group = state.groups.get(groupId)?.name || "a group";
+  const who = workspace.nameOf(groupId, item.senderId) || "a member";
+  $("#queue-live").textContent = `Possible crisis in ${group}: a message from ${who}. It is first under “Needs you”.`;
+  alerts.raise(`Possible crisis in ${group}`, { urgent: true });
+  if (state.current === groupId) workspace.render();
+}
+
+function flagChanged() {
+  attention.render();
+  renderGroupList();
 }
 
 async function confirmAction(text, yes) {
@@ -142,6 +206,9 @@ async function logout(event) {
   }
   state.session?.stop();
   state.session = null;
+  workspace.close();
+  triage.forget();
+  attention.forgetGroups();
   await api("POST", "/api/facilitator/logout").catch(() => {});
   if (wipe) await store.forgetGroups(ids);
   state.groups = new Map();
@@ -171,15 +238,27 @@ const handlers = {
   "join.requested": (data) => {
     const group = state.groups.get(data.group_id);
     announce(`${data.member.pseudonym} asks to join ${group?.name || "a group"}.`);
+    attention.joinRequested(data.group_id, data.member);
+    alerts.raise(`Join request in ${group?.name || "a group"}`);
     if (state.current === data.group_id) refreshGroup();
   },
+  // Messages of the groups this person facilitates (the same account may be a plain member of
+  // others, whose messages stay on the member page).
+  msg: (data) => state.groups.has(data.group_id) && workspace.receive(data),
+  "msg.batch": async (data) => {
+    if (!state.groups.has(data.group_id)) return;
+    for (const message of data.messages) await workspace.receive({ group_id: data.group_id, ...message });
+  },
+  "msg.deleted": (data) => workspace.deleted(data),
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
   "epoch.new": async (data) => {
-    const record = await store.group(data.group_id);
-    if (record) {
+    await withGroupKeys(data.group_id, async () => {
+      const record = await store.group(data.group_id);
+      if (!record) return;
       await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
       if (record.unopened) await keys.recover(state.session, record);
-    }
+    }).catch(() => {});
+    await workspace.keysChanged(data.group_id);
     if (state.current === data.group_id) refreshGroup();
   },
   membership: () => state.current && refreshGroup(),
@@ -190,7 +269,13 @@ const handlers = {
     announce(`${group?.name || "A group"}: a member could not open the keys ${who} sent in epoch ${data.epoch}; the group made new ones. It is in the audit log.`);
     if (state.current === data.group_id) loadAudit();
   },
-  "report.new": (report) => queue.arrive(report),
+  "report.new": (report) => {
+    queue.arrive(report);
+    attention.render();
+    renderGroupList();
+    const urgent = report.priority === "urgent";
+    alerts.raise(`New ${urgent ? "urgent " : ""}report in ${state.groups.get(report.group_id)?.name || "a group"}`, { urgent });
+  },
   "session.ended": () => {
     announce("Your session has ended. Please log in again.");
     logout(null);
@@ -198,6 +283,8 @@ const handlers = {
   "report.resolved": (report) => {
     queue.resolved(report);
     reportView.update(report);
+    attention.render();
+    renderGroupList();
     if (state.current === report.group_id) loadAudit();
   },
 };
@@ -210,23 +297,38 @@ async function refreshGroups() {
   }
   state.groups = new Map(listing.groups.filter((g) => g.facilitator).map((g) => [g.group_id, g]));
   await cofac.showInvitations(listing.invitations || []);
-  const list = $("#groups");
-  list.replaceChildren();
-  for (const group of state.groups.values()) {
-    list.append(
-      el(
+  renderGroupList();
+  for (const group of state.groups.values()) if (group.rotation_needed) rotateSoon(group.group_id);
+  queue.fillGroups();
+  await queue.loadOpen().catch(() => {});
+  // Names of every group, so that a live message needs no request; and who waits to join.
+  for (const id of state.groups.keys()) {
+    await workspace.keysChanged(id);
+    const listing = await workspace.loadNames(id);
+    if (listing) attention.setJoins(id, listing.members.filter((m) => m.state === "pending"));
+  }
+  attention.render();
+  await workspace.catchUp([...state.groups.keys()]); // what arrived while this console was offline
+  if (state.current) await refreshGroup();
+  else if (state.view === "queue") await queue.load().catch(() => {});
+}
+
+// Each group once, those with urgent items first and counted beside the name; the button says
+// which group it opens.
+function renderGroupList() {
+  const groups = [...state.groups.values()].map((group) => ({ group, urgent: attention.urgentIn(group.group_id) }));
+  groups.sort((a, b) => b.urgent - a.urgent);
+  $("#groups").replaceChildren(
+    ...groups.map(({ group, urgent }) => {
+      return el(
         "li",
         {},
         el("span", { text: `${group.name} · epoch ${group.current_epoch}` }),
-        el("button", { type: "button", "data-group": group.group_id, onclick: () => openGroup(group.group_id) }, "Manage"),
-      ),
-    );
-    if (group.rotation_needed) rotateSoon(group.group_id);
-  }
-  queue.fillGroups();
-  await queue.loadOpen().catch(() => {});
-  if (state.current) await refreshGroup();
-  else if (state.view === "queue") await queue.load().catch(() => {});
+        urgent ? el("span", { class: "urgent", text: `${urgent} urgent` }) : null,
+        el("button", { type: "button", "data-group": group.group_id, onclick: () => openGroup(group.group_id) }, `Manage ${group.name}`),
+      );
+    }),
+  );
 }
 
 async function createGroup(event) {
@@ -271,7 +373,7 @@ async function openGroup(groupId) {
   state.current = groupId;
   $("#invite-link").value = "";
   go("group");
-  await refreshGroup();
+  await Promise.all([refreshGroup(), workspace.open(groupId)]);
 }
 
 async function refreshGroup() {
@@ -288,6 +390,7 @@ async function refreshGroup() {
   $("#epoch").textContent = epochText;
 
   const pending = listing.members.filter((m) => m.state === "pending");
+  attention.setJoins(id, pending);
   $("#requests").replaceChildren(
     ...pending.map((m) =>
       el(
@@ -392,6 +495,9 @@ async function decide(member, approve) {
 
 async function remove(member) {
   const id = state.current;
+  const group = state.groups.get(id)?.name || "this group";
+  const sure = await confirmAction(`Remove ${member.pseudonym} from ${group}? They can no longer read or write in it, the group's keys will be rotated, and this cannot be undone.`, `Remove ${member.pseudonym}`);
+  if (!sure || state.current !== id) return;
   try {
     const payload = { group_id: id, member_id: member.member_id };
     const record = await store.group(id);
@@ -411,17 +517,33 @@ async function remove(member) {
 
 /** One rotation at a time per group; a request while one runs queues one more pass. */
 function rotateNow(groupId, force = false) {
-  const previous = state.rotating.get(groupId) || Promise.resolve();
-  const next = previous
-    .catch(() => {})
-    .then(async () => {
-      const record = await store.group(groupId);
-      if (!record?.latest) return;
-      const epoch = await keys.rotate(state.session, record, { force });
-      $("#epoch").textContent = `Epoch ${epoch}`;
-    });
-  state.rotating.set(groupId, next);
+  const next = withGroupKeys(groupId, async () => {
+    const record = await store.group(groupId);
+    if (!record?.latest) return;
+    const epoch = await keys.rotate(state.session, record, { force });
+    $("#epoch").textContent = `Epoch ${epoch}`;
+  });
   return next.catch((error) => announce(`Key rotation failed: ${error.message}`));
+}
+
+/**
+ * Every change this console makes to a group's record in the key store (a rotation, a commit
+ * taken in, catching up on epochs) runs one after another: each reads the record afresh and saves
+ * it, so none saves an older copy over a newer one.
+ */
+function withGroupKeys(groupId, task) {
+  const previous = state.rotating.get(groupId) || Promise.resolve();
+  const next = previous.catch(() => {}).then(task);
+  state.rotating.set(groupId, next);
+  return next;
+}
+
+/** Catch this browser's record of a group up with the server's epochs (for the conversation). */
+function syncGroupKeys(groupId) {
+  return withGroupKeys(groupId, async () => {
+    const record = await store.group(groupId);
+    if (record?.latest) await keys.syncEpochs(state.session, record);
+  }).catch(() => {});
 }
 
 function rotateSoon(groupId, force = false) {

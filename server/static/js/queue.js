@@ -14,6 +14,9 @@ export function init(context) {
   $("#queue-filters").addEventListener("submit", (event) => event.preventDefault());
 }
 
+/** The open reports this console knows of, urgent first. */
+export const openReports = () => ordered([...reports.values()].filter((r) => r.state === "open"));
+
 export function get(reportId) {
   return reports.get(reportId);
 }

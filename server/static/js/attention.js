@@ -1,0 +1,91 @@
+// "Needs you": what waits for this facilitator across their groups, urgent first: crisis flags
+// raised on this device (triage.js), urgent reports, join requests, other open reports. It keeps
+// the tab title's count (alerts.js) in step.
+
+import { $, el } from "./ui.js";
+import * as alerts from "./alerts.js";
+
+let ctx = null;
+const joins = new Map(); // group id -> Map(member_id -> pseudonym), people waiting for approval
+
+/**
+ * `context`: {groupName(id), flags() (triage.list), reports() (open reports), nameOf(groupId,
+ * memberId), openFlag(flag), seenFlag(flag), openReport(report), openGroup(id)}.
+ */
+export function init(context) {
+  ctx = context;
+}
+
+/** The pending members of a group, as members.list lists them to its facilitator. */
+export function setJoins(groupId, pending) {
+  joins.set(groupId, new Map(pending.map((m) => [m.member_id, m.pseudonym])));
+  render();
+}
+
+export function joinRequested(groupId, member) {
+  const map = joins.get(groupId) || new Map();
+  map.set(member.member_id, member.pseudonym);
+  joins.set(groupId, map);
+  render();
+}
+
+export function forgetGroups() {
+  joins.clear();
+  render();
+}
+
+const excerpt = (text) => (text.length > 100 ? `${text.slice(0, 97)}…` : text);
+
+function flagItem(flag) {
+  const group = ctx.groupName(flag.groupId);
+  const who = ctx.nameOf(flag.groupId, flag.senderId) || "a member";
+  return el(
+    "li",
+    { class: "is-urgent", "data-kind": "flag", "data-group": flag.groupId, "data-msg": flag.msgId },
+    el("span", { class: "urgent", text: "Urgent" }),
+    el("span", { class: "attention-text", text: `Possible crisis in ${group}: ${who} wrote “${excerpt(flag.text)}” (flagged on this device)` }),
+    el("button", { type: "button", "aria-label": `Open ${who}'s message in ${group}`, onclick: () => ctx.openFlag(flag) }, "Open"),
+    el("button", { type: "button", "aria-label": `Mark ${who}'s message in ${group} as seen`, onclick: () => ctx.seenFlag(flag) }, "Seen"),
+  );
+}
+
+function reportItem(report) {
+  const group = ctx.groupName(report.group_id);
+  const urgent = report.priority === "urgent";
+  return el(
+    "li",
+    { class: urgent ? "is-urgent" : "", "data-kind": "report", "data-report": report.report_id },
+    urgent ? el("span", { class: "urgent", text: "Urgent" }) : null,
+    el("span", { class: "attention-text", text: `${urgent ? "Urgent report" : "Report"} in ${group}` }),
+    el("button", { type: "button", "aria-label": `Open the ${urgent ? "urgent " : ""}report in ${group}`, onclick: () => ctx.openReport(report) }, "Open"),
+  );
+}
+
+function joinItem(groupId, memberId, pseudonym) {
+  const group = ctx.groupName(groupId);
+  return el(
+    "li",
+    { "data-kind": "join", "data-group": groupId, "data-member": memberId },
+    el("span", { class: "attention-text", text: `${pseudonym} asks to join ${group}` }),
+    el("button", { type: "button", "aria-label": `Open ${group} to decide on ${pseudonym}`, onclick: () => ctx.openGroup(groupId) }, "Open"),
+  );
+}
+
+/** Draw the list and set the title: urgent first, then join requests, then other reports. */
+export function render() {
+  if (!ctx) return;
+  const flags = ctx.flags();
+  const reports = ctx.reports();
+  const urgentReports = reports.filter((r) => r.priority === "urgent");
+  const otherReports = reports.filter((r) => r.priority !== "urgent");
+  const waiting = [...joins].flatMap(([groupId, map]) => [...map].map(([memberId, name]) => joinItem(groupId, memberId, name)));
+  const items = [...flags.map(flagItem), ...urgentReports.map(reportItem), ...waiting, ...otherReports.map(reportItem)];
+  $("#attention-items").replaceChildren(...items);
+  $("#no-attention").hidden = items.length > 0;
+  alerts.count(items.length, flags.length + urgentReports.length);
+}
+
+/** How many urgent items a group has (the group list shows it beside the group's name). */
+export function urgentIn(groupId) {
+  return ctx.flags().filter((f) => f.groupId === groupId).length + ctx.reports().filter((r) => r.group_id === groupId && r.priority === "urgent").length;
+}
