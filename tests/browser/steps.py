@@ -183,7 +183,15 @@ SHOWN_IDS = """async (box) => {
     if (at <= 0) still += 1;
     else all = [...now.slice(0, at), ...all];
   }
-  box.scrollTop = box.scrollHeight;
+  // and back to the newest, the window following a step at a time
+  for (let still = 0, last = null; still < 3; ) {
+    box.scrollTop = box.scrollHeight;
+    box.dispatchEvent(new Event('scroll'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = ids().at(-1);
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
   return all;
 }"""
 
