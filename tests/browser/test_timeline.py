@@ -59,6 +59,29 @@ OBSERVE = """(box) => {
 }"""
 
 
+COUNT_CHANGES = """(box) => {
+  window.__added = 0;
+  window.__removed = 0;
+  new MutationObserver((records) => {
+    for (const r of records) {
+      window.__added += r.addedNodes.length;
+      window.__removed += r.removedNodes.length;
+    }
+  }).observe(box, { childList: true, subtree: true });
+}"""
+# Where a message's row is in the list's view (px from its top).
+OFFSET = """(box, id) => {
+  const row = box.querySelector(`li[data-msg="${id}"]`);
+  return row.getBoundingClientRect().top - box.getBoundingClientRect().top;
+}"""
+# Scrolls the list to its top (which asks for the older page) and says where the message is then.
+SCROLL_TO_TOP = """(box, id) => {
+  box.scrollTop = 0;
+  const row = box.querySelector(`li[data-msg="${id}"]`);
+  return row.getBoundingClientRect().top - box.getBoundingClientRect().top;
+}"""
+
+
 def touched_by_arrivals(page: Any, member: Member, rounds: int) -> list[int]:
     """Nodes touched in the list by each of `rounds` messages from another member."""
     counts = []
@@ -103,6 +126,20 @@ def test_a_new_message_touches_a_few_nodes_however_long_the_history(pages: Pages
     finally:
         member.close()
 
+    # A fresh visit shows the latest page; scrolled to its top, the list gets the next page above
+    # it, adding rows only, and the message that was first stays where it was in the view.
+    reader.reload()
+    reader.locator("#group-list button").first.click()
+    expect(reader.locator("#messages li.message")).to_have_count(50)
+    box = reader.locator("#messages")
+    oldest = box.locator("li.message").first.get_attribute("data-msg")
+    box.evaluate(COUNT_CHANGES)
+    before = box.evaluate(SCROLL_TO_TOP, oldest)
+    expect(reader.locator("#messages li.message")).to_have_count(100)
+    added, removed = box.evaluate("() => [window.__added, window.__removed]")
+    changes = box.locator("li.membership-change").count()
+    after = box.evaluate(OFFSET, oldest)
+
     # Each arrival: its row added, and with a full window the far end's row taken off. Each own
     # message: added, then built again when acknowledged (with its seq, it may move).
     assert max(few[:3] + many[:3]) <= 2, (few, many)
@@ -111,6 +148,12 @@ def test_a_new_message_touches_a_few_nodes_however_long_the_history(pages: Pages
     assert in_dom <= limit, in_dom
     assert len(every) == LONG + 5  # with the probes after it
     assert len(set(every)) == len(every)
+    # Nothing is laid out again: the membership changes that stood above the oldest message move
+    # above the older page (each taken out and put in once), and its 50 rows are added.
+    assert removed <= changes
+    assert added == 50 + removed
+    assert after == pytest.approx(before, abs=1)
+    assert box.evaluate("(box) => box.scrollTop") > 0
     print("nodes touched per message, 50 and 2,000 shown:", few, many)
 
 

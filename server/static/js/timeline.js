@@ -81,8 +81,10 @@ export class Timeline {
 
   /** Several at once (a page of history): the view is kept in place once for all of them. */
   putMessages(items) {
+    // Oldest first: a membership change then moves at most once, to the oldest of them.
+    const ordered = [...items].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
     this.#mutate(() => {
-      for (const item of items) {
+      for (const item of ordered) {
         const key = `m:${item.msgId}`;
         const row = this.#byKey.get(key);
         const tie = row?.order[0] === Infinity && !item.seq ? row.order[2] : ++this.#written;
@@ -325,7 +327,10 @@ export class Timeline {
       if (node.offsetTop + node.offsetHeight <= top) lo = mid + 1;
       else hi = mid;
     }
-    const row = this.#rows[lo];
+    // A stored message, if one is in the window from there: a change or a gap marker may move.
+    let at = lo;
+    while (at < this.#hi - 1 && !(this.#rows[at].kind === "message" && this.#rows[at].value.seq)) at += 1;
+    const row = this.#rows[at];
     return { row, offset: this.#nodes.get(row.key).offsetTop - top };
   }
 
