@@ -757,6 +757,7 @@ function showOlder() {
   else if (state.more.get(id)) loadOlder(id);
 }
 
+/** The element of one message: every message row is built here (timeline.js asks for them). */
 function messageNode(id, m) {
   return el(
     "li",
