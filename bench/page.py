@@ -1,18 +1,29 @@
 """The page benchmark: a real server, real Chromium, the member page as members use it.
 
-``python -m bench.page [--quick] [--baseline-ref REF]`` (also ``python -m bench --only page``
-and part of ``make bench``) prints, for the page now and for a baseline measured in the same
-run, side by side:
+``python -m bench.page [--quick]`` (also ``python -m bench --only page`` and part of ``make
+bench``) prints, side by side, three versions of the page measured in the same run:
+
+* **now**: this checkout;
+* **old render** (``--render-ref``, default the commit before incremental rendering): the page
+  that rebuilt its whole list for every message, served as Hearth serves files today, so that
+  only the page's code differs;
+* **before issue 19** (``--baseline-ref``, first load only): the page and the way its files were
+  served before issue 19 (bench/page_before.py: no compression, versioned names or preloads).
+
+Figures:
 
 * first load: bytes on the wire (headers included) and requests, on a cold cache and on a
   second visit, and when the login challenge was requested;
 * the time from opening the page to the first 50 messages of a group shown;
-* send -> shown: a Python member sends, the time until the page shows the message (median of
-  a few), with 50 and with 2,000 messages shown (500 with --quick).
+* with 50 and with 2,000 messages held by the page (500 with --quick): send -> shown (a Python
+  member sends, the time until the page has put the message in its list; median of a few), the
+  nodes touched in the list per arriving message, the longest task after pressing Enter (the
+  Long Tasks API reports tasks over 50 ms: 0 means none), and the message elements in the DOM;
+* a 200-member rotation in the page: the time to build the commit that gives 200 members the
+  next epoch's secret, its size and the longest task meanwhile.
 
-The baseline is Hearth serving its files as before issue 19 (bench/page_before.py: no
-compression, no versioned names, no preloads), with the page as it was at ``--baseline-ref``
-(default: the commit before issue 19's work; with ``--baseline-ref none``, the current page).
+The targets of issue 19 are printed beside them: send -> shown under 100 ms with 2,000 shown, no
+task over 50 ms on Enter, first visit under 50 kB.
 """
 
 from __future__ import annotations
@@ -37,16 +48,27 @@ from bench.pageload import load
 from server.app import static_dir
 from server.client import HearthClient
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS
-from tests.browser.steps import keyed_member, open_room
+from tests.browser.steps import Pages, keyed_member, open_room, shown_message_ids
 from tests.conftest import REPO, RunningServer, free_port
 
 BASELINE_REF = "c60296c"  # main before issue 19's page work
+RENDER_REF = "66ec710"  # main before incremental rendering (the page rebuilt its whole list)
 SHOWN = "#messages li.message"
+ROUNDS = 5
+ROTATION_SIZE = 200
 LIMITS = (
     "[limits]\nmessage_burst = 5000\n"
     "[groups]\nepoch_max_messages = 10000\n"  # one epoch: no rotation in the measurements
 )
 T = TypeVar("T")
+
+
+@dataclass(slots=True)
+class Probes:
+    shown_ms: float | None = None  # median send -> shown
+    touched: int | None = None  # median nodes touched in the list per arriving message
+    enter_ms: float | None = None  # the longest task after pressing Enter (0: none over 50 ms)
+    in_dom: int | None = None  # message elements in the DOM
 
 
 @dataclass(slots=True)
@@ -58,14 +80,17 @@ class Figures:
     warm_requests: int = 0
     challenge_ms: float = 0.0
     first_50_ms: float | None = None
-    send_shown_ms: dict[int, float | None] = field(default_factory=dict)
+    probes: dict[int, Probes] = field(default_factory=dict)
+    rotation: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
 
-class BeforeServer(RunningServer):
-    """Hearth with its files served as before issue 19 (bench/page_before.py)."""
+class OtherPageServer(RunningServer):
+    """Hearth serving another version of its page (bench/page_before.py): as files were served
+    before issue 19, or (``as_now``) as they are today."""
 
     static: Path = static_dir()
+    as_now: bool = False
 
     def start(self) -> None:
         self.write_config()
@@ -77,6 +102,7 @@ class BeforeServer(RunningServer):
                     "bench.page_before",
                     str(self.config_path),
                     str(self.static),
+                    *(["--as-now"] if self.as_now else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -99,17 +125,20 @@ class Member:
 
     def __init__(self, server: RunningServer) -> None:
         self.loop = asyncio.new_event_loop()
-        threading.Thread(target=self.loop.run_forever, daemon=True).start()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
         self.client = HearthClient(server.url, timeout=60)
         self.group = b""
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout=600)
 
-    def join(self, invite: str) -> None:
+    def join(self, token: str) -> None:
+        """``token``: the Python client's form of an invite link (token.key.anchor)."""
+
         async def join() -> None:
             await self.client.connect()
-            self.group, _ = await self.client.join(invite.split("=", 1)[1], pseudonym="Busy Bee")
+            self.group, _ = await self.client.join(token, pseudonym="Busy Bee")
             await self.client.wait_for(lambda: self.client.keys[self.group].current > 0)
 
         self.run(join())
@@ -128,13 +157,21 @@ class Member:
         return sent
 
     def close(self) -> None:
-        self.run(self.client.disconnect())
-        self.loop.call_soon_threadsafe(self.loop.stop)
+        try:
+            self.run(self.client.disconnect())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+            self.thread.join(timeout=10)
+            self.loop.close()
 
 
-# Records when a probe's text is first put in the list (wall clock, ms; inserted, not painted).
+# Records when a probe's text is first put in the list (wall clock, ms; inserted, not painted),
+# and counts what changes in the list: nodes added and removed (a subtree counts once), attributes
+# and text changed anywhere below it.
 WATCH = """() => {
+  if (window.__shownAt) return; // once a page
   window.__shownAt = {};
+  window.__touched = 0;
   const note = (el) => {
     const text = el.textContent;
     if (text.startsWith('probe ') && !(text in window.__shownAt)) {
@@ -143,28 +180,56 @@ WATCH = """() => {
   };
   new MutationObserver((records) => {
     for (const record of records) {
+      if (record.type !== 'childList') {
+        window.__touched += 1;
+        continue;
+      }
+      window.__touched += record.addedNodes.length + record.removedNodes.length;
       for (const node of record.addedNodes) {
         if (node.nodeType !== 1) continue;
         if (node.matches('.text')) note(node);
         node.querySelectorAll('.text').forEach(note);
       }
     }
-  }).observe(document.querySelector('#messages'), { childList: true, subtree: true });
+  }).observe(document.querySelector('#messages'),
+             { childList: true, subtree: true, attributes: true, characterData: true });
+  window.__longest = 0;
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      window.__longest = Math.max(window.__longest, entry.duration);
+    }
+  }).observe({ type: 'longtask' });
 }"""
 
 
-def send_to_shown(page: Any, member: Member, rounds: int) -> float | None:
+def probe(page: Any, member: Member, rounds: int, size: int) -> Probes:
     page.evaluate(WATCH)
-    delays = []
+    delays, touched = [], []
     for n in range(rounds):
         text = f"probe {time.monotonic_ns()} {n}"
+        page.evaluate("() => { window.__touched = 0; }")
         sent = member.send(text)
         page.locator(SHOWN, has_text=text).wait_for(timeout=60_000)
+        page.wait_for_timeout(100)
         shown = page.evaluate("(t) => window.__shownAt[t]", text)
         if shown is not None:
             delays.append(shown - sent)
-        page.wait_for_timeout(100)
-    return statistics.median(delays) if delays else None
+        touched.append(page.evaluate("() => window.__touched"))
+    longest = []
+    for n in range(rounds):
+        page.fill("#compose-text", f"enter {size} {n}")
+        page.evaluate("() => { window.__longest = 0; }")
+        page.press("#compose-text", "Enter")
+        sent = page.locator(f"{SHOWN}.mine[data-status=sent]", has_text=f"enter {size} {n}")
+        sent.wait_for()
+        page.wait_for_timeout(300)
+        longest.append(page.evaluate("() => window.__longest"))
+    return Probes(
+        shown_ms=statistics.median(delays) if delays else None,
+        touched=int(statistics.median(touched)),
+        enter_ms=max(longest),
+        in_dom=shown_count(page),
+    )
 
 
 def shown_count(page: Any) -> int:
@@ -180,7 +245,52 @@ def wait_shown(page: Any, count: int, limit_s: float) -> bool:
     return True
 
 
-def measure(browser: Any, server: RunningServer, figures: Figures, large: int) -> None:
+def wait_held(page: Any, count: int, limit_s: float) -> int:
+    """Waits until the conversation holds `count` messages (scrolling through a windowed list
+    to count them); returns how many it held at the end."""
+    deadline = time.monotonic() + limit_s
+    while (held := len(shown_message_ids(page))) < count and time.monotonic() < deadline:
+        page.wait_for_timeout(1000)
+    return held
+
+
+# 200 members' keys, then the commit that gives them all the next epoch's secret: what a member's
+# page does when it rotates the epoch of a 200-member group (groupkeys.rotate, without the server).
+ROTATION = """async (size) => {
+  const hc = await import('/js/crypto.js');
+  const members = [];
+  for (let n = 0; n < size; n++) members.push(await hc.generateMemberKeys());
+  const tasks = [];
+  const observer = new PerformanceObserver((list) => tasks.push(...list.getEntries()));
+  observer.observe({ type: 'longtask' });
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const started = performance.now();
+  const { commit } = await hc.buildCommit({
+    groupId: hc.randomBytes(16), epoch: 2, prevCommitHash: new Uint8Array(32),
+    committer: members[0], roster: members.map(hc.rosterEntry),
+    facilitators: [members[0].memberId],
+  });
+  const built = performance.now() - started;
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  observer.disconnect();
+  const during = tasks.filter((t) => t.startTime >= started - 5); // not the keys' generation
+  const longest = Math.max(0, ...during.map((t) => t.duration));
+  return { ms: built, bytes: commit.raw.length, longest };
+}"""
+
+
+def rotation(page: Any, size: int) -> dict[str, float]:
+    return dict(page.evaluate(ROTATION, size))
+
+
+def first_load(browser: Any, server: RunningServer, figures: Figures) -> None:
+    # A visit in a context of its own first: Chromium's first page of a run is slower (processes
+    # and code caches cold), which would otherwise fall on whichever column runs first.
+    context = browser.new_context()
+    try:
+        load(context, server.url + "/")[0].close()
+    finally:
+        context.close()
     context = browser.new_context(viewport={"width": 1000, "height": 800})
     try:
         page, cold = load(context, server.url + "/")
@@ -194,14 +304,16 @@ def measure(browser: Any, server: RunningServer, figures: Figures, large: int) -
     finally:
         context.close()
 
-    from tests.browser.steps import Pages
 
+def measure(browser: Any, server: RunningServer, figures: Figures, large: int) -> None:
+    first_load(browser, server, figures)
     pages = Pages(browser, server)
     member = Member(server)
     try:
         _, invite = open_room(pages, "Bench room")
         reader = keyed_member(pages, invite, "Steady Wren")
-        member.join(invite)
+        fragment = dict(part.split("=", 1) for part in invite.split("&"))
+        member.join(f"{fragment['invite']}.{fragment['key']}.{fragment['anchor']}")
         member.send_many(50, "history")
         if not wait_shown(reader, 50, 60):
             figures.notes.append(f"only {shown_count(reader)} of 50 shown")
@@ -211,19 +323,24 @@ def measure(browser: Any, server: RunningServer, figures: Figures, large: int) -
         reader.locator("#group-list button").first.click()
         if wait_shown(reader, 50, 60):
             figures.first_50_ms = (time.monotonic() - started) * 1000
-        figures.send_shown_ms[50] = send_to_shown(reader, member, 5)
-        member.send_many(large - shown_count(reader), "bulk")
-        if wait_shown(reader, large, 180):
-            figures.send_shown_ms[large] = send_to_shown(reader, member, 5)
+        figures.probes[50] = probe(reader, member, ROUNDS, 50)
+        # The rest arrives while the page is offline: on reconnecting it fetches them all in
+        # pages of 200 (gaps.js), as the same page would after a night asleep.
+        reader.context.set_offline(True)
+        member.send_many(large - 50 - 2 * ROUNDS, "bulk")
+        reader.context.set_offline(False)
+        held = wait_held(reader, large, 120)
+        if held >= large:
+            figures.probes[large] = probe(reader, member, ROUNDS, large)
         else:
-            figures.send_shown_ms[large] = None
-            figures.notes.append(f"only {shown_count(reader)} of {large} shown after 180 s")
+            figures.notes.append(f"only {held} of {large} held after 120 s")
+        figures.rotation = rotation(reader, ROTATION_SIZE)
     finally:
         member.close()
         pages.close()
 
 
-def baseline_static(ref: str, into: Path) -> tuple[Path, str]:
+def page_at(ref: str, into: Path) -> tuple[Path, str]:
     """The page's files at `ref` (plus today's vendored socket.io client), or today's."""
     if ref == "none":
         return static_dir(), "the current page"
@@ -250,95 +367,114 @@ def running(server: RunningServer) -> Iterator[RunningServer]:
         server.stop()
 
 
-def render(now: Figures, before: Figures, large: int, baseline: str, *, rounds: int) -> str:
-    def kb(n: int) -> str:
-        return f"{n / 1000:.1f} kB"
+def kb(n: int) -> str:
+    return f"{n / 1000:.1f} kB" if n else "-"
 
-    def ms(v: float | None) -> str:
-        return "not reached" if v is None else f"{v:.0f} ms"
 
-    rows = [
-        ("first visit: bytes", kb(now.cold_bytes), kb(before.cold_bytes)),
-        ("first visit: requests", str(now.cold_requests), str(before.cold_requests)),
-        ("second visit: bytes", kb(now.warm_bytes), kb(before.warm_bytes)),
-        ("second visit: requests", str(now.warm_requests), str(before.warm_requests)),
-        ("challenge requested at", ms(now.challenge_ms), ms(before.challenge_ms)),
-        ("open -> 50 messages shown", ms(now.first_50_ms), ms(before.first_50_ms)),
-        (
-            "send -> shown, 50 shown",
-            ms(now.send_shown_ms.get(50)),
-            ms(before.send_shown_ms.get(50)),
+def ms(v: float | None) -> str:
+    return "-" if v is None else f"{v:.0f} ms"
+
+
+def render(columns: list[Figures], large: int, described: list[str]) -> str:
+    def row(name: str, value: Any, target: str = "") -> str:
+        cells = "".join(f"{value(f):>16}" for f in columns)
+        return f"{name:34}{cells}  {target}"
+
+    def at(size: int, what: str) -> Any:
+        def cell(f: Figures) -> str:
+            probes = f.probes.get(size)
+            value = None if probes is None else getattr(probes, what)
+            if value is None:
+                return "-"
+            if what in ("touched", "in_dom"):
+                return f"{value:,}"
+            if what == "enter_ms" and value == 0:
+                return "none > 50 ms"
+            return ms(value)
+
+        return cell
+
+    lines = [f"{'page benchmark':34}" + "".join(f"{f.label:>16}" for f in columns) + "  target"]
+    lines += [
+        row("first visit: bytes", lambda f: kb(f.cold_bytes), "< 50 kB"),
+        row("first visit: requests", lambda f: str(f.cold_requests or "-")),
+        row("second visit: bytes", lambda f: kb(f.warm_bytes)),
+        row("second visit: requests", lambda f: str(f.warm_requests or "-")),
+        row("challenge requested at", lambda f: ms(f.challenge_ms or None)),
+        row("open -> 50 messages shown", lambda f: ms(f.first_50_ms)),
+    ]
+    for size in (50, large):
+        lines += [
+            row(f"send -> shown, {size:,} held", at(size, "shown_ms"), "< 100 ms"),
+            row(f"nodes touched/message, {size:,}", at(size, "touched"), "constant"),
+            row(f"longest task on Enter, {size:,}", at(size, "enter_ms"), "none > 50 ms"),
+            row(f"messages in the DOM, {size:,}", at(size, "in_dom"), "bounded"),
+        ]
+    lines += [
+        row(
+            f"{ROTATION_SIZE}-member commit: build",
+            lambda f: ms(f.rotation.get("ms")),
         ),
-        (
-            f"send -> shown, {large:,} shown",
-            ms(now.send_shown_ms.get(large)),
-            ms(before.send_shown_ms.get(large)),
+        row(
+            f"{ROTATION_SIZE}-member commit: size",
+            lambda f: kb(int(f.rotation.get("bytes", 0))),
+        ),
+        row(
+            f"{ROTATION_SIZE}-member commit: longest task",
+            lambda f: "-" if not f.rotation else ms(f.rotation.get("longest")),
         ),
     ]
-    lines = [f"{'page benchmark (median of ' + str(rounds) + ')':32} {'now':>14} {'baseline':>14}"]
-    lines += [f"{name:32} {a:>14} {b:>14}" for name, a, b in rows]
-    lines.append(f"baseline: files served as before issue 19, {baseline}")
+    lines += described
     lines.append("shown = put in the list (a MutationObserver's time), not painted")
-    for figures in (now, before):
+    for figures in columns:
         lines += [f"note ({figures.label}): {note}" for note in figures.notes]
     return "\n".join(lines)
 
 
-def median_of(label: str, runs: list[Figures]) -> Figures:
-    """Each figure's median over the runs (a figure one run did not reach counts as missing)."""
-
-    def mid(values: list[float | None]) -> float | None:
-        present = [v for v in values if v is not None]
-        return statistics.median(present) if len(present) == len(values) else None
-
-    sizes = set().union(*(r.send_shown_ms for r in runs))
-    return Figures(
-        label,
-        cold_bytes=int(statistics.median(r.cold_bytes for r in runs)),
-        cold_requests=int(statistics.median(r.cold_requests for r in runs)),
-        warm_bytes=int(statistics.median(r.warm_bytes for r in runs)),
-        warm_requests=int(statistics.median(r.warm_requests for r in runs)),
-        challenge_ms=statistics.median(r.challenge_ms for r in runs),
-        first_50_ms=mid([r.first_50_ms for r in runs]),
-        send_shown_ms={n: mid([r.send_shown_ms.get(n) for r in runs]) for n in sizes},
-        notes=[note for r in runs for note in r.notes],
-    )
-
-
-def main(*, quick: bool = False, baseline_ref: str = BASELINE_REF) -> None:
+def main(
+    *, quick: bool = False, baseline_ref: str = BASELINE_REF, render_ref: str = RENDER_REF
+) -> None:
     from playwright.sync_api import sync_playwright
 
     large = 500 if quick else 2_000
-    # interleaved, so that neither side always runs on a fresher (or busier) machine
-    order = ["now", "baseline"] if quick else ["now", "baseline", "baseline", "now"]
-    runs: dict[str, list[Figures]] = {"now": [], "baseline": []}
     with tempfile.TemporaryDirectory(prefix="hearth-page-bench-") as temp:
         root = Path(temp)
-        static, baseline = baseline_static(baseline_ref, root / "baseline-static")
+        old_render, old_render_text = page_at(render_ref, root / "render")
+        before, before_text = page_at(baseline_ref, root / "before")
+        columns = [Figures("now"), Figures("old render"), Figures("before issue 19")]
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                for n, label in enumerate(order):
-                    server = RunningServer(root / f"{label}-{n}", free_port(), LIMITS)
-                    if label == "baseline":
-                        server = BeforeServer(server.directory, server.port, LIMITS)
-                        server.static = static
-                    figures = Figures(label)
+                for n, figures in enumerate(columns):
+                    server = RunningServer(root / f"server-{n}", free_port(), LIMITS)
+                    if figures.label != "now":
+                        server = OtherPageServer(server.directory, server.port, LIMITS)
+                        server.static = old_render if figures.label == "old render" else before
+                        server.as_now = figures.label == "old render"
                     with running(server):
                         try:
-                            measure(browser, server, figures, large)
+                            if figures.label == "before issue 19":
+                                first_load(browser, server, figures)
+                            else:
+                                measure(browser, server, figures, large)
                         except Exception as error:  # an old page may not work with today's server
                             figures.notes.append(f"failed: {error!r}"[:300])
-                    runs[label].append(figures)
             finally:
                 browser.close()
-    now, before = median_of("now", runs["now"]), median_of("baseline", runs["baseline"])
-    print(render(now, before, large, baseline, rounds=len(runs["now"])))
+    described = [
+        f"old render: {old_render_text}, served as today",
+        f"before issue 19: {before_text}, served as then (first load only)",
+        f"one run; send -> shown is the median of {ROUNDS} messages from a Python member; the "
+        "messages past the first 60 arrive while the page is offline and are fetched on "
+        "reconnecting",
+    ]
+    print(render(columns, large, described))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.page", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="500 messages instead of 2,000")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref, or none")
+    parser.add_argument("--render-ref", default=RENDER_REF, help="git ref, or none")
     args = parser.parse_args()
-    main(quick=args.quick, baseline_ref=args.baseline_ref)
+    main(quick=args.quick, baseline_ref=args.baseline_ref, render_ref=args.render_ref)

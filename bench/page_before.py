@@ -1,8 +1,12 @@
-"""Hearth serving its page the way it did before issue 19, for the page benchmark's baseline:
-Starlette's StaticFiles (ETag revalidation only), no compression, no versioned names, no
-modulepreload. Everything else (API, Socket.IO, security headers) is the real server.
+"""Hearth serving another version of its page, for the page benchmark's baselines. Everything
+but the files (API, Socket.IO, security headers) is the real server.
 
-``python -m bench.page_before CONFIG STATIC_DIR``
+``python -m bench.page_before CONFIG STATIC_DIR``: the files served as before issue 19:
+Starlette's StaticFiles (ETag revalidation only), no compression, no versioned names, no
+modulepreload.
+
+``python -m bench.page_before CONFIG STATIC_DIR --as-now``: the files served as Hearth serves its
+own today (server/static_app.py), so that only the page's code differs.
 """
 
 from __future__ import annotations
@@ -20,9 +24,18 @@ from server.config import load_config
 from server.headers import SecurityHeaders
 from server.logs import configure_logging
 from server.realtime.lean import LeanWebSocketProtocol
+from server.static_app import StaticAssets
 from server.storage.database import Database
 
 DYNAMIC = ("/api/", "/socket.io/", "/healthz")
+
+
+class AsNow:
+    def __init__(self, app: ASGIApp, static: Path) -> None:
+        self.files = SecurityHeaders(StaticAssets(static, other=app), https=False)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.files(scope, receive, send)
 
 
 class AsBefore:
@@ -41,7 +54,7 @@ class AsBefore:
         await self.app(scope, receive, send)
 
 
-async def serve(config_path: Path, static: Path) -> None:
+async def serve(config_path: Path, static: Path, *, as_now: bool = False) -> None:
     """As server.app.run, but with the files served as before."""
     config = load_config(config_path)
     db = await Database.open(
@@ -54,7 +67,7 @@ async def serve(config_path: Path, static: Path) -> None:
         hearth = build_app(config, db)
         server = uvicorn.Server(
             uvicorn.Config(
-                AsBefore(hearth.asgi, static),
+                (AsNow if as_now else AsBefore)(hearth.asgi, static),
                 host="127.0.0.1",
                 port=config.server.port,
                 ws=LeanWebSocketProtocol,
@@ -73,4 +86,4 @@ async def serve(config_path: Path, static: Path) -> None:
 
 if __name__ == "__main__":
     configure_logging("warning")
-    uvloop.run(serve(Path(sys.argv[1]), Path(sys.argv[2])))
+    uvloop.run(serve(Path(sys.argv[1]), Path(sys.argv[2]), as_now="--as-now" in sys.argv[3:]))

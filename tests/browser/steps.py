@@ -166,3 +166,36 @@ def unlabelled_controls(page: Any) -> list[str]:
 def epoch_of(console: Any) -> int:
     match = re.search(r"Epoch (\d+)", console.text_content("#epoch") or "")
     return int(match.group(1)) if match else 0
+
+
+# The list holds only a window of the conversation (timeline.js): scroll it to its top a step at
+# a time, each step bringing older rows into the DOM, and gather every message's id on the way.
+SHOWN_IDS = """async (box) => {
+  const ids = () => [...box.querySelectorAll('li.message')].map((li) => li.dataset.msg);
+  let all = ids();
+  for (let still = 0; still < 3; ) {
+    box.scrollTop = 0;
+    box.dispatchEvent(new Event('scroll'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = ids();
+    const at = now.indexOf(all[0]);
+    if (at < 0 && all.length) throw new Error('the window skipped rows');
+    if (at <= 0) still += 1;
+    else all = [...now.slice(0, at), ...all];
+  }
+  // and back to the newest, the window following a step at a time
+  for (let still = 0, last = null; still < 3; ) {
+    box.scrollTop = box.scrollHeight;
+    box.dispatchEvent(new Event('scroll'));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const now = ids().at(-1);
+    still = now === last ? still + 1 : 0;
+    last = now;
+  }
+  return all;
+}"""
+
+
+def shown_message_ids(page: Any) -> list[str]:
+    """The ids of every message the conversation holds, oldest first, as scrolling reaches them."""
+    return list(page.locator("#messages").evaluate(SHOWN_IDS))

@@ -16,6 +16,8 @@ import * as contentnotes from "./contentnotes.js";
 import * as sessions from "./sessions.js";
 import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
+import { Timeline } from "./timeline.js";
+import { Arrivals } from "./arrivals.js";
 import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
@@ -28,6 +30,7 @@ const state = {
   session: null,
   records: new Map(), // group id (b64) -> record
   messages: new Map(), // group id -> Map(msg_id b64 -> item)
+  timelines: new Map(), // group id -> Timeline (timeline.js): the conversation as shown, in order
   names: new Map(), // group id -> Map(member_id b64 -> {pseudonym, role})
   more: new Map(), // group id -> boolean (older history exists)
   outbox: new Map(), // msg_id b64 -> {groupId, text, msgId, envelope, epoch} (sealed copy in IndexedDB)
@@ -38,6 +41,7 @@ const state = {
   profile: null,
   view: "home",
 };
+let arrivals = null; // new messages said to screen readers (arrivals.js)
 
 // -- views ---------------------------------------------------------------------------------------
 
@@ -69,6 +73,7 @@ async function boot() {
     render: () => renderMessages(),
   });
   contentnotes.wire({ onChange: () => renderMessages() });
+  arrivals = new Arrivals($("#arrivals"));
   try {
     state.settings = await api("GET", "/api/settings");
   } catch {
@@ -185,10 +190,7 @@ function wireStatic() {
     $("#rules-dialog-text").textContent = record?.info?.rules || "";
     $("#rules-dialog").showModal();
   });
-  $("#older").addEventListener("click", () => loadOlder(state.current));
-  $("#messages").addEventListener("scroll", () => {
-    if ($("#messages").scrollTop < 30 && state.more.get(state.current)) loadOlder(state.current);
-  });
+  $("#older").addEventListener("click", showOlder);
   $("#wipe").addEventListener("click", wipe);
   $("#notice-dismiss").addEventListener("click", () => notices.dismiss(state.current));
 }
@@ -272,7 +274,7 @@ const handlers = {
       item.deleted = true;
       item.deletedBy = data.by;
       if (!bySender) item.opening = null;
-      if (state.current === data.group_id) renderMessages();
+      showMessage(data.group_id, item);
     }
   },
   notice: (data) => {
@@ -330,7 +332,7 @@ const handlers = {
         }
       } else if (state.current === record.id) {
         await loadNames(record.id);
-        renderMessages();
+        renderMessages(); // names, facilitators and membership changes
       }
       await flushOutbox();
     }
@@ -509,6 +511,8 @@ function renderHome() {
 }
 
 function goHome() {
+  if (state.current) state.timelines.get(state.current)?.detach();
+  arrivals.clear();
   state.current = null;
   notices.render(null);
   composer.hide();
@@ -519,6 +523,10 @@ function goHome() {
 // -- chat ----------------------------------------------------------------------------------------
 
 async function openGroup(id) {
+  if (state.current !== id) {
+    if (state.current) state.timelines.get(state.current)?.detach();
+    arrivals.clear();
+  }
   state.current = id;
   const record = state.records.get(id);
   $("#chat-title").textContent = record.info?.name || "Group";
@@ -527,7 +535,11 @@ async function openGroup(id) {
   renderChatState();
   renderSession(id);
   showComposer(id);
-  renderMessages();
+  const timeline = timelineOf(id);
+  timeline.setChanges(record.timeline || []);
+  timeline.setGaps(state.gaps.list(id), state.gaps.filling(id));
+  timeline.attach($("#messages"));
+  showOlderButton(id);
   held.renderPanel(id);
   if (state.session.connected) await refreshGroup(id);
   if ($("#compose-text").disabled) $("#compose-hint").focus();
@@ -646,21 +658,20 @@ async function loadOlder(id) {
   if (!Number.isFinite(oldest)) return;
   loadingOlder = true;
   try {
-    const box = $("#messages");
-    const fromBottom = box.scrollHeight - box.scrollTop;
     const reply = await state.session.call("history.get", { group_id: id, before_seq: oldest, limit: PAGE });
-    await ingest(record, reply.messages);
+    await ingest(record, reply.messages); // put above the first row, the one in view kept in place
     state.more.set(id, reply.more);
-    renderMessages();
-    box.scrollTop = box.scrollHeight - fromBottom;
+    showOlderButton(id);
   } finally {
     loadingOlder = false;
   }
 }
 
+/** Open and keep messages from the server; resolves to those new to this page (or changed). */
 async function ingest(record, views) {
   const map = state.messages.get(record.id) || new Map();
   state.messages.set(record.id, map);
+  const fresh = [];
   for (const view of views) {
     noteSeq(record.id, view.seq);
     let item = await keys.open(record, view);
@@ -674,8 +685,12 @@ async function ingest(record, views) {
     if (pending && pending.seq) continue;
     if (state.outbox.delete(item.msgId)) store.forgetUnsent(item.msgId).catch(() => {});
     const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
-    map.set(item.msgId, { ...item, mine, status: "sent" });
+    const kept = { ...item, mine, status: "sent" };
+    map.set(item.msgId, kept);
+    fresh.push(kept);
   }
+  if (fresh.length) timelineOf(record.id).putMessages(fresh);
+  return fresh;
 }
 
 function noteSeq(groupId, seq) {
@@ -685,11 +700,13 @@ function noteSeq(groupId, seq) {
 async function receive(data) {
   const record = state.records.get(data.group_id);
   if (!record) return;
-  await ingest(record, [data]); // notes data.seq before its first await: later arrivals see it
-  if (state.current === record.id) {
-    const item = state.messages.get(record.id)?.get(data.msg_id);
-    if (item?.senderId && !state.names.get(record.id)?.has(item.senderId)) await loadNames(record.id);
-    renderMessages();
+  const [item] = await ingest(record, [data]); // notes data.seq before its first await: later arrivals see it
+  if (state.current === record.id && item) {
+    if (item.senderId && !state.names.get(record.id)?.has(item.senderId)) {
+      await loadNames(record.id);
+      timelineOf(record.id).refresh(); // "Former member" until the names came
+    }
+    if (!item.mine && !item.deleted) arrivals.add(senderName(record.id, item.senderId, false), item.text);
   }
   if (state.gaps.list(record.id).length) await fillGaps(record);
 }
@@ -699,6 +716,7 @@ async function receive(data) {
 // the conversation, and the next reconnect, message or "Load them" tries again.
 async function fillGaps(record) {
   const fetchPage = async (before, limit) => {
+    renderGaps(record.id); // "being loaded…"
     const reply = await callPatiently("history.get", { group_id: record.id, before_seq: before, limit });
     await ingest(record, reply.messages);
     return reply;
@@ -709,12 +727,12 @@ async function fillGaps(record) {
       break;
     } catch {
       // Kept open: tried again shortly while connected, then by the marker's button or a reconnect.
-      if (state.current === record.id) renderMessages();
+      renderGaps(record.id);
       if (!state.session.connected) break;
       await new Promise((resolve) => setTimeout(resolve, 1000 * 2 ** attempt));
     }
   }
-  if (state.current === record.id) renderMessages();
+  renderGaps(record.id);
 }
 
 // A call that waits out rate limits (a long gap is many pages) instead of failing on them.
@@ -747,32 +765,66 @@ function senderBadge(groupId, senderId) {
   return senderId && chiefs.includes(hc.hex(hc.b64decode(senderId))) ? roleBadge("facilitator", "Facilitator") : null;
 }
 
-function renderMessages(forceBottom = false) {
-  const id = state.current;
-  const box = $("#messages");
-  if (!id) return;
-  const atBottom = forceBottom || box.scrollHeight - box.scrollTop - box.clientHeight < 60;
-  const items = [...(state.messages.get(id)?.values() || [])].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
-  const gaps = state.gaps.list(id);
-  const changes = [...(state.records.get(id)?.timeline || [])];
-  let previous = -Infinity;
-  const nodes = [];
-  for (const m of items) {
-    // Verified membership changes stand before the first message of a later or the same epoch.
-    while (changes.length && m.epoch && changes[0].epoch <= m.epoch) nodes.push(changeRow(id, changes.shift()));
-    if (m.seq) {
-      // Each open gap's marker stands right before the first message past it.
-      for (const gap of gaps) if (gap.before > previous && gap.before <= m.seq) nodes.push(gapMarker(id, gap));
-      previous = m.seq;
-    }
-    nodes.push(messageNode(id, m));
+// The conversation of each group, kept in order as messages arrive (timeline.js); the open
+// group's is attached to the list, which holds only a window of it.
+function timelineOf(groupId) {
+  let timeline = state.timelines.get(groupId);
+  if (!timeline) {
+    timeline = new Timeline((kind, value) => {
+      if (kind === "message") return messageNode(groupId, value);
+      if (kind === "change") return changeRow(groupId, value);
+      return gapMarker(groupId, value);
+    });
+    timeline.onTop = () => {
+      if (state.more.get(groupId)) loadOlder(groupId);
+    };
+    timeline.onShift = () => showOlderButton(groupId);
+    state.timelines.set(groupId, timeline);
   }
-  nodes.push(...changes.map((c) => changeRow(id, c)));
-  box.replaceChildren(...nodes);
-  $("#older").hidden = !state.more.get(id);
-  if (atBottom) box.scrollTop = box.scrollHeight;
+  return timeline;
 }
 
+/** A message is new or changed: its one row is added, moved or built again. */
+function showMessage(groupId, item) {
+  timelineOf(groupId).putMessage(item);
+}
+
+/** The open group's gap markers, as gaps.js has them now. */
+function renderGaps(groupId) {
+  if (state.current === groupId) timelineOf(groupId).setGaps(state.gaps.list(groupId), state.gaps.filling(groupId));
+}
+
+/**
+ * What the open conversation shows besides its messages: membership changes, gap markers, and
+ * names and badges (rows in view whose element would differ are built again; a bounded cost).
+ */
+function renderMessages(forceBottom = false) {
+  const id = state.current;
+  if (!id) return;
+  const timeline = timelineOf(id);
+  timeline.setChanges(state.records.get(id)?.timeline || []);
+  renderGaps(id);
+  timeline.refresh();
+  if (forceBottom) timeline.scrollToLatest();
+  showOlderButton(id);
+}
+
+function showOlderButton(groupId) {
+  if (state.current === groupId) $("#older").hidden = !(state.more.get(groupId) || timelineOf(groupId).hiddenAbove > 0);
+}
+
+// "Load older messages": older rows held in memory first, else the next page from the server;
+// the list is scrolled to its top, so that they appear just above what was the first in view.
+function showOlder() {
+  const id = state.current;
+  if (!id) return;
+  $("#messages").scrollTop = 0;
+  const timeline = timelineOf(id);
+  if (timeline.hiddenAbove > 0) timeline.showOlder();
+  else if (state.more.get(id)) loadOlder(id);
+}
+
+/** The element of one message: every message row is built here (timeline.js asks for them). */
 function messageNode(id, m) {
   const node = el(
     "li",
@@ -789,7 +841,7 @@ function messageNode(id, m) {
 function gapMarker(groupId, gap) {
   const count = gap.before - gap.after - 1;
   const what = count === 1 ? "1 earlier message is" : `${count} earlier messages are`;
-  if (state.gaps.filling(groupId)) return el("li", { class: "gap", text: `${what} being loaded…` });
+  if (gap.filling) return el("li", { class: "gap", text: `${what} being loaded…` });
   return el(
     "li",
     { class: "gap" },
@@ -846,7 +898,7 @@ async function report(groupId, m, author) {
   if (outcome.kind === "cancelled") return;
   if (outcome.kind === "sent" || outcome.kind === "already") m.reported = true;
   announce(outcome.text);
-  if (state.current === groupId) renderMessages();
+  showMessage(groupId, m);
   $("#messages").focus(); // the button was re-rendered; keep the keyboard in the conversation
 }
 
@@ -895,8 +947,10 @@ async function compose() {
   state.outbox.set(msgId, entry);
   const map = state.messages.get(state.current) || new Map();
   state.messages.set(state.current, map);
-  map.set(msgId, { msgId, text, note, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
-  renderMessages(true);
+  const item = { msgId, text, note, mine: true, status: "sending", senderId: null, serverTs: Date.now() };
+  map.set(msgId, item);
+  showMessage(state.current, item);
+  timelineOf(state.current).scrollToLatest();
   await deliver(entry);
 }
 
@@ -912,8 +966,8 @@ function setStatus(entry, status, error) {
   if (item) {
     item.status = status;
     item.error = error;
+    showMessage(entry.groupId, item);
   }
-  if (state.current === entry.groupId) renderMessages();
 }
 
 /** Seal (again, same msg_id, when the epoch moved) and send until acknowledged or refused. */
@@ -937,15 +991,18 @@ async function deliver(entry) {
     if (held.acknowledged(entry.groupId, entry.msgId, ack)) {
       // Held for the group's facilitators (newcomer hold): no seq until one releases it.
       composer.sent(entry.groupId, ...slowModeOf(entry.groupId));
-      if (state.current === entry.groupId) renderMessages();
+      const waiting = state.messages.get(entry.groupId)?.get(entry.msgId);
+      if (waiting) showMessage(entry.groupId, waiting);
       return;
     }
     const item = state.messages.get(entry.groupId)?.get(entry.msgId);
-    if (item) Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
+    if (item) {
+      Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, kid: ack.kid, rtag: ack.rtag, epoch: entry.epoch, status: "sent" });
+      showMessage(entry.groupId, item);
+    }
     // Our own seq closes no gap below it (a broadcast lost before it must still be found).
     if (state.gaps.highest(entry.groupId) === ack.seq - 1) noteSeq(entry.groupId, ack.seq);
     composer.sent(entry.groupId, ...slowModeOf(entry.groupId));
-    if (state.current === entry.groupId) renderMessages();
   } catch (error) {
     entry.attempts += 1;
     if (["wrong_epoch", "rotation_required"].includes(error.code) && entry.attempts < 6) {
@@ -1006,7 +1063,9 @@ async function restoreOutbox() {
     state.outbox.set(saved.msgId, entry);
     const map = state.messages.get(saved.groupId) || new Map();
     state.messages.set(saved.groupId, map);
-    map.set(saved.msgId, { msgId: saved.msgId, text: opened.text, note: opened.note, mine: true, status: "sending", senderId: null, serverTs: Date.now() });
+    const item = { msgId: saved.msgId, text: opened.text, note: opened.note, mine: true, status: "sending", senderId: null, serverTs: Date.now() };
+    map.set(saved.msgId, item);
+    showMessage(saved.groupId, item);
   }
 }
 
@@ -1034,6 +1093,8 @@ async function leaveCurrent() {
   }
   state.records.delete(id);
   state.messages.delete(id);
+  state.timelines.get(id)?.detach();
+  state.timelines.delete(id);
   await store.forgetGroup(id);
   announce("You left the group. Its keys are deleted from this device.");
   goHome();
