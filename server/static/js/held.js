@@ -6,7 +6,7 @@
 import * as keys from "./groupkeys.js";
 import { $, el, announce, formatTime } from "./ui.js";
 
-let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), render() }
+let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), show(groupId, item) }
 const waiting = new Map(); // group id -> Map(msg_id -> opened item) for a facilitator
 
 export function init(context) {
@@ -29,9 +29,11 @@ export const handlers = {
   },
   "msg.declined": (data) => {
     const item = ctx.messages.get(data.group_id)?.get(data.msg_id);
-    if (item) item.status = "declined";
+    if (item) {
+      item.status = "declined";
+      ctx.show(data.group_id, item);
+    }
     announce(data.message);
-    if (ctx.current() === data.group_id) ctx.render();
   },
 };
 
@@ -80,18 +82,19 @@ export async function refresh(groupId, isFacilitator) {
       if (known?.seq) continue;
       if (known) {
         known.status = view.state;
+        ctx.show(groupId, known);
         continue;
       }
       // After a reload: our own held message, opened from its ciphertext (a declined one has
       // none left, so it is shown only while this page still has its text).
       const item = view.envelope ? await keys.open(record, view) : null;
-      if (item) map.set(item.msgId, { ...item, seq: undefined, mine: true, status: view.state });
+      if (!item) continue;
+      const mine = { ...item, seq: undefined, mine: true, status: view.state };
+      map.set(item.msgId, mine);
+      ctx.show(groupId, mine);
     }
   }
-  if (ctx.current() === groupId) {
-    renderPanel(groupId);
-    ctx.render();
-  }
+  if (ctx.current() === groupId) renderPanel(groupId);
 }
 
 /** The line under our own held or declined message, or null for any other status. */

@@ -70,7 +70,7 @@ async function boot() {
     current: () => state.current,
     nameOf: (groupId, senderId) => senderName(groupId, senderId, false),
     loadNames,
-    render: () => renderMessages(),
+    show: showMessage,
   });
   contentnotes.wire({ onChange: () => renderMessages() });
   arrivals = new Arrivals($("#arrivals"));
