@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from crypto.encoding import b64encode
 from server.config import GroupsConfig
+from server.errors import HearthError
 from server.realtime.state import GroupState
 from server.storage.rows import MemberRow
 
@@ -52,6 +53,7 @@ class RotationRequest:
     asked: set[bytes] = field(default_factory=set)  # member ids asked for this epoch
     sid: str | None = None  # the socket asked now
     timer: asyncio.TimerHandle | None = None
+    naming: bool = False
 
 
 class Rotators:
@@ -72,7 +74,10 @@ class Rotators:
         """The group needs a new epoch: name a member unless one is named already. With
         nobody to name on this process, ``forward`` asks the other processes (each may name
         one of its own: with several workers, at most one member per process is asked)."""
-        state = await self.hub.group_state(group_id)
+        try:
+            state = await self.hub.group_state(group_id)
+        except HearthError:  # the group is gone (a notice from another process)
+            return
         request = self._requests.get(group_id)
         if request is not None and request.epoch == state.group.current_epoch:
             if request.sid is not None:
@@ -91,8 +96,8 @@ class Rotators:
         """A keyed member's socket is coming in: a request nobody could be named for names it
         (once connect has returned, so that the socket is accepted before it is asked)."""
         request = self._requests.get(group_id)
-        if request is not None and request.sid is None:
-            self._later(0, group_id, request)
+        if request is not None and request.sid is None and request.timer is None:
+            self._later(0, group_id, request)  # (several coming in at once: one names)
 
     async def gone(self, sid: str) -> None:
         """A socket closed: if it was the one asked, ask the next member."""
@@ -110,11 +115,24 @@ class Rotators:
             request.timer.cancel()
 
     async def _name_next(self, group_id: bytes, request: RotationRequest) -> None:
+        if request.naming:
+            return  # (reading the group may wait: one naming at a time)
+        request.naming = True
+        try:
+            await self._name(group_id, request)
+        finally:
+            request.naming = False
+
+    async def _name(self, group_id: bytes, request: RotationRequest) -> None:
         if request.timer is not None:
             request.timer.cancel()
             request.timer = None
         request.sid = None
-        state = await self.hub.group_state(group_id)
+        try:
+            state = await self.hub.group_state(group_id)
+        except HearthError:  # the group is gone
+            self._drop(group_id)
+            return
         if state.group.current_epoch != request.epoch or (
             request.reason == "membership" and not state.rotation_needed
         ):
