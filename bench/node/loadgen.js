@@ -320,8 +320,8 @@ async function saturationPhase(spec) {
   };
 }
 
-async function latencyPhase(spec) {
-  const { clients } = await connectAll(members(spec.topology), 100);
+// On clients already connected (the limits phase follows on the latency phase's), left open.
+async function latencyPhase(spec, clients) {
   const sentAt = new Map();
   const samples = [];
   let recordFrom = Infinity;
@@ -391,7 +391,6 @@ async function latencyPhase(spec) {
   const ownCpu = ownCpuSeconds() - l0;
   const deliveredFrames = frames - f0;
   await sleep(1000);
-  await closeAll(clients);
   samples.sort((a, b) => a - b);
   const pick = (q) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] : null);
   return {
@@ -421,12 +420,10 @@ async function main() {
   }
   const lat = job.latency;
   lat.topology = job.kind === "hearth" ? job.topologies[lat.name] : lat;
-  result.latency = await latencyPhase(lat);
-  if (job.limits) {
-    const lim = job.limits;
-    lim.topology = job.kind === "hearth" ? job.topologies[lim.name] : lim;
-    result.limits = await latencyPhase(lim);
-  }
+  const { clients } = await connectAll(members(lat.topology), 100);
+  result.latency = await latencyPhase(lat, clients);
+  if (job.limits) result.limits = await latencyPhase(job.limits, clients); // same topology
+  await closeAll(clients);
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 
