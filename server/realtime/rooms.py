@@ -20,24 +20,25 @@ class IndexedRooms(socketio.AsyncManager):  # type: ignore[misc]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        # sid -> [(namespace, room)]: a list (a socket is in a handful of rooms) is smaller
-        # than a set per connection
-        self.rooms_of: dict[str, list[tuple[str, Any]]] = {}
+        # sid -> its rooms: a sid is one socket in one namespace (python-socketio makes a random
+        # one per namespace connection), and a list (a socket is in a handful of rooms) is
+        # smaller than a set; ~0.2 kB per connection
+        self.rooms_of: dict[str, list[Any]] = {}
 
     def basic_enter_room(
         self, sid: str, namespace: str, room: Any, eio_sid: str | None = None
     ) -> None:
         super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
         held = self.rooms_of.setdefault(sid, [])
-        if (namespace, room) not in held:
-            held.append((namespace, room))
+        if room not in held:
+            held.append(room)
 
     def basic_leave_room(self, sid: str, namespace: str, room: Any) -> None:
         super().basic_leave_room(sid, namespace, room)
         held = self.rooms_of.get(sid)
         if held is not None:
             try:
-                held.remove((namespace, room))
+                held.remove(room)
             except ValueError:
                 return
             if not held:
@@ -45,9 +46,8 @@ class IndexedRooms(socketio.AsyncManager):  # type: ignore[misc]
 
     def basic_disconnect(self, sid: str, namespace: str, **kwargs: Any) -> None:
         # as BaseManager.basic_disconnect, with the rooms taken from the index
-        for held_namespace, room in list(self.rooms_of.get(sid, ())):
-            if held_namespace == namespace:
-                self.basic_leave_room(sid, namespace, room)
+        for room in list(self.rooms_of.get(sid, ())):
+            self.basic_leave_room(sid, namespace, room)
         self.callbacks.pop(sid, None)
         for pending in (self.pending_connect, self.pending_disconnect):
             waiting = pending.get(namespace)
@@ -57,8 +57,4 @@ class IndexedRooms(socketio.AsyncManager):  # type: ignore[misc]
                     del pending[namespace]
 
     def get_rooms(self, sid: str, namespace: str) -> list[Any]:
-        return [
-            room
-            for held_namespace, room in self.rooms_of.get(sid, ())
-            if held_namespace == namespace and room is not None
-        ]
+        return [room for room in self.rooms_of.get(sid, ()) if room is not None]
