@@ -1,7 +1,10 @@
-"""``hearth serve`` for bench/churn.py: ``shipped`` runs it as it is; ``default`` turns Hearth's
-garbage-collector tuning off, so that Python's default settings serve as the baseline.
+"""``hearth serve`` for bench/churn.py and bench/connect.py: ``shipped`` runs it as it is;
+``default`` turns Hearth's garbage-collector tuning off, so that Python's default settings serve
+as the baseline; ``before`` is the connect path as it was before 2026-12-07: a leaving socket's
+rooms found as python-socketio does, by testing every room (server/realtime/rooms.py), and HTTP
+parsed by h11 instead of httptools (server/realtime/transport.py).
 
-    python -m bench.churn_server shipped|default CONFIG
+    python -m bench.churn_server shipped|default|before CONFIG
 """
 
 from __future__ import annotations
@@ -9,7 +12,12 @@ from __future__ import annotations
 import gc
 import sys
 
+import socketio
+
+from server import app
 from server.cli import main
+from server.realtime import transport
+from server.realtime.rooms import IndexedRooms
 
 
 def _default_gc() -> None:
@@ -18,10 +26,20 @@ def _default_gc() -> None:
     gc.set_threshold = lambda *thresholds: None  # type: ignore[assignment]
 
 
+def _connect_path_before() -> None:
+    """python-socketio's own disconnect (every room tested for the leaving socket) and h11."""
+    IndexedRooms.basic_disconnect = socketio.AsyncManager.basic_disconnect  # type: ignore[method-assign]
+    IndexedRooms.get_rooms = socketio.AsyncManager.get_rooms  # type: ignore[method-assign]
+    bounded = transport.bounded_protocols
+    app.bounded_protocols = lambda config: bounded(config, http_parser="h11")  # type: ignore[assignment]
+
+
 if __name__ == "__main__":
     mode, config = sys.argv[1], sys.argv[2]
     if mode == "default":
         _default_gc()
+    elif mode == "before":
+        _connect_path_before()
     elif mode != "shipped":
-        raise SystemExit(f"unknown mode {mode!r}: shipped or default")
+        raise SystemExit(f"unknown mode {mode!r}: shipped, default or before")
     sys.exit(main(["serve", "--config", config]))

@@ -1,4 +1,5 @@
-"""Relay benchmark: Hearth against a bare python-socketio (defaults, tuned) and Node socket.io.
+"""Relay benchmark: Hearth against a bare python-socketio (defaults, tuned, tuned with Hearth's
+coalescing and frame-once fan-out) and Node socket.io.
 
 Each server runs alone on core 0; the lean Node load generator (``bench/node/loadgen.js``) runs
 on core 1 and reports its own CPU. A round runs every server once, in a rotating order, each
@@ -9,7 +10,9 @@ freshly started; figures are the median and range over the rounds. Per server an
 * saturation: rooms x members all connected, every member keeps ``window`` messages in flight
   (a new one on each ack); delivered messages/s over the measured window, server CPU from
   ``/proc/<pid>/stat`` per delivery;
-* latency: a fixed open-loop load in the 20 x 25 topology, send-to-delivery p50/p99.
+* latency: a fixed open-loop load in the 20 x 25 topology (messages go out on a schedule, not
+  on acks), send-to-delivery p50/p99, server CPU per delivery and deliveries per frame;
+* limits: the same at the rate the shipped per-account limit allows every member at once.
 
 Hearth is served as shipped by ``hearth serve`` (validation, SQLite with ack after commit,
 franking, signed envelopes), with the per-account rate limits and the epoch's message cap raised
@@ -53,13 +56,19 @@ from typing import Any
 
 from crypto.encoding import b64encode
 from server.client import HearthClient
+from server.config import LimitsConfig
 
 REPO = Path(__file__).resolve().parents[1]
 NODE_DIR = REPO / "bench" / "node"
 RESULTS = REPO / "bench" / "results"
 # hearth-1by1: the same Hearth with coalescing off ([server] coalesce_max = 1: one msg frame per
 # message and recipient), to show what coalescing does.
-SERVERS = ("hearth", "hearth-1by1", "hearth-2proc", "defaults", "tuned", "node")
+# tuned+coalescing: the tuned relay with Hearth's coalescing and frame-once fan-out
+# (bench/bare_server.py), so that what separates it from Hearth is Hearth's real work.
+SERVERS = ("hearth", "hearth-1by1", "hearth-2proc", "defaults", "tuned", "tuned+coalescing", "node")
+BASELINES = ("tuned", "tuned+coalescing", "node")  # what Hearth's ratios are taken against
+# each member at the shipped per-account rate limit (config.example.toml [limits])
+SHIPPED_MESSAGES_PER_SECOND = LimitsConfig().messages_per_second
 HEARTH_KINDS = ("hearth", "hearth-1by1", "hearth-2proc")
 FACILITATOR, PASSWORD = "alice", "correct horse battery staple"
 CONTENT_BYTES = 100  # plaintext; the sealed envelope is ~370 bytes, ~500 as base64
@@ -95,18 +104,25 @@ class Plan:
     def latency_topology(self) -> Topology:
         return self.topologies[0]
 
+    @property
+    def limits_deliveries_per_s(self) -> int:
+        """Every member of the latency topology sending at the shipped rate limit."""
+        t = self.latency_topology
+        return round(t.clients * SHIPPED_MESSAGES_PER_SECOND * (t.members - 1))
 
+
+# Two interleaved rounds of short phases, and only what the summary line compares.
 QUICK = Plan(
-    servers=tuple(kind for kind in SERVERS if kind != "hearth-2proc"),
-    rounds=1,
+    servers=("hearth", "tuned", "tuned+coalescing", "node"),
+    rounds=2,
     topologies=(Topology("20x25", 20, 25),),
-    idle_clients=1000,
-    warmup_s=1.0,
-    duration_s=3.0,
+    idle_clients=500,
+    warmup_s=0.5,
+    duration_s=1.0,
     window=1,
     latency_deliveries_per_s=3000,
     latency_warmup_s=0.5,
-    latency_duration_s=3.0,
+    latency_duration_s=1.5,
 )
 FULL = Plan(
     servers=SERVERS,
@@ -437,7 +453,8 @@ class HearthWorld:
             budget = expected[topology.name] * (plan.warmup_s + plan.duration_s) / per_message
             if topology == plan.latency_topology:
                 latency_s = plan.latency_warmup_s + plan.latency_duration_s
-                budget += plan.latency_deliveries_per_s * latency_s / per_message
+                open_loop = plan.latency_deliveries_per_s + plan.limits_deliveries_per_s
+                budget += open_loop * latency_s / per_message
             pool = math.ceil(budget * SEAL_SAFETY / topology.clients) + plan.window + 1
             rooms = []
             for room in self.members[topology.name]:
@@ -531,6 +548,12 @@ def base_job(plan: Plan, body_length: int) -> dict[str, Any]:
         "latency": {
             **spec(plan.latency_topology),
             "deliveries_per_s": plan.latency_deliveries_per_s,
+            "warmup_s": plan.latency_warmup_s,
+            "duration_s": plan.latency_duration_s,
+        },
+        "limits": {
+            **spec(plan.latency_topology),
+            "deliveries_per_s": plan.limits_deliveries_per_s,
             "warmup_s": plan.latency_warmup_s,
             "duration_s": plan.latency_duration_s,
         },
@@ -694,9 +717,19 @@ def metrics(plan: Plan) -> list[tuple[str, str, tuple[str, ...], str]]:
         ]
     lt = plan.latency_topology.name
     rate = plan.latency_deliveries_per_s
+    limits = plan.limits_deliveries_per_s
     rows += [
         ("p50", f"p50 ms @{rate}/s {lt}", ("latency", "p50_ms"), ".2f"),
         ("p99", f"p99 ms @{rate}/s {lt}", ("latency", "p99_ms"), ".2f"),
+        ("open_cpu", f"open loop µs/del @{rate}/s", ("latency", "server_us_per_delivery"), ".1f"),
+        ("open_frame", f"deliveries/frame @{rate}/s", ("latency", "deliveries_per_frame"), ".2f"),
+        (
+            "limits_cpu",
+            f"µs/del @shipped limits {limits}/s",
+            ("limits", "server_us_per_delivery"),
+            ".1f",
+        ),
+        ("limits_p99", f"p99 ms @shipped limits {limits}/s", ("limits", "p99_ms"), ".2f"),
         ("connect", f"connect {plan.idle_clients} clients ms", ("idle", "connect_ms"), ".0f"),
         ("rss_idle", f"RSS MB, {plan.idle_clients} idle", ("idle", "rss_idle_kb"), "mb"),
         ("kb_conn", "kB per idle connection", ("idle", "kb_per_conn"), ".1f"),
@@ -726,7 +759,7 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
     for t in plan.topologies:
         rates = summary[f"rate_{t.name}"]
         costs = summary[f"cpu_{t.name}"]
-        for other in ("tuned", "node"):
+        for other in BASELINES:
             for kind, prefix in (("hearth", "hearth"), ("hearth-1by1", "one_by_one")):
                 if kind in rates and other in rates:
                     ratio = rates[kind]["median"] / rates[other]["median"]
@@ -738,6 +771,14 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
         if "hearth-2proc" in rates and "hearth" in rates:
             ratio = rates["hearth-2proc"]["median"] / rates["hearth"]["median"]
             summary[f"hearth_2proc_vs_hearth_{t.name}"] = ratio
+    # Open loop: deliveries per server CPU-second at a fixed offered rate, against each baseline
+    for key in ("open_cpu", "limits_cpu"):
+        costs = summary.get(key, {})
+        for other in BASELINES:
+            if "hearth" in costs and other in costs:
+                summary[f"hearth_vs_{other}_{key}"] = (
+                    costs[other]["median"] / costs["hearth"]["median"]
+                )
     # Tail latency moves with the machine's noise more than anything: compare each round's
     # Hearth with the tuned relay measured minutes apart in the same round.
     paired = [
@@ -803,9 +844,29 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             node = summary.get(key.format("node", t.name))
             if tuned is not None and node is not None:
                 lines.append(text.format(t.name, tuned, node))
+        for key, text in (
+            ("hearth_vs_tuned+coalescing_{}", "throughput {}: Hearth/tuned+coalescing = {:.2f}"),
+            (
+                "hearth_vs_tuned+coalescing_cpu_{}",
+                "deliveries per server CPU-second {}: Hearth/tuned+coalescing = {:.2f}",
+            ),
+        ):
+            ratio = summary.get(key.format(t.name))
+            if ratio is not None:
+                lines.append(text.format(t.name, ratio))
         two = summary.get(f"hearth_2proc_vs_hearth_{t.name}")
         if two is not None:
             lines.append(f"throughput {t.name}: Hearth on two processes + Redis/one = {two:.2f}")
+    for key, label in (
+        ("open_cpu", f"open loop at {plan.latency_deliveries_per_s}/s"),
+        ("limits_cpu", f"open loop at the shipped limits ({plan.limits_deliveries_per_s}/s)"),
+    ):
+        ratios = [summary.get(f"hearth_vs_{other}_{key}") for other in BASELINES]
+        if all(r is not None for r in ratios):
+            lines.append(
+                f"deliveries per server CPU-second, {label}: "
+                + ", ".join(f"Hearth/{o} = {r:.2f}" for o, r in zip(BASELINES, ratios, strict=True))
+            )
     p99 = summary.get("p99_vs_tuned")
     if p99 is not None:
         lines.append(
@@ -823,11 +884,15 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
 
 
 def quick_line(plan: Plan, data: dict[str, Any]) -> str:
+    """Deliveries per server CPU-second, Hearth over each baseline (above 1: Hearth does a
+    delivery for less CPU), closed loop and open loop, medians of the interleaved rounds."""
     summary = data["summary"]
     name = plan.topologies[0].name
     return (
-        f"hearth_vs_tuned={summary[f'hearth_vs_tuned_{name}']:.3f}"
-        f" hearth_vs_node={summary[f'hearth_vs_node_{name}']:.3f}"
+        f"hearth_vs_tuned={summary[f'hearth_vs_tuned_cpu_{name}']:.3f}"
+        f" hearth_vs_coalescing={summary[f'hearth_vs_tuned+coalescing_cpu_{name}']:.3f}"
+        f" hearth_vs_node={summary[f'hearth_vs_node_cpu_{name}']:.3f}"
+        f" open_vs_coalescing={summary['hearth_vs_tuned+coalescing_open_cpu']:.3f}"
         f" p99_ms={summary['p99']['hearth']['median']:.2f}"
         f" kb_per_idle_conn={summary['kb_conn']['hearth']['median']:.1f}"
     )

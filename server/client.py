@@ -176,6 +176,7 @@ class HearthClient:
         origin: str | None = None,
         timeout: float = 15.0,
         ssl: SSLContext | None = None,
+        answer_rotations: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.origin = origin or self.base_url
@@ -185,6 +186,10 @@ class HearthClient:
         # Key into a group joined by a link without an anchor, trusting the keying commit's
         # roster (§6.7): only when the person said so, knowing the server could make it up.
         self.trust_unanchored = False
+        # Send the next commit when the server names this client in `rotation.needed` (as the
+        # page does); off by default so that a test decides when its clients commit.
+        self.answer_rotations = answer_rotations
+        self._rotating: set[asyncio.Task[None]] = set()
         self.inbox: dict[bytes, dict[int, Received]] = {}
         self.held: dict[bytes, dict[bytes, str]] = {}  # held for us as facilitator, by msg_id
         self.events: list[tuple[str, dict[str, Any]]] = []
@@ -297,6 +302,10 @@ class HearthClient:
             self.keys.pop(b64decode(data["group_id"]), None)
         elif event == "msg.held":
             self._accept_held(data)
+        elif event == "rotation.needed" and self.answer_rotations:
+            task = asyncio.ensure_future(self._answer_rotation(data))
+            self._rotating.add(task)
+            task.add_done_callback(self._rotating.discard)
         elif event == "msg.deleted":
             group_id = b64decode(data["group_id"])
             old = self.inbox.get(group_id, {}).get(data["seq"])
@@ -329,6 +338,18 @@ class HearthClient:
         self._accept_commit(group_id, raw)
         if keys.unopened is not None:
             await self._recover(group_id)
+
+    async def _answer_rotation(self, data: dict[str, Any]) -> None:
+        """Commit the next epoch if the server named this client's member (docs/protocol.md,
+        "Who rotates") and nobody has committed it meanwhile."""
+        group_id = b64decode(data["group_id"])
+        keys = self.keys.get(group_id)
+        if keys is None or data.get("rotator") != b64encode(keys.member.member_id):
+            return
+        with contextlib.suppress(HearthRefused):
+            await self.sync_epochs(group_id)
+            if keys.current <= data["epoch"]:
+                await self.rotate(group_id)
 
     async def _recover(self, group_id: bytes) -> None:
         """Our wrap in a verified commit did not open: commit a fresh epoch on top of it (the

@@ -299,10 +299,41 @@ class GroupsConfig:
     )
     max_members: int = field(default=200, metadata=_doc("Most members in one group.", min=2))
     epoch_max_messages: int = field(
-        default=1000, metadata=_doc("Messages after which a group's key is rotated.", min=1)
+        default=1000,
+        metadata=_doc(
+            "Messages after which a group's key is rotated, for a group of up to "
+            "epoch_max_messages / epoch_messages_per_member members; a larger group's epoch "
+            'carries epoch_messages_per_member per member (docs/protocol.md, "Epoch caps").',
+            min=1,
+        ),
+    )
+    epoch_messages_per_member: int = field(
+        default=50,
+        metadata=_doc(
+            "Messages per active member an epoch may carry when that is more than "
+            "epoch_max_messages (200 members: 10,000).",
+            min=1,
+        ),
+    )
+    epoch_min_minutes: int = field(
+        default=60,
+        metadata=_doc(
+            "Minutes an epoch lasts at least before its message cap ends it (epoch_max_age_hours "
+            "and membership changes end it at any age): at most one count rotation per group "
+            "per this time. 0 lets the message cap end an epoch at once.",
+            min=0,
+        ),
     )
     epoch_max_age_hours: int = field(
         default=168, metadata=_doc("Hours after which a group's key is rotated.", min=1)
+    )
+    rotator_wait_seconds: int = field(
+        default=15,
+        metadata=_doc(
+            "Seconds the one member asked to send a group's next commit has before another "
+            "connected member is asked instead.",
+            min=1,
+        ),
     )
     invite_default_hours: int = field(
         default=168, metadata=_doc("Hours an invite link stays valid by default.", min=1)

@@ -123,11 +123,23 @@ async function hearthAuth(account, url) {
     keys.set(account.pk, key);
   }
   // From the process the client then connects to, whatever a challenge's scope.
-  const response = await fetch(url + "/api/challenge", { headers: { origin: url } });
-  const { challenge } = await response.json();
+  const { challenge } = await fetchChallenge(url);
   const signed = Buffer.concat([CONNECT_LABEL, Buffer.from(challenge, "base64url")]);
   const sig = crypto.sign(null, signed, key).toString("base64url");
   return { v: 1, account_pk: account.pk, challenge, sig };
+}
+
+// fetch keeps connections alive, and may reuse one just as the server closes it for being idle
+// (uvicorn's keep-alive timeout): "other side closed". Such a request is tried again.
+async function fetchChallenge(url, attempts = 3) {
+  for (let i = 1; ; i++) {
+    try {
+      const response = await fetch(url + "/api/challenge", { headers: { origin: url } });
+      return await response.json();
+    } catch (error) {
+      if (i >= attempts) throw error;
+    }
+  }
 }
 
 // A coalesced frame (Hearth's msg.batch) carries several deliveries; the sender's own messages
@@ -169,13 +181,17 @@ function members(topology) {
     for (let r = 0; r < topology.rooms; r++) {
       for (let m = 0; m < topology.members; m++) {
         const room = "r" + r;
+        // (a coalescing relay's msg.batch carries the sender's own messages too: by this it
+        // knows them, as Hearth's clients know theirs by sender_id)
+        const sender = "m" + list.length;
         list.push({
           room: r,
           url: urlFor(m),
+          sender,
           auth: async () => ({ room }),
           message: () => {
             const key = String(counter++);
-            return { key, data: { room, k: key, body: job.body } };
+            return { key, data: { room, k: key, sender_id: sender, body: job.body } };
           },
         });
       }
@@ -304,13 +320,14 @@ async function saturationPhase(spec) {
   };
 }
 
-async function latencyPhase(spec) {
-  const { clients } = await connectAll(members(spec.topology), 100);
+// On clients already connected (the limits phase follows on the latency phase's), left open.
+async function latencyPhase(spec, clients) {
   const sentAt = new Map();
   const samples = [];
   let recordFrom = Infinity;
   let firstError = null;
   let delivered = 0;
+  let frames = 0;
   // Hearth deliveries whose sender is connected to another process than the recipient.
   const senders = clients.filter((c) => c.member.sender !== undefined);
   const homeOf = new Map(senders.map((c) => [c.member.sender, c.member.url]));
@@ -318,6 +335,7 @@ async function latencyPhase(spec) {
   for (const client of clients) {
     client.onMsg = (data) => {
       const arrived = now();
+      frames++;
       for (const payload of payloadsOf(client, data)) {
         const sent = sentAt.get(payload[job.key_field]);
         const home = homeOf.get(payload.sender_id);
@@ -336,13 +354,21 @@ async function latencyPhase(spec) {
     for (let r = 0; r < rooms; r++) order.push(clients[r * spec.members + m]);
   }
   const started = now();
-  const total = (spec.warmup_s + spec.duration_s) * 1000;
+  const totalMs = (spec.warmup_s + spec.duration_s) * 1000;
   let sent = 0;
   let exhausted = false;
   recordFrom = started + spec.warmup_s * 1000;
   let d0 = 0;
-  while (now() - started < total && !exhausted) {
-    if (d0 === 0 && now() >= recordFrom) d0 = delivered;
+  let f0 = 0;
+  let s0 = null;
+  let l0 = 0;
+  while (now() - started < totalMs && !exhausted) {
+    if (s0 === null && now() >= recordFrom) {
+      d0 = delivered;
+      f0 = frames;
+      s0 = perProcess(cpuSeconds);
+      l0 = ownCpuSeconds();
+    }
     const due = Math.floor(((now() - started) / 1000) * perSecond);
     while (sent < due) {
       const client = order[sent % order.length];
@@ -359,9 +385,12 @@ async function latencyPhase(spec) {
     }
     await sleep(1);
   }
-  const achieved = (delivered - d0) / spec.duration_s;
+  const deliveries = delivered - d0;
+  const achieved = deliveries / spec.duration_s;
+  const serverCpu = s0 === null ? 0 : total(perProcess(cpuSeconds)) - total(s0);
+  const ownCpu = ownCpuSeconds() - l0;
+  const deliveredFrames = frames - f0;
   await sleep(1000);
-  await closeAll(clients);
   samples.sort((a, b) => a - b);
   const pick = (q) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] : null);
   return {
@@ -371,6 +400,11 @@ async function latencyPhase(spec) {
     p50_ms: pick(0.5),
     p99_ms: pick(0.99),
     max_ms: samples.length ? samples[samples.length - 1] : null,
+    // the same open-loop window: what a delivery costs at this offered rate, and how many
+    // deliveries a frame carried (1.00: coalescing found nothing to put together)
+    server_us_per_delivery: deliveries ? (serverCpu * 1e6) / deliveries : null,
+    loadgen_us_per_delivery: deliveries ? (ownCpu * 1e6) / deliveries : null,
+    deliveries_per_frame: deliveredFrames ? deliveries / deliveredFrames : null,
     deliveries_across_processes: crossed,
     pool_exhausted: exhausted,
     error: firstError,
@@ -386,7 +420,10 @@ async function main() {
   }
   const lat = job.latency;
   lat.topology = job.kind === "hearth" ? job.topologies[lat.name] : lat;
-  result.latency = await latencyPhase(lat);
+  const { clients } = await connectAll(members(lat.topology), 100);
+  result.latency = await latencyPhase(lat, clients);
+  if (job.limits) result.limits = await latencyPhase(job.limits, clients); // same topology
+  await closeAll(clients);
   process.stdout.write(JSON.stringify(result) + "\n");
 }
 

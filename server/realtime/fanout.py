@@ -39,7 +39,6 @@ import functools
 from typing import Any
 
 import engineio
-import socketio
 from engineio import packet as eio_packet
 from engineio.async_drivers.asgi import WebSocket as EngineIOWebSocket
 from socketio import packet as sio_packet
@@ -51,6 +50,7 @@ from server.realtime.environ import translate_request
 from server.realtime.inbound import InboundFastPath
 from server.realtime.lean import LeanEngineIOServer, LeanQueue, LeanSocketIOServer
 from server.realtime.reader import serve_websocket
+from server.realtime.rooms import IndexedRooms
 
 
 class OutgoingQueue(LeanQueue):
@@ -146,8 +146,9 @@ def direct_transport(socket: Any) -> asyncio.WriteTransport | None:
     return transport
 
 
-class DirectManager(socketio.AsyncManager):  # type: ignore[misc]
-    """python-socketio's manager with a broadcast framed once (see the module's docstring)."""
+class DirectManager(IndexedRooms):
+    """python-socketio's manager with a broadcast framed once (see the module's docstring), and
+    each socket's rooms indexed (rooms.py)."""
 
     async def emit(
         self,

@@ -48,6 +48,7 @@ from server.realtime.facilitator_sessions import (
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
 from server.realtime.posting import tell_posting
+from server.realtime.rotation import Rotators
 from server.realtime.schemas import ConnectAuth
 from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, Counters, GroupState
@@ -145,6 +146,7 @@ class Hub:
         self._states: dict[bytes, GroupState] = {}
         self._counters: dict[bytes, Counters] = {}
         self._loading: dict[bytes, asyncio.Lock] = {}
+        self.rotators = Rotators(self)  # who is asked for a group's next commit (rotation.py)
         # Several processes: what this one has delivered to its sockets, to catch them up after
         # an outage of Redis (catchup.py); and whether its cached group state is confirmed (the
         # link to the other processes is up and it has resynchronised since it last was down).
@@ -238,6 +240,7 @@ class Hub:
         for member in await self.groups.memberships_of_account(connection.account_pk):
             if member.keyed:
                 await self._enter_group_room(connection.sid, member.group_id)
+                self.rotators.connected(member.group_id)
         if connection.facilitator is not None:
             for group in await self.groups.groups_of_facilitator(
                 connection.facilitator.facilitator_id
@@ -251,6 +254,7 @@ class Hub:
         self.limits.forget_connection(sid)
         if connection is None:
             return
+        await self.rotators.gone(sid)
         sids = self.sids_by_account.get(connection.account_pk)
         if sids is not None:
             sids.discard(sid)
@@ -617,10 +621,15 @@ class Hub:
             await recheck_sessions(self)
             return
         group_id = bytes.fromhex(notice["g"])
+        if kind == "rotate":
+            # the process that needed a commit had no one to ask: one of ours, if any, is
+            await self.rotators.ask(group_id, notice["r"], forward=False)
+            return
         if kind == "cut":
             for sid in self.sids_of(bytes.fromhex(notice["a"])):
                 await self.sio.leave_room(sid, group_room(group_id))
-        elif kind == "keyed":
+        elif kind == "keyed":  # a commit landed
+            self.rotators.settled(group_id)
             for account in notice["a"]:
                 for sid in self.sids_of(bytes.fromhex(account)):
                     await self._enter_group_room(sid, group_id)
@@ -681,19 +690,11 @@ class Hub:
             await self.publish_presence(force=True)
 
     async def announce_rotation(self, group_id: bytes, reason: str) -> None:
-        """Tell the members who hold the current epoch that a new commit is needed."""
+        """Ask one member who holds the current epoch for a new commit (rotation.py)."""
         state = await self.group_state(group_id)
         if not state.rotation_needed and reason == "membership":
             return
-        await self.sio.emit(
-            "rotation.needed",
-            {
-                "group_id": b64encode(group_id),
-                "epoch": state.group.current_epoch,
-                "reason": reason,
-            },
-            room=group_room(group_id),
-        )
+        await self.rotators.ask(group_id, reason)
 
 
 def _local_presence(connections: Any) -> Presence:

@@ -16,6 +16,7 @@ from server.errors import Code, HearthError
 from server.realtime import holds, schemas
 from server.realtime.events import Reply, event
 from server.realtime.history_limits import limit_history
+from server.realtime.rotation import epoch_used_up
 from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, GroupState
 from server.realtime.views import message_view
@@ -24,8 +25,6 @@ from server.storage.rows import MemberRow, MessageRow
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
-
-HOUR_MS = 3_600_000
 
 
 ACK_FIELDS = ("seq", "server_ts", "kid", "rtag")
@@ -78,10 +77,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         if stored is not None and stored.sender_id == header.sender_id:
             return _ack(stored)
         raise _wrong_epoch(state.group.current_epoch)
-    groups_config = hub.config.groups
-    if counters.epoch_messages >= groups_config.epoch_max_messages or (
-        now - state.group.epoch_started_at > groups_config.epoch_max_age_hours * HOUR_MS
-    ):
+    if epoch_used_up(hub.config.groups, state, counters.epoch_messages, now):
         await hub.announce_rotation(group_id, "epoch_limit")
         raise HearthError(
             Code.ROTATION_REQUIRED, "this epoch is used up; send again after the next commit"

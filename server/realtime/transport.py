@@ -13,14 +13,21 @@ uvicorn's HTTP protocol has no timeout before the first request.
   ``[connections] close_timeout_seconds``. :func:`close_within_timeout` starts that clock for an
   engine.io socket the application gives up on (its reader ended, or it was cut off for not
   reading), whose writer may be blocked on a transport that will never drain.
-* :class:`HandshakeTimeoutH11Protocol` (uvicorn's h11 protocol, given by ``http=``) aborts a
-  connection that has not sent a whole HTTP request within ``handshake_timeout_seconds``.
+* :class:`HandshakeTimeoutHttpToolsProtocol` (uvicorn's httptools protocol, given by ``http=``)
+  aborts a connection that has not sent a whole HTTP request head within
+  ``handshake_timeout_seconds``, or whose head passes 16 KiB (h11's bound, which httptools
+  lacks). httptools (llhttp, in C) parses what the pure-Python h11 did at a fraction of the
+  CPU: every connection starts with two requests, the challenge and the websocket upgrade
+  (``python -m bench.connect``, docs/benchmarks.md "Connecting").
+  :class:`HandshakeTimeoutH11Protocol` is the h11 one, kept for comparison (bench/churn_server.py).
 
 A websocket that completes the upgrade and then stays silent is closed by the reader
 (server/realtime/reader.py) after ``ping_interval_seconds + ping_timeout_seconds``, and then
 within the close timeout. This relies on uvicorn's websockets-sansio protocol (``send``,
 ``run_asgi``, ``keepalive_timeout``, ``handle_close``, ``shutdown``, ``disconnected``,
-``close_timeout``) and h11 protocol (``connection_made``, ``handle_events``, ``scope``);
+``close_timeout``), httptools protocol (``connection_made``, ``data_received``,
+``on_message_begin``, ``on_headers_complete``) and h11 protocol (``connection_made``,
+``handle_events``, ``scope``);
 tests/faults/test_stalled_clients.py shows the file descriptors come back.
 """
 
@@ -31,6 +38,7 @@ import logging
 from typing import Any, ClassVar
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server.config import ConnectionsConfig
 from server.realtime.lean import LeanWebSocketProtocol
@@ -129,13 +137,63 @@ class HandshakeTimeoutH11Protocol(H11Protocol):
             self.transport.abort()
 
 
+class HandshakeTimeoutHttpToolsProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol that cuts a connection without a whole request head in
+    time, or with a head larger than ``max_head_bytes``."""
+
+    handshake_timeout_s: ClassVar[float] = 10.0
+    max_head_bytes: ClassVar[int] = 16 * 1024
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._head_bytes = 0
+        self._in_head = True
+        self._handshake_timer: asyncio.TimerHandle | None = self.loop.call_later(
+            self.handshake_timeout_s, self._handshake_expired
+        )
+
+    def data_received(self, data: bytes) -> None:
+        if self._in_head:
+            self._head_bytes += len(data)
+            if self._head_bytes > self.max_head_bytes:
+                self.transport.abort()
+                return
+        super().data_received(data)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._in_head = True
+        self._head_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        super().on_headers_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._handshake_timer is not None:
+            self._handshake_timer.cancel()
+            self._handshake_timer = None
+        super().connection_lost(exc)
+
+    def _handshake_expired(self) -> None:
+        self._handshake_timer = None
+        self.transport.abort()
+
+
 def bounded_protocols(
-    config: ConnectionsConfig,
-) -> tuple[type[HandshakeTimeoutH11Protocol], type[BoundedWebSocketProtocol]]:
-    """uvicorn's ``http=`` and ``ws=`` protocol classes with this configuration's timeouts."""
+    config: ConnectionsConfig, *, http_parser: str = "httptools"
+) -> tuple[type[asyncio.Protocol], type[BoundedWebSocketProtocol]]:
+    """uvicorn's ``http=`` and ``ws=`` protocol classes with this configuration's timeouts
+    (``http_parser="h11"``: the pure-Python parser Hearth used before, for bench.connect)."""
+    base = (
+        HandshakeTimeoutH11Protocol if http_parser == "h11" else HandshakeTimeoutHttpToolsProtocol
+    )
     http = type(
-        "ConfiguredH11Protocol",
-        (HandshakeTimeoutH11Protocol,),
+        "ConfiguredHttpProtocol",
+        (base,),
         {"handshake_timeout_s": config.handshake_timeout_seconds},
     )
     ws = type(

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from crypto.encoding import b64encode
 from server.client import HearthClient
 from tests.conftest import (
     FACILITATOR,
@@ -201,3 +202,22 @@ async def test_a_burst_on_one_process_reaches_the_other_whole(
     acks = await sends
     assert len({ack["seq"] for ack in acks}) == 300
     await ben.wait_for(lambda: texts <= set(ben.texts(group)))
+
+
+async def test_a_process_with_nobody_to_ask_for_a_commit_asks_the_others(
+    two_servers: tuple[RunningServer, RunningServer], clients: list[HearthClient]
+) -> None:
+    """Who rotates (docs/protocol.md §14.2): ben leaves on process one, where nobody else
+    holding the epoch is connected; ana, on process two, is asked, once."""
+    one, two = two_servers
+    fac, ana, ben, group = await group_across(one, two, clients)
+    await asyncio.sleep(0.5)
+    ana.events.clear()  # (the joins' asks went to the facilitator)
+    await fac.disconnect()
+    await ben.leave(group)
+    await ana.wait_for(lambda: any(e == "rotation.needed" for e, _ in ana.events))
+    await asyncio.sleep(1)
+    asked = [d for e, d in ana.events if e == "rotation.needed"]
+    assert len(asked) == 1
+    assert asked[0]["rotator"] == b64encode(ana.member_id(group))
+    assert asked[0]["reason"] == "membership"

@@ -124,16 +124,24 @@ async def test_removed_member_cannot_open_the_next_epoch(make_client: Clients) -
     assert await refused(ana.call("epoch.list", {"group_id": b64encode(group)})) == "not_member"
 
 
-async def test_rotation_needed_is_announced_to_key_holders(make_client: Clients) -> None:
+async def test_rotation_needed_is_asked_of_one_key_holder(make_client: Clients) -> None:
+    """Only the member the server names hears it (tests/server/test_rotators.py for more)."""
     fac = await facilitator(make_client)
     group = await fac.create_group("Announce", pseudonym="Host Heron")
     ana = await member_in(make_client, fac, group, "Quiet Fox")
+    await asyncio.sleep(0.5)
+    fac.events.clear()
+    ana.events.clear()
     newcomer = make_client()
     await newcomer.connect()
     token = await fac.create_invite(group)
     await newcomer.join(token, pseudonym="Late Lark")
     await fac.decide(group, newcomer.member_id(group))
-    await ana.wait_for(lambda: any(e == "rotation.needed" for e, _ in ana.events))
+    await fac.wait_for(lambda: any(e == "rotation.needed" for e, _ in fac.events))
+    (asked,) = [d for e, d in fac.events if e == "rotation.needed"]
+    assert asked["rotator"] == b64encode(fac.member_id(group))
+    await asyncio.sleep(0.5)
+    assert not any(e == "rotation.needed" for e, _ in ana.events + newcomer.events)
     listing = await fac.members(group)
     assert listing["rotation_needed"] is True
 

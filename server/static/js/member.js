@@ -355,7 +355,8 @@ const handlers = {
   "rotation.needed": (data) => {
     const record = state.records.get(data.group_id);
     if (!record || !record.latest || record.state !== "active") return;
-    // Give the facilitator's console (which rotates at once) the first chance.
+    // The server names one member to commit (docs/protocol.md, "Who rotates"); not us: no work.
+    if (data.rotator !== hc.b64encode(record.member.memberId)) return;
     setTimeout(async () => {
       try {
         await keys.syncEpochs(state.session, record);
@@ -365,7 +366,7 @@ const handlers = {
         // Someone else will (the server keeps asking), unless the change is not authorised.
         if (error.code === "unauthorised_change") announce(`${record.info?.name || "A group"}: ${error.message}`);
       }
-    }, 800 + Math.random() * 1500);
+    }, 0);
   },
 };
 

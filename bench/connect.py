@@ -1,0 +1,134 @@
+"""What one member's connection costs the server, step by step, before and after a change.
+
+For each mode a fresh ``hearth serve`` (through ``bench.churn_server``) is started; ``--clients``
+members then, in turn and with all of them in each step before the next:
+
+1. fetch a challenge (``GET /api/challenge``, what the page does before connecting),
+2. connect: websocket handshake, Engine.IO open, Socket.IO CONNECT with the signed proof (the
+   hub checks it, looks the account up and puts the socket in its rooms),
+3. close.
+
+The server's CPU (user + system, from ``/proc/<pid>/stat``) over each step, divided by the
+number of clients, is printed per mode side by side, with its RSS before and after. Modes:
+``shipped`` (as it is) and ``before`` (as it was before 2026-12-07: HTTP parsed by h11, and a
+leaving socket's rooms found by testing every room, as python-socketio does; see
+bench/churn_server.py). Rounds repeat ``--rounds`` times with the modes interleaved, and the
+median round is shown.
+
+    python -m bench.connect [--clients 2000] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from bench.churn import challenge, churn_server, connect_one, rss_kib
+from crypto.keys import SigningKey
+
+MODES = ("before", "shipped")
+STEPS = ("challenge", "connect", "close")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+async def settle(pid: int, quiet_s: float = 0.3, within_s: float = 20) -> None:
+    """Wait until the server has used no CPU for ``quiet_s`` (its work of a step is done)."""
+    deadline = time.monotonic() + within_s
+    before = cpu_s(pid)
+    while time.monotonic() < deadline:
+        await asyncio.sleep(quiet_s)
+        now = cpu_s(pid)
+        if now - before < 0.02:
+            return
+        before = now
+
+
+async def one_round(
+    pid: int, port: int, url: str, clients: int, batch: int = 100
+) -> dict[str, float]:
+    """Server CPU (µs per client) of each step, and the RSS (MB) after the round."""
+    accounts = [SigningKey.generate() for _ in range(clients)]
+    spent: dict[str, float] = {}
+    await settle(pid)
+    start = cpu_s(pid)
+    proofs: list[str] = []
+    for first in range(0, clients, batch):
+        chunk = range(first, min(first + batch, clients))
+        proofs += await asyncio.gather(*(asyncio.to_thread(challenge, url) for _ in chunk))
+    await settle(pid)
+    spent["challenge"] = cpu_s(pid) - start
+    start = cpu_s(pid)
+    sockets = []
+    for first in range(0, clients, batch):
+        sockets += await asyncio.gather(
+            *(
+                connect_one(port, url, accounts[n], proofs[n])
+                for n in range(first, min(first + batch, clients))
+            )
+        )
+    await settle(pid)
+    spent["connect"] = cpu_s(pid) - start
+    start = cpu_s(pid)
+    await asyncio.gather(*(ws.close() for ws in sockets))  # type: ignore[attr-defined]
+    await settle(pid)
+    spent["close"] = cpu_s(pid) - start
+    result = {step: seconds / clients * 1e6 for step, seconds in spent.items()}
+    result["rss"] = rss_kib(pid) / 1024
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.connect", description=__doc__)
+    parser.add_argument("--clients", type=int, default=2000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--modes", default=",".join(MODES))
+    args = parser.parse_args()
+    modes = [m for m in args.modes.split(",") if m]
+    rounds: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
+    baseline: dict[str, float] = {}
+    with tempfile.TemporaryDirectory(prefix="hearth-connect-") as work:
+        servers = {m: churn_server(Path(work) / m, m) for m in modes}
+        running = {m: s.__enter__() for m, s in servers.items()}
+        try:
+            for m, server in running.items():
+                baseline[m] = rss_kib(server.pid) / 1024
+            for _ in range(args.rounds):
+                for m, server in running.items():  # interleaved: each mode sees the same load
+                    rounds[m].append(
+                        asyncio.run(one_round(server.pid, server.port, server.url, args.clients))
+                    )
+        finally:
+            for s in servers.values():
+                s.__exit__(None, None, None)
+    print(
+        f"Server CPU per connection (µs), {args.clients} clients at once, median of "
+        f"{args.rounds} interleaved rounds"
+    )
+    print("step        " + "".join(f"{m:>12}" for m in modes))
+    for step in STEPS:
+        row = "".join(f"{statistics.median(r[step] for r in rounds[m]):12.0f}" for m in modes)
+        print(f"{step:<12}{row}")
+    total = "".join(
+        f"{statistics.median(sum(r[s] for s in STEPS) for r in rounds[m]):12.0f}" for m in modes
+    )
+    print(f"{'total':<12}{total}")
+    print(
+        "RSS (MB)    " + "".join(f"{baseline[m]:7.0f}→{rounds[m][-1]['rss']:4.0f}" for m in modes)
+    )
+    print("(RSS: at start → after the last round's sockets closed)", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
