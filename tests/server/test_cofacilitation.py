@@ -156,7 +156,10 @@ async def test_facilitator_present_counts_any_facilitator(
     ana = await member_in(make_client, alice, group, "Quiet Fox")
     await alice.disconnect()
     await ana.send(group, "bob is here")  # bob alone is on duty
+    ana.events.clear()
     await bob.disconnect()
+    # The server has seen bob go once it tells the members that posting closed.
+    await ana.wait_for(lambda: any(not e["open"] for e in _events(ana, "group.posting")))
     await _refused("posting_closed", ana.send(group, "nobody is here"))
 
 
