@@ -79,7 +79,14 @@ async def _check_authorised(hub: Hub, group_id: bytes, commit: EpochCommit, curr
     # The server does not keep the chain's departed set; member_ids are never reused in a
     # group, and clients, which hold it, refuse a re-admission.
     state = GroupState(
-        group_id, held.epoch, held.hash, held.roster, frozenset(held.facilitators), frozenset()
+        group_id,
+        held.epoch,
+        held.hash,
+        held.roster,
+        frozenset(held.facilitators),
+        frozenset(),
+        held.suite,
+        tuple((member_id, key.public) for member_id, key in held.pq_map().items()),
     )
     try:
         advance(state, commit)
