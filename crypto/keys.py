@@ -5,7 +5,7 @@ import os
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
@@ -173,6 +173,22 @@ def check_kem_public_key(public_key: bytes) -> None:
         X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(public_key))
     except ValueError:
         raise ValueError("kem_pk is a low-order X25519 point") from None
+
+
+def check_pq_key(group_id: bytes, entry: RosterEntry, encoded: bytes) -> PqKey:
+    """The signed ML-KEM key ``encoded`` of ``entry``'s member in ``group_id``, or ``ValueError``
+    if it is malformed, not a valid ML-KEM-768 public key (FIPS 203 §7.2 modulus check) or not
+    signed by the member."""
+    pq_key = PqKey.decode(encoded)
+    try:
+        MLKEM768PublicKey.from_public_bytes(pq_key.public)
+    except ValueError:
+        raise ValueError("pq_pk is not a valid ML-KEM-768 public key") from None
+    try:
+        verify_pq_key(group_id, entry, pq_key)
+    except VerificationFailed:
+        raise ValueError("the ML-KEM key is not signed by the member's sig_pk") from None
+    return pq_key
 
 
 def fingerprint(public_key: bytes) -> str:

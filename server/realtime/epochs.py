@@ -11,6 +11,7 @@ from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
+from server.realtime.suites import check_commit_suite, group_suite, hybrid_capacity
 from server.realtime.wire import (
     account_room,
     decode_b64,
@@ -35,6 +36,9 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     committer = state.members.get(commit.committer_id)
     if committer is None or committer.account_pk != connection.account_pk:
         raise HearthError(Code.FORBIDDEN, "you can only commit as your own member of this group")
+    head = await hub.groups.commits_from(group_id, state.group.current_epoch)
+    capacity = hybrid_capacity(hub.config.server.max_message_bytes)
+    check_commit_suite(commit, group_suite(head), state.active, capacity)
     active = {(m.member_id, m.sig_pk, m.kem_pk) for m in state.active}
     if {(e.member_id, e.sig_pk, e.kem_pk) for e in commit.roster} == active:
         # (a roster that is not the active members gets roster_mismatch from accept_commit)

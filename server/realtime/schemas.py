@@ -8,6 +8,11 @@ from typing import Annotated, Literal
 import msgspec
 
 B64 = Annotated[str, msgspec.Meta(min_length=1, max_length=90_000, pattern=r"^[A-Za-z0-9_-]+$")]
+# A commit: the hybrid suite 2 takes 2496 bytes per member (docs/protocol.md §6.8), 3.3 MB as
+# base64url for the largest roster; the frame limit (server.max_message_bytes) bounds it first.
+CommitB64 = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=3_400_000, pattern=r"^[A-Za-z0-9_-]+$")
+]
 Id16 = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]+$")]
 Id32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 Key32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -22,6 +27,10 @@ Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 InviteId = Annotated[str, msgspec.Meta(min_length=16, max_length=16, pattern=r"^[0-9a-f]+$")]
 Pseudonym = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# pq_pk(1184) ‖ sig(64) in base64url: a member's signed ML-KEM-768 key (§6.8)
+PqKeyB64 = Annotated[
+    str, msgspec.Meta(min_length=1664, max_length=1664, pattern=r"^[A-Za-z0-9_-]+$")
+]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -37,6 +46,7 @@ class MemberKeysIn(Strict, frozen=True):
     sig_pk: Key32
     kem_pk: Key32
     pseudonym: Pseudonym
+    pq_key: PqKeyB64 | None = None  # absent: a client of suite 1 only
 
 
 class GroupCreate(Strict, frozen=True):
@@ -46,7 +56,7 @@ class GroupCreate(Strict, frozen=True):
     join_policy: Literal["approval", "open"]
     posting_policy: Literal["always", "facilitator_present"]
     member: MemberKeysIn
-    commit: B64
+    commit: CommitB64
     retention_days: RetentionDays | None = None
     slow_mode_seconds: SlowModeSeconds = 0
 
@@ -113,7 +123,7 @@ class MemberRef(Strict, frozen=True):
 
 class EpochCommitIn(Strict, frozen=True):
     group_id: Id16
-    commit: B64
+    commit: CommitB64
 
 
 class EpochFlag(Strict, frozen=True):

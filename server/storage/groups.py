@@ -29,7 +29,7 @@ _GROUP_COLUMNS = (
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
-    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note"
+    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note, pq_key"
 )
 _INVITE_COLUMNS = "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked"
 
@@ -90,6 +90,7 @@ class NewMember:
     kem_pk: bytes
     pseudonym: str
     skeleton: str
+    pq_key: bytes | None = None  # signed ML-KEM key (§6.8); None: a client of suite 1 only
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +142,11 @@ async def _insert_member(
         first_epoch,
         now,
         None,
+        pq_key=member.pq_key,
     )
     await conn.execute(
         f"INSERT INTO members ({_MEMBER_COLUMNS}) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         tuple(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")),
     )
     return row

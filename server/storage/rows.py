@@ -41,6 +41,7 @@ class MemberRow:
     muted_until: int | None
     mute_rule: str | None = None  # why, as the facilitator gave it (shown to this member only)
     mute_note: str | None = None
+    pq_key: bytes | None = None  # pq_pk ‖ its signature (§6.8); None: suite 1 only
 
     @property
     def keyed(self) -> bool:
