@@ -227,6 +227,7 @@ async function createGroup(event) {
     committer: record.member,
     roster: [hc.rosterEntry(record.member)],
     facilitators: [record.member.memberId], // the genesis commit makes its creator facilitator
+    pqKeys: keys.genesisPqKeys(record), // hybrid suite 2 when this browser has ML-KEM (§6.8)
   });
   try {
     const reply = await state.session.call("group.create", {
@@ -268,6 +269,7 @@ async function refreshGroup() {
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;
+  if (record?.group) epochText += ` · ${keys.protectionText(record)}`;
   if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
   else if (listing.rotation_needed) epochText += " · key rotation pending";
   $("#epoch").textContent = epochText;
