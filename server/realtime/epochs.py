@@ -37,7 +37,7 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     if committer is None or committer.account_pk != connection.account_pk:
         raise HearthError(Code.FORBIDDEN, "you can only commit as your own member of this group")
     head = await hub.groups.commits_from(group_id, state.group.current_epoch)
-    capacity = hybrid_capacity(hub.config.server.max_message_bytes)
+    capacity = hybrid_capacity(hub.config.server)
     check_commit_suite(commit, group_suite(head), state.active, capacity)
     active = {(m.member_id, m.sig_pk, m.kem_pk) for m in state.active}
     if {(e.member_id, e.sig_pk, e.kem_pk) for e in commit.roster} == active:

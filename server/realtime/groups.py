@@ -255,7 +255,7 @@ async def _check_hybrid_join(hub: Hub, group_id: bytes, newcomer: NewMember) -> 
             "this group is protected against future quantum computers; join it with a "
             "browser that supports ML-KEM-768 (a current Chromium or Chrome)",
         )
-    capacity = hybrid_capacity(hub.config.server.max_message_bytes)
+    capacity = hybrid_capacity(hub.config.server)
     live = [m for m in (await hub.group_state(group_id)).members.values()]
     if sum(m.state in ("pending", "active") for m in live) >= capacity:
         raise HearthError(
@@ -430,7 +430,7 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
         "group": group_view(state.group),
         "members": [member_view(m) for m in shown],
         "rotation_needed": state.rotation_needed,
-        "hybrid_max_members": hybrid_capacity(hub.config.server.max_message_bytes),
+        "hybrid_max_members": hybrid_capacity(hub.config.server),
         "admissions": [
             {"member_id": b64encode(m), "admission": b64encode(admissions[m])}
             for m in sorted(active - state.epoch_roster)

@@ -10,6 +10,7 @@ from typing import Final
 
 from crypto.commits import EpochCommit
 from crypto.suite import HYBRID_ENTRY_LEN, HYBRID_WRAP_LEN, SUITE, SUITE_HYBRID
+from server.config import ServerConfig
 from server.errors import Code, HearthError
 from server.storage.rows import CommitRow, MemberRow
 
@@ -24,9 +25,14 @@ def commit_suite(raw: bytes) -> int:
     return int.from_bytes(raw[1:3], "big")
 
 
-def hybrid_capacity(max_message_bytes: int) -> int:
-    """The most members whose suite-2 commit surely fits one frame of ``max_message_bytes``."""
-    commit_bytes = (max_message_bytes - _FRAME_OVERHEAD) * 3 // 4  # base64url: 4 chars per 3
+def hybrid_capacity(server: ServerConfig) -> int:
+    """The most members whose suite-2 commit surely fits the largest frame a commit may take."""
+    return members_fitting(max(server.max_message_bytes, server.max_commit_bytes))
+
+
+def members_fitting(frame_bytes: int) -> int:
+    """The most members whose suite-2 commit surely fits one frame of ``frame_bytes``."""
+    commit_bytes = (frame_bytes - _FRAME_OVERHEAD) * 3 // 4  # base64url: 4 chars per 3
     return max(0, (commit_bytes - 177) // _PER_MEMBER)
 
 

@@ -15,7 +15,7 @@ from crypto.keys import MemberKeys, PqKemKey
 from crypto.roster import RosterEntry
 from crypto.suite import SUITE, SUITE_HYBRID
 from server.client import HearthClient, HearthRefused
-from server.realtime.suites import hybrid_capacity
+from server.realtime.suites import members_fitting
 from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, Clients
 
 
@@ -209,7 +209,7 @@ async def test_a_hybrid_creator_cannot_start_a_group_on_suite_1(make_client: Cli
     assert refusal.code == "suite_downgrade"
 
 
-@pytest.mark.parametrize("limit", [8192, 65536, 768 * 1024])
+@pytest.mark.parametrize("limit", [8192, 65536, 1024 * 1024])
 def test_hybrid_capacity_is_the_largest_roster_whose_commit_fits_a_frame(limit: int) -> None:
     """A suite-2 commit of ``hybrid_capacity`` members, all facilitators and each with an invite
     admission (the largest authorisation, 257 bytes), fits one ``epoch.commit`` frame of
@@ -231,7 +231,7 @@ def test_hybrid_capacity_is_the_largest_roster_whose_commit_fits_a_frame(limit: 
         payload = {"group_id": b64encode(group_id), "commit": commit_text}
         return len("42123456" + json.dumps(["epoch.commit", payload], separators=(",", ":")))
 
-    capacity = hybrid_capacity(limit)
+    capacity = members_fitting(limit)
     assert capacity >= 2
     assert frame(capacity) <= limit
     assert frame(capacity + 1) > limit - 256
