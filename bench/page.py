@@ -100,7 +100,8 @@ class Member:
     def __init__(self, server: RunningServer) -> None:
         self.loop = asyncio.new_event_loop()
         threading.Thread(target=self.loop.run_forever, daemon=True).start()
-        self.client = HearthClient(server.url, timeout=60)
+        # it joins a group the page made, which is on the hybrid suite (docs/protocol.md §6.8)
+        self.client = HearthClient(server.url, timeout=60, hybrid=True)
         self.group = b""
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
