@@ -51,7 +51,7 @@ from crypto.groupstate import (
     keyed_state,
     parse_anchor,
 )
-from crypto.keys import MemberKeys, SigningKey
+from crypto.keys import MemberKeys, PqKemKey, SigningKey
 from crypto.roster import PqKey, RosterEntry
 from crypto.suite import CONTENT_TYPE_TEXT, ROLE_FACILITATOR, SIG_PK_LEN, SUITE_HYBRID
 from server.backoff import Backoff
@@ -555,6 +555,20 @@ class HearthClient:
         self.keys[group_id] = keys
         reply = await self.call("group.join", payload)
         return group_id, str(reply["me"]["state"])
+
+    async def send_pq_key(self, group_id: bytes) -> None:
+        """Give a membership that began without an ML-KEM key one (§6.8), as a client that
+        supports the hybrid suite does: the group's next commit can then be of suite 2."""
+        keys = self.keys[group_id]
+        if keys.member.pq is None:
+            member = keys.member
+            upgraded = MemberKeys(member.member_id, member.signing, member.kem, PqKemKey.generate())
+            payload = {
+                "group_id": b64encode(group_id),
+                "pq_key": b64encode(upgraded.pq_key(group_id).encode()),
+            }
+            await self.call("member.pq_key", payload)
+            keys.member = upgraded
 
     def member_id(self, group_id: bytes) -> bytes:
         return self.keys[group_id].member.member_id

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 from crypto.commits import EpochCommit, parse_commit
 from crypto.encoding import b64encode
 from crypto.groupstate import GroupState, UntrustedCommit, advance
+from crypto.keys import check_pq_key
+from crypto.roster import RosterEntry
 from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
@@ -96,6 +98,28 @@ async def _check_authorised(hub: Hub, group_id: bytes, commit: EpochCommit, curr
         advance(state, commit)
     except UntrustedCommit as exc:
         raise HearthError(Code.UNAUTHORISED_CHANGE, f"the commit is refused: {exc}") from None
+
+
+@event("member.pq_key", schemas.PqKeyIn)
+async def add_pq_key(hub: Hub, connection: Connection, payload: schemas.PqKeyIn) -> Reply:
+    """A member whose membership began on a client of suite 1 only sends its ML-KEM key from a
+    client that supports the hybrid suite (§6.8): once every member has one, the group's next
+    commit is of suite 2. Sending the same key again is harmless; another one is refused."""
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member = await hub.member_for(connection, group_id)
+    pq_key = decode_b64(payload.pq_key, "pq_key", 1248)
+    if member.pq_key is not None:
+        if member.pq_key == pq_key:
+            return {}
+        raise HearthError(Code.FORBIDDEN, "this member's ML-KEM key is set and cannot change")
+    try:
+        check_pq_key(group_id, RosterEntry(member.member_id, member.sig_pk, member.kem_pk), pq_key)
+    except ValueError as exc:
+        raise HearthError(Code.BAD_REQUEST, f"pq_key is refused: {exc}") from None
+    if not await hub.groups.set_pq_key(group_id, member.member_id, pq_key):
+        raise HearthError(Code.FORBIDDEN, "this member's ML-KEM key is set and cannot change")
+    await hub.changed({"t": "reload", "g": group_id.hex()})
+    return {}
 
 
 @event("epoch.list", schemas.EpochList)

@@ -121,6 +121,11 @@ class MemberRef(Strict, frozen=True):
     member_id: Id16
 
 
+class PqKeyIn(Strict, frozen=True):
+    group_id: Id16
+    pq_key: PqKeyB64
+
+
 class EpochCommitIn(Strict, frozen=True):
     group_id: Id16
     commit: CommitB64

@@ -593,6 +593,20 @@ class GroupStore:
 
         await self._db.write(job)
 
+    async def set_pq_key(self, group_id: bytes, member_id: bytes, pq_key: bytes) -> bool:
+        """Give a live member its first ML-KEM key (docs/protocol.md §6.8); False if it had one
+        already or is not a live member. A key once set never changes."""
+
+        async def job(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(
+                "UPDATE members SET pq_key = ? WHERE group_id = ? AND member_id = ? "
+                "AND pq_key IS NULL AND state IN ('pending', 'active')",
+                (pq_key, group_id, member_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._db.write(job)
+
 
 async def _remove_live_memberships(
     conn: aiosqlite.Connection, account_pk: bytes

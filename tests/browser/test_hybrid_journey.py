@@ -18,6 +18,7 @@ from playwright.sync_api import expect
 
 from crypto.commits import build_commit, parse_commit
 from crypto.encoding import b64encode
+from crypto.groupstate import anchor_bytes
 from crypto.keys import MemberKeys
 from crypto.suite import SUITE, SUITE_HYBRID
 from server.client import HearthClient
@@ -32,6 +33,7 @@ from tests.browser.steps import (
     member_joins,
     send,
     wait_keyed,
+    wait_until,
 )
 from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD
 
@@ -133,11 +135,12 @@ def test_a_group_with_a_suite_1_client_stays_on_standard_protection(
             )
         )
         token = run(host.create_invite(group))
-        link = f"invite={token}&key={b64encode(token.invite_key.raw())}"
+        assert token.invite_key is not None
         assert token.anchor is not None
-        from crypto.groupstate import anchor_bytes
-
-        link += f"&anchor={b64encode(anchor_bytes(*token.anchor))}"
+        link = (
+            f"invite={token}&key={b64encode(token.invite_key.raw())}"
+            f"&anchor={b64encode(anchor_bytes(*token.anchor))}"
+        )
         fox = member_joins(pages, link, "Quiet Fox")
         run(host.rotate(group))  # the Python host commits the epoch that keys the newcomer
         wait_keyed(fox)
@@ -147,5 +150,76 @@ def test_a_group_with_a_suite_1_client_stays_on_standard_protection(
         _, blob = _head_commit(pages.server.database, "Mixed circle")
         assert parse_commit(blob).suite == SUITE
         expect_accessible(fox, "standard group")
+    finally:
+        run(host.disconnect())
+
+
+# A browser without ML-KEM-768 in its WebCrypto (as Firefox or Safari may be), until the test
+# sets the flag: then the same browser "is updated" and has it.
+NO_MLKEM = """
+(() => {
+  const generateKey = SubtleCrypto.prototype.generateKey;
+  SubtleCrypto.prototype.generateKey = function (algorithm, ...rest) {
+    const name = typeof algorithm === "string" ? algorithm : algorithm?.name;
+    if (name === "ML-KEM-768" && !localStorage.getItem("test-has-mlkem")) {
+      return Promise.reject(new DOMException("Unrecognized name", "NotSupportedError"));
+    }
+    return generateKey.call(this, algorithm, ...rest);
+  };
+})();
+"""
+
+
+def test_a_browser_that_gains_mlkem_sends_its_key_and_the_group_moves_up(
+    pages: Pages, loop: asyncio.AbstractEventLoop
+) -> None:
+    def run(coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=60)
+
+    host = HearthClient(pages.server.url)  # a client of suite 1 only, for now
+    try:
+        run(host.login(FACILITATOR, FACILITATOR_PASSWORD))
+        run(host.connect())
+        group = run(
+            host.create_group(
+                "Upgrade circle", pseudonym="Host Heron", join_policy="open", rules="Be kind."
+            )
+        )
+        token = run(host.create_invite(group))
+        assert token.invite_key is not None
+        assert token.anchor is not None
+        link = (
+            f"invite={token}&key={b64encode(token.invite_key.raw())}"
+            f"&anchor={b64encode(anchor_bytes(*token.anchor))}"
+        )
+        fox = pages.open("/recipe.html")  # a page of the server with no session yet
+        fox.context.add_init_script(NO_MLKEM)
+        fox.goto(pages.server.url + "/#" + link)
+        assert fox.evaluate("async () => (await import('/js/crypto.js')).supportsHybrid()") is False
+        fox.fill("#join-pseudonym", "Quiet Fox")
+        fox.check("#join-accept")
+        fox.click("#join-submit")
+        expect(fox.locator("#chat")).to_be_visible()
+        run(host.rotate(group))
+        wait_keyed(fox)
+        expect(fox.locator("#chat-protection")).to_have_text("Standard protection")
+
+        def fox_key() -> object:
+            listing = run(host.members(group))
+            return next(m["pq_key"] for m in listing["members"] if m["pseudonym"] == "Quiet Fox")
+
+        assert fox_key() is None
+        fox.evaluate("() => localStorage.setItem('test-has-mlkem', '1')")  # the browser updated
+        fox.reload()
+        wait_until(fox, lambda: fox_key() is not None, "the page sent its ML-KEM key")
+        host.hybrid = True
+        run(host.send_pq_key(group))
+        run(host.rotate(group))
+        _, blob = _head_commit(pages.server.database, "Upgrade circle")
+        assert parse_commit(blob).suite == SUITE_HYBRID
+        fox.locator("#group-list button").first.click()
+        expect(fox.locator("#chat-protection")).to_have_text(PROTECTED)
+        send(fox, "protected from now on")
+        run(host.wait_for(lambda: "protected from now on" in host.texts(group)))
     finally:
         run(host.disconnect())

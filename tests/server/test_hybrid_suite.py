@@ -235,3 +235,50 @@ def test_hybrid_capacity_is_the_largest_roster_whose_commit_fits_a_frame(limit: 
     assert capacity >= 2
     assert frame(capacity) <= limit
     assert frame(capacity + 1) > limit - 256
+
+
+async def test_a_member_that_adds_its_pq_key_lets_the_group_move_up(make_client: Clients) -> None:
+    fac = await _facilitator(make_client, hybrid=False)
+    group = await fac.create_group("Moving up", pseudonym="Host Heron")
+    ana = await _member(make_client, fac, group, "Quiet Fox", hybrid=True)
+    assert await _stored_suites(fac, group) == [SUITE, SUITE]
+    fac.hybrid = True  # the facilitator's client now supports the hybrid suite
+    await fac.send_pq_key(group)
+    await fac.send_pq_key(group)  # the same key again: harmless
+    ben = await _member(make_client, fac, group, "Calm River", hybrid=True)
+    assert await _stored_suites(fac, group) == [SUITE, SUITE, SUITE_HYBRID]
+    await ana.wait_for(lambda: ana.keys[group].current == 3)
+    state = ana.keys[group].state
+    assert state is not None
+    assert state.suite == SUITE_HYBRID
+    await ben.send(group, "now protected")
+    await ana.wait_for(lambda: "now protected" in ana.texts(group))
+    # a key once sent cannot be replaced, nor one be sent that the member did not sign
+    other = MemberKeys.generate()
+    member = fac.keys[group].member
+    swapped = MemberKeys(member.member_id, member.signing, member.kem, other.pq)
+    for pq_key, code in (
+        (swapped.pq_key(group), "forbidden"),
+        (other.pq_key(group), "forbidden"),
+    ):
+        refusal = await _refused(
+            fac.call(
+                "member.pq_key",
+                {"group_id": b64encode(group), "pq_key": b64encode(pq_key.encode())},
+            )
+        )
+        assert refusal.code == code
+
+
+async def test_a_pq_key_added_later_must_be_signed_by_the_member(make_client: Clients) -> None:
+    fac = await _facilitator(make_client, hybrid=False)
+    group = await fac.create_group("Signed later", pseudonym="Host Heron")
+    stranger = MemberKeys.generate()
+    refusal = await _refused(
+        fac.call(
+            "member.pq_key",
+            {"group_id": b64encode(group), "pq_key": b64encode(stranger.pq_key(group).encode())},
+        )
+    )
+    assert refusal.code == "bad_request"
+    assert (await fac.members(group))["members"][0]["pq_key"] is None

@@ -266,6 +266,8 @@ async function refreshGroup() {
   if (!id || !state.session?.connected) return;
   const listing = await state.session.call("members.list", { group_id: id });
   const record = await store.group(id);
+  // a membership from a browser without ML-KEM-768, now in one with it (§6.8)
+  if (record) await keys.offerPqKey(state.session, record).catch(() => {});
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;

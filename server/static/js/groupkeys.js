@@ -195,6 +195,21 @@ async function syncFromAnchor(session, record) {
   return true;
 }
 
+/**
+ * A membership that began in a browser without ML-KEM-768, now in one that has it: send a signed
+ * ML-KEM key (`member.pq_key`, §6.8), so that the group can move to the hybrid suite. Kept only
+ * once the server took it.
+ */
+export async function offerPqKey(session, record) {
+  if (record.pqKey || !["pending", "active"].includes(record.state) || !(await hc.supportsHybrid())) return;
+  const pq = await hc.generatePqKey();
+  const pqKey = hc.encodePqKey(await hc.signPqKey(record.groupId, { ...record.member, pq }));
+  await session.call("member.pq_key", { group_id: record.id, pq_key: hc.b64encode(pqKey) });
+  record.member = { ...record.member, pq };
+  record.pqKey = pqKey;
+  await store.saveGroup(record);
+}
+
 export async function syncEpochs(session, record) {
   let keyed = false;
   if (!record.group && record.anchor) {

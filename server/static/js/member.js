@@ -220,6 +220,8 @@ async function catchUp() {
         /* not keyed yet */
       }
     }
+    // a membership from a browser without ML-KEM-768, now in one with it (§6.8)
+    await keys.offerPqKey(state.session, record).catch(() => {});
     await store.saveGroup(record);
   }
   if (state.current) renderChatState(); // a refused commit shows at once
