@@ -252,13 +252,17 @@ def verify_commit(commit: EpochCommit) -> None:
     key (needs no secret; the server runs this)."""
     if not isinstance(commit, EpochCommit):
         raise TypeError("commit must be EpochCommit")
+    _verify_committer(commit)
+    verify_pq_keys(commit)
+
+
+def _verify_committer(commit: EpochCommit) -> None:
     committer = commit.entry_of(commit.committer_id)
     if committer is None:  # parse_commit refuses this; a hand-built value could not
         raise ValueError("commit: committer is not in the roster")
     verify_signature(
         committer.sig_pk, commit.signature, LABEL_COMMIT_SIG + commit.body + commit.confirm
     )
-    verify_pq_keys(commit)
 
 
 def verify_pq_keys(commit: EpochCommit) -> None:
@@ -281,10 +285,16 @@ def _check_pq_keys(
 
 
 def open_commit(commit: EpochCommit, member: MemberKeys) -> bytes:
-    """Return the epoch secret for ``member`` after checking signature, wrap and confirm."""
+    """Return the epoch secret for ``member`` after checking signature, wrap and confirm.
+
+    The other members' ML-KEM keys are not checked here (our wrap does not depend on them, and
+    the roster digest in its info binds them): ``verify_commit`` and ``crypto.groupstate`` do.
+    """
     if not isinstance(member, MemberKeys):
         raise TypeError("member must be MemberKeys")
-    verify_commit(commit)
+    if not isinstance(commit, EpochCommit):
+        raise TypeError("commit must be EpochCommit")
+    _verify_committer(commit)
     index = next((i for i, entry in enumerate(commit.roster) if entry == member.entry), None)
     if index is None:
         # Not a member of this epoch, or the roster carries other keys under our member_id.

@@ -743,10 +743,14 @@ export async function parseCommit(raw) {
 }
 
 export async function verifyCommit(commit) {
+  await verifyCommitter(commit);
+  await verifyPqKeys(commit);
+}
+
+async function verifyCommitter(commit) {
   const committer = commit.roster.find((e) => equalBytes(e.memberId, commit.committerId));
   if (!committer) throw new VerificationFailed();
   await verifySignature(committer.sigPk, commit.signature, concat(LABEL.COMMIT_SIG, commit.body, commit.confirm));
-  await verifyPqKeys(commit);
 }
 
 /** Each ML-KEM key of a suite-2 commit must be signed by its roster entry's member (§6.8). */
@@ -759,7 +763,8 @@ export async function verifyPqKeys(commit) {
 
 /** The epoch secret for `member`, after signature, wrap and confirm check; else VerificationFailed. */
 export async function openCommit(commit, member) {
-  await verifyCommit(commit);
+  // Other members' ML-KEM keys are checked by verifyCommit and groupstate.js, not needed here.
+  await verifyCommitter(commit);
   const index = commit.roster.findIndex(
     (e) =>
       equalBytes(e.memberId, member.memberId) &&
