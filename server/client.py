@@ -454,15 +454,17 @@ class HearthClient:
     # -- groups -----------------------------------------------------------------------------
 
     def _member_payload(
-        self, member: MemberKeys, pseudonym: str, group_id: bytes
+        self, member: MemberKeys, pseudonym: str, group_id: bytes | None = None
     ) -> dict[str, str]:
+        """The ``member keys`` of a join or a group's creation; with ``group_id``, also the
+        member's ML-KEM key signed for that group, if it has one (§6.8)."""
         payload = {
             "member_id": b64encode(member.member_id),
             "sig_pk": b64encode(member.signing.public),
             "kem_pk": b64encode(member.kem.public),
             "pseudonym": pseudonym,
         }
-        if member.pq is not None:
+        if member.pq is not None and group_id is not None:
             payload["pq_key"] = b64encode(member.pq_key(group_id).encode())
         return payload
 
