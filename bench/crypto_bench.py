@@ -18,7 +18,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from crypto.commits import build_commit, open_commit, verify_commit
+from crypto.commits import EpochCommit, build_commit, open_commit, verify_commit
 from crypto.envelopes import open_message, seal_message, verify_envelope
 from crypto.keys import MemberKeys
 from crypto.suite import HPKE_SUITE, LABEL_MSG_SIG
@@ -126,6 +126,39 @@ def commit_rows(size: int, runs: int) -> list[str]:
     ]
 
 
+def suite_row(size: int, runs: int) -> str:
+    """One roster size: commit build and open (one member) in suite 1 beside the hybrid suite 2,
+    built from the same members, and each commit's size on the wire."""
+    members = [MemberKeys.generate() for _ in range(size)]
+    roster = [m.entry for m in members]
+    group_id, prev = os.urandom(16), os.urandom(32)
+    pq_keys = {m.member_id: m.pq_key(group_id) for m in members}
+
+    def build(hybrid: bool) -> EpochCommit:
+        commit, _ = build_commit(
+            group_id=group_id,
+            epoch=2,
+            prev_commit_hash=prev,
+            committer=members[0],
+            roster=roster,
+            pq_keys=pq_keys if hybrid else None,
+        )
+        return commit
+
+    build_runs = max(3, runs // max(1, size // 10))
+    cells = []
+    for hybrid in (False, True):
+        commit = build(hybrid)
+        built = measure(lambda hybrid=hybrid: build(hybrid), build_runs)[0] / 1000
+        opened = measure(lambda commit=commit: open_commit(commit, members[-1]), build_runs)[0]
+        cells.append((built, opened / 1000, len(commit.raw) / 1000))
+    (b1, o1, z1), (b2, o2, z2) = cells
+    return (
+        f"{size:>7} {b1:>10.2f} {b2:>10.2f} {b2 / b1:>6.1f}x {o1:>10.2f} {o2:>10.2f}"
+        f" {o2 / o1:>6.1f}x {z1:>9.1f} {z2:>9.1f}"
+    )
+
+
 def main(quick: bool) -> None:
     """Print the table; ``quick`` runs few iterations (a smoke test)."""
     runs = 20 if quick else 300
@@ -139,6 +172,16 @@ def main(quick: bool) -> None:
         print(verify_row(size, runs))
     for size in (10, 50, 200):
         print("\n".join(commit_rows(size, runs)))
+    print()
+    print("Commits by suite: 1 (X25519 HPKE wraps) beside 2 (X25519 + ML-KEM-768 hybrid wraps)")
+    header = (
+        f"{'members':>7} {'build 1 ms':>10} {'build 2 ms':>10} {'ratio':>7} {'open 1 ms':>10}"
+        f" {'open 2 ms':>10} {'ratio':>7} {'size 1 kB':>9} {'size 2 kB':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for size in (10, 50, 200):
+        print(suite_row(size, runs))
 
 
 if __name__ == "__main__":

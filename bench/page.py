@@ -127,7 +127,8 @@ class Member:
         self.loop = asyncio.new_event_loop()
         self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self.thread.start()
-        self.client = HearthClient(server.url, timeout=60)
+        # it joins a group the page made, which is on the hybrid suite (docs/protocol.md §6.9)
+        self.client = HearthClient(server.url, timeout=60, hybrid=True)
         self.group = b""
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -2,14 +2,16 @@
 
 Layout: ``body = ver ‖ suite ‖ group_id ‖ epoch ‖ prev_commit_hash ‖ committer_id ‖ n(u16) ‖
 roster(n × 80) ‖ wraps(n × 80) ‖ f(u16) ‖ facilitator_ids(f × 16) ‖ a(u16) ‖ authorisations``
-and ``commit = body ‖ confirm(32) ‖ sig(64)``. Whether the roster change is authorised is checked
-against the previous epoch in ``crypto.groupstate``.
+and ``commit = body ‖ confirm(32) ‖ sig(64)``. In suite 2 (§6.9) each roster entry is followed
+by its member's signed ML-KEM key (1328 bytes each) and each wrap is hybrid (1168 bytes).
+Whether the roster change is authorised is checked against the previous epoch in
+``crypto.groupstate``.
 """
 
 import hashlib
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -17,24 +19,31 @@ from crypto.authorisations import Authorisation, read_authorisation
 from crypto.errors import VerificationFailed
 from crypto.fields import Reader, require_bytes, require_epoch
 from crypto.hpke import open_secret, seal_secret
-from crypto.keys import MemberKeys, verify_signature
+from crypto.hybrid import open_hybrid, seal_hybrid
+from crypto.keys import MemberKeys, verify_pq_key, verify_signature
 from crypto.mac import hmac_sha256, verify_hmac_sha256
-from crypto.roster import RosterEntry, encode_roster, sorted_roster
+from crypto.roster import PqKey, RosterEntry, encode_roster, sorted_roster
 from crypto.schedule import confirm_key
 from crypto.suite import (
+    COMMIT_SUITES,
     GROUP_ID_LEN,
     HASH_LEN,
+    HYBRID_WRAP_LEN,
     LABEL_COMMIT_SIG,
     LABEL_WRAP,
     MAC_LEN,
     MAX_AUTHORISATIONS,
     MAX_ROSTER,
     MEMBER_ID_LEN,
-    PREFIX,
+    PQ_KEY_LEN,
     ROSTER_ENTRY_LEN,
     SECRET_LEN,
     SIG_LEN,
+    SUITE,
+    SUITE_HYBRID,
+    VERSION,
     WRAP_LEN,
+    u8,
     u16,
     u64,
 )
@@ -46,11 +55,13 @@ _TRAILER_LEN: Final = MAC_LEN + SIG_LEN  # confirm ‖ sig
 class EpochCommit:
     """A parsed epoch commit; ``raw`` is the exact wire form it came from."""
 
+    suite: int
     group_id: bytes
     epoch: int
     prev_commit_hash: bytes
     committer_id: bytes
     roster: tuple[RosterEntry, ...]
+    pq_keys: tuple[PqKey, ...]  # suite 2: one per roster entry, in its order; suite 1: none
     wraps: tuple[bytes, ...]
     facilitators: tuple[bytes, ...]
     authorisations: tuple[Authorisation, ...]
@@ -75,6 +86,18 @@ class EpochCommit:
                 return entry
         return None
 
+    def pq_key_of(self, member_id: bytes) -> PqKey | None:
+        """The signed ML-KEM key of ``member_id`` in a suite-2 commit."""
+        return self.pq_map().get(member_id)
+
+    def pq_map(self) -> dict[bytes, PqKey]:
+        return {e.member_id: k for e, k in zip(self.roster, self.pq_keys, strict=False)}
+
+    def roster_digest(self) -> bytes:
+        """SHA-256 of the roster as encoded in the commit (with the pq keys in suite 2)."""
+        pq = self.pq_map() if self.suite == SUITE_HYBRID else None
+        return hashlib.sha256(encode_roster(self.roster, pq)).digest()
+
 
 def wrap_info(group_id: bytes, epoch: int, member_id: bytes, roster_digest: bytes) -> bytes:
     """HPKE info of one wrap: binds the secret to group, epoch, recipient and the whole roster."""
@@ -91,12 +114,14 @@ def build_commit(
     facilitators: Sequence[bytes] = (),
     authorisations: Sequence[Authorisation] = (),
     epoch_secret: bytes | None = None,
+    pq_keys: Mapping[bytes, PqKey] | None = None,
 ) -> tuple[EpochCommit, bytes]:
     """Start ``epoch``: wrap a fresh epoch secret to every member and sign the result.
 
     Returns the commit and the epoch secret. The committer must be in ``roster``;
     ``facilitators`` are member_ids of the roster, ``authorisations`` the signed changes since
-    the previous epoch (§6.4).
+    the previous epoch (§6.4). With ``pq_keys`` (member_id → its signed ML-KEM key, one for
+    every member) the commit is of the hybrid suite 2 (§6.9).
     """
     require_bytes("group_id", group_id, GROUP_ID_LEN)
     require_epoch(epoch)
@@ -110,14 +135,31 @@ def build_commit(
         epoch_secret = os.urandom(SECRET_LEN)
     require_bytes("epoch_secret", epoch_secret, SECRET_LEN)
 
-    encoded_roster = encode_roster(entries)
+    suite = SUITE if pq_keys is None else SUITE_HYBRID
+    if pq_keys is not None:
+        _check_pq_keys(group_id, entries, pq_keys)
+    encoded_roster = encode_roster(entries, pq_keys)
     digest = hashlib.sha256(encoded_roster).digest()
-    wraps = b"".join(
-        seal_secret(entry.kem_pk, epoch_secret, wrap_info(group_id, epoch, entry.member_id, digest))
-        for entry in entries
-    )
+    if pq_keys is None:
+        wraps = b"".join(
+            seal_secret(
+                entry.kem_pk, epoch_secret, wrap_info(group_id, epoch, entry.member_id, digest)
+            )
+            for entry in entries
+        )
+    else:
+        wraps = b"".join(
+            seal_hybrid(
+                entry.kem_pk,
+                pq_keys[entry.member_id].public,
+                epoch_secret,
+                wrap_info(group_id, epoch, entry.member_id, digest),
+            )
+            for entry in entries
+        )
     body = (
-        PREFIX
+        u8(VERSION)
+        + u16(suite)
         + group_id
         + u64(epoch)
         + prev_commit_hash
@@ -140,7 +182,10 @@ def build_commit(
 def parse_commit(data: bytes) -> EpochCommit:
     """Parse a commit strictly; ``ValueError`` on any malformed field. Verifies nothing."""
     reader = Reader("commit", data)
-    reader.prefix()
+    suite = reader.prefix(COMMIT_SUITES)
+    hybrid = suite == SUITE_HYBRID
+    wrap_len = HYBRID_WRAP_LEN if hybrid else WRAP_LEN
+    pq_len = PQ_KEY_LEN if hybrid else 0
     group_id = reader.take(GROUP_ID_LEN)
     epoch = reader.uint(8)
     if epoch == 0:
@@ -150,15 +195,21 @@ def parse_commit(data: bytes) -> EpochCommit:
     count = reader.uint(2)
     if not 1 <= count <= MAX_ROSTER:
         raise ValueError(f"commit: roster size must be 1 to {MAX_ROSTER}, got {count}")
-    if reader.remaining() < count * (ROSTER_ENTRY_LEN + WRAP_LEN) + 4 + _TRAILER_LEN:
+    if reader.remaining() < count * (ROSTER_ENTRY_LEN + pq_len + wrap_len) + 4 + _TRAILER_LEN:
         raise ValueError("commit: expected more bytes after the header (truncated)")
-    roster = tuple(RosterEntry.decode(reader.take(ROSTER_ENTRY_LEN)) for _ in range(count))
+    roster_list: list[RosterEntry] = []
+    pq_list: list[PqKey] = []
+    for _ in range(count):
+        roster_list.append(RosterEntry.decode(reader.take(ROSTER_ENTRY_LEN)))
+        if hybrid:
+            pq_list.append(PqKey.decode(reader.take(PQ_KEY_LEN)))
+    roster = tuple(roster_list)
     for before, after in itertools.pairwise(roster):
         if before.member_id >= after.member_id:
             raise ValueError("commit: roster is not sorted by member_id without duplicates")
     if all(entry.member_id != committer_id for entry in roster):
         raise ValueError("commit: committer is not in the roster")
-    wraps = tuple(reader.take(WRAP_LEN) for _ in range(count))
+    wraps = tuple(reader.take(wrap_len) for _ in range(count))
     facilitators = tuple(reader.take(MEMBER_ID_LEN) for _ in range(reader.uint(2)))
     members = {entry.member_id for entry in roster}
     for first, second in itertools.pairwise(facilitators):
@@ -180,11 +231,13 @@ def parse_commit(data: bytes) -> EpochCommit:
     signature = reader.take(SIG_LEN)
     reader.finish()
     return EpochCommit(
+        suite=suite,
         group_id=group_id,
         epoch=epoch,
         prev_commit_hash=prev_commit_hash,
         committer_id=committer_id,
         roster=roster,
+        pq_keys=tuple(pq_list),
         wraps=wraps,
         facilitators=facilitators,
         authorisations=tuple(authorisations),
@@ -195,9 +248,15 @@ def parse_commit(data: bytes) -> EpochCommit:
 
 
 def verify_commit(commit: EpochCommit) -> None:
-    """Check the committer's signature (needs no secret; the server runs this)."""
+    """Check the committer's signature and, in suite 2, that every member signed its ML-KEM
+    key (needs no secret; the server runs this)."""
     if not isinstance(commit, EpochCommit):
         raise TypeError("commit must be EpochCommit")
+    _verify_committer(commit)
+    verify_pq_keys(commit)
+
+
+def _verify_committer(commit: EpochCommit) -> None:
     committer = commit.entry_of(commit.committer_id)
     if committer is None:  # parse_commit refuses this; a hand-built value could not
         raise ValueError("commit: committer is not in the roster")
@@ -206,18 +265,47 @@ def verify_commit(commit: EpochCommit) -> None:
     )
 
 
+def verify_pq_keys(commit: EpochCommit) -> None:
+    """Raise ``VerificationFailed`` unless each pq key is signed by its roster entry's member."""
+    for entry, pq_key in zip(commit.roster, commit.pq_keys, strict=False):
+        verify_pq_key(commit.group_id, entry, pq_key)
+
+
+def _check_pq_keys(
+    group_id: bytes, entries: Sequence[RosterEntry], pq_keys: Mapping[bytes, PqKey]
+) -> None:
+    for entry in entries:
+        pq_key = pq_keys.get(entry.member_id)
+        if not isinstance(pq_key, PqKey):
+            raise ValueError("a hybrid commit needs a signed ML-KEM key for every member")
+        try:
+            verify_pq_key(group_id, entry, pq_key)
+        except VerificationFailed:
+            raise ValueError("an ML-KEM key is not signed by its member") from None
+
+
 def open_commit(commit: EpochCommit, member: MemberKeys) -> bytes:
-    """Return the epoch secret for ``member`` after checking signature, wrap and confirm."""
+    """Return the epoch secret for ``member`` after checking signature, wrap and confirm.
+
+    The other members' ML-KEM keys are not checked here (our wrap does not depend on them, and
+    the roster digest in its info binds them): ``verify_commit`` and ``crypto.groupstate`` do.
+    """
     if not isinstance(member, MemberKeys):
         raise TypeError("member must be MemberKeys")
-    verify_commit(commit)
+    if not isinstance(commit, EpochCommit):
+        raise TypeError("commit must be EpochCommit")
+    _verify_committer(commit)
     index = next((i for i, entry in enumerate(commit.roster) if entry == member.entry), None)
     if index is None:
         # Not a member of this epoch, or the roster carries other keys under our member_id.
         raise VerificationFailed
-    digest = hashlib.sha256(encode_roster(commit.roster)).digest()
-    info = wrap_info(commit.group_id, commit.epoch, member.member_id, digest)
-    epoch_secret = open_secret(member.kem, commit.wraps[index], info)
+    info = wrap_info(commit.group_id, commit.epoch, member.member_id, commit.roster_digest())
+    if commit.suite == SUITE_HYBRID:
+        if member.pq is None or commit.pq_keys[index].public != member.pq.public:
+            raise VerificationFailed  # sealed to an ML-KEM key that is not ours
+        epoch_secret = open_hybrid(member.kem, member.pq, commit.wraps[index], info)
+    else:
+        epoch_secret = open_secret(member.kem, commit.wraps[index], info)
     verify_hmac_sha256(
         confirm_key(epoch_secret, commit.group_id, commit.epoch),
         hashlib.sha256(commit.body).digest(),

@@ -62,14 +62,15 @@ class Reader:
         """Return the next big-endian unsigned integer of ``size`` bytes."""
         return int.from_bytes(self.take(size), "big")
 
-    def prefix(self) -> None:
-        """Read ``ver ‖ suite`` and refuse anything but Hearth v1 (docs/protocol.md §1)."""
+    def prefix(self, suites: tuple[int, ...] = (SUITE,)) -> int:
+        """Read ``ver ‖ suite``, refuse anything but Hearth v1 and ``suites`` (§1); the suite."""
         version = self.uint(1)
         suite = self.uint(2)
         if version != VERSION:
             raise ValueError(f"{self._what}: unsupported version {version}")
-        if suite != SUITE:
+        if suite not in suites:
             raise ValueError(f"{self._what}: unsupported suite {suite}")
+        return suite
 
     def remaining(self) -> int:
         """Number of bytes not read yet."""

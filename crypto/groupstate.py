@@ -8,6 +8,10 @@ by a facilitator of the previous epoch (or by an invite key such a facilitator c
 departed entry removed by a facilitator or leaving by its own signature. Who is a facilitator is
 part of the state too: the creator, by the group's genesis commit, and whoever an existing
 facilitator admits with role 1.
+
+The cipher suite only goes up (§6.9): once a commit of the hybrid suite 2 is verified, a later
+commit of suite 1 is refused, whoever signed it, so a hostile server or member cannot take a group
+back to wraps a future quantum computer could open. A member keeps the ML-KEM key it had.
 """
 
 from dataclasses import dataclass
@@ -24,7 +28,7 @@ from crypto.authorisations import (
     leave_message,
     removal_message,
 )
-from crypto.commits import EpochCommit, verify_commit
+from crypto.commits import EpochCommit, verify_commit, verify_pq_keys
 from crypto.errors import VerificationFailed
 from crypto.keys import MemberKeys, verify_signature
 from crypto.roster import RosterEntry, sorted_roster
@@ -34,6 +38,7 @@ from crypto.suite import (
     LABEL_COMMIT_SIG,
     ROLE_FACILITATOR,
     ROLE_MEMBER,
+    SUITE,
 )
 
 
@@ -63,6 +68,8 @@ class GroupState:
     roster: tuple[RosterEntry, ...]
     facilitators: frozenset[bytes]
     departed: frozenset[bytes]  # member_ids this chain saw leave; never admitted again
+    suite: int = SUITE  # of the last commit; never lowered (§6.9)
+    pq_keys: tuple[tuple[bytes, bytes], ...] = ()  # (member_id, pq_pk) of a suite-2 roster
 
     def entry_of(self, member_id: bytes) -> RosterEntry | None:
         return next((e for e in self.roster if e.member_id == member_id), None)
@@ -88,6 +95,8 @@ def _state_of(commit: EpochCommit, departed: frozenset[bytes]) -> GroupState:
         commit.roster,
         frozenset(commit.facilitators),
         departed,
+        commit.suite,
+        tuple((member_id, key.public) for member_id, key in commit.pq_map().items()),
     )
 
 
@@ -147,6 +156,7 @@ def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Ch
     _check(commit.group_id == state.group_id, "the commit is for another group")
     _check(commit.epoch == state.epoch + 1, "the commit does not follow the held epoch")
     _check(commit.prev_commit_hash == state.commit_hash, "the commit does not extend the chain")
+    _check(commit.suite >= state.suite, "the commit lowers the group's cipher suite")
     previous = {e.member_id: e for e in state.roster}
     committer = previous.get(commit.committer_id)
     _check(committer is not None, "the committer was not a member of the previous epoch")
@@ -157,6 +167,15 @@ def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Ch
         commit.signature,
         LABEL_COMMIT_SIG + commit.body + commit.confirm,
         "the commit signature",
+    )
+    try:
+        verify_pq_keys(commit)
+    except VerificationFailed:
+        raise UntrustedCommit("an ML-KEM key is not signed by its member") from None
+    held_pq = dict(state.pq_keys)
+    _check(
+        all(held_pq.get(m, k.public) == k.public for m, k in commit.pq_map().items()),
+        "a member's ML-KEM key changed",
     )
     admitted: dict[bytes, RosterEntry] = {}
     departed: set[bytes] = set()

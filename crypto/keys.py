@@ -5,18 +5,20 @@ import os
 from dataclasses import dataclass, field
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.mlkem import MLKEM768PrivateKey, MLKEM768PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from nacl.bindings import crypto_sign_open
 from nacl.exceptions import BadSignatureError
 
 from crypto.errors import VerificationFailed
 from crypto.fields import require_bytes
-from crypto.roster import RosterEntry
+from crypto.roster import PqKey, RosterEntry, pq_key_message
 from crypto.suite import (
     FINGERPRINT_BYTES,
     KEM_PK_LEN,
     LABEL_FPR,
     MEMBER_ID_LEN,
+    PQ_SEED_LEN,
     PRIVATE_KEY_LEN,
     SIG_LEN,
     SIG_PK_LEN,
@@ -77,24 +79,66 @@ class KemKey:
 
 
 @dataclass(frozen=True, slots=True)
+class PqKemKey:
+    """An ML-KEM-768 key pair (FIPS 203), the post-quantum half of a hybrid wrap (§6.9)."""
+
+    key: MLKEM768PrivateKey = field(repr=False, compare=False)
+    public: bytes
+
+    @classmethod
+    def generate(cls) -> "PqKemKey":
+        return cls._of(MLKEM768PrivateKey.generate())
+
+    @classmethod
+    def from_seed(cls, seed: bytes) -> "PqKemKey":
+        """The key pair of the 64-byte seed ``d ‖ z`` (FIPS 203 §7.1 ML-KEM.KeyGen_internal)."""
+        seed = require_bytes("seed", seed, PQ_SEED_LEN)
+        return cls._of(MLKEM768PrivateKey.from_seed_bytes(seed))
+
+    @classmethod
+    def _of(cls, key: MLKEM768PrivateKey) -> "PqKemKey":
+        return cls(key, key.public_key().public_bytes_raw())
+
+    def seed(self) -> bytes:
+        """The 64-byte seed (keep it secret)."""
+        return self.key.private_bytes_raw()
+
+
+@dataclass(frozen=True, slots=True)
 class MemberKeys:
-    """A member's per-group identity: random member_id, signing key and KEM key."""
+    """A member's per-group identity: random member_id, signing key, KEM key and, for the hybrid
+    suite (§6.9), an ML-KEM-768 key (None: a client of suite 1 only)."""
 
     member_id: bytes
     signing: SigningKey
     kem: KemKey
+    pq: PqKemKey | None = None
 
     def __post_init__(self) -> None:
         require_bytes("member_id", self.member_id, MEMBER_ID_LEN)
 
     @classmethod
-    def generate(cls) -> "MemberKeys":
+    def generate(cls, *, hybrid: bool = True) -> "MemberKeys":
         # A fresh random id per group, so members cannot link one person across groups.
-        return cls(os.urandom(MEMBER_ID_LEN), SigningKey.generate(), KemKey.generate())
+        pq = PqKemKey.generate() if hybrid else None
+        return cls(os.urandom(MEMBER_ID_LEN), SigningKey.generate(), KemKey.generate(), pq)
 
     @property
     def entry(self) -> RosterEntry:
         return RosterEntry(self.member_id, self.signing.public, self.kem.public)
+
+    def pq_key(self, group_id: bytes) -> PqKey:
+        """This member's ML-KEM public key, signed for ``group_id``; ``ValueError`` without one."""
+        if self.pq is None:
+            raise ValueError("these member keys have no ML-KEM key")
+        message = pq_key_message(group_id, self.member_id, self.pq.public)
+        return PqKey(self.pq.public, self.signing.sign(message))
+
+
+def verify_pq_key(group_id: bytes, entry: RosterEntry, pq_key: PqKey) -> None:
+    """Raise ``VerificationFailed`` unless ``entry``'s member signed ``pq_key`` for the group."""
+    message = pq_key_message(group_id, entry.member_id, pq_key.public)
+    verify_signature(entry.sig_pk, pq_key.signature, message)
 
 
 def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> None:
@@ -129,6 +173,22 @@ def check_kem_public_key(public_key: bytes) -> None:
         X25519PrivateKey.generate().exchange(X25519PublicKey.from_public_bytes(public_key))
     except ValueError:
         raise ValueError("kem_pk is a low-order X25519 point") from None
+
+
+def check_pq_key(group_id: bytes, entry: RosterEntry, encoded: bytes) -> PqKey:
+    """The signed ML-KEM key ``encoded`` of ``entry``'s member in ``group_id``, or ``ValueError``
+    if it is malformed, not a valid ML-KEM-768 public key (FIPS 203 §7.2 modulus check) or not
+    signed by the member."""
+    pq_key = PqKey.decode(encoded)
+    try:
+        MLKEM768PublicKey.from_public_bytes(pq_key.public)
+    except ValueError:
+        raise ValueError("pq_pk is not a valid ML-KEM-768 public key") from None
+    try:
+        verify_pq_key(group_id, entry, pq_key)
+    except VerificationFailed:
+        raise ValueError("the ML-KEM key is not signed by the member's sig_pk") from None
+    return pq_key
 
 
 def fingerprint(public_key: bytes) -> str:

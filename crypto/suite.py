@@ -6,6 +6,10 @@ from cryptography.hazmat.primitives import hpke
 
 VERSION: Final = 1
 SUITE: Final = 1  # X25519 / HKDF-SHA256 / AES-128-GCM / Ed25519, aligned with MLS suite 1
+# Suite 1 with every epoch wrap under X25519 and ML-KEM-768 together (docs/protocol.md §6.9).
+# Only commits carry it: message headers keep suite 1, whose message protection it does not change.
+SUITE_HYBRID: Final = 2
+COMMIT_SUITES: Final = (SUITE, SUITE_HYBRID)
 
 GROUP_ID_LEN: Final = 16
 MEMBER_ID_LEN: Final = 16
@@ -26,6 +30,12 @@ KEM_PK_LEN: Final = 32  # X25519 public key
 PRIVATE_KEY_LEN: Final = 32  # raw Ed25519 seed or X25519 scalar
 ENC_LEN: Final = 32  # HPKE encapsulated key for DHKEM(X25519)
 WRAP_LEN: Final = ENC_LEN + SECRET_LEN + TAG_LEN  # 80
+PQ_PK_LEN: Final = 1184  # ML-KEM-768 encapsulation key (FIPS 203 §8, Table 3)
+PQ_CT_LEN: Final = 1088  # ML-KEM-768 ciphertext
+PQ_SEED_LEN: Final = 64  # ML-KEM private key as its seed d ‖ z (FIPS 203 §7.1)
+PQ_KEY_LEN: Final = PQ_PK_LEN + SIG_LEN  # pq_pk ‖ the member's signature over it: 1248
+HYBRID_WRAP_LEN: Final = ENC_LEN + PQ_CT_LEN + SECRET_LEN + TAG_LEN  # 1168
+HYBRID_ENTRY_LEN: Final = 80 + PQ_KEY_LEN  # roster entry ‖ pq key: 1328
 ROSTER_ENTRY_LEN: Final = MEMBER_ID_LEN + SIG_PK_LEN + KEM_PK_LEN  # 80
 HEADER_LEN: Final = 1 + 2 + GROUP_ID_LEN + EPOCH_LEN + MEMBER_ID_LEN + MSG_ID_LEN + NONCE_LEN + 32
 CHALLENGE_RANDOM_LEN: Final = 16
@@ -55,6 +65,8 @@ LABEL_ADMIT: Final = b"hearth-v1 admit"
 LABEL_INVITE: Final = b"hearth-v1 invite"
 LABEL_REMOVE: Final = b"hearth-v1 remove"
 LABEL_LEAVE: Final = b"hearth-v1 leave"
+LABEL_PQ_KEY: Final = b"hearth-v1 pq-key"
+LABEL_HYBRID_WRAP: Final = b"hearth-v1 hybrid-wrap"
 
 # Roster changes a commit carries (docs/protocol.md §6.4): tag bytes and roles.
 AUTH_ADMIT: Final = 1  # admission signed by a facilitator's member key
@@ -94,4 +106,5 @@ def u64(n: int) -> bytes:
     return n.to_bytes(8, "big")
 
 
-PREFIX: Final = u8(VERSION) + u16(SUITE)  # every header and commit starts with ver ‖ suite
+# Every header and suite-1 commit starts with ver ‖ suite (a suite-2 commit with ver ‖ 0x0002).
+PREFIX: Final = u8(VERSION) + u16(SUITE)

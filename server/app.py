@@ -218,7 +218,9 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
                 http=http_protocol,
                 # websockets-sansio with smaller per-connection objects (realtime/lean.py)
                 ws=ws_protocol,
-                ws_max_size=config.server.max_message_bytes,
+                # a commit may be larger than any other message (reader.py holds the rest to
+                # max_message_bytes)
+                ws_max_size=max(config.server.max_message_bytes, config.server.max_commit_bytes),
                 ws_per_message_deflate=False,
                 access_log=False,
                 log_config=None,

@@ -52,14 +52,15 @@ from crypto.groupstate import (
     keyed_state,
     parse_anchor,
 )
-from crypto.keys import MemberKeys, SigningKey
-from crypto.roster import RosterEntry
+from crypto.keys import MemberKeys, PqKemKey, SigningKey
+from crypto.roster import PqKey, RosterEntry
 from crypto.suite import (
     CONTENT_TYPE_NOTED_TEXT,
     CONTENT_TYPE_TEXT,
     ROLE_FACILITATOR,
     ROLE_MEMBER,
     SIG_PK_LEN,
+    SUITE_HYBRID,
 )
 from server.backoff import Backoff
 
@@ -177,8 +178,12 @@ class HearthClient:
         timeout: float = 15.0,
         ssl: SSLContext | None = None,
         answer_rotations: bool = False,
+        hybrid: bool = False,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        # Whether this client has ML-KEM keys (the hybrid suite 2, §6.9); without, it is a
+        # client of suite 1 only, like a browser without ML-KEM-768.
+        self.hybrid = hybrid
         self.origin = origin or self.base_url
         self.account = account or SigningKey.generate()
         self.timeout = timeout
@@ -503,13 +508,20 @@ class HearthClient:
 
     # -- groups -----------------------------------------------------------------------------
 
-    def _member_payload(self, member: MemberKeys, pseudonym: str) -> dict[str, str]:
-        return {
+    def _member_payload(
+        self, member: MemberKeys, pseudonym: str, group_id: bytes | None = None
+    ) -> dict[str, str]:
+        """The ``member keys`` of a join or a group's creation; with ``group_id``, also the
+        member's ML-KEM key signed for that group, if it has one (§6.9)."""
+        payload = {
             "member_id": b64encode(member.member_id),
             "sig_pk": b64encode(member.signing.public),
             "kem_pk": b64encode(member.kem.public),
             "pseudonym": pseudonym,
         }
+        if member.pq is not None and group_id is not None:
+            payload["pq_key"] = b64encode(member.pq_key(group_id).encode())
+        return payload
 
     async def create_group(
         self,
@@ -525,7 +537,7 @@ class HearthClient:
         """A new group we facilitate; ``schedule`` lists its weekly sessions, each
         ``{"day": "tue", "start": "19:00", "end": "20:30"}`` in the organisation's time zone."""
         group_id = os.urandom(16)
-        member = MemberKeys.generate()
+        member = MemberKeys.generate(hybrid=self.hybrid)
         commit, _ = build_commit(
             group_id=group_id,
             epoch=1,
@@ -533,6 +545,7 @@ class HearthClient:
             committer=member,
             roster=[member.entry],
             facilitators=[member.member_id],
+            pq_keys={member.member_id: member.pq_key(group_id)} if self.hybrid else None,
         )
         payload: dict[str, Any] = {
             "group_id": b64encode(group_id),
@@ -540,7 +553,7 @@ class HearthClient:
             "rules": rules,
             "join_policy": join_policy,
             "posting_policy": posting_policy,
-            "member": self._member_payload(member, pseudonym),
+            "member": self._member_payload(member, pseudonym, group_id),
             "commit": b64encode(commit.raw),
         }
         if retention_days is not None:
@@ -580,11 +593,11 @@ class HearthClient:
         invite = InviteToken.of(token)
         preview = await self.call("invite.preview", {"token": str(invite)})
         group_id = b64decode(preview["group"]["group_id"])
-        member = MemberKeys.generate()
+        member = MemberKeys.generate(hybrid=self.hybrid)
         keys = GroupKeys(member)
         payload: dict[str, Any] = {
             "token": str(invite),
-            "member": self._member_payload(member, pseudonym),
+            "member": self._member_payload(member, pseudonym, group_id),
             "accept_rules": True,
         }
         keys.anchor = invite.anchor
@@ -604,6 +617,20 @@ class HearthClient:
         self.keys[group_id] = keys
         reply = await self.call("group.join", payload)
         return group_id, str(reply["me"]["state"])
+
+    async def send_pq_key(self, group_id: bytes) -> None:
+        """Give a membership that began without an ML-KEM key one (§6.9), as a client that
+        supports the hybrid suite does: the group's next commit can then be of suite 2."""
+        keys = self.keys[group_id]
+        if keys.member.pq is None:
+            member = keys.member
+            upgraded = MemberKeys(member.member_id, member.signing, member.kem, PqKemKey.generate())
+            payload = {
+                "group_id": b64encode(group_id),
+                "pq_key": b64encode(upgraded.pq_key(group_id).encode()),
+            }
+            await self.call("member.pq_key", payload)
+            keys.member = upgraded
 
     def member_id(self, group_id: bytes) -> bytes:
         return self.keys[group_id].member.member_id
@@ -795,6 +822,27 @@ class HearthClient:
                 facilitators.add(member_id)
         return roster, sorted(facilitators), authorisations
 
+    @staticmethod
+    def _pq_keys(
+        state: GroupState, roster: list[RosterEntry], listing: dict[str, Any]
+    ) -> dict[bytes, PqKey] | None:
+        """The suite negotiation of §6.9: the members' signed ML-KEM keys when every member of
+        the next roster sent one and its commit fits a frame (suite 2), else None (suite 1),
+        which a hybrid group refuses."""
+        sent = {
+            b64decode(m["member_id"]): PqKey.decode(b64decode(m["pq_key"]))
+            for m in listing["members"]
+            if m.get("pq_key")
+        }
+        fits = len(roster) <= int(listing.get("hybrid_max_members", 0))
+        if (state.suite == SUITE_HYBRID or fits) and all(e.member_id in sent for e in roster):
+            return {entry.member_id: sent[entry.member_id] for entry in roster}
+        if state.suite == SUITE_HYBRID:
+            raise HearthRefused(
+                "suite_downgrade", "a member of this hybrid group has no ML-KEM key", {}
+            )
+        return None
+
     async def rotate(self, group_id: bytes, *, attempts: int = 3) -> int:
         """Send the commit for the next epoch to the group's current members; returns its number.
 
@@ -818,6 +866,7 @@ class HearthClient:
                 roster=roster,
                 facilitators=facilitators,
                 authorisations=authorisations,
+                pq_keys=self._pq_keys(keys.state, roster, listing),
             )
             try:
                 state, changes = advance(keys.state, commit)  # what every member will check

@@ -162,6 +162,16 @@ class ServerConfig:
     max_message_bytes: int = field(
         default=65536, metadata=_doc("Largest WebSocket message accepted, in bytes.", min=1024)
     )
+    max_commit_bytes: int = field(
+        default=1048576,
+        metadata=_doc(
+            "Largest WebSocket message accepted for an epoch commit (epoch.commit, group.create), "
+            "in bytes. A commit of the post-quantum hybrid suite takes 2.5 kB per member "
+            "(docs/protocol.md §6.9): 1 MiB holds 283 members, which keeps groups of up to "
+            "groups.max_members protected; a hybrid group cannot grow past what this holds.",
+            min=1024,
+        ),
+    )
     organisation_name: str = field(
         default="Hearth", metadata=_doc("Name shown to members on the page.", min_length=1)
     )

@@ -39,6 +39,8 @@ class Code(StrEnum):
     INVALID_COMMIT = "invalid_commit"
     INVALID_AUTHORISATION = "invalid_authorisation"
     UNAUTHORISED_CHANGE = "unauthorised_change"
+    SUITE_DOWNGRADE = "suite_downgrade"
+    HYBRID_REQUIRED = "hybrid_required"
     INVALID_ENVELOPE = "invalid_envelope"
     DUPLICATE_MESSAGE = "duplicate_message"
     ROTATION_REQUIRED = "rotation_required"

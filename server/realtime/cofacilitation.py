@@ -177,11 +177,18 @@ async def accept_facilitation(
 ) -> Reply:
     """An invited facilitator asks to join with fresh member keys; a facilitator of the group
     admits it with the facilitator role (``join.decide``)."""
-    from server.realtime.groups import new_member  # the handlers of groups import this module
+    # the handlers of groups import this module
+    from server.realtime.groups import check_suite_support, new_member
 
     facilitator = await hub.require_session(connection)
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    newcomer = new_member(connection, payload.member, facilitator=True)
+    newcomer = new_member(connection, payload.member, group_id, facilitator=True)
+    invited = any(
+        f.facilitator_id == facilitator.facilitator_id and f.state == "invited"
+        for f in await hub.cofacilitators.of_group(group_id)
+    )
+    if invited:  # else join refuses it as it should (forbidden, already_member)
+        await check_suite_support(hub, group_id, newcomer)
     member = await hub.cofacilitators.join(
         group_id=group_id,
         facilitator_id=facilitator.facilitator_id,

@@ -7,10 +7,13 @@ from typing import TYPE_CHECKING
 from crypto.commits import EpochCommit, parse_commit
 from crypto.encoding import b64encode
 from crypto.groupstate import GroupState, UntrustedCommit, advance
+from crypto.keys import check_pq_key
+from crypto.roster import RosterEntry
 from server.errors import Code, HearthError
 from server.realtime import schemas
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
+from server.realtime.suites import check_commit_suite, group_suite, hybrid_capacity
 from server.realtime.wire import (
     account_room,
     decode_b64,
@@ -35,6 +38,9 @@ async def commit_epoch(hub: Hub, connection: Connection, payload: schemas.EpochC
     committer = state.members.get(commit.committer_id)
     if committer is None or committer.account_pk != connection.account_pk:
         raise HearthError(Code.FORBIDDEN, "you can only commit as your own member of this group")
+    head = await hub.groups.commits_from(group_id, state.group.current_epoch)
+    capacity = hybrid_capacity(hub.config.server)
+    check_commit_suite(commit, group_suite(head), state.active, capacity)
     active = {(m.member_id, m.sig_pk, m.kem_pk) for m in state.active}
     if {(e.member_id, e.sig_pk, e.kem_pk) for e in commit.roster} == active:
         # (a roster that is not the active members gets roster_mismatch from accept_commit)
@@ -79,12 +85,41 @@ async def _check_authorised(hub: Hub, group_id: bytes, commit: EpochCommit, curr
     # The server does not keep the chain's departed set; member_ids are never reused in a
     # group, and clients, which hold it, refuse a re-admission.
     state = GroupState(
-        group_id, held.epoch, held.hash, held.roster, frozenset(held.facilitators), frozenset()
+        group_id,
+        held.epoch,
+        held.hash,
+        held.roster,
+        frozenset(held.facilitators),
+        frozenset(),
+        held.suite,
+        tuple((member_id, key.public) for member_id, key in held.pq_map().items()),
     )
     try:
         advance(state, commit)
     except UntrustedCommit as exc:
         raise HearthError(Code.UNAUTHORISED_CHANGE, f"the commit is refused: {exc}") from None
+
+
+@event("member.pq_key", schemas.PqKeyIn)
+async def add_pq_key(hub: Hub, connection: Connection, payload: schemas.PqKeyIn) -> Reply:
+    """A member whose membership began on a client of suite 1 only sends its ML-KEM key from a
+    client that supports the hybrid suite (§6.9): once every member has one, the group's next
+    commit is of suite 2. Sending the same key again is harmless; another one is refused."""
+    group_id = decode_b64(payload.group_id, "group_id", 16)
+    member = await hub.member_for(connection, group_id)
+    pq_key = decode_b64(payload.pq_key, "pq_key", 1248)
+    if member.pq_key is not None:
+        if member.pq_key == pq_key:
+            return {}
+        raise HearthError(Code.FORBIDDEN, "this member's ML-KEM key is set and cannot change")
+    try:
+        check_pq_key(group_id, RosterEntry(member.member_id, member.sig_pk, member.kem_pk), pq_key)
+    except ValueError as exc:
+        raise HearthError(Code.BAD_REQUEST, f"pq_key is refused: {exc}") from None
+    if not await hub.groups.set_pq_key(group_id, member.member_id, pq_key):
+        raise HearthError(Code.FORBIDDEN, "this member's ML-KEM key is set and cannot change")
+    await hub.changed({"t": "reload", "g": group_id.hex()})
+    return {}
 
 
 @event("epoch.list", schemas.EpochList)

@@ -7,9 +7,9 @@ import secrets
 from typing import TYPE_CHECKING
 
 from crypto.encoding import b64encode
-from crypto.keys import check_kem_public_key
+from crypto.keys import check_kem_public_key, check_pq_key
 from crypto.roster import RosterEntry
-from crypto.suite import ROLE_FACILITATOR, ROLE_MEMBER
+from crypto.suite import ROLE_FACILITATOR, ROLE_MEMBER, SUITE, SUITE_HYBRID
 from server import schedule
 from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
@@ -28,6 +28,7 @@ from server.realtime.cofacilitation import (
 from server.realtime.events import Reply, event
 from server.realtime.posting import posting_open
 from server.realtime.state import Connection
+from server.realtime.suites import group_suite, hybrid_capacity
 from server.realtime.views import group_view, invite_view, member_view, mute_view
 from server.realtime.wire import (
     account_room,
@@ -48,8 +49,14 @@ def _hash_token(token: str) -> bytes:
 
 
 def new_member(
-    connection: Connection, keys: schemas.MemberKeysIn, *, facilitator: bool = False
+    connection: Connection,
+    keys: schemas.MemberKeysIn,
+    group_id: bytes | None,
+    *,
+    facilitator: bool = False,
 ) -> NewMember:
+    """The member a join or a group's creation adds; its ML-KEM key, if it sent one, checked
+    against ``group_id`` (None: the invite names no open group, which ``join`` refuses)."""
     member_id = decode_b64(keys.member_id, "member_id", 16)
     sig_pk = decode_b64(keys.sig_pk, "sig_pk", 32)
     kem_pk = decode_b64(keys.kem_pk, "kem_pk", 32)
@@ -57,9 +64,16 @@ def new_member(
         check_kem_public_key(kem_pk)
     except ValueError:
         raise HearthError(Code.BAD_REQUEST, "kem_pk is not a usable X25519 public key") from None
+    pq_key = None
+    if keys.pq_key is not None and group_id is not None:
+        pq_key = decode_b64(keys.pq_key, "pq_key", 1248)
+        try:
+            check_pq_key(group_id, RosterEntry(member_id, sig_pk, kem_pk), pq_key)
+        except ValueError as exc:
+            raise HearthError(Code.BAD_REQUEST, f"pq_key is refused: {exc}") from None
     pseudonym = normalise_pseudonym(keys.pseudonym, may_name_role=facilitator)
     return NewMember(
-        member_id, connection.account_pk, sig_pk, kem_pk, pseudonym, skeleton(pseudonym)
+        member_id, connection.account_pk, sig_pk, kem_pk, pseudonym, skeleton(pseudonym), pq_key
     )
 
 
@@ -124,9 +138,20 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
 async def create_group(hub: Hub, connection: Connection, payload: schemas.GroupCreate) -> Reply:
     facilitator = await hub.require_session(connection)
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    creator = new_member(connection, payload.member, facilitator=True)  # its role is real
+    creator = new_member(connection, payload.member, group_id, facilitator=True)  # role is real
     raw_commit = decode_b64(payload.commit, "commit")
     commit = signed_commit(raw_commit)
+    own_pq = commit.pq_key_of(creator.member_id)
+    if commit.suite == SUITE and creator.pq_key is not None:
+        raise HearthError(
+            Code.SUITE_DOWNGRADE,
+            "the creator's client supports the hybrid suite: a new group's commit must be of "
+            "suite 2",
+        )
+    if commit.suite == SUITE_HYBRID and (own_pq is None or own_pq.encode() != creator.pq_key):
+        raise HearthError(
+            Code.INVALID_COMMIT, "the commit's ML-KEM key is not the one the creator sent"
+        )
     expected = (RosterEntry(creator.member_id, creator.sig_pk, creator.kem_pk),)
     if (
         commit.group_id != group_id
@@ -250,10 +275,37 @@ async def preview_invite(hub: Hub, connection: Connection, payload: schemas.Invi
     }
 
 
+async def check_suite_support(hub: Hub, group_id: bytes, newcomer: NewMember) -> None:
+    """§6.9: a group's suite never goes down, so a suite-2 group cannot key a client of suite 1
+    only, nor grow past the members whose commit fits a frame (server.max_commit_bytes)."""
+    head = await hub.groups.commits_from(
+        group_id, (await hub.group_state(group_id)).group.current_epoch
+    )
+    if group_suite(head) != SUITE_HYBRID:
+        return
+    if newcomer.pq_key is None:
+        raise HearthError(
+            Code.HYBRID_REQUIRED,
+            "this group is protected against future quantum computers; join it with a "
+            "browser that supports ML-KEM-768 (a current Chromium or Chrome)",
+        )
+    capacity = hybrid_capacity(hub.config.server)
+    live = [m for m in (await hub.group_state(group_id)).members.values()]
+    if sum(m.state in ("pending", "active") for m in live) >= capacity:
+        raise HearthError(
+            Code.GROUP_FULL,
+            f"this group is protected against future quantum computers and holds the {capacity} "
+            "members whose keys fit this server's message size limit",
+        )
+
+
 @event("group.join", schemas.GroupJoin)
 async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoin) -> Reply:
     await hub.limit(hub.limits.joins, connection)
-    newcomer = new_member(connection, payload.member)
+    invited = await hub.groups.invite_group(_hash_token(payload.token), hub.clock())
+    newcomer = new_member(connection, payload.member, None if invited is None else invited.group_id)
+    if invited is not None:
+        await check_suite_support(hub, invited.group_id, newcomer)
     admission = None
     if payload.admission is not None:
         # An open group lets in whoever holds the invite link: the link's key signs the
@@ -439,6 +491,7 @@ async def list_members(hub: Hub, connection: Connection, payload: schemas.GroupR
             for m in shown
         ],
         "rotation_needed": state.rotation_needed,
+        "hybrid_max_members": hybrid_capacity(hub.config.server),
         "admissions": [
             {"member_id": b64encode(m), "admission": b64encode(admissions[m])}
             for m in sorted(active - state.epoch_roster)

@@ -125,7 +125,9 @@ class Hub:
             json=MsgspecJSON,
             transports=["websocket"],
             cors_allowed_origins=OriginGate(config.server.public_origins).allows,
-            max_http_buffer_size=config.server.max_message_bytes,
+            max_http_buffer_size=max(
+                config.server.max_message_bytes, config.server.max_commit_bytes
+            ),
             ping_interval=config.connections.ping_interval_seconds,
             ping_timeout=config.connections.ping_timeout_seconds,
             always_connect=False,
@@ -135,6 +137,7 @@ class Hub:
             client_manager=client_manager,
         )
         self.sio.eio.max_backlog_bytes = config.limits.max_outgoing_backlog_bytes
+        self.sio.eio.max_message_bytes = config.server.max_message_bytes  # reader.py
         self.deliveries = Deliveries(
             self.sio,
             window_ms=config.server.coalesce_ms,

@@ -9,7 +9,9 @@ starts the socket's writer for queued packets, then reads in the connection's ow
 deadline (``asyncio.timeout``) moved on as each packet arrives. A client silent for
 ``ping_interval + ping_timeout`` is closed, as engine.io closes it; so is one that sends a packet
 larger than ``max_http_buffer_size``, or a packet engine.io cannot decode (engine.io lets that
-error escape to the server's log). Packets are handled in order: a message packet goes straight
+error escape to the server's log); a packet larger than ``server.max_message_bytes`` is allowed
+only for an epoch commit (up to ``server.max_commit_bytes``). Packets are handled in order: a
+message packet goes straight
 to python-socketio's handler for it (what ``AsyncSocket.receive`` calls, through engine.io's
 ``_trigger_event``, which builds a closure per packet), every other packet to
 ``AsyncSocket.receive``, with engine.io's handling of its errors.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from typing import Any
 
 from engineio import exceptions as eio_exceptions
@@ -33,6 +36,11 @@ from server.realtime.lean import release
 from server.realtime.transport import close_within_timeout
 
 log = logging.getLogger("hearth.realtime")
+
+# An event packet of epoch.commit or group.create (engine.io message "4", Socket.IO event "2",
+# an optional ack id): only these may exceed server.max_message_bytes, up to max_commit_bytes
+# (a hybrid-suite commit takes 2.5 kB per member, docs/protocol.md §6.9).
+_COMMIT_PACKET = re.compile(r'42[0-9]{0,12}\["(?:epoch\.commit|group\.create)",')
 
 
 async def serve_websocket(socket: Any, ws: Any) -> None:
@@ -67,7 +75,10 @@ async def _read(socket: Any, ws: Any) -> None:
         while True:
             deadline.reschedule(loop.time() + quiet_limit)
             data = await ws.wait()
-            if len(data) > server.max_http_buffer_size:
+            if len(data) > server.max_http_buffer_size or (
+                len(data) > getattr(server, "max_message_bytes", len(data))
+                and not (isinstance(data, str) and _COMMIT_PACKET.match(data, 0, 64))
+            ):
                 return
             try:
                 pkt = eio_packet.Packet(encoded_packet=data)

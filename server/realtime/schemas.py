@@ -8,6 +8,11 @@ from typing import Annotated, Literal
 import msgspec
 
 B64 = Annotated[str, msgspec.Meta(min_length=1, max_length=90_000, pattern=r"^[A-Za-z0-9_-]+$")]
+# A commit: the hybrid suite 2 takes 2496 bytes per member (docs/protocol.md §6.9), 3.3 MB as
+# base64url for the largest roster; the frame limit (server.max_message_bytes) bounds it first.
+CommitB64 = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=3_400_000, pattern=r"^[A-Za-z0-9_-]+$")
+]
 Id16 = Annotated[str, msgspec.Meta(min_length=22, max_length=22, pattern=r"^[A-Za-z0-9_-]+$")]
 Id32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
 Key32 = Annotated[str, msgspec.Meta(min_length=43, max_length=43, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -24,6 +29,10 @@ Seq = Annotated[int, msgspec.Meta(ge=1, le=2**53)]
 Token = Annotated[str, msgspec.Meta(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 InviteId = Annotated[str, msgspec.Meta(min_length=16, max_length=16, pattern=r"^[0-9a-f]+$")]
 Pseudonym = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# pq_pk(1184) ‖ sig(64) in base64url: a member's signed ML-KEM-768 key (§6.9)
+PqKeyB64 = Annotated[
+    str, msgspec.Meta(min_length=1664, max_length=1664, pattern=r"^[A-Za-z0-9_-]+$")
+]
 
 
 class Strict(msgspec.Struct, forbid_unknown_fields=True, frozen=True):
@@ -39,6 +48,7 @@ class MemberKeysIn(Strict, frozen=True):
     sig_pk: Key32
     kem_pk: Key32
     pseudonym: Pseudonym
+    pq_key: PqKeyB64 | None = None  # absent: a client of suite 1 only
 
 
 class SessionIn(Strict, frozen=True):
@@ -59,7 +69,7 @@ class GroupCreate(Strict, frozen=True):
     rules: Rules
     posting_policy: Literal["always", "facilitator_present"]
     member: MemberKeysIn
-    commit: B64
+    commit: CommitB64
     # A new group lets no one in without a facilitator unless it says so (bans that stick).
     join_policy: Literal["approval", "open"] = "approval"
     retention_days: RetentionDays | None = None
@@ -140,9 +150,14 @@ class MemberRef(Strict, frozen=True):
     member_id: Id16
 
 
+class PqKeyIn(Strict, frozen=True):
+    group_id: Id16
+    pq_key: PqKeyB64
+
+
 class EpochCommitIn(Strict, frozen=True):
     group_id: Id16
-    commit: B64
+    commit: CommitB64
 
 
 class EpochFlag(Strict, frozen=True):

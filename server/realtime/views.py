@@ -29,6 +29,7 @@ def member_view(member: MemberRow) -> dict[str, Any]:
         "member_id": b64encode(member.member_id),
         "sig_pk": b64encode(member.sig_pk),
         "kem_pk": b64encode(member.kem_pk),
+        "pq_key": None if member.pq_key is None else b64encode(member.pq_key),
         "pseudonym": member.pseudonym,
         "state": member.state,
         "role": "facilitator" if member.facilitator_id is not None else "member",

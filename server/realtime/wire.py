@@ -5,7 +5,7 @@ from __future__ import annotations
 from crypto.commits import EpochCommit, parse_commit, verify_commit
 from crypto.encoding import b64decode
 from crypto.errors import VerificationFailed
-from crypto.suite import SUITE, VERSION
+from crypto.suite import COMMIT_SUITES, SUITE, VERSION
 from server.errors import Code, HearthError
 
 
@@ -37,11 +37,12 @@ def decode_b64(value: str, what: str, length: int | None = None) -> bytes:
     return raw
 
 
-def check_version(raw: bytes, what: str) -> None:
+def check_version(raw: bytes, what: str, suites: tuple[int, ...] = (SUITE,)) -> None:
     """Refuse another ``ver`` or ``suite`` before any parsing or cryptography (protocol §1): a
     client of a newer Hearth learns that it must speak version 1 here, not that its bytes are
-    malformed. Every envelope, commit and report opening starts with ``ver(u8) ‖ suite(u16)``."""
-    if len(raw) >= 3 and (raw[0] != VERSION or int.from_bytes(raw[1:3], "big") != SUITE):
+    malformed. Every envelope, commit and report opening starts with ``ver(u8) ‖ suite(u16)``;
+    commits may also be of the hybrid suite 2 (§6.9)."""
+    if len(raw) >= 3 and (raw[0] != VERSION or int.from_bytes(raw[1:3], "big") not in suites):
         raise HearthError(
             Code.UNSUPPORTED_VERSION,
             f"this server speaks protocol version {VERSION}, cipher suite {SUITE}; "
@@ -51,7 +52,7 @@ def check_version(raw: bytes, what: str) -> None:
 
 def signed_commit(raw: bytes) -> EpochCommit:
     """A well-formed commit whose committer's signature verifies, or invalid_commit."""
-    check_version(raw, "commit")
+    check_version(raw, "commit", COMMIT_SUITES)
     try:
         commit = parse_commit(raw)
         verify_commit(commit)

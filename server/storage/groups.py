@@ -30,7 +30,8 @@ _GROUP_COLUMNS = (
 )
 _MEMBER_COLUMNS = (
     "group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, skeleton, state, "
-    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note, hold_released"
+    "facilitator_id, first_epoch, joined_at, muted_until, mute_rule, mute_note, hold_released, "
+    "pq_key"
 )
 _INVITE_COLUMNS = (
     "token_hash, group_id, created_at, expires_at, max_uses, uses, revoked, banned_use"
@@ -100,6 +101,7 @@ class NewMember:
     kem_pk: bytes
     pseudonym: str
     skeleton: str
+    pq_key: bytes | None = None  # signed ML-KEM key (§6.9); None: a client of suite 1 only
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,10 +156,11 @@ async def _insert_member(
         first_epoch,
         now,
         None,
+        pq_key=member.pq_key,
     )
     await conn.execute(
         f"INSERT INTO members ({_MEMBER_COLUMNS}, invite_hash) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (*(getattr(row, name.strip()) for name in _MEMBER_COLUMNS.split(",")), invite_hash),
     )
     return row
@@ -631,6 +634,20 @@ class GroupStore:
             )
 
         await self._db.write(job)
+
+    async def set_pq_key(self, group_id: bytes, member_id: bytes, pq_key: bytes) -> bool:
+        """Give a live member its first ML-KEM key (docs/protocol.md §6.9); False if it had one
+        already or is not a live member. A key once set never changes."""
+
+        async def job(conn: aiosqlite.Connection) -> bool:
+            cursor = await conn.execute(
+                "UPDATE members SET pq_key = ? WHERE group_id = ? AND member_id = ? "
+                "AND pq_key IS NULL AND state IN ('pending', 'active')",
+                (pq_key, group_id, member_id),
+            )
+            return cursor.rowcount == 1
+
+        return await self._db.write(job)
 
 
 async def _remove_live_memberships(

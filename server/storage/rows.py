@@ -45,6 +45,7 @@ class MemberRow:
     mute_rule: str | None = None  # why, as the facilitator gave it (shown to this member only)
     mute_note: str | None = None
     hold_released: int = 0  # of this member's held messages, how many a facilitator released
+    pq_key: bytes | None = None  # pq_pk ‖ its signature (§6.9); None: suite 1 only
 
     def held_back_in(self, group: GroupRow) -> bool:
         """A newcomer whose messages go to the group's facilitators only (newcomer hold)."""

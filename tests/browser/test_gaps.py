@@ -76,7 +76,7 @@ def _talk(server: RunningServer, token: str, steps: dict[str, threading.Event]) 
     result: dict[str, Any] = {}
 
     async def talk() -> None:
-        client = HearthClient(server.url)
+        client = HearthClient(server.url, hybrid=True)  # the page made a hybrid group
         await client.connect()
         try:
             group_id, _ = await client.join(token, pseudonym="Busy Bee")

@@ -65,8 +65,8 @@ def _insert_hidden_member(
     conn.execute("INSERT INTO accounts (account_pk, created_at) VALUES (?, ?)", (account, now))
     conn.execute(
         "INSERT INTO members (group_id, member_id, account_pk, sig_pk, kem_pk, pseudonym, "
-        "skeleton, state, facilitator_id, first_epoch, joined_at, muted_until) "
-        "VALUES (?, ?, ?, ?, ?, 'Ghost', 'ghost', 'active', NULL, ?, ?, NULL)",
+        "skeleton, state, facilitator_id, first_epoch, joined_at, muted_until, pq_key) "
+        "VALUES (?, ?, ?, ?, ?, 'Ghost', 'ghost', 'active', NULL, ?, ?, NULL, ?)",
         (
             group,
             hidden.member_id,
@@ -75,6 +75,8 @@ def _insert_hidden_member(
             hidden.kem.public,
             first_epoch,
             now,
+            # an ML-KEM key of its own, so that only the missing admission gives it away
+            hidden.pq_key(group).encode(),
         ),
     )
 
@@ -109,6 +111,8 @@ def test_timeline_shows_verified_joins_and_a_forged_commit_is_refused(pages: Pag
         committer=hidden,
         roster=[*held.roster, hidden.entry],
         facilitators=held.facilitators,
+        # in the group's own suite (the page made it hybrid), so only the hidden member is wrong
+        pq_keys={**held.pq_map(), hidden.member_id: hidden.pq_key(group)},
     )
     with closing(sqlite3.connect(pages.server.database, timeout=10)) as conn, conn:
         _insert_hidden_member(conn, group, hidden, epoch + 1)
@@ -237,7 +241,7 @@ def test_a_page_whose_wrap_does_not_open_recovers_and_the_console_is_told(pages:
     def run(coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout=30)
 
-    ben = HearthClient(pages.server.url)
+    ben = HearthClient(pages.server.url, hybrid=True)  # the page made a hybrid group
     try:
         run(ben.connect())
         group, _ = run(

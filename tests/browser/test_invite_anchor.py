@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from crypto.authorisations import sign_admission
 from crypto.commits import build_commit, parse_commit
 from crypto.keys import MemberKeys
-from crypto.roster import RosterEntry
+from crypto.roster import PqKey, RosterEntry
 from tests.browser.steps import (
     Pages,
     approve,
@@ -45,8 +45,8 @@ def test_the_page_is_not_keyed_into_a_made_up_epoch(pages: Pages) -> None:
         blob = conn.execute(
             "SELECT commit_blob FROM epochs WHERE group_id = ? AND epoch = ?", (group, epoch)
         ).fetchone()[0]
-        member_id, sig_pk, kem_pk = conn.execute(
-            "SELECT member_id, sig_pk, kem_pk FROM members WHERE group_id = ? "
+        member_id, sig_pk, kem_pk, pq_key = conn.execute(
+            "SELECT member_id, sig_pk, kem_pk, pq_key FROM members WHERE group_id = ? "
             "AND pseudonym = 'Quiet Fox'",
             (group,),
         ).fetchone()
@@ -63,6 +63,12 @@ def test_the_page_is_not_keyed_into_a_made_up_epoch(pages: Pages) -> None:
         roster=[*held.roster, fake.entry, newcomer],
         facilitators=[fake.member_id],
         authorisations=[sign_admission(group, fake, newcomer)],
+        # in the group's own suite (the page made it hybrid), so only the made-up member is wrong
+        pq_keys={
+            **held.pq_map(),
+            fake.member_id: fake.pq_key(group),
+            newcomer.member_id: PqKey.decode(bytes(pq_key)),
+        },
     )
     # Both pages leave before the server stops (no refused reconnection is an error then).
     console.close()

@@ -211,7 +211,7 @@ def test_python_member_messages_and_older_history_on_scroll(pages: Pages, tmp_pa
     result: dict[str, Any] = {}
 
     async def python_member_talks() -> None:
-        client = HearthClient(pages.server.url)
+        client = HearthClient(pages.server.url, hybrid=True)  # the page made a hybrid group
         await client.connect()
         try:
             group_id, _ = await client.join(token, pseudonym="Python Pine")

@@ -31,7 +31,7 @@ def test_a_message_deleted_by_its_sender_can_still_be_reported(
     result: dict[str, Any] = {}
 
     async def sender_sends_then_deletes() -> None:
-        client = HearthClient(pages.server.url)
+        client = HearthClient(pages.server.url, hybrid=True)  # the page made a hybrid group
         await client.connect()
         try:
             group_id, _ = await client.join(token, pseudonym="Rash Wren")

@@ -166,7 +166,8 @@ def _edit(raw: bytes, offset: int, value: bytes) -> bytes:
     ("mutate", "message"),
     [
         (lambda raw: _edit(raw, 0, b"\x02"), "unsupported version 2"),
-        (lambda raw: _edit(raw, 1, b"\x00\x02"), "unsupported suite 2"),
+        (lambda raw: _edit(raw, 1, b"\x00\x03"), "unsupported suite 3"),
+        (lambda raw: _edit(raw, 1, b"\x00\x02"), "truncated"),  # a suite-1 body read as suite 2
         (lambda raw: _edit(raw, 19, bytes(8)), "epoch must be at least 1"),
         (lambda raw: _edit(raw, 75, b"\x00\x00"), "roster size"),
         (lambda raw: _edit(raw, 75, b"\x03\xe9"), "roster size"),

@@ -21,7 +21,7 @@ from crypto.encoding import b64encode
 from crypto.keys import MemberKeys
 from crypto.mac import hmac_sha256
 from crypto.schedule import confirm_key
-from crypto.suite import LABEL_COMMIT_SIG
+from crypto.suite import LABEL_COMMIT_SIG, SUITE_HYBRID
 from server.client import HearthClient, HearthRefused
 from tests.conftest import Clients, RunningServer, facilitator, member_in
 
@@ -174,8 +174,9 @@ async def test_membership_changes_are_verified_and_a_gap_is_filled(
 
 
 def _commit_with_a_bad_wrap(committer: MemberKeys, held: EpochCommit, victim: bytes) -> bytes:
-    """What a broken or hostile member can send: a commit of the same roster, correctly signed
-    and confirmed, whose wrap for ``victim`` is random bytes."""
+    """What a broken or hostile member can send: a commit of the same roster (and suite),
+    correctly signed and confirmed, whose wrap for ``victim`` is random bytes."""
+    hybrid = held.suite == SUITE_HYBRID
     good, secret = build_commit(
         group_id=held.group_id,
         epoch=held.epoch + 1,
@@ -183,11 +184,14 @@ def _commit_with_a_bad_wrap(committer: MemberKeys, held: EpochCommit, victim: by
         committer=committer,
         roster=held.roster,
         facilitators=held.facilitators,
+        pq_keys=held.pq_map() if hybrid else None,
     )
     index = next(i for i, e in enumerate(good.roster) if e.member_id == victim)
-    start = 77 + 80 * len(good.roster) + 80 * index  # §6.1: 77 header bytes, roster, wraps
+    # §6.1 / §6.9: 77 header bytes, the roster (with pq keys in suite 2), then the wraps
+    entry, wrap = (1328, 1168) if hybrid else (80, 80)
+    start = 77 + entry * len(good.roster) + wrap * index
     body = bytearray(good.body)
-    body[start : start + 80] = os.urandom(80)
+    body[start : start + wrap] = os.urandom(wrap)
     confirm = hmac_sha256(
         confirm_key(secret, held.group_id, held.epoch + 1), hashlib.sha256(bytes(body)).digest()
     )

@@ -76,6 +76,7 @@ async def test_a_mute_and_its_reason_survive_a_reconnect(make_client: Clients) -
             "member_id",
             "sig_pk",
             "kem_pk",
+            "pq_key",  # a public key (docs/protocol.md §6.9), null for a suite-1 client
             "pseudonym",
             "state",
             "role",

@@ -121,3 +121,46 @@ async def test_a_broken_frame_closes_its_connection_only(
     assert await acks(other, 1) == ["430[1]"]
     assert len(sio.eio.sockets) == 1
     await other.close()
+
+
+@pytest.fixture
+async def served_commits() -> AsyncIterator[tuple[DirectSocketIOServer, int]]:
+    """Frames up to 1,000 bytes, and up to 5,000 for an epoch commit (as hub.py sets it up)."""
+    sio = DirectSocketIOServer(
+        async_mode="asgi",
+        transports=["websocket"],
+        ping_interval=PING,
+        ping_timeout=PING,
+        max_http_buffer_size=5_000,
+    )
+    sio.eio.max_message_bytes = 1_000
+
+    @sio.on("*")  # type: ignore[untyped-decorator]
+    async def size_of(event: str, sid: str, data: Any) -> Any:
+        return len(data)
+
+    async with serving(sio) as (_, port):
+        yield sio, port
+
+
+@pytest.mark.parametrize(
+    ("event", "size", "served_ok"),
+    [
+        ("epoch.commit", 3_000, True),  # a hybrid commit may exceed max_message_bytes
+        ("group.create", 3_000, True),
+        ("epoch.commit", 6_000, False),  # not max_commit_bytes
+        ("msg.send", 3_000, False),  # any other event is held to max_message_bytes
+        ("xepoch.commit", 3_000, False),
+    ],
+)
+async def test_only_a_commit_may_exceed_max_message_bytes(
+    served_commits: tuple[DirectSocketIOServer, int], event: str, size: int, served_ok: bool
+) -> None:
+    _, port = served_commits
+    ws = await connected(port)
+    await ws.send(f'427["{event}","{"A" * size}"]')
+    if served_ok:
+        assert await acks(ws, 1) == [f"437[{size}]"]
+        await ws.close()
+    else:
+        assert await closed_by_server(ws, within=3)

@@ -343,6 +343,7 @@ async function createGroup(event) {
     committer: record.member,
     roster: [hc.rosterEntry(record.member)],
     facilitators: [record.member.memberId], // the genesis commit makes its creator facilitator
+    pqKeys: keys.genesisPqKeys(record), // hybrid suite 2 when this browser has ML-KEM (§6.9)
   });
   try {
     const reply = await state.session.call("group.create", {
@@ -381,10 +382,13 @@ async function refreshGroup() {
   if (!id || !state.session?.connected) return;
   const listing = await state.session.call("members.list", { group_id: id });
   const record = await store.group(id);
+  // a membership from a browser without ML-KEM-768, now in one with it (§6.9)
+  if (record) await keys.offerPqKey(state.session, record).catch(() => {});
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
   scheduleEditor.show(listing.group);
   let epochText = `Epoch ${listing.group.current_epoch}`;
+  if (record?.group) epochText += ` · ${keys.protectionText(record)}`;
   if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
   else if (listing.rotation_needed) epochText += " · key rotation pending";
   $("#epoch").textContent = epochText;

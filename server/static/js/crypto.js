@@ -8,7 +8,16 @@ const utf8 = new TextEncoder();
 
 export const VERSION = 1;
 export const SUITE = 1;
+// Suite 1 with each epoch wrap under X25519 and ML-KEM-768 together (docs/protocol.md §6.9);
+// only commits carry it, message headers stay suite 1.
+export const SUITE_HYBRID = 2;
 export const PREFIX = Uint8Array.of(0x01, 0x00, 0x01);
+const HYBRID_PREFIX = Uint8Array.of(0x01, 0x00, 0x02);
+const PQ_PK_LEN = 1184;
+const PQ_CT_LEN = 1088;
+const PQ_KEY_LEN = PQ_PK_LEN + 64;
+const HYBRID_WRAP_LEN = 32 + PQ_CT_LEN + 32 + 16;
+const MLKEM = { name: "ML-KEM-768" };
 export const MAX_CONTENT = 16380;
 export const MAX_ROSTER = 1000;
 export const PAD_BUCKETS = [128, 256, 512, 1024, 2048, 4096, 8192, 16384];
@@ -34,6 +43,8 @@ export const LABEL = Object.freeze({
   INVITE: utf8.encode("hearth-v1 invite"),
   REMOVE: utf8.encode("hearth-v1 remove"),
   LEAVE: utf8.encode("hearth-v1 leave"),
+  PQ_KEY: utf8.encode("hearth-v1 pq-key"),
+  HYBRID_WRAP: utf8.encode("hearth-v1 hybrid-wrap"),
 });
 
 // Roster changes a commit carries (docs/protocol.md §6.4).
@@ -242,13 +253,59 @@ export async function generateKemKey() {
   return { privateKey: pair.privateKey, publicKey: new Uint8Array(await subtle.exportKey("raw", pair.publicKey)) };
 }
 
-/** Fresh per-group member keys: random member_id, Ed25519 signing key, X25519 KEM key. */
-export async function generateMemberKeys() {
-  return { memberId: randomBytes(16), signing: await generateSigningKey(), kem: await generateKemKey() };
+// -- ML-KEM-768 (FIPS 203), the post-quantum half of suite 2 --------------------------------------
+
+let hybridSupport = null;
+
+/** Whether this browser's WebCrypto has ML-KEM-768 (Chromium does; others may not yet). */
+export function supportsHybrid() {
+  hybridSupport ??= subtle
+    .generateKey(MLKEM, false, ["encapsulateBits", "decapsulateBits"])
+    .then(() => true, () => false);
+  return hybridSupport;
 }
 
-export async function importMemberKeys(memberId, sigSk, kemSk) {
-  return { memberId, signing: await importSigningKey(sigSk), kem: await importKemKey(kemSk) };
+export async function generatePqKey() {
+  const pair = await subtle.generateKey(MLKEM, false, ["encapsulateBits", "decapsulateBits"]);
+  return { privateKey: pair.privateKey, publicKey: new Uint8Array(await subtle.exportKey("raw-public", pair.publicKey)) };
+}
+
+/** The ML-KEM-768 key pair of a 64-byte seed d ‖ z (FIPS 203 §7.1). */
+export async function importPqKey(seed) {
+  const extractable = await subtle.importKey("raw-seed", seed, MLKEM, true, ["decapsulateBits"]);
+  const publicKey = b64decode((await subtle.exportKey("jwk", extractable)).pub);
+  const privateKey = await subtle.importKey("raw-seed", seed, MLKEM, false, ["decapsulateBits"]);
+  return { privateKey, publicKey };
+}
+
+/** Fresh per-group member keys: random member_id, Ed25519 signing key, X25519 KEM key, and an
+ * ML-KEM-768 key where the browser has it (null: this device can only take part in suite 1). */
+export async function generateMemberKeys() {
+  const pq = (await supportsHybrid()) ? await generatePqKey() : null;
+  return { memberId: randomBytes(16), signing: await generateSigningKey(), kem: await generateKemKey(), pq };
+}
+
+export async function importMemberKeys(memberId, sigSk, kemSk, pqSeed = null) {
+  const pq = pqSeed ? await importPqKey(pqSeed) : null;
+  return { memberId, signing: await importSigningKey(sigSk), kem: await importKemKey(kemSk), pq };
+}
+
+export function pqKeyMessage(groupId, memberId, pqPk) {
+  return concat(LABEL.PQ_KEY, groupId, memberId, pqPk);
+}
+
+/** The member's ML-KEM public key signed for the group: {publicKey, signature} (§6.9). */
+export async function signPqKey(groupId, member) {
+  return { publicKey: member.pq.publicKey, signature: await sign(member.signing, pqKeyMessage(groupId, member.memberId, member.pq.publicKey)) };
+}
+
+export function encodePqKey(pqKey) {
+  return concat(pqKey.publicKey, pqKey.signature);
+}
+
+export function parsePqKey(raw) {
+  if (raw.length !== PQ_KEY_LEN) throw new Error("pq key: wrong length");
+  return { publicKey: raw.slice(0, PQ_PK_LEN), signature: raw.slice(PQ_PK_LEN) };
 }
 
 export async function sign(signingKey, message) {
@@ -412,6 +469,54 @@ export async function hpkeOpen(kem, info, sealed) {
   return context.open(EMPTY, sealed.subarray(32));
 }
 
+// -- hybrid wrap of suite 2 (docs/protocol.md §6.9) ----------------------------------------------
+
+/** key(16) ‖ nonce(12) = HKDF-SHA256(salt = "", ikm = ss_m ‖ ss_x ‖ ct_m ‖ enc_x ‖ pq_pk ‖ kem_pk,
+ * info = LABEL_HYBRID_WRAP ‖ info): both shared secrets, both ciphertexts, both public keys. */
+export async function hybridCombine({ ssM, ssX, ctM, encX, pqPk, kemPk, info }) {
+  // An empty HKDF salt is HashLen zero bytes (RFC 5869 §2.2).
+  const okm = await hkdf(concat(ssM, ssX, ctM, encX, pqPk, kemPk), new Uint8Array(32), concat(LABEL.HYBRID_WRAP, info), 28);
+  return { key: okm.slice(0, 16), nonce: okm.slice(16) };
+}
+
+async function aesGcm(op, key, nonce, data) {
+  const k = await subtle.importKey("raw", key, "AES-GCM", false, [op]);
+  return new Uint8Array(await subtle[op]({ name: "AES-GCM", iv: nonce }, k, data));
+}
+
+/** enc_x(32) ‖ ct_m(1088) ‖ AES-128-GCM(secret)(48); `ephemeralSk` fixes the X25519 half (vectors). */
+export async function hybridSeal(kemPk, pqPk, info, secret, { ephemeralSk } = {}) {
+  const eph = ephemeralSk ? await importKemKey(ephemeralSk) : await generateKemKey();
+  const ssX = await dh(eph.privateKey, kemPk);
+  let ssM, ctM;
+  try {
+    const pub = await subtle.importKey("raw-public", pqPk, MLKEM, false, ["encapsulateBits"]);
+    const encapsulated = await subtle.encapsulateBits(MLKEM, pub);
+    ssM = new Uint8Array(encapsulated.sharedKey);
+    ctM = new Uint8Array(encapsulated.ciphertext);
+  } catch {
+    throw new Error("pq_pk is not a valid ML-KEM-768 public key");
+  }
+  const { key, nonce } = await hybridCombine({ ssM, ssX, ctM, encX: eph.publicKey, pqPk, kemPk, info });
+  return concat(eph.publicKey, ctM, await aesGcm("encrypt", key, nonce, secret));
+}
+
+/** Open with both private keys: `kem` and `pq` as {privateKey, publicKey}; else VerificationFailed. */
+export async function hybridOpen(kem, pq, info, wrap) {
+  if (wrap.length !== HYBRID_WRAP_LEN) throw new VerificationFailed();
+  const encX = wrap.subarray(0, 32);
+  const ctM = wrap.subarray(32, 32 + PQ_CT_LEN);
+  const ssX = await dh(kem.privateKey, encX);
+  try {
+    // A tampered ciphertext decapsulates to an unrelated secret (FIPS 203 implicit rejection).
+    const ssM = new Uint8Array(await subtle.decapsulateBits(MLKEM, pq.privateKey, ctM));
+    const { key, nonce } = await hybridCombine({ ssM, ssX, ctM, encX, pqPk: pq.publicKey, kemPk: kem.publicKey, info });
+    return await aesGcm("decrypt", key, nonce, wrap.subarray(32 + PQ_CT_LEN));
+  } catch {
+    throw new VerificationFailed();
+  }
+}
+
 // -- key schedule ---------------------------------------------------------------------------------
 
 export function scheduleSalt(groupId, epoch) {
@@ -445,8 +550,10 @@ export function sortRoster(entries) {
   return sorted;
 }
 
-export function encodeRoster(entries) {
-  return concat(...entries.flatMap((e) => [e.memberId, e.sigPk, e.kemPk]));
+/** The roster as a commit carries it; with `pqKeys` (suite 2, in roster order) each entry is
+ * followed by its member's signed ML-KEM key. */
+export function encodeRoster(entries, pqKeys = null) {
+  return concat(...entries.flatMap((e, i) => (pqKeys ? [e.memberId, e.sigPk, e.kemPk, encodePqKey(pqKeys[i])] : [e.memberId, e.sigPk, e.kemPk])));
 }
 
 export function wrapInfo(groupId, epoch, memberId, rosterHash) {
@@ -533,30 +640,39 @@ export async function signLeave(groupId, member) {
   return { kind: AUTH.LEAVE, memberId: member.memberId, signature: await sign(member.signing, leaveMessage(groupId, member.memberId)) };
 }
 
-/** Build and sign the commit of `epoch`; returns {commit (parsed), secret (bytes)}. */
+/** Build and sign the commit of `epoch`; returns {commit (parsed), secret (bytes)}. With `pqKeys`
+ * (a Map from hex(member_id) to its signed ML-KEM key, for every member) it is of suite 2. */
 // Chromium settles WebCrypto's X25519 and HMAC on small inputs within the task that asked, so
 // wrapping the secret for 200 members held the page for 100-220 ms (bench/page.py): it is given
 // back to the page between every WRAPS_PER_TASK wraps. The commit is the same either way.
 const WRAPS_PER_TASK = 16;
 const nextTask = () => globalThis.scheduler?.yield?.() ?? new Promise((resolve) => setTimeout(resolve, 0));
 
-export async function buildCommit({ groupId, epoch, prevCommitHash, committer, roster, facilitators = [], authorisations = [], epochSecret }) {
+export async function buildCommit({ groupId, epoch, prevCommitHash, committer, roster, facilitators = [], authorisations = [], epochSecret, pqKeys = null }) {
   const entries = sortRoster(roster);
   const own = entries.find((e) => equalBytes(e.memberId, committer.memberId));
   if (!own || !equalBytes(own.sigPk, committer.signing.publicKey) || !equalBytes(own.kemPk, committer.kem.publicKey)) {
     throw new Error("the committer's keys are not in the roster");
   }
+  const ordered = pqKeys ? entries.map((e) => pqKeys.get(hex(e.memberId))) : null;
+  if (ordered) {
+    for (const [i, e] of entries.entries()) {
+      if (!ordered[i]) throw new Error("a hybrid commit needs a signed ML-KEM key for every member");
+      await verifySignature(e.sigPk, ordered[i].signature, pqKeyMessage(groupId, e.memberId, ordered[i].publicKey));
+    }
+  }
   const secret = epochSecret ?? randomBytes(32);
-  const encoded = encodeRoster(entries);
+  const encoded = encodeRoster(entries, ordered);
   const rosterHash = await sha256(encoded);
   const wraps = [];
-  for (const [n, e] of entries.entries()) {
-    if (n > 0 && n % WRAPS_PER_TASK === 0) await nextTask();
-    wraps.push(await hpkeSeal(e.kemPk, wrapInfo(groupId, epoch, e.memberId, rosterHash), secret));
+  for (const [i, e] of entries.entries()) {
+    if (i > 0 && i % WRAPS_PER_TASK === 0) await nextTask();
+    const info = wrapInfo(groupId, epoch, e.memberId, rosterHash);
+    wraps.push(ordered ? await hybridSeal(e.kemPk, ordered[i].publicKey, info, secret) : await hpkeSeal(e.kemPk, info, secret));
   }
   const chiefs = [...facilitators].sort(compareBytes);
   const body = concat(
-    PREFIX, groupId, u64(epoch), prevCommitHash, committer.memberId, u16(entries.length), encoded, ...wraps,
+    ordered ? HYBRID_PREFIX : PREFIX, groupId, u64(epoch), prevCommitHash, committer.memberId, u16(entries.length), encoded, ...wraps,
     u16(chiefs.length), ...chiefs, u16(authorisations.length), ...authorisations.map(encodeAuthorisation),
   );
   const confirm = await hmac(await confirmKey(secret, groupId, epoch), await sha256(body));
@@ -566,7 +682,10 @@ export async function buildCommit({ groupId, epoch, prevCommitHash, committer, r
 
 /** Parse strictly (throws Error on any malformed field); verifies nothing. */
 export async function parseCommit(raw) {
-  if (raw.length < 3 + 16 + 8 + 32 + 16 + 2 || !equalBytes(raw.subarray(0, 3), PREFIX)) throw new Error("commit: bad prefix or length");
+  const hybrid = raw.length >= 3 && equalBytes(raw.subarray(0, 3), HYBRID_PREFIX);
+  if (raw.length < 3 + 16 + 8 + 32 + 16 + 2 || !(hybrid || equalBytes(raw.subarray(0, 3), PREFIX))) throw new Error("commit: bad prefix or length");
+  const wrapLen = hybrid ? HYBRID_WRAP_LEN : WRAP_LEN;
+  const pqLen = hybrid ? PQ_KEY_LEN : 0;
   let at = 3;
   const take = (n) => raw.slice(at, (at += n));
   const groupId = take(16);
@@ -578,15 +697,19 @@ export async function parseCommit(raw) {
   const n = readUint(raw, at, 2);
   at += 2;
   if (n < 1 || n > MAX_ROSTER) throw new Error("commit: bad roster size");
-  if (raw.length - at < n * (ENTRY_LEN + WRAP_LEN) + 4 + TRAILER_LEN) throw new Error("commit: truncated");
+  if (raw.length - at < n * (ENTRY_LEN + pqLen + wrapLen) + 4 + TRAILER_LEN) throw new Error("commit: truncated");
   const roster = [];
-  for (let i = 0; i < n; i++) roster.push({ memberId: take(16), sigPk: take(32), kemPk: take(32) });
+  const pqKeys = [];
+  for (let i = 0; i < n; i++) {
+    roster.push({ memberId: take(16), sigPk: take(32), kemPk: take(32) });
+    if (hybrid) pqKeys.push(parsePqKey(take(PQ_KEY_LEN)));
+  }
   for (let i = 1; i < n; i++) {
     if (compareBytes(roster[i - 1].memberId, roster[i].memberId) >= 0) throw new Error("commit: roster not sorted/unique");
   }
   if (!roster.some((e) => equalBytes(e.memberId, committerId))) throw new Error("commit: committer not in roster");
   const wraps = [];
-  for (let i = 0; i < n; i++) wraps.push(take(WRAP_LEN));
+  for (let i = 0; i < n; i++) wraps.push(take(wrapLen));
   const f = readUint(raw, at, 2);
   at += 2;
   if (raw.length - at < f * 16) throw new Error("commit: truncated");
@@ -612,11 +735,13 @@ export async function parseCommit(raw) {
   return {
     raw: raw.slice(),
     body: raw.slice(0, raw.length - TRAILER_LEN),
+    suite: hybrid ? SUITE_HYBRID : SUITE,
     groupId,
     epoch,
     prevCommitHash,
     committerId,
     roster,
+    pqKeys,
     wraps,
     facilitators,
     authorisations,
@@ -627,14 +752,28 @@ export async function parseCommit(raw) {
 }
 
 export async function verifyCommit(commit) {
+  await verifyCommitter(commit);
+  await verifyPqKeys(commit);
+}
+
+async function verifyCommitter(commit) {
   const committer = commit.roster.find((e) => equalBytes(e.memberId, commit.committerId));
   if (!committer) throw new VerificationFailed();
   await verifySignature(committer.sigPk, commit.signature, concat(LABEL.COMMIT_SIG, commit.body, commit.confirm));
 }
 
+/** Each ML-KEM key of a suite-2 commit must be signed by its roster entry's member (§6.9). */
+export async function verifyPqKeys(commit) {
+  for (const [i, k] of commit.pqKeys.entries()) {
+    const e = commit.roster[i];
+    await verifySignature(e.sigPk, k.signature, pqKeyMessage(commit.groupId, e.memberId, k.publicKey));
+  }
+}
+
 /** The epoch secret for `member`, after signature, wrap and confirm check; else VerificationFailed. */
 export async function openCommit(commit, member) {
-  await verifyCommit(commit);
+  // Other members' ML-KEM keys are checked by verifyCommit and groupstate.js, not needed here.
+  await verifyCommitter(commit);
   const index = commit.roster.findIndex(
     (e) =>
       equalBytes(e.memberId, member.memberId) &&
@@ -642,9 +781,17 @@ export async function openCommit(commit, member) {
       equalBytes(e.kemPk, member.kem.publicKey),
   );
   if (index < 0) throw new VerificationFailed();
-  const rosterHash = await sha256(encodeRoster(commit.roster));
+  const hybrid = commit.suite === SUITE_HYBRID;
+  const rosterHash = await sha256(encodeRoster(commit.roster, hybrid ? commit.pqKeys : null));
   const info = wrapInfo(commit.groupId, commit.epoch, member.memberId, rosterHash);
-  const secret = await hpkeOpen(member.kem, info, commit.wraps[index]);
+  let secret;
+  if (hybrid) {
+    // sealed to an ML-KEM key that is not ours, or we have none: not for us
+    if (!member.pq || !equalBytes(commit.pqKeys[index].publicKey, member.pq.publicKey)) throw new VerificationFailed();
+    secret = await hybridOpen(member.kem, member.pq, info, commit.wraps[index]);
+  } else {
+    secret = await hpkeOpen(member.kem, info, commit.wraps[index]);
+  }
   const expected = await hmac(await confirmKey(secret, commit.groupId, commit.epoch), await sha256(commit.body));
   if (!equalBytes(expected, commit.confirm)) throw new VerificationFailed();
   return secret;

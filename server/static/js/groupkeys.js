@@ -9,10 +9,14 @@ import { Refused } from "./session.js";
 
 /** A new group record with fresh member keys (not saved yet). */
 export async function newRecord(groupIdB64, pseudonym) {
+  const groupId = hc.b64decode(groupIdB64);
+  const member = await hc.generateMemberKeys();
   return {
     id: groupIdB64,
-    groupId: hc.b64decode(groupIdB64),
-    member: await hc.generateMemberKeys(),
+    groupId,
+    member,
+    // our ML-KEM key signed for this group (§6.9); null: this browser has no ML-KEM-768
+    pqKey: member.pq ? hc.encodePqKey(await hc.signPqKey(groupId, member)) : null,
     pseudonym,
     epochs: {},
     latest: 0,
@@ -42,12 +46,39 @@ function addToTimeline(record, entries) {
 }
 
 export function memberPayload(record) {
-  return {
+  const payload = {
     member_id: hc.b64encode(record.member.memberId),
     sig_pk: hc.b64encode(record.member.signing.publicKey),
     kem_pk: hc.b64encode(record.member.kem.publicKey),
     pseudonym: record.pseudonym,
   };
+  if (record.pqKey) payload.pq_key = hc.b64encode(record.pqKey);
+  return payload;
+}
+
+/** The ML-KEM keys of a group's first commit: ours, when we have one (the group starts on the
+ * hybrid suite 2), else null (suite 1). */
+export function genesisPqKeys(record) {
+  return record.pqKey ? new Map([[hc.hex(record.member.memberId), hc.parsePqKey(record.pqKey)]]) : null;
+}
+
+/** The group's protection level as the page shows it (the held, verified suite; §6.9). */
+export function protectionText(record) {
+  return gs.protection(record?.group) === "hybrid" ? "Protected against future quantum computers" : "Standard protection";
+}
+
+/**
+ * The suite negotiation of §6.9: every member's signed ML-KEM key when all of the next roster
+ * sent one and it fits the server's frames (suite 2), else null (suite 1). A group on suite 2
+ * never goes back: buildCommit then needs every key, and a missing one is an error.
+ */
+function nextPqKeys(record, roster, listing) {
+  const sent = new Map(listing.members.filter((m) => m.pq_key).map((m) => [hc.hex(hc.b64decode(m.member_id)), hc.parsePqKey(hc.b64decode(m.pq_key))]));
+  const hybrid = gs.protection(record.group) === "hybrid";
+  const all = roster.every((e) => sent.has(hc.hex(e.memberId)));
+  if (all && (hybrid || roster.length <= (listing.hybrid_max_members || 0))) return sent;
+  if (hybrid) throw new Refused("suite_downgrade", "A member of this group has no post-quantum key; this device will not lower the group's protection.");
+  return null;
 }
 
 async function remember(record, commit, secret) {
@@ -164,6 +195,21 @@ async function syncFromAnchor(session, record) {
   return true;
 }
 
+/**
+ * A membership that began in a browser without ML-KEM-768, now in one that has it: send a signed
+ * ML-KEM key (`member.pq_key`, §6.9), so that the group can move to the hybrid suite. Kept only
+ * once the server took it.
+ */
+export async function offerPqKey(session, record) {
+  if (record.pqKey || !["pending", "active"].includes(record.state) || !(await hc.supportsHybrid())) return;
+  const pq = await hc.generatePqKey();
+  const pqKey = hc.encodePqKey(await hc.signPqKey(record.groupId, { ...record.member, pq }));
+  await session.call("member.pq_key", { group_id: record.id, pq_key: hc.b64encode(pqKey) });
+  record.member = { ...record.member, pq };
+  record.pqKey = pqKey;
+  await store.saveGroup(record);
+}
+
 export async function syncEpochs(session, record) {
   let keyed = false;
   if (!record.group && record.anchor) {
@@ -259,6 +305,7 @@ export async function rotate(session, record, { force = false, attempts = 3 } = 
       roster,
       facilitators,
       authorisations,
+      pqKeys: nextPqKeys(record, roster, listing),
     });
     let verified;
     try {

@@ -1,6 +1,7 @@
 // The authenticated group state (docs/protocol.md §6.5), the twin of crypto/groupstate.py: a
 // commit is accepted only if it extends the held chain, is signed by a member of the previous
-// roster, and changes the roster by exactly the signed authorisations it carries.
+// roster, and changes the roster by exactly the signed authorisations it carries. The cipher suite
+// only goes up (§6.9): a commit that takes a hybrid group back to suite 1 is refused.
 
 import * as hc from "./crypto.js";
 
@@ -35,7 +36,14 @@ function stateOf(commit, departed) {
     roster: commit.roster,
     facilitators: commit.facilitators.map(key),
     departed: [...departed],
+    suite: commit.suite,
+    pqKeys: commit.pqKeys.map((k, i) => [key(commit.roster[i].memberId), k.publicKey]),
   };
+}
+
+/** The protection of a held group state: "hybrid" (suite 2) or "standard" (suite 1). */
+export function protection(state) {
+  return state && state.suite === hc.SUITE_HYBRID ? "hybrid" : "standard";
 }
 
 export async function genesisState(commit) {
@@ -73,6 +81,7 @@ export async function advance(state, commit) {
   check(hc.equalBytes(commit.groupId, state.groupId), "the commit is for another group");
   check(commit.epoch === state.epoch + 1, "the commit does not follow the held epoch");
   check(hc.equalBytes(commit.prevCommitHash, state.commitHash), "the commit does not extend the chain");
+  check(commit.suite >= (state.suite ?? hc.SUITE), "the commit lowers the group's cipher suite");
   const previous = new Map(state.roster.map((e) => [key(e.memberId), e]));
   const facilitators = new Set(state.facilitators);
   const departedBefore = new Set(state.departed);
@@ -80,6 +89,16 @@ export async function advance(state, commit) {
   check(committer, "the committer was not a member of the previous epoch");
   check(sameEntry(commit.roster.find((e) => hc.equalBytes(e.memberId, commit.committerId)), committer), "the committer changed its keys");
   await verified(committer.sigPk, commit.signature, hc.concat(hc.LABEL.COMMIT_SIG, commit.body, commit.confirm), "the commit signature");
+  try {
+    await hc.verifyPqKeys(commit);
+  } catch {
+    throw new UntrustedCommit("an ML-KEM key is not signed by its member");
+  }
+  const heldPq = new Map(state.pqKeys || []);
+  check(
+    commit.pqKeys.every((k, i) => !heldPq.has(key(commit.roster[i].memberId)) || hc.equalBytes(heldPq.get(key(commit.roster[i].memberId)), k.publicKey)),
+    "a member's ML-KEM key changed",
+  );
   const admitted = new Map();
   const departed = new Set();
   const added = new Set();

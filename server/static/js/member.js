@@ -239,6 +239,8 @@ async function catchUp() {
         /* not keyed yet */
       }
     }
+    // a membership from a browser without ML-KEM-768, now in one with it (§6.9)
+    await keys.offerPqKey(state.session, record).catch(() => {});
     await store.saveGroup(record);
   }
   if (state.current) renderChatState(); // a refused commit shows at once
@@ -585,10 +587,16 @@ function renderChatState() {
   const record = state.records.get(state.current);
   if (!record) return;
   const keyed = record.state === "active" && Boolean(record.latest);
+  // The group's protection level, from the suite of the last commit this device verified (§6.9).
+  $("#chat-protection").hidden = !record.group;
+  $("#chat-protection").textContent = keys.protectionText(record);
+  $("#chat-protection").dataset.level = gs.protection(record.group);
   let note = "";
   if (record.untrusted?.length) {
-    $("#chat-note").textContent =
-      "Warning: the server tried to change who is in this group without a facilitator's signed authorisation. This device refused it and will not send messages here. Please tell a facilitator.";
+    // §6.9: a commit that lowers the group's cipher suite is refused like an unauthorised change
+    $("#chat-note").textContent = record.untrusted.some((why) => why.endsWith("lowers the group's cipher suite"))
+      ? "Warning: someone tried to lower this group's protection against future quantum computers. This device refused it and will not send messages here. Please tell a facilitator."
+      : "Warning: the server tried to change who is in this group without a facilitator's signed authorisation. This device refused it and will not send messages here. Please tell a facilitator.";
     $("#chat-note").dataset.untrusted = "true";
     $("#compose").hidden = true;
     $("#leave").hidden = false;
