@@ -1,0 +1,13 @@
+-- The tamper-evident audit log (../../migrations/0002_audit_log.sql).
+CREATE TABLE audit_log (
+    seq        BIGINT  PRIMARY KEY,
+    at         BIGINT  NOT NULL,
+    actor      TEXT    NOT NULL,
+    action     TEXT    NOT NULL,
+    group_id   BYTEA,
+    subject    TEXT    NOT NULL,
+    detail     TEXT    NOT NULL,
+    prev_hash  BYTEA   NOT NULL,
+    entry_hash BYTEA   NOT NULL
+);
+CREATE INDEX audit_log_group ON audit_log(group_id, seq);
