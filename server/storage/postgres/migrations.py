@@ -16,7 +16,7 @@ import asyncpg
 from server.storage.migrations import Migration, SchemaTooNew
 
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
-_LOCK = 0x6865617274  # "heart": pg_advisory_xact_lock's key for migrations
+_LOCK = 0x6865617274  # "heart": the advisory lock's key for migrations
 
 
 def available_migrations() -> tuple[Migration, ...]:
@@ -44,23 +44,25 @@ async def migrate(conn: asyncpg.Connection) -> tuple[int, int]:
     """Bring the schema up to date; returns (version before, version after). Each migration
     runs in one transaction with its version bump; a newer schema is refused untouched."""
     migrations = available_migrations()
-    before = await schema_version(conn)
-    if before > len(migrations):
-        raise SchemaTooNew(
-            f"the database has schema version {before} but this Hearth knows only up to "
-            f"{len(migrations)}; upgrade Hearth or restore a matching backup"
-        )
-    for migration in migrations[before:]:
-        async with conn.transaction():
-            await conn.execute("SELECT pg_advisory_xact_lock($1)", _LOCK)
-            current = await schema_version(conn)  # another node may have run it meanwhile
-            if current >= migration.version:
-                continue
-            if current == 0:
-                await conn.execute(
-                    "CREATE TABLE hearth_schema (version INTEGER NOT NULL);"
-                    "INSERT INTO hearth_schema VALUES (0)"
-                )
-            await conn.execute(migration.sql)
-            await conn.execute("UPDATE hearth_schema SET version = $1", migration.version)
-    return before, await schema_version(conn)
+    # A session lock, taken before the first look: each transaction after it sees the tables
+    # (and version) another node committed while this one waited.
+    await conn.execute("SELECT pg_advisory_lock($1)", _LOCK)
+    try:
+        before = await schema_version(conn)
+        if before > len(migrations):
+            raise SchemaTooNew(
+                f"the database has schema version {before} but this Hearth knows only up to "
+                f"{len(migrations)}; upgrade Hearth or restore a matching backup"
+            )
+        for migration in migrations[before:]:
+            async with conn.transaction():
+                if migration.version == 1:
+                    await conn.execute(
+                        "CREATE TABLE hearth_schema (version INTEGER NOT NULL);"
+                        "INSERT INTO hearth_schema VALUES (0)"
+                    )
+                await conn.execute(migration.sql)
+                await conn.execute("UPDATE hearth_schema SET version = $1", migration.version)
+        return before, await schema_version(conn)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", _LOCK)
