@@ -215,3 +215,27 @@ async def test_an_unreachable_database_is_named_without_its_password() -> None:
         await PostgresDatabase.open(f"postgresql://hearth:s3cret@127.0.0.1:{port}/hearth")
     assert "s3cret" not in str(refused.value)
     assert "127.0.0.1" in str(refused.value)
+
+
+def test_postgres_database_has_the_interface_the_server_uses() -> None:
+    """The stores and the server are typed with Database: what they call must be on both. (The
+    SQLite-only parts, space, WAL and checkpoints, are used only where the store is SQLite.)"""
+    shared = (
+        "write",
+        "write_inline",
+        "fetch_all",
+        "fetch_one",
+        "close",
+        "closing",
+        "write_queue_depth",
+        "commit_seconds",
+        "batches_committed",
+        "integrity_check",
+        "safeguards",
+        "open",
+    )
+    for name in shared:
+        assert hasattr(Database, name) or name in Database.__init__.__code__.co_names, name
+        assert hasattr(PostgresDatabase, name) or name in (
+            PostgresDatabase.__init__.__code__.co_names
+        ), name

@@ -11,3 +11,9 @@ CREATE TABLE audit_log (
     entry_hash BYTEA   NOT NULL
 );
 CREATE INDEX audit_log_group ON audit_log(group_id, seq);
+
+-- SQLite's json_extract for the audit queries the stores share (server/storage/audit.py), for
+-- the paths they use: '$.key' of a JSON object whose value is an integer.
+CREATE FUNCTION json_extract(doc TEXT, path TEXT) RETURNS BIGINT
+    LANGUAGE sql IMMUTABLE STRICT
+    RETURN (doc::jsonb ->> substr(path, 3))::bigint;
