@@ -19,13 +19,6 @@ class PurgeResult:
     expired_invites: int
 
 
-# The highest seq of a group's messages that retention is about to delete (NULL if none).
-_DOOMED_MAX = (
-    "(SELECT MAX(seq) FROM messages m WHERE m.group_id = groups.group_id "
-    "AND m.server_ts < ? - groups.retention_days * ?)"
-)
-
-
 async def purge_expired(db: Database, now_ms: int, *, chunk: int = PURGE_CHUNK) -> PurgeResult:
     """Delete messages older than their group's ``retention_days`` and long-dead invites.
 
@@ -36,10 +29,11 @@ async def purge_expired(db: Database, now_ms: int, *, chunk: int = PURGE_CHUNK) 
     async def prepare(conn: aiosqlite.Connection) -> int:
         # First remember each group's highest seq about to go, so that a group left with no
         # messages does not start again at 1 (messages.py takes the next seq above it).
-        # (The scalar MAX(a, b) is SQLite's own: written so that PostgreSQL runs it too.)
         await conn.execute(
-            f"UPDATE groups SET seq_floor = {_DOOMED_MAX} WHERE {_DOOMED_MAX} > seq_floor",
-            (now_ms, DAY_MS, now_ms, DAY_MS),
+            "UPDATE groups SET seq_floor = MAX(seq_floor, COALESCE(("
+            "SELECT MAX(seq) FROM messages m WHERE m.group_id = groups.group_id "
+            "AND m.server_ts < ? - groups.retention_days * ?), 0))",
+            (now_ms, DAY_MS),
         )
         cursor = await conn.execute(
             "DELETE FROM invites WHERE expires_at < ?", (now_ms - 30 * DAY_MS,)

@@ -42,7 +42,7 @@ from server.metrics import COMMIT_BUCKETS, Histogram
 from server.storage.database import DatabaseClosed, ReadTooLong, Safeguards
 from server.storage.postgres.connection import Connection, SyncBridge, translate
 from server.storage.postgres.migrations import migrate, schema_version
-from server.storage.space import RETRY_AFTER_MS
+from server.storage.space import RETRY_AFTER_MS, StorageFull
 
 T = TypeVar("T")
 log = logging.getLogger("hearth.storage")
@@ -187,6 +187,15 @@ class PostgresDatabase:
                 for pending in batch:
                     if not pending.future.done():
                         pending.future.set_exception(DatabaseUnreachable())
+                return
+            except asyncpg.exceptions.DiskFullError:
+                # The database server's disk: every job would fail alike; clients resend later.
+                log.error(
+                    "storage full: the PostgreSQL server %s has no space left", self.display_url
+                )
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(StorageFull())
                 return
             except Exception as error:
                 if len(batch) > 1:

@@ -1,6 +1,13 @@
 -- Hearth schema 1 for PostgreSQL: the tables of ../../migrations/0001_initial.sql. SQLite's
 -- INTEGER is BIGINT here (times are milliseconds), BLOB is BYTEA.
 
+-- SQLite's scalar max(a, b) and min(a, b), which the stores' shared SQL uses (beside the
+-- aggregates of one argument, which PostgreSQL has already).
+CREATE FUNCTION max(a BIGINT, b BIGINT) RETURNS BIGINT LANGUAGE sql IMMUTABLE
+    RETURN CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN a > b THEN a ELSE b END;
+CREATE FUNCTION min(a BIGINT, b BIGINT) RETURNS BIGINT LANGUAGE sql IMMUTABLE
+    RETURN CASE WHEN a IS NULL OR b IS NULL THEN NULL WHEN a < b THEN a ELSE b END;
+
 CREATE TABLE facilitators (
     id            BIGINT  PRIMARY KEY,
     username      TEXT    NOT NULL UNIQUE,
