@@ -51,6 +51,7 @@ class PostgresCluster:
     directory: Path
     port: int
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    fsync: bool = False  # a throwaway cluster for tests; benchmarks measure with it on
     _databases: int = 0
 
     @property
@@ -127,7 +128,7 @@ class PostgresCluster:
                 "-c",
                 "listen_addresses=127.0.0.1",
                 "-c",
-                "fsync=off",  # a throwaway cluster: durability is SQLite's and PG's own concern
+                f"fsync={'on' if self.fsync else 'off'}",
                 "-c",
                 "max_connections=200",
                 "-c",
@@ -161,7 +162,7 @@ def _run_as() -> str | None:
     return "postgres"
 
 
-def start_cluster() -> PostgresCluster:
+def start_cluster(*, fsync: bool = False) -> PostgresCluster:
     """initdb a new cluster in a fresh temporary directory and start it."""
     bin_dir = postgres_bin()
     if bin_dir is None:
@@ -196,7 +197,7 @@ def start_cluster() -> PostgresCluster:
     if done.returncode != 0:
         shutil.rmtree(directory, ignore_errors=True)
         raise RuntimeError(f"initdb failed: {done.stderr.strip()[-2000:]}")
-    cluster = PostgresCluster(directory, _free_port())
+    cluster = PostgresCluster(directory, _free_port(), fsync=fsync)
     try:
         cluster.start()
     except BaseException:

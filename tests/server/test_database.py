@@ -58,8 +58,10 @@ async def test_a_failing_job_does_not_take_its_batch_down(
         await db.close()
 
 
-def insert_account_inline(conn: sqlite3.Connection, key: bytes) -> tuple[bytes, int, bool]:
-    conn.execute("INSERT INTO accounts (account_pk, created_at) VALUES (?, 0)", (key,))
+async def insert_account_inline(conn: aiosqlite.Connection, key: bytes) -> tuple[bytes, int, bool]:
+    await conn.execute_fetchall(
+        "INSERT INTO accounts (account_pk, created_at) VALUES (?, 0)", (key,)
+    )
     return key, threading.get_ident(), conn.in_transaction
 
 
@@ -247,4 +249,19 @@ async def test_a_read_after_a_write_sees_it_while_other_reads_overlap(
     finally:
         stop.set()
         await asyncio.gather(*readers)
+        await db.close()
+
+
+async def test_an_inline_job_that_would_suspend_is_refused_and_rolled_back(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3", inline_writes=True)
+    try:
+
+        async def suspends(conn: aiosqlite.Connection) -> None:
+            await conn.execute_fetchall("INSERT INTO accounts VALUES (?, 0, 0)", (b"q" * 32,))
+            await asyncio.sleep(0)  # would let other coroutines run inside the transaction
+
+        with pytest.raises(RuntimeError, match="awaited something other"):
+            await db.write_inline(suspends)
+        assert await db.fetch_all("SELECT 1 FROM accounts") == []
+    finally:
         await db.close()

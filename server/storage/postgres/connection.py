@@ -5,16 +5,10 @@ SQL is written for SQLite with ``?`` placeholders; ``translate`` numbers them (`
 skipping string literals. A ``bytes`` parameter is cast to ``bytea`` where it stands, so that
 PostgreSQL never guesses ``text`` for a blob in a position it cannot infer. Rows are asyncpg
 ``Record`` objects, which read by index and by column name like ``sqlite3.Row``.
-
-``SyncBridge`` gives an *inline* job (a plain function written for ``sqlite3``,
-``Database.write_inline``) the same statements: it runs in a worker thread, and each statement is
-handed back to the event loop, which runs it on the writer's connection inside the batch's
-transaction.
 """
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import re
 from collections.abc import Awaitable, Generator, Iterable, Sequence
@@ -129,29 +123,3 @@ class Connection:
     async def executemany(self, sql: str, params: Iterable[Iterable[Any]]) -> None:
         for values in params:
             await self._run(sql, values)
-
-
-class _BridgedCursor:
-    def __init__(self, rows: list[asyncpg.Record], rowcount: int) -> None:
-        self._rows = rows
-        self.rowcount = rowcount
-
-    def fetchall(self) -> list[asyncpg.Record]:
-        return self._rows
-
-    def fetchone(self) -> asyncpg.Record | None:
-        return self._rows[0] if self._rows else None
-
-
-class SyncBridge:
-    """sqlite3's ``execute`` for an inline job run in a worker thread: each statement runs on the
-    event loop (``loop``) on the writer's connection, and the thread waits for it."""
-
-    def __init__(self, conn: Connection, loop: asyncio.AbstractEventLoop) -> None:
-        self._conn = conn
-        self._loop = loop
-        self.in_transaction = True
-
-    def execute(self, sql: str, params: Iterable[Any] = ()) -> _BridgedCursor:
-        cursor = asyncio.run_coroutine_threadsafe(self._conn._run(sql, params), self._loop).result()
-        return _BridgedCursor(cursor._rows, cursor.rowcount)

@@ -29,7 +29,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -40,7 +40,7 @@ import asyncpg
 from server.errors import Code, HearthError
 from server.metrics import COMMIT_BUCKETS, Histogram
 from server.storage.database import DatabaseClosed, ReadTooLong, Safeguards
-from server.storage.postgres.connection import Connection, SyncBridge, translate
+from server.storage.postgres.connection import Connection, translate
 from server.storage.postgres.migrations import migrate, schema_version
 from server.storage.space import RETRY_AFTER_MS, StorageFull
 
@@ -139,15 +139,11 @@ class PostgresDatabase:
         self._queue.put_nowait(_Pending(job, future))
         return await future
 
-    async def write_inline(self, job: Callable[[Any], T]) -> T:
-        """A job written for ``sqlite3`` (``Database.write_inline``), run in a worker thread with
-        each of its statements run on this loop inside the batch's transaction."""
-
-        async def run(conn: aiosqlite.Connection) -> T:
-            bridge = SyncBridge(cast(Connection, conn), asyncio.get_running_loop())
-            return await asyncio.to_thread(job, bridge)
-
-        return await self.write(run)
+    async def write_inline(
+        self, job: Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]]
+    ) -> T:
+        """On SQLite a job run without a trip to a thread; here an ordinary job."""
+        return await self.write(job)
 
     @property
     def write_queue_depth(self) -> int:
