@@ -239,3 +239,43 @@ def test_postgres_database_has_the_interface_the_server_uses() -> None:
         assert hasattr(PostgresDatabase, name) or name in (
             PostgresDatabase.__init__.__code__.co_names
         ), name
+
+
+async def test_writes_are_refused_while_postgresql_is_down_and_resume_after() -> None:
+    """A cluster of its own: stopped under a node, a write is refused with `unavailable` (the
+    client keeps its message and resends), and the node writes again once it is back."""
+    from tests.pg_cluster import remove_cluster, start_cluster, unavailable
+
+    try:
+        cluster = start_cluster()
+    except (OSError, RuntimeError, KeyError) as error:
+        unavailable(f"cannot start a PostgreSQL cluster: {error}")
+        return
+    try:
+        db = await PostgresDatabase.open(cluster.new_database())
+        try:
+            group_id = await make_group(db, creator())  # type: ignore[arg-type]
+            store = MessageStore(db)  # type: ignore[arg-type]
+            assert await store.store(message(group_id)) is not None
+            cluster.stop()
+            with pytest.raises(HearthError) as refused:
+                await store.store(message(group_id))
+            assert refused.value.code.value == "unavailable"
+            with pytest.raises(HearthError):
+                await store.last_seq(group_id)
+            assert not await db.writable()
+            cluster.start()
+            resent = message(group_id)
+            for _ in range(50):  # the writer reconnects at its next batch
+                try:
+                    stored = await store.store(resent)
+                    break
+                except HearthError:
+                    await asyncio.sleep(0.1)
+            assert stored is not None
+            assert stored.seq == 2
+            assert await db.writable()
+        finally:
+            await db.close()
+    finally:
+        remove_cluster(cluster)
