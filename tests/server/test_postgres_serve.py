@@ -4,9 +4,11 @@ on a PostgreSQL database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import sqlite3
+import subprocess
 import urllib.error
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
@@ -27,6 +29,8 @@ from tests.conftest import (
     serve_in,
 )
 from tests.pg_cluster import PostgresCluster
+
+CANARY = "plaintext-canary-5f1c"
 
 
 def storage_url(url: str) -> str:
@@ -68,10 +72,10 @@ async def test_members_chat_and_read_history_through_a_server_on_postgresql(
     group = await fac.create_group("Thursday circle", pseudonym="Host Heron")
     ana = await member_in(make, fac, group, "Quiet Fox")
     for index in range(5):
-        await ana.send(group, f"line {index}")
+        await ana.send(group, f"{CANARY} line {index}")
     await fac.wait_for(lambda: len(fac.texts(group)) == 5)
     page, more = await fac.history(group, limit=3)
-    assert [m.text for m in page] == ["line 4", "line 3", "line 2"]
+    assert [m.text for m in page] == [f"{CANARY} line {n}" for n in (4, 3, 2)]
     assert more
     # stored in PostgreSQL; the SQLite file beside the configuration holds only the moderation
     # backend's reports (its `sqlite` backend keeps them there)
@@ -86,6 +90,18 @@ async def test_members_chat_and_read_history_through_a_server_on_postgresql(
         await conn.close()
     status, body = readyz(pg_server)
     assert (status, body["database"]) == (200, "writable")
+    # the whole database, dumped: ciphertext only, no plaintext anywhere
+    if shutil.which("pg_dump") is not None:
+        done = await asyncio.to_thread(
+            subprocess.run,
+            ["pg_dump", "--format=plain", f"--dbname={pg_url}"],
+            capture_output=True,
+            check=True,
+            timeout=60,
+        )
+        dumped = done.stdout
+        assert b"CREATE TABLE" in dumped
+        assert CANARY.encode() not in dumped
 
 
 def test_readyz_turns_false_while_postgresql_is_stopped(tmp_path: Path) -> None:
@@ -154,9 +170,7 @@ def test_backup_of_postgresql_is_a_pg_dump_that_restores(
     assert pg_cluster.psql(name, "SELECT username FROM facilitators").split() == ["bea"]
 
 
-def hearth_cli_restore(dump: Path, url: str) -> object:
-    import subprocess
-
+def hearth_cli_restore(dump: Path, url: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [shutil.which("pg_restore") or "pg_restore", "--no-owner", f"--dbname={url}", str(dump)],
         capture_output=True,
