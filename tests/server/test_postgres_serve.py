@@ -247,3 +247,11 @@ def test_a_password_in_the_url_is_never_printed(tmp_path: Path) -> None:
     assert done.returncode == 1
     assert "s3cret-pw" not in done.stderr + done.stdout
     assert "127.0.0.1:9" in done.stderr
+
+
+def test_a_url_that_is_not_postgresql_is_refused_with_its_key(tmp_path: Path) -> None:
+    config = config_on(tmp_path, "mysql://hearth@127.0.0.1/hearth")
+    done = hearth_cli("migrate", config=config)
+    assert done.returncode == 1
+    assert "storage.url" in done.stderr
+    assert "postgresql://" in done.stderr
