@@ -279,3 +279,17 @@ async def test_writes_are_refused_while_postgresql_is_down_and_resume_after() ->
             await db.close()
     finally:
         remove_cluster(cluster)
+
+
+async def test_a_database_that_does_not_wait_for_its_wal_is_warned_about(
+    pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    conn = await asyncpg.connect(pg_url)
+    try:
+        name = pg_url.rsplit("/", 1)[1]
+        await conn.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+    finally:
+        await conn.close()
+    db = await PostgresDatabase.open(pg_url)
+    await db.close()
+    assert "synchronous_commit is not on" in caplog.text

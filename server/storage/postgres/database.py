@@ -120,6 +120,11 @@ class PostgresDatabase:
             raise ConnectionError(f"cannot connect to {redacted(url)}: {error}") from None
         try:
             await migrate(writer)
+            if await writer.fetchval("SHOW synchronous_commit") == "off":
+                log.warning(
+                    "PostgreSQL's synchronous_commit is not on: a message acknowledged just "
+                    "before the database server crashes may be lost (docs/storage.md)"
+                )
             pool = await asyncpg.create_pool(url, min_size=1, max_size=READ_POOL)
         except BaseException:
             await writer.close()
