@@ -3,7 +3,7 @@ the session's throwaway PostgreSQL cluster (``tests/pg_cluster.py``)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +46,3 @@ async def open_backend(
     url: str = request.getfixturevalue("pg_url")
     db: Any = await PostgresDatabase.open(url, batch_max=options.get("batch_max", 512))
     return db  # type: ignore[no-any-return]
-
-
-@pytest.fixture(params=BACKENDS)
-async def any_db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
-    """The same test on SQLite and on PostgreSQL."""
-    db = await open_backend(request.param, tmp_path, request)
-    try:
-        yield db
-    finally:
-        await db.close()
