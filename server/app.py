@@ -44,6 +44,7 @@ from server.storage.audit import AuditStore
 from server.storage.database import Database, Safeguards
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.messages import MessageStore
+from server.storage.opening import on_postgres, open_database
 from server.storage.retention import DAY_MS, purge_expired
 from server.storage.space import MIB, StorageFull
 from server.used_challenges import LocalUsedChallenges, RedisUsedChallenges
@@ -192,15 +193,16 @@ async def _purge_periodically(
 
 async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock_ms) -> None:
     path = config.storage.database
-    new = not path.exists() or path.stat().st_size == 0  # server/storage/preflight.py
-    db = await Database.open(
-        config.storage.database,
-        synchronous=config.storage.synchronous,
-        batch_max=config.storage.batch_max,
+    # server/storage/preflight.py; a PostgreSQL database is named without its password
+    new = not config.storage.url and (not path.exists() or path.stat().st_size == 0)
+    db = await open_database(
+        config,
         # alone on the file: inline jobs pay (server/storage/database.py)
         inline_writes=not config.scale.redis_url,
         safeguards=safeguards(config),
     )
+    if (postgres := on_postgres(db)) is not None:
+        log.info("storing in PostgreSQL at %s", postgres.display_url)
     stop_timeout = config.server.shutdown_timeout_seconds
     metrics: MetricsServer | None = None
     try:
@@ -244,7 +246,11 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         if metrics is not None:
             await metrics.stop()
         await db.close(within_s=stop_timeout)
-    log.info("stopped cleanly: the database is checkpointed and closed")
+    log.info(
+        "stopped cleanly: the database is closed"
+        if config.storage.url
+        else "stopped cleanly: the database is checkpointed and closed"
+    )
 
 
 def safeguards(config: Config) -> Safeguards:

@@ -19,9 +19,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import aiosqlite
+import asyncpg
 
 from crypto.encoding import b64decode
 from moderation.errors import ModerationError
@@ -48,6 +49,7 @@ from server.storage.facilitators import (
 )
 from server.storage.groups import GroupStore
 from server.storage.migrations import SchemaTooNew, latest_version, migrate, schema_version
+from server.storage.opening import open_database
 from server.storage.preflight import DatabaseRefused, check_database_file
 
 _T = TypeVar("_T")
@@ -76,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ) as error:
         print(f"hearth: error: {error}", file=sys.stderr)
         return 1
-    except (sqlite3.Error, OSError) as error:
+    except (sqlite3.Error, OSError, asyncpg.PostgresError) as error:
         # Operational (a locked, unreadable or foreign file): the message says which.
         print(f"hearth: error: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
@@ -157,6 +159,14 @@ def build_parser() -> argparse.ArgumentParser:
         "migrate", parents=[with_config], help="bring the database schema up to date"
     )
     migrate_.set_defaults(command=cmd_migrate)
+
+    migrate_to = commands.add_parser(
+        "migrate-to",
+        parents=[with_config],
+        help="move the SQLite database into an empty PostgreSQL database (one way)",
+    )
+    migrate_to.add_argument("url", metavar="URL", help="postgresql://user@host/database")
+    migrate_to.set_defaults(command=cmd_migrate_to)
 
     backup = commands.add_parser(
         "backup",
@@ -243,7 +253,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         metrics = dataclasses.replace(config.metrics, listen_port=args.metrics_port)
         config = dataclasses.replace(config, metrics=metrics)
     # Refused here first, before any thread exists that would keep the process alive.
-    check_database_file(config.storage.database)
+    if not config.storage.url:
+        check_database_file(config.storage.database)
     # Imported here so that managing accounts never loads the web stack.
     from server.app import serve
 
@@ -391,6 +402,14 @@ def cmd_migrate(args: argparse.Namespace) -> None:
     config = load_config(args.config)
 
     async def run() -> tuple[int, int]:
+        if config.storage.url:
+            from server.storage.postgres.migrations import migrate as migrate_postgres
+
+            conn = await _connect_postgres(config.storage.url)
+            try:
+                return await migrate_postgres(conn)
+            finally:
+                await conn.close()
         before = await _check_schema(config.storage.database)
         db = await _open_database(config)
         try:
@@ -406,8 +425,62 @@ def cmd_migrate(args: argparse.Namespace) -> None:
         print(f"schema version {before} -> {after}")
 
 
+def cmd_migrate_to(args: argparse.Namespace) -> None:
+    """Move the SQLite database into an empty PostgreSQL database (docs/storage.md)."""
+    from server.storage.postgres.database import redacted
+    from server.storage.postgres.transfer import copy_sqlite_to_postgres
+
+    config = load_config(args.config)
+    url: str = args.url
+    if not url.startswith(("postgresql://", "postgres://")):
+        raise CommandError(f"{url!r} is not a postgresql:// URL")
+    if config.storage.url:
+        raise CommandError(
+            "[storage] url is set already: this configuration stores in PostgreSQL, there is "
+            "no SQLite database to move"
+        )
+    source = config.storage.database
+    if not source.is_file():
+        raise CommandError(f"{source} does not exist: there is nothing to move")
+    check_database_file(source)
+
+    async def run() -> None:
+        await _check_schema(source)
+        db = await _open_database(config)  # brings the file to the latest schema
+        await db.close()
+
+    asyncio.run(run())
+    moved = asyncio.run(copy_sqlite_to_postgres(source, url))
+    for table, count in moved.rows.items():
+        print(f"{table}: {count} rows")
+    if moved.left_in_sqlite:
+        print(
+            f"left in {source} (the moderation backend's own tables): "
+            + ", ".join(moved.left_in_sqlite)
+        )
+    print(
+        f"moved {source} to {redacted(url)}; row counts match. Stop every `hearth serve`, set "
+        f'[storage] url = "{redacted(url)}" in the configuration, and start them again; '
+        f"keep {source} as it is until you have checked the move"
+    )
+
+
+async def _connect_postgres(url: str) -> Any:
+    import asyncpg
+
+    from server.storage.postgres.database import redacted
+
+    try:
+        return await asyncpg.connect(url)
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        raise CommandError(f"cannot connect to {redacted(url)}: {error}") from None
+
+
 def cmd_backup(args: argparse.Namespace) -> None:
     config = load_config(args.config)
+    if config.storage.url:
+        _backup_postgres(config.storage.url, args.path)
+        return
     source_path = config.storage.database
     target_path: Path = args.path
     if not source_path.is_file():
@@ -428,6 +501,31 @@ def cmd_backup(args: argparse.Namespace) -> None:
         target_path.unlink(missing_ok=True)
         raise CommandError(f"the copy failed its integrity check ({integrity}); nothing kept")
     print(f"backed up {source_path} to {target_path} ({target_path.stat().st_size} bytes)")
+
+
+def _backup_postgres(url: str, target_path: Path) -> None:
+    """pg_dump into a new private file (``pg_restore`` reads it back)."""
+    from server.storage.postgres.database import redacted
+    from server.storage.postgres.transfer import TransferRefused, dump
+
+    try:
+        os.close(os.open(target_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    except FileExistsError:
+        raise CommandError(f"{target_path} already exists; not overwriting it") from None
+    except OSError as error:
+        raise CommandError(f"cannot create {target_path}: {error.strerror}") from None
+    try:
+        dump(url, target_path)
+    except TransferRefused as error:
+        target_path.unlink(missing_ok=True)
+        raise CommandError(str(error)) from None
+    except BaseException:
+        target_path.unlink(missing_ok=True)
+        raise
+    print(
+        f"backed up {redacted(url)} to {target_path} ({target_path.stat().st_size} bytes, "
+        "pg_dump custom format: restore with pg_restore)"
+    )
 
 
 def _backup(source_path: Path, target_path: Path) -> str:
@@ -489,10 +587,15 @@ def cmd_audit_verify(args: argparse.Namespace) -> None:
 
     config = load_config(args.config)
     database = config.storage.database
-    if not database.exists():
-        raise CommandError(f"{database} does not exist")
-    with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
-        entries = all_entries(conn)
+    if config.storage.url:
+        from server.storage.audit import all_entries_of
+
+        entries = _run_with_database(config, all_entries_of)
+    else:
+        if not database.exists():
+            raise CommandError(f"{database} does not exist")
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as conn:
+            entries = all_entries(conn)
     broken = verify_chain(entries)
     if broken is not None:
         raise CommandError(
@@ -520,12 +623,17 @@ def _run_with_database(config: Config, job: Callable[[Database], Awaitable[_T]])
 
 
 async def _open_database(config: Config) -> Database:
+    if config.storage.url:
+        from server.storage.postgres.database import redacted
+
+        try:
+            return await open_database(config)
+        except ConnectionError as error:
+            raise CommandError(str(error)) from None
+        except Exception as error:
+            raise CommandError(f"{redacted(config.storage.url)}: {error}") from None
     await _check_schema(config.storage.database)
-    return await Database.open(
-        config.storage.database,
-        synchronous=config.storage.synchronous,
-        batch_max=config.storage.batch_max,
-    )
+    return await open_database(config)
 
 
 async def _check_schema(path: Path) -> int:

@@ -253,6 +253,23 @@ class StorageConfig:
         default=Path("hearth.sqlite3"),
         metadata=_doc("The SQLite database file (relative to this file's directory)."),
     )
+    url: str = field(
+        default="",
+        repr=False,  # may hold a password: never in a log line or a traceback's locals
+        metadata=_doc(
+            "Empty: the SQLite file above (one host). A PostgreSQL URL such as "
+            "postgresql://hearth@db.example.org/hearth stores everything there instead, so that "
+            "several `hearth serve` nodes can share it (docs/deployment.md); `hearth migrate-to "
+            "URL` moves an existing SQLite database. Keep the password out of this file: "
+            "~/.pgpass or PGPASSWORD are read. The moderation backend `sqlite` still keeps "
+            "reports in the file above.",
+            check=lambda url: (
+                None
+                if not url or url.startswith(("postgresql://", "postgres://"))
+                else "a postgresql:// URL, or an empty string for SQLite"
+            ),
+        ),
+    )
     synchronous: Synchronous = field(
         default="FULL",
         metadata=_doc(

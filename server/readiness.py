@@ -4,7 +4,8 @@ route (``storage_full``, ``unavailable``) turned into their JSON error with the 
 ``/healthz`` says the process answers (liveness: restart it if not). ``/readyz`` says whether it
 can do its work now: the database is open and accepts writes (no full-disk episode,
 ``server/storage/space.py``) and the disk holding it has at least ``storage.min_free_mb`` free.
-A monitor that alerts on ``/readyz`` hears of a filling disk before the first refusal.
+A monitor that alerts on ``/readyz`` hears of a filling disk before the first refusal. On
+PostgreSQL it says whether the database answers and accepts writes (a primary, not a standby).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from starlette.routing import Route
 
 from server.errors import Code, HearthError, http_status
 from server.storage.database import Database
+from server.storage.opening import on_postgres
 from server.storage.space import MIB
 
 NO_STORE = {"Cache-Control": "no-store"}
@@ -27,6 +29,29 @@ NO_STORE = {"Cache-Control": "no-store"}
 
 def readiness_routes(db: Database, stopping: Callable[[], bool]) -> list[Route]:
     """``stopping``: the server has begun to stop (a load balancer should send no one new)."""
+
+    postgres = on_postgres(db)
+
+    async def readyz_postgres(request: Request) -> JSONResponse:
+        # The disk is the database server's: PostgreSQL reports it by refusing writes.
+        assert postgres is not None
+        closing = postgres.closing or stopping()
+        writable = not closing and await postgres.writable()
+        body: dict[str, Any] = {
+            "ok": writable,
+            "database": "writable" if writable else ("closing" if closing else "unreachable"),
+        }
+        if not writable:
+            body["error"] = {
+                "code": Code.UNAVAILABLE.value,
+                "message": "the server is stopping"
+                if closing
+                else "the database cannot be reached or does not accept writes",
+            }
+        return JSONResponse(body, status_code=200 if writable else 503, headers=NO_STORE)
+
+    if postgres is not None:
+        return [Route("/readyz", readyz_postgres, methods=["GET"])]
 
     async def readyz(request: Request) -> JSONResponse:
         space = db.space

@@ -17,6 +17,9 @@ import pytest
 
 from server.client import HearthClient
 
+# The throwaway PostgreSQL cluster and the two storage backends (tests/storage_backends.py).
+pytest_plugins = ["tests.storage_backends"]
+
 REPO = Path(__file__).resolve().parents[1]
 FACILITATOR = "alice"
 FACILITATOR_PASSWORD = "correct horse battery staple"

@@ -108,3 +108,9 @@ def all_entries(conn: sqlite3.Connection) -> list[AuditEntry]:
     """Every entry in order, read with a plain connection (``hearth audit verify``)."""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq").fetchall()
     return [_entry(row) for row in rows]
+
+
+async def all_entries_of(db: Database) -> list[AuditEntry]:
+    """Every entry in order, through the server's store (``hearth audit verify`` on PostgreSQL)."""
+    rows = await db.fetch_all(f"SELECT {_COLUMNS} FROM audit_log ORDER BY seq")
+    return [_entry(row) for row in rows]

@@ -7,9 +7,11 @@ result is handed back only after its transaction has committed: that is what let
 acknowledge a message only once it is durable. If one job of a batch fails, the batch is rolled
 back and every job is run again alone, so one bad job never takes others down with it.
 
-An *inline* job (``write_inline``) is a plain function given the writer's ``sqlite3``
-connection. With ``inline_writes`` it runs on the event loop between the batch's ``BEGIN
-IMMEDIATE`` and ``COMMIT``: the relay's insert of a message takes ~40 µs, and a trip to
+An *inline* job (``write_inline``) is a job whose only awaits are ``execute_fetchall``: here it
+is given the writer's ``sqlite3`` connection behind that one method, so it runs to its end
+without suspending (on PostgreSQL it is an ordinary job, server/storage/postgres/). With
+``inline_writes`` it runs on the event loop between the batch's ``BEGIN IMMEDIATE`` and
+``COMMIT``: the relay's insert of a message takes ~40 µs, and a trip to
 aiosqlite's thread and back costs about as much again. It may only run statements that need no
 lock the transaction does not already hold (the write lock is taken by ``BEGIN IMMEDIATE``), so
 it never waits on another process; the statements that can wait (``BEGIN``, ``COMMIT`` and its
@@ -35,10 +37,10 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import aiosqlite
 
@@ -49,7 +51,7 @@ from server.storage.space import MIB, RETRY_AFTER_MS, DiskSpace
 
 T = TypeVar("T")
 WriteJob = Callable[[aiosqlite.Connection], Awaitable[T]]
-InlineJob = Callable[[sqlite3.Connection], T]
+InlineJob = Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]]
 Synchronous = Literal["FULL", "NORMAL"]
 
 log = logging.getLogger("hearth.storage")
@@ -110,6 +112,32 @@ async def _connect(
         await conn.close()
         raise
     return conn
+
+
+class _Immediate:
+    """aiosqlite's ``execute_fetchall`` on a ``sqlite3`` connection, done before it returns: a
+    coroutine that awaits only this finishes at its first step (``_run_now``)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn.in_transaction
+
+    async def execute_fetchall(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        return self._conn.execute(sql, tuple(params)).fetchall()
+
+
+def _run_now(job: InlineJob[T], conn: sqlite3.Connection) -> T:
+    """Run an inline job to its end in one step, on whichever thread calls this."""
+    coroutine = job(cast(aiosqlite.Connection, _Immediate(conn)))
+    try:
+        coroutine.send(None)
+    except StopIteration as done:
+        return cast(T, done.value)
+    coroutine.close()
+    raise RuntimeError("an inline job awaited something other than execute_fetchall")
 
 
 class Database:
@@ -212,8 +240,8 @@ class Database:
             if self._inline_writes:
                 # Awaits nothing: the writer task runs it without a trip to aiosqlite's thread,
                 # which is idle, as the writer task awaits each of its trips.
-                return job(conn._conn)
-            result: T = await conn._execute(job, conn._conn)  # type: ignore[no-untyped-call]
+                return _run_now(job, conn._conn)
+            result: T = await conn._execute(_run_now, job, conn._conn)  # type: ignore[no-untyped-call]
             return result
 
         return await self.write(run)

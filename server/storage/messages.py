@@ -48,32 +48,31 @@ class MessageStore:
         sequence number, time and tag it would have been given the first time.
         """
 
-        def job(conn: sqlite3.Connection) -> MessageRow | None:
+        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
             # An inline job: this is the hot path (see server/storage/database.py).
-            inserted = conn.execute(
-                _INSERT,
-                (
-                    message.group_id,
-                    message.group_id,
-                    message.group_id,
-                    message.msg_id,
-                    message.sender_id,
-                    message.epoch,
-                    message.server_ts,
-                    message.envelope,
-                    message.kid,
-                    message.rtag,
-                    message.group_id,
-                    message.epoch,
-                ),
-            ).fetchall()
+            inserted = list(
+                await conn.execute_fetchall(
+                    _INSERT,
+                    (
+                        message.group_id,
+                        message.group_id,
+                        message.group_id,
+                        message.msg_id,
+                        message.sender_id,
+                        message.epoch,
+                        message.server_ts,
+                        message.envelope,
+                        message.kid,
+                        message.rtag,
+                        message.group_id,
+                        message.epoch,
+                    ),
+                )
+            )
             if inserted:
                 return message.with_seq(int(inserted[0][0]))
-            row = conn.execute(
-                _BY_MSG_ID,
-                (message.group_id, message.msg_id),
-            ).fetchone()
-            return None if row is None else _message(row)
+            rows = list(await conn.execute_fetchall(_BY_MSG_ID, (message.group_id, message.msg_id)))
+            return _message(rows[0]) if rows else None
 
         return await self._db.write_inline(job)
 

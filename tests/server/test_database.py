@@ -8,10 +8,12 @@ import threading
 from pathlib import Path
 
 import aiosqlite
+import asyncpg
 import pytest
 
 from server.storage.database import Database
 from server.storage.migrations import SchemaTooNew, available_migrations, latest_version
+from tests.storage_backends import BACKENDS, open_backend
 
 
 async def insert_account(conn: aiosqlite.Connection, key: bytes) -> bytes:
@@ -19,8 +21,11 @@ async def insert_account(conn: aiosqlite.Connection, key: bytes) -> bytes:
     return key
 
 
-async def test_concurrent_writes_share_batches_and_all_commit(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.sqlite3")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_concurrent_writes_share_batches_and_all_commit(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    db = await open_backend(backend, tmp_path, request)
     try:
         keys = [bytes([i]) * 32 for i in range(200)]
         results = await asyncio.gather(
@@ -35,23 +40,28 @@ async def test_concurrent_writes_share_batches_and_all_commit(tmp_path: Path) ->
         await db.close()
 
 
-async def test_a_failing_job_does_not_take_its_batch_down(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.sqlite3")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_failing_job_does_not_take_its_batch_down(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    db = await open_backend(backend, tmp_path, request)
     try:
         await db.write(lambda c: insert_account(c, b"d" * 32))
         good = [db.write(lambda c, k=k: insert_account(c, k)) for k in (b"a" * 32, b"b" * 32)]
         duplicate = db.write(lambda c: insert_account(c, b"d" * 32))
         outcome = await asyncio.gather(*good, duplicate, return_exceptions=True)
         assert outcome[:2] == [b"a" * 32, b"b" * 32]
-        assert isinstance(outcome[2], sqlite3.IntegrityError)
+        assert isinstance(outcome[2], sqlite3.IntegrityError | asyncpg.UniqueViolationError)
         rows = await db.fetch_all("SELECT account_pk FROM accounts ORDER BY account_pk")
         assert [r[0] for r in rows] == [b"a" * 32, b"b" * 32, b"d" * 32]
     finally:
         await db.close()
 
 
-def insert_account_inline(conn: sqlite3.Connection, key: bytes) -> tuple[bytes, int, bool]:
-    conn.execute("INSERT INTO accounts (account_pk, created_at) VALUES (?, 0)", (key,))
+async def insert_account_inline(conn: aiosqlite.Connection, key: bytes) -> tuple[bytes, int, bool]:
+    await conn.execute_fetchall(
+        "INSERT INTO accounts (account_pk, created_at) VALUES (?, 0)", (key,)
+    )
     return key, threading.get_ident(), conn.in_transaction
 
 
@@ -84,13 +94,23 @@ async def test_inline_jobs_run_inside_the_batch_and_commit_with_it(
         await db.close()
 
 
-async def test_result_is_returned_only_after_commit(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.sqlite3")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_result_is_returned_only_after_commit(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    db = await open_backend(backend, tmp_path, request)
     try:
         await db.write(lambda c: insert_account(c, b"x" * 32))
         # a separate connection sees the row as soon as write() has returned
-        with sqlite3.connect(tmp_path / "h.sqlite3") as other:
-            assert other.execute("SELECT COUNT(*) FROM accounts").fetchone() == (1,)
+        if backend == "sqlite":
+            with sqlite3.connect(tmp_path / "h.sqlite3") as other:
+                assert other.execute("SELECT COUNT(*) FROM accounts").fetchone() == (1,)
+        else:
+            other = await asyncpg.connect(request.getfixturevalue("pg_url"))
+            try:
+                assert await other.fetchval("SELECT COUNT(*) FROM accounts") == 1
+            finally:
+                await other.close()
     finally:
         await db.close()
 
@@ -164,10 +184,11 @@ async def test_migration_4_keeps_every_message_in_an_appended_rowid_table(tmp_pa
         assert {"messages_msg_id", "messages_time"} <= indexes
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 async def test_a_caller_that_goes_away_does_not_cancel_its_write_or_its_batch(
-    tmp_path: Path,
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
 ) -> None:
-    db = await Database.open(tmp_path / "h.sqlite3")
+    db = await open_backend(backend, tmp_path, request)
     try:
         gate = asyncio.Event()
 
@@ -194,17 +215,23 @@ async def test_a_caller_that_goes_away_does_not_cancel_its_write_or_its_batch(
         await db.close()
 
 
-async def test_write_after_close_is_refused(tmp_path: Path) -> None:
-    db = await Database.open(tmp_path / "h.sqlite3")
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_write_after_close_is_refused(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
+    db = await open_backend(backend, tmp_path, request)
     await db.close()
     with pytest.raises(Exception, match="closing"):
         await db.write(lambda c: insert_account(c, b"z" * 32))
 
 
-async def test_a_read_after_a_write_sees_it_while_other_reads_overlap(tmp_path: Path) -> None:
+@pytest.mark.parametrize("backend", BACKENDS)
+async def test_a_read_after_a_write_sees_it_while_other_reads_overlap(
+    tmp_path: Path, backend: str, request: pytest.FixtureRequest
+) -> None:
     """Reads share one connection; overlapping reads must not pin an old snapshot (a statement
     left open across an await keeps the connection's read transaction, and its view, alive)."""
-    db = await Database.open(tmp_path / "h.sqlite3")
+    db = await open_backend(backend, tmp_path, request)
     stop = asyncio.Event()
 
     async def keep_reading() -> None:
@@ -222,4 +249,19 @@ async def test_a_read_after_a_write_sees_it_while_other_reads_overlap(tmp_path: 
     finally:
         stop.set()
         await asyncio.gather(*readers)
+        await db.close()
+
+
+async def test_an_inline_job_that_would_suspend_is_refused_and_rolled_back(tmp_path: Path) -> None:
+    db = await Database.open(tmp_path / "h.sqlite3", inline_writes=True)
+    try:
+
+        async def suspends(conn: aiosqlite.Connection) -> None:
+            await conn.execute_fetchall("INSERT INTO accounts VALUES (?, 0, 0)", (b"q" * 32,))
+            await asyncio.sleep(0)  # would let other coroutines run inside the transaction
+
+        with pytest.raises(RuntimeError, match="awaited something other"):
+            await db.write_inline(suspends)
+        assert await db.fetch_all("SELECT 1 FROM accounts") == []
+    finally:
         await db.close()

@@ -15,13 +15,14 @@ from server.storage.groups import GroupSettings, GroupStore, NewMember
 from server.storage.messages import MessageStore
 from server.storage.retention import DAY_MS, purge_expired
 from server.storage.rows import MessageRow
+from tests.storage_backends import BACKENDS, open_backend
 
 DAY0 = 1_800_000_000_000
 
 
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(tmp_path / "h.sqlite3")
+@pytest.fixture(params=BACKENDS)
+async def db(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Database]:
+    database = await open_backend(request.param, tmp_path, request)
     await database.write(
         lambda c: c.execute(
             "INSERT INTO facilitators (id, username, password_hash, created_at) "
