@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
+from crypto.encoding import b64encode
 from server.client import HearthClient
 from tests.conftest import (
     FACILITATOR,
@@ -126,6 +127,51 @@ def test_readyz_turns_false_while_postgresql_is_stopped(tmp_path: Path) -> None:
             assert readyz(server)[0] == 200
     finally:
         remove_cluster(cluster)
+
+
+async def test_holds_schedules_and_ml_kem_keys_are_stored_in_postgresql(
+    pg_server: RunningServer, clients: list[HearthClient], pg_url: str
+) -> None:
+    """What migrations 0009-0011 added (newcomer hold, bans' invite marks, weekly sessions,
+    members' ML-KEM keys) works on PostgreSQL as on SQLite."""
+
+    def make() -> HearthClient:
+        client = HearthClient(pg_server.url, hybrid=True)
+        clients.append(client)
+        return client
+
+    fac = make()
+    await fac.login(FACILITATOR, FACILITATOR_PASSWORD)
+    await fac.connect()
+    sessions = [{"day": "tue", "start": "19:00", "end": "20:30"}]
+    group = await fac.create_group("Tuesday circle", pseudonym="Host Heron", schedule=sessions)
+    reply = await fac.call("group.update", {"group_id": b64encode(group), "newcomer_hold": 1})
+    assert reply["group"]["newcomer_hold"] == 1
+    assert reply["group"]["schedule"] == sessions
+    ana = await member_in(make, fac, group, "Quiet Fox")
+    held = await ana.send(group, f"{CANARY} held line")
+    assert held["held"] is True
+    waiting = (await fac.call("held.list", {"group_id": b64encode(group)}))["held"]
+    assert len(waiting) == 1
+    released = await fac.call(
+        "held.decide",
+        {"group_id": b64encode(group), "msg_id": waiting[0]["msg_id"], "release": True},
+    )
+    assert released["outcome"] == "released"
+    await fac.wait_for(lambda: f"{CANARY} held line" in fac.texts(group))
+    conn = await asyncpg.connect(pg_url)
+    try:
+        row = await conn.fetchrow(
+            "SELECT hold_released, pq_key, invite_hash FROM members WHERE member_id = $1",
+            ana.member_id(group),
+        )
+        assert row["hold_released"] == 1
+        assert len(row["pq_key"] or b"") == 1248
+        assert row["invite_hash"] is not None
+        assert await conn.fetchval("SELECT schedule FROM groups") == "tue 19:00-20:30"
+        assert await conn.fetchval("SELECT released_at FROM messages WHERE seq = $1", 1)
+    finally:
+        await conn.close()
 
 
 def config_on(tmp_path: Path, url: str = "") -> Path:
