@@ -147,23 +147,42 @@ class HandshakeTimeoutHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._head_bytes = 0
+        self._received_in_head = 0
         self._in_head = True
         self._handshake_timer: asyncio.TimerHandle | None = self.loop.call_later(
             self.handshake_timeout_s, self._handshake_expired
         )
 
     def data_received(self, data: bytes) -> None:
-        if self._in_head:
-            self._head_bytes += len(data)
-            if self._head_bytes > self.max_head_bytes:
-                self.transport.abort()
-                return
+        if not self._in_head:
+            super().data_received(data)
+            return
+        # A chunk that completes the head may carry much of the body too (a 1 MB POST arrives
+        # in 64 KiB reads): a head still incomplete after its bytes is bounded by what came so
+        # far, a complete one by its own size (on_url, on_header).
+        self._received_in_head += len(data)
         super().data_received(data)
+        if self._in_head and self._received_in_head > self.max_head_bytes:
+            self.transport.abort()
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value) + 4)  # ": " and CRLF
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > self.max_head_bytes:
+            self.transport.abort()
 
     def on_message_begin(self) -> None:
         super().on_message_begin()
         self._in_head = True
         self._head_bytes = 0
+        self._received_in_head = 0
 
     def on_headers_complete(self) -> None:
         self._in_head = False
