@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from playwright.sync_api import expect
 
+from server.config import GroupsConfig
 from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer
 
 TIMEOUT = 15_000
@@ -140,7 +141,12 @@ def wait_until(page: Any, condition: Callable[[], bool], what: str) -> None:
 
 
 def wait_keyed(page: Any) -> None:
-    expect(page.locator("#compose")).to_be_visible()
+    # Keying takes another member's commit: if the member the server names does not commit (it
+    # was busy, or its commit lost a race), the server names one again after
+    # groups.rotator_wait_seconds, so this waits for one such turn and then the usual time.
+    expect(page.locator("#compose")).to_be_visible(
+        timeout=GroupsConfig().rotator_wait_seconds * 1000 + TIMEOUT
+    )
 
 
 def send(page: Any, text: str) -> None:
