@@ -18,7 +18,7 @@ import asyncpg
 
 from moderation.actions import Decision
 from moderation.backends.records import report_from_row
-from moderation.errors import AlreadyResolved, DuplicateReport, UnknownReport
+from moderation.errors import AlreadyResolved, DuplicateReport, PluginError, UnknownReport
 from moderation.queue import BackendContext, check_limit
 from moderation.reports import Report, ReportState
 from moderation.settings import refuse_unknown
@@ -75,7 +75,7 @@ class PostgresQueue:
     def __init__(self, context: BackendContext) -> None:
         refuse_unknown(context.settings, self.known_settings)
         if not context.database_url:
-            raise ValueError(
+            raise PluginError(
                 "the postgres moderation backend needs [storage] url to be a PostgreSQL URL"
             )
         self.context = context

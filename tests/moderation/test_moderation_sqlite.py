@@ -12,7 +12,13 @@ import pytest
 from moderation.actions import Action, Decision
 from moderation.backends.postgres import PostgresQueue
 from moderation.backends.sqlite import SqliteQueue
-from moderation.errors import AlreadyResolved, DuplicateReport, SettingsError, UnknownReport
+from moderation.errors import (
+    AlreadyResolved,
+    DuplicateReport,
+    PluginError,
+    SettingsError,
+    UnknownReport,
+)
 from moderation.intake import file_report
 from moderation.plugins import load_backend, load_classifiers
 from moderation.queue import ModerationQueue
@@ -188,7 +194,7 @@ async def test_two_nodes_on_one_postgresql_share_reports_and_decide_each_once(
 
 
 def test_the_postgres_backend_refuses_to_start_without_a_url(context: Contexts) -> None:
-    with pytest.raises(ValueError, match="PostgreSQL URL"):
+    with pytest.raises(PluginError, match="PostgreSQL URL"):
         PostgresQueue(context())
 
 
