@@ -27,7 +27,7 @@ def main() -> None:
         "--servers",
         default="",
         help=f"comma-separated subset of {','.join(relay.SERVERS)} (default: all; with --quick, "
-        "all but hearth-2proc)",
+        "all but hearth-2proc, hearth-pg and hearth-pg-2node)",
     )
     parser.add_argument(
         "--profile",

@@ -28,6 +28,15 @@ buys. Server CPU and RSS are summed over the three; Redis's share is shown on it
 Without ``redis-server`` on PATH the row is skipped. It is in the full plan only: on this
 2-core machine, busy, it added ~25 s to a quick run (144 s in all against 120 s), which must
 stay under two minutes; ``--quick --servers ...,hearth-2proc`` still runs it.
+
+hearth-pg and hearth-pg-2node store in PostgreSQL (``[storage] url``): a throwaway cluster
+(Debian's postgresql, fsync on, tests/pg_cluster.py) into which the populated SQLite database is
+moved by ``hearth migrate-to`` before the first round, so every row serves the same groups and
+members. hearth-pg is one node; hearth-pg-2node is two nodes and redis-server (members alternate
+between them, as in hearth-2proc), the three on core 0. PostgreSQL itself is not pinned and its
+CPU is not in the server columns: each run reports it apart (its processes' CPU-seconds over
+the run, and the messages it stored, read from ``messages``). Full plan only, like
+hearth-2proc; skipped without PostgreSQL's binaries.
 """
 
 from __future__ import annotations
@@ -65,11 +74,15 @@ RESULTS = REPO / "bench" / "results"
 # message and recipient), to show what coalescing does.
 # tuned+coalescing: the tuned relay with Hearth's coalescing and frame-once fan-out
 # (bench/bare_server.py), so that what separates it from Hearth is Hearth's real work.
-SERVERS = ("hearth", "hearth-1by1", "hearth-2proc", "defaults", "tuned", "tuned+coalescing", "node")
+SERVERS = (
+    *("hearth", "hearth-1by1", "hearth-2proc", "hearth-pg", "hearth-pg-2node"),
+    *("defaults", "tuned", "tuned+coalescing", "node"),
+)
 BASELINES = ("tuned", "tuned+coalescing", "node")  # what Hearth's ratios are taken against
 # each member at the shipped per-account rate limit (config.example.toml [limits])
 SHIPPED_MESSAGES_PER_SECOND = LimitsConfig().messages_per_second
-HEARTH_KINDS = ("hearth", "hearth-1by1", "hearth-2proc")
+HEARTH_KINDS = ("hearth", "hearth-1by1", "hearth-2proc", "hearth-pg", "hearth-pg-2node")
+POSTGRES_KINDS = ("hearth-pg", "hearth-pg-2node")
 FACILITATOR, PASSWORD = "alice", "correct horse battery staple"
 CONTENT_BYTES = 100  # plaintext; the sealed envelope is ~370 bytes, ~500 as base64
 SEAL_SAFETY = 1.6
@@ -296,9 +309,9 @@ class Member:
     group_id: bytes
 
 
-def hearth_config(port: int, *, server: str = "", sections: str = "") -> str:
+def hearth_config(port: int, *, server: str = "", storage: str = "", sections: str = "") -> str:
     """A `hearth serve` config on the world's database and secret (paths relative to it);
-    ``server`` adds keys to [server], ``sections`` whole sections."""
+    ``server`` and ``storage`` add keys to [server] and [storage], ``sections`` whole sections."""
     return (
         "[server]\n"
         f"port = {port}\n"
@@ -308,6 +321,7 @@ def hearth_config(port: int, *, server: str = "", sections: str = "") -> str:
         f"{server}"
         "[storage]\n"
         'database = "hearth.sqlite3"\n'
+        f"{storage}"
         "[groups]\n"
         "epoch_max_messages = 100000000\n"
         "invite_max_uses = 1000\n"
@@ -332,7 +346,8 @@ class HearthWorld:
         return self.deployments["hearth"].front[0]
 
     @classmethod
-    def create(cls, workdir: Path) -> HearthWorld:
+    def create(cls, workdir: Path, pg_url: str = "") -> HearthWorld:
+        """With ``pg_url``, also the PostgreSQL rows (the database is filled by ``move_to``)."""
         directory = workdir / "hearth"
         directory.mkdir()
         port, second_port, redis_port = free_ports(3)
@@ -371,7 +386,36 @@ class HearthWorld:
             Deployment("hearth-1by1", [serve("hearth-1by1", port, one_by_one)]),
             Deployment("hearth-2proc", two, [redis_server(redis_port, workdir / "redis")]),
         ]
+        if pg_url:
+            on_pg = f'url = "{pg_url}"\n'
+            pg_one = serve("hearth-pg", port, hearth_config(port, storage=on_pg))
+            pg_two = [
+                serve(f"hearth-pg-2node-{n}", p, hearth_config(p, storage=on_pg, sections=scale))
+                for n, p in ((1, port), (2, second_port))
+            ]
+            deployments += [
+                Deployment("hearth-pg", [pg_one]),
+                Deployment(
+                    "hearth-pg-2node", pg_two, [redis_server(redis_port, workdir / "redis")]
+                ),
+            ]
         return cls(directory, {d.kind: d for d in deployments})
+
+    def move_to(self, pg_url: str) -> None:
+        """``hearth migrate-to``: the populated SQLite database into the empty ``pg_url``."""
+        moved = subprocess.run(
+            [
+                *(sys.executable, "-m", "server.cli", "migrate-to", pg_url),
+                *("--config", str(self.directory / "hearth.toml")),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            cwd=REPO,
+            check=False,
+        )
+        if moved.returncode != 0:
+            raise RuntimeError(f"migrate-to failed: {moved.stderr}")
 
     async def populate(self, topologies: tuple[Topology, ...]) -> None:
         """Facilitator alice creates the groups; members join, are approved, and are keyed
@@ -508,6 +552,44 @@ def envelope_b64_length() -> int:
 # ---- one run: a fresh server, the load generator, the figures ------------------------------
 
 
+class PostgresMeter:
+    """What PostgreSQL did during a run: its processes' CPU (the postmaster and its children,
+    read from /proc while they live) and the messages it holds."""
+
+    def __init__(self, postmaster: int, url: str) -> None:
+        self.postmaster = postmaster
+        self.url = url
+
+    def cpu_seconds(self) -> float:
+        ticks = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                text = stat.read_text()
+            except OSError:
+                continue  # gone meanwhile
+            fields = text.rsplit(")", 1)[1].split()
+            pid, ppid = int(stat.parent.name), int(fields[1])
+            if self.postmaster in (pid, ppid):
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+        return total / ticks
+
+    def messages(self) -> int:
+        import asyncpg
+
+        async def count() -> int:
+            conn = await asyncpg.connect(self.url)
+            try:
+                return int(await conn.fetchval("SELECT count(*) FROM messages"))
+            finally:
+                await conn.close()
+
+        return asyncio.run(count())
+
+    def reading(self) -> tuple[float, int]:
+        return self.cpu_seconds(), self.messages()
+
+
 def run_loadgen(server: Deployment, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
     job = {**job, "urls": server.urls, "server_pids": server.pids}
     job["clock_ticks"] = os.sysconf("SC_CLK_TCK")
@@ -570,13 +652,24 @@ def run_all(
     """Every round, every server (the plan's unless ``servers`` says); with ``profile``,
     py-spy samples Hearth into that file (collapsed stacks; ``pip install py-spy`` first)."""
     servers = servers or plan.servers
-    if "hearth-2proc" in servers and shutil.which("redis-server") is None:
+    with_redis = ("hearth-2proc", "hearth-pg-2node")
+    if set(with_redis) & set(servers) and shutil.which("redis-server") is None:
         print(
-            "hearth-2proc skipped: redis-server is not installed "
+            "hearth-2proc and hearth-pg-2node skipped: redis-server is not installed "
             "(Debian: apt-get install -y redis-server)",
             file=log,
         )
-        servers = tuple(kind for kind in servers if kind != "hearth-2proc")
+        servers = tuple(kind for kind in servers if kind not in with_redis)
+    if set(servers) & set(POSTGRES_KINDS):
+        from tests.pg_cluster import postgres_bin
+
+        if postgres_bin() is None:
+            print(
+                "hearth-pg rows skipped: PostgreSQL is not installed "
+                "(Debian: apt-get install -y postgresql)",
+                file=log,
+            )
+            servers = tuple(kind for kind in servers if kind not in POSTGRES_KINDS)
     if not servers:
         raise RuntimeError("no server to benchmark")
     ensure_node_modules()
@@ -585,10 +678,18 @@ def run_all(
         plan = dataclasses.replace(plan, idle_clients=max(100, fd_limit - 1024))
     runs: dict[str, list[dict[str, Any]]] = {kind: [] for kind in servers}
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="hearth-bench-") as tmp:
-        workdir = Path(tmp)
+    with contextlib.ExitStack() as cleanup:
+        workdir = Path(cleanup.enter_context(tempfile.TemporaryDirectory(prefix="hearth-bench-")))
         job = base_job(plan, envelope_b64_length())
-        world = HearthWorld.create(workdir)
+        meter = None
+        if set(servers) & set(POSTGRES_KINDS):
+            from tests.pg_cluster import remove_cluster, start_cluster
+
+            cluster = start_cluster(fsync=True)
+            cleanup.callback(remove_cluster, cluster)
+            assert cluster.process is not None
+            meter = PostgresMeter(cluster.process.pid, cluster.new_database())
+        world = HearthWorld.create(workdir, meter.url if meter else "")
         if any(kind in HEARTH_KINDS for kind in servers):
             world.server.start()
             try:
@@ -597,6 +698,10 @@ def run_all(
                 print(f"hearth set-up: {time.monotonic() - t0:.1f} s", file=log)
             finally:
                 world.server.stop()
+        if meter is not None:
+            t0 = time.monotonic()
+            world.move_to(meter.url)
+            print(f"hearth migrate-to PostgreSQL: {time.monotonic() - t0:.1f} s", file=log)
         # Envelopes are sealed for this rate until Hearth's first run measures its own, then
         # for 1.3x the fastest seen per topology (a pool used up during saturation leaves none
         # for the latency phase; 45,000 was outrun in 20 x 25 on 2026-12-04).
@@ -625,7 +730,16 @@ def run_all(
                         stderr=subprocess.DEVNULL,
                     )
                 try:
-                    result = run_loadgen(server, this_job, workdir)
+                    if meter is not None and kind in POSTGRES_KINDS:
+                        before = meter.reading()
+                        result = run_loadgen(server, this_job, workdir)
+                        after = meter.reading()
+                        result["postgres"] = {
+                            "cpu_s": after[0] - before[0],
+                            "messages": after[1] - before[1],
+                        }
+                    else:
+                        result = run_loadgen(server, this_job, workdir)
                 finally:
                     server.stop()
                     if spy is not None:
@@ -684,6 +798,9 @@ def summary_line(result: dict[str, Any]) -> str:
     parts.append(f"{result['idle']['kb_per_conn']:.1f} kB/conn")
     if latency.get("deliveries_across_processes"):
         parts.append(f"{latency['deliveries_across_processes']} deliveries across processes")
+    pg = result.get("postgres")
+    if pg:
+        parts.append(f"PostgreSQL {pg['cpu_s']:.1f} CPU-s for {pg['messages']} messages stored")
     errors = [s["error"] for s in result["saturation"].values() if s["error"]]
     if errors or latency["error"]:
         parts.append(f"ERROR {errors or latency['error']}")
@@ -768,9 +885,23 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
                 # CPU-normalised: deliveries per server CPU-second, robust to a busy machine.
                 ratio = costs[other]["median"] / costs["hearth"]["median"]
                 summary[f"hearth_vs_{other}_cpu_{t.name}"] = ratio
-        if "hearth-2proc" in rates and "hearth" in rates:
-            ratio = rates["hearth-2proc"]["median"] / rates["hearth"]["median"]
-            summary[f"hearth_2proc_vs_hearth_{t.name}"] = ratio
+        for kind in ("hearth-2proc", *POSTGRES_KINDS):
+            if kind in rates and "hearth" in rates:
+                ratio = rates[kind]["median"] / rates["hearth"]["median"]
+                summary[f"{kind.replace('-', '_')}_vs_hearth_{t.name}"] = ratio
+    # PostgreSQL's own work, apart from the server columns: messages stored per its CPU-second
+    for kind in POSTGRES_KINDS:
+        per_cpu = [
+            r["postgres"]["messages"] / r["postgres"]["cpu_s"]
+            for r in runs.get(kind, [])
+            if r.get("postgres") and r["postgres"]["cpu_s"] > 0
+        ]
+        if per_cpu:
+            summary.setdefault("pg_messages_per_cpu_s", {})[kind] = {
+                "median": statistics.median(per_cpu),
+                "min": min(per_cpu),
+                "max": max(per_cpu),
+            }
     # Open loop: deliveries per server CPU-second at a fixed offered rate, against each baseline
     for key in ("open_cpu", "limits_cpu"):
         costs = summary.get(key, {})
@@ -854,9 +985,18 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             ratio = summary.get(key.format(t.name))
             if ratio is not None:
                 lines.append(text.format(t.name, ratio))
-        two = summary.get(f"hearth_2proc_vs_hearth_{t.name}")
-        if two is not None:
-            lines.append(f"throughput {t.name}: Hearth on two processes + Redis/one = {two:.2f}")
+        for key, text in (
+            ("hearth_2proc", "Hearth on two processes + Redis/one"),
+            ("hearth_pg", "Hearth on PostgreSQL/on SQLite"),
+            ("hearth_pg_2node", "Hearth, two nodes on PostgreSQL + Redis/one on SQLite"),
+        ):
+            ratio = summary.get(f"{key}_vs_hearth_{t.name}")
+            if ratio is not None:
+                lines.append(f"throughput {t.name}: {text} = {ratio:.2f}")
+    for kind, figure in summary.get("pg_messages_per_cpu_s", {}).items():
+        lines.append(
+            f"{kind}: PostgreSQL stored {cell(figure, '.0f')} messages per its own CPU-second"
+        )
     for key, label in (
         ("open_cpu", f"open loop at {plan.latency_deliveries_per_s}/s"),
         ("limits_cpu", f"open loop at the shipped limits ({plan.limits_deliveries_per_s}/s)"),
@@ -874,6 +1014,11 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             f"[{p99['min']:.2f}–{p99['max']:.2f}] (the 5 ms target is 1.85x tuned's 2.7 ms)"
         )
     lines.append("Every server on core 0, the load generator on core 1.")
+    if set(POSTGRES_KINDS) & set(kinds):
+        lines += [
+            "hearth-pg*: PostgreSQL (fsync on, unpinned) is not in the server columns; its own",
+            "CPU is the line above. hearth-pg-2node: two nodes and redis-server on core 0.",
+        ]
     if "hearth-2proc" in kinds:
         lines += [
             "hearth-2proc: two `hearth serve` and redis-server, all three on core 0 (the budget of",

@@ -21,13 +21,16 @@ class BackendContext:
 
     ``settings`` is the backend's own table of the config file (``[moderation.<name>]``);
     ``clock`` returns milliseconds since the Unix epoch; ``secret`` is 32 bytes the server
-    derives for this backend alone (so it can sign without knowing the server's key).
+    derives for this backend alone (so it can sign without knowing the server's key);
+    ``database_url`` is the server's PostgreSQL (``[storage] url``, which may hold a password),
+    empty when the server stores in the SQLite file ``database_path``.
     """
 
     database_path: Path
     settings: Mapping[str, Any]
     clock: Callable[[], int]
     secret: bytes = field(repr=False)
+    database_url: str = field(default="", repr=False)
 
 
 @runtime_checkable

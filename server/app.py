@@ -158,17 +158,22 @@ def load_moderation(
 ) -> tuple[ModerationQueue, list[Classifier]]:
     """The configured backend and classifiers, found through their entry points."""
     settings = config.moderation.plugins
+    backend = config.moderation.backend
+    if backend == "sqlite" and config.storage.url:
+        # "this server's database": on PostgreSQL, so that every node sees the same reports
+        backend = "postgres"
     context = BackendContext(
         database_path=config.storage.database,
-        settings=settings.get(config.moderation.backend, {}),
+        settings=settings.get(backend, {}),
         clock=clock,
         secret=keyring.moderation_secret,
+        database_url=config.storage.url,
     )
     classifier_settings = dict(settings)
     # Without its own table, the crisis classifier uses the page's crisis words.
     classifier_settings.setdefault("crisis_language", {"phrases": list(config.safety.crisis_words)})
     return (
-        load_backend(config.moderation.backend, context),
+        load_backend(backend, context),
         load_classifiers(config.moderation.classifiers, classifier_settings),
     )
 

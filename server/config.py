@@ -261,8 +261,8 @@ class StorageConfig:
             "postgresql://hearth@db.example.org/hearth stores everything there instead, so that "
             "several `hearth serve` nodes can share it (docs/deployment.md); `hearth migrate-to "
             "URL` moves an existing SQLite database. Keep the password out of this file: "
-            "~/.pgpass or PGPASSWORD are read. The moderation backend `sqlite` still keeps "
-            "reports in the file above.",
+            "~/.pgpass or PGPASSWORD are read. Moderation reports of the default backend are "
+            "kept there too (backend `postgres`, docs/storage.md).",
             check=lambda url: (
                 None
                 if not url or url.startswith(("postgresql://", "postgres://"))
@@ -558,7 +558,8 @@ class ModerationConfig:
     backend: str = field(
         default="sqlite",
         metadata=_doc(
-            "Where verified reports go: 'sqlite' (this server's database), 'webhook' (POSTed to "
+            "Where verified reports go: 'sqlite' (this server's database; its PostgreSQL, through "
+            "the built-in 'postgres' backend, when [storage] url is set), 'webhook' (POSTed to "
             "your case system), or the name of any installed hearth.moderation_backends plugin.",
             min_length=1,
         ),

@@ -1,4 +1,5 @@
-"""The ``moderation_reports`` table: SQL shared by the sqlite and webhook backends.
+"""The ``moderation_reports`` table: SQL shared by the sqlite and webhook backends (the postgres
+backend has its own SQL, and reads rows with ``report_from_row``).
 
 The backends create their own tables (``CREATE TABLE IF NOT EXISTS``) rather than rely on the
 server's migrations, because a plugin must work without the server's internals. Each function
@@ -96,7 +97,8 @@ async def upgrade(conn: aiosqlite.Connection) -> None:
         await conn.executescript("BEGIN IMMEDIATE;" + _SET_ASIDE + SCHEMA + _COPY_BACK + "COMMIT;")
 
 
-def _report(row: sqlite3.Row) -> Report:
+def report_from_row(row: Any) -> Report:
+    """A report from a row of ``_SELECT``'s columns (sqlite3.Row or asyncpg Record)."""
     decision = row["decision"]
     return Report(
         report_id=row["report_id"],
@@ -121,7 +123,7 @@ def _report(row: sqlite3.Row) -> Report:
 async def get(conn: aiosqlite.Connection, report_id: str) -> Report | None:
     async with conn.execute(_SELECT + " WHERE report_id = ?", (report_id,)) as cursor:
         row = await cursor.fetchone()
-    return None if row is None else _report(row)
+    return None if row is None else report_from_row(row)
 
 
 async def insert(conn: aiosqlite.Connection, report: Report) -> bool:
@@ -223,7 +225,7 @@ async def select(
     params.append(limit)
     async with conn.execute(sql, params) as cursor:
         rows = await cursor.fetchall()
-    return [_report(row) for row in rows]
+    return [report_from_row(row) for row in rows]
 
 
 async def purge_resolved(conn: aiosqlite.Connection, resolved_before: int) -> int:

@@ -1,4 +1,5 @@
-"""The sqlite backend on a real database file that also holds the server's schema."""
+"""The built-in backends on the server's own database: ``sqlite`` on a real database file that
+also holds the server's schema, and ``postgres`` on a real PostgreSQL (tests/pg_cluster.py)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,34 @@ from dataclasses import replace
 import pytest
 
 from moderation.actions import Action, Decision
+from moderation.backends.postgres import PostgresQueue
 from moderation.backends.sqlite import SqliteQueue
-from moderation.errors import AlreadyResolved, DuplicateReport, SettingsError, UnknownReport
+from moderation.errors import (
+    AlreadyResolved,
+    DuplicateReport,
+    PluginError,
+    SettingsError,
+    UnknownReport,
+)
 from moderation.intake import file_report
-from moderation.plugins import load_classifiers
+from moderation.plugins import load_backend, load_classifiers
+from moderation.queue import ModerationQueue
 from moderation.reports import Priority, ReportState
 from server.storage.database import Database
 from tests.moderation.conftest import Clock, Contexts, dismiss, make_report, new_report
 
 
-@pytest.fixture
-async def queue(context: Contexts) -> AsyncIterator[SqliteQueue]:
+@pytest.fixture(params=["sqlite", "postgres"])
+async def queue(
+    context: Contexts, request: pytest.FixtureRequest
+) -> AsyncIterator[SqliteQueue | PostgresQueue]:
+    if request.param == "postgres":
+        url: str = request.getfixturevalue("pg_url")
+        pq = PostgresQueue(replace(context(), database_url=url))
+        await pq.start()
+        yield pq
+        await pq.close()
+        return
     # The server's own database first, so the backend's tables live beside the real schema.
     database = await Database.open(context().database_path)
     q = SqliteQueue(context())
@@ -29,7 +47,7 @@ async def queue(context: Contexts) -> AsyncIterator[SqliteQueue]:
     await database.close()
 
 
-async def test_submit_is_idempotent_and_get_round_trips(queue: SqliteQueue) -> None:
+async def test_submit_is_idempotent_and_get_round_trips(queue: ModerationQueue) -> None:
     report = make_report(1)
     await queue.submit(report)
     await queue.submit(report)
@@ -38,7 +56,9 @@ async def test_submit_is_idempotent_and_get_round_trips(queue: SqliteQueue) -> N
     assert await queue.get("nope") is None
 
 
-async def test_a_second_report_of_one_message_by_one_member_is_refused(queue: SqliteQueue) -> None:
+async def test_a_second_report_of_one_message_by_one_member_is_refused(
+    queue: ModerationQueue,
+) -> None:
     first = make_report(1)
     await queue.submit(first)
     with pytest.raises(DuplicateReport) as raised:
@@ -47,7 +67,7 @@ async def test_a_second_report_of_one_message_by_one_member_is_refused(queue: Sq
     await queue.submit(make_report(1, duplicate_key=b"Q" * 32))  # another member may
 
 
-async def test_list_is_urgent_first_then_newest_and_pages(queue: SqliteQueue) -> None:
+async def test_list_is_urgent_first_then_newest_and_pages(queue: ModerationQueue) -> None:
     reports = [make_report(n) for n in range(7)]
     reports[2] = replace(reports[2], priority=Priority.URGENT)
     reports[5] = replace(reports[5], priority=Priority.URGENT)
@@ -65,7 +85,7 @@ async def test_list_is_urgent_first_then_newest_and_pages(queue: SqliteQueue) ->
         await queue.list(limit=0)
 
 
-async def test_list_filters_by_groups_and_state(queue: SqliteQueue) -> None:
+async def test_list_filters_by_groups_and_state(queue: ModerationQueue) -> None:
     a, b = make_report(1), make_report(2, group_id=b"H" * 16)
     await queue.submit(a)
     await queue.submit(b)
@@ -76,7 +96,7 @@ async def test_list_filters_by_groups_and_state(queue: SqliteQueue) -> None:
     assert await queue.list(state=ReportState.RESOLVED) == [resolved]
 
 
-async def test_resolve_records_the_decision_once(queue: SqliteQueue) -> None:
+async def test_resolve_records_the_decision_once(queue: ModerationQueue) -> None:
     report = make_report(1)
     await queue.submit(report)
     decision = Decision(Action.MUTE, "alice", "cool off", 60, 1_700_000_005_000)
@@ -91,7 +111,7 @@ async def test_resolve_records_the_decision_once(queue: SqliteQueue) -> None:
         await queue.resolve("missing", dismiss())
 
 
-async def test_concurrent_resolutions_let_exactly_one_win(queue: SqliteQueue) -> None:
+async def test_concurrent_resolutions_let_exactly_one_win(queue: ModerationQueue) -> None:
     report = make_report(1)
     await queue.submit(report)
     results = await asyncio.gather(
@@ -102,7 +122,7 @@ async def test_concurrent_resolutions_let_exactly_one_win(queue: SqliteQueue) ->
 
 
 async def test_purge_deletes_resolved_reports_after_retention(
-    queue: SqliteQueue, clock: Clock
+    queue: ModerationQueue, clock: Clock
 ) -> None:
     old, recent, still_open = make_report(1), make_report(2), make_report(3)
     for report in (old, recent, still_open):
@@ -129,7 +149,7 @@ async def test_reports_survive_a_restart(context: Contexts) -> None:
         await second.close()
 
 
-async def test_intake_classifies_and_submits(queue: SqliteQueue, builtin_plugins: None) -> None:
+async def test_intake_classifies_and_submits(queue: ModerationQueue, builtin_plugins: None) -> None:
     classifiers = load_classifiers(["crisis_language"], {})
     urgent = await file_report(queue, classifiers, new_report(1, content="I want to die"))
     calm = await file_report(queue, classifiers, new_report(2))
@@ -147,3 +167,36 @@ def test_unknown_settings_are_refused(context: Contexts) -> None:
 async def test_an_unstarted_queue_says_so(context: Contexts) -> None:
     with pytest.raises(RuntimeError, match="not started"):
         await SqliteQueue(context()).get("x")
+
+
+async def test_two_nodes_on_one_postgresql_share_reports_and_decide_each_once(
+    context: Contexts, pg_url: str
+) -> None:
+    nodes = [PostgresQueue(replace(context(), database_url=pg_url)) for _ in range(2)]
+    await asyncio.gather(*(node.start() for node in nodes))  # both make the table at once
+    try:
+        report = make_report(1)
+        await nodes[0].submit(report)
+        assert await nodes[1].list() == [report]
+        # the same member's report of the same message, through the other node: refused
+        with pytest.raises(DuplicateReport):
+            await nodes[1].submit(make_report(1))
+        outcomes = await asyncio.gather(
+            *(node.resolve(report.report_id, dismiss()) for node in nodes), return_exceptions=True
+        )
+        assert sum(isinstance(o, AlreadyResolved) for o in outcomes) == 1
+        stored = await nodes[0].get(report.report_id)
+        assert stored is not None
+        assert stored.state is ReportState.RESOLVED
+    finally:
+        for node in nodes:
+            await node.close()
+
+
+def test_the_postgres_backend_refuses_to_start_without_a_url(context: Contexts) -> None:
+    with pytest.raises(PluginError, match="PostgreSQL URL"):
+        PostgresQueue(context())
+
+
+def test_the_postgres_backend_is_installed(context: Contexts, pg_url: str) -> None:
+    assert type(load_backend("postgres", replace(context(), database_url=pg_url))) is PostgresQueue

@@ -248,8 +248,13 @@ async def test_migrate_to_copies_every_table_and_refuses_a_non_empty_target(
         await fac.connect()
         group = await fac.create_group("Moved circle", pseudonym="Host Heron")
         ana = await member_in(make, fac, group, "Quiet Fox")
+        ben = await member_in(make, fac, group, "Calm River")
         for index in range(3):
             await ana.send(group, f"before the move {index}")
+        # an open report in the built-in moderation backend's table of the file
+        await ben.wait_for(lambda: "before the move 2" in ben.texts(group))
+        seq = next(s for s, m in ben.inbox[group].items() if m.text == "before the move 2")
+        report_id = (await ben.report(group, seq, "unkind"))["report_id"]
         for client in made:
             await client.disconnect()
     finally:
@@ -263,7 +268,8 @@ async def test_migrate_to_copies_every_table_and_refuses_a_non_empty_target(
     assert moved.returncode == 0, moved.stderr
     pg = await asyncpg.connect(pg_url)
     try:
-        for table in ("groups", "members", "messages", "epochs", "facilitators", "audit_log"):
+        tables = ("groups", "members", "messages", "epochs", "facilitators", "audit_log")
+        for table in (*tables, "moderation_reports"):
             assert await pg.fetchval(f"SELECT COUNT(*) FROM {table}") == counts[table], table  # noqa: S608
             assert f"{table}: {counts[table]} rows" in moved.stdout
     finally:
@@ -282,6 +288,11 @@ async def test_migrate_to_copies_every_table_and_refuses_a_non_empty_target(
         await ana.send(group, "after the move")
         page, _ = await ana.history(group, limit=1)
         assert [(m.text, m.seq) for m in page] == [("after the move", 4)]
+        # the report moved too, still open, for the facilitator to decide on PostgreSQL
+        await fac.connect()
+        listed = await fac.call("moderation.list", {"state": "open"})
+        assert [r["report_id"] for r in listed["reports"]] == [report_id]
+        await fac.call("moderation.act", {"report_id": report_id, "action": "dismiss"})
     finally:
         for client in made:
             await client.disconnect()

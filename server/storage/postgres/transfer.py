@@ -5,8 +5,10 @@ The move copies every table of the PostgreSQL schema from the SQLite file (broug
 schema first), in one transaction, in an order that satisfies the foreign keys, and compares
 each table's row count with the source's before it commits. It refuses a target that holds any
 row already: nothing is merged, and a second run cannot double anything. Tables the SQLite file
-holds outside the server's schema (the moderation backend's own) stay in the file; their names
-are reported.
+holds outside the server's schema (the moderation backends' own) stay in the file and their names
+are reported, except the reports of the built-in backend (``moderation_reports``): a server on
+PostgreSQL keeps them there (moderation/backends/postgres.py), so they are copied in the same
+transaction, open reports still open.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from moderation.backends import postgres as moderation_postgres
 from server.storage.postgres.database import redacted
 from server.storage.postgres.migrations import migrate
 
@@ -68,8 +71,9 @@ async def copy_sqlite_to_postgres(source: Path, url: str) -> Transferred:
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)
-        tables = await _tables_in_order(conn)
-        for table in tables:
+        await conn.execute(moderation_postgres.SCHEMA)  # as the backend makes it at start
+        tables = [t for t in await _tables_in_order(conn) if t != REPORTS]
+        for table in [*tables, REPORTS]:
             if await conn.fetchval(f'SELECT EXISTS (SELECT 1 FROM "{table}")'):
                 raise TransferRefused(
                     f"{redacted(url)} is not empty (table {table} has rows): migrate-to only "
@@ -108,9 +112,47 @@ async def copy_sqlite_to_postgres(source: Path, url: str) -> Transferred:
                             "nothing was kept"
                         )
                     copied[table] = int(found)
-        return Transferred(copied, tuple(sorted(present - set(tables))))
+                if REPORTS in present:
+                    copied[REPORTS] = await _copy_reports(lite, conn)
+        return Transferred(copied, tuple(sorted(present - set(copied))))
     finally:
         await conn.close()
+
+
+REPORTS = "moderation_reports"
+
+
+async def _copy_reports(lite: sqlite3.Connection, conn: asyncpg.Connection) -> int:
+    """The built-in moderation backend's reports (its 0/1 mark as a PostgreSQL boolean)."""
+    columns = [
+        r[0]
+        for r in await conn.fetch(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema() AND table_name = $1 ORDER BY ordinal_position",
+            REPORTS,
+        )
+    ]
+    had = {r[1] for r in lite.execute(f"PRAGMA table_info({REPORTS})")}
+    if not set(columns) <= had:
+        raise TransferRefused(
+            f"{REPORTS} in the file is from an older Hearth: start `hearth serve` on the file "
+            "once (it brings the table up to date), stop it, and move again"
+        )
+    flag = columns.index("about_facilitator")
+    listed = ", ".join(columns)
+    rows = [
+        tuple(bool(v) if i == flag else v for i, v in enumerate(row))
+        for row in lite.execute(f"SELECT {listed} FROM {REPORTS}")
+    ]
+    if rows:
+        await conn.copy_records_to_table(REPORTS, records=rows, columns=columns)
+    expected = lite.execute(f"SELECT COUNT(*) FROM {REPORTS}").fetchone()[0]
+    found = int(await conn.fetchval(f"SELECT COUNT(*) FROM {REPORTS}"))
+    if found != expected:
+        raise TransferRefused(
+            f"table {REPORTS}: {found} rows copied but the file holds {expected}; nothing was kept"
+        )
+    return found
 
 
 def dump(url: str, target: Path) -> str:
