@@ -157,6 +157,7 @@ def test_a_banned_member_who_wipes_their_data_cannot_come_back_with_the_link(
     banned.reload()
     tab_to(banned, "#open-settings")
     banned.keyboard.press("Enter")
+    expect(banned.locator("#settings")).to_be_visible()
     tab_to(banned, "#wipe")
     banned.keyboard.press("Enter")
     expect(banned.locator("#confirm")).to_be_visible()

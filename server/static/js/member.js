@@ -127,7 +127,8 @@ function afterWelcome() {
     showInvite();
   } else {
     renderHome();
-    go("home");
+    // "My data" may have been opened while this page was still starting: it stays open.
+    if (state.view !== "settings") go("home");
   }
 }
 
