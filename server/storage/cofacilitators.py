@@ -20,6 +20,7 @@ from server.storage.groups import (
     _GROUP_COLUMNS,
     _MEMBER_COLUMNS,
     NewMember,
+    _check_newcomer,
     _ensure_account,
     _group,
     _insert_member,
@@ -142,23 +143,7 @@ class CoFacilitatorStore:
                     "this browser is already a member of this group; a facilitator joins with "
                     "keys of their own",
                 )
-            async with conn.execute(
-                "SELECT 1 FROM members WHERE group_id = ? AND member_id = ?",
-                (group_id, member.member_id),
-            ) as cursor:
-                if await cursor.fetchone() is not None:
-                    raise HearthError(
-                        Code.MEMBER_ID_TAKEN,
-                        "this member_id has been used in this group before; "
-                        "join with freshly generated member keys",
-                    )
-            if any(m.skeleton == member.skeleton for m in live):
-                raise HearthError(
-                    Code.PSEUDONYM_TAKEN,
-                    "this pseudonym is taken, or looks too much like one in this group",
-                )
-            if len(live) >= max_members:
-                raise HearthError(Code.GROUP_FULL, "this group is full")
+            await _check_newcomer(conn, group_id, member, live, max_members)
             await _ensure_account(conn, member.account_pk, now)
             return await _insert_member(
                 conn, group_id, member, "pending", now=now, facilitator_id=facilitator_id

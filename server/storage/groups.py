@@ -469,23 +469,7 @@ class GroupStore:
                 raise HearthError(Code.ALREADY_MEMBER, "you are already in this group")
             # A member_id is the group's name for one person for ever: given again, it would
             # inherit the old messages' authorship (and their deletion and reports).
-            async with conn.execute(
-                "SELECT 1 FROM members WHERE group_id = ? AND member_id = ?",
-                (group_id, member.member_id),
-            ) as cursor:
-                if await cursor.fetchone() is not None:
-                    raise HearthError(
-                        Code.MEMBER_ID_TAKEN,
-                        "this member_id has been used in this group before; "
-                        "join with freshly generated member keys",
-                    )
-            if any(m.skeleton == member.skeleton for m in live):
-                raise HearthError(
-                    Code.PSEUDONYM_TAKEN,
-                    "this pseudonym is taken, or looks too much like one in this group",
-                )
-            if len(live) >= max_members:
-                raise HearthError(Code.GROUP_FULL, "this group is full")
+            await _check_newcomer(conn, group_id, member, live, max_members)
             state: MemberState = "active" if join_policy == "open" and admitted else "pending"
             await _ensure_account(conn, member.account_pk, now)
             await conn.execute(
@@ -707,3 +691,30 @@ class AccountStore:
             return await _remove_live_memberships(conn, account_pk)
 
         return await self._db.write(job)
+
+
+async def _check_newcomer(
+    conn: aiosqlite.Connection,
+    group_id: bytes,
+    member: NewMember,
+    live: list[MemberRow],
+    max_members: int,
+) -> None:
+    """A member_id never used in the group, a pseudonym unlike the live members', and room."""
+    async with conn.execute(
+        "SELECT 1 FROM members WHERE group_id = ? AND member_id = ?",
+        (group_id, member.member_id),
+    ) as cursor:
+        if await cursor.fetchone() is not None:
+            raise HearthError(
+                Code.MEMBER_ID_TAKEN,
+                "this member_id has been used in this group before; "
+                "join with freshly generated member keys",
+            )
+    if any(m.skeleton == member.skeleton for m in live):
+        raise HearthError(
+            Code.PSEUDONYM_TAKEN,
+            "this pseudonym is taken, or looks too much like one in this group",
+        )
+    if len(live) >= max_members:
+        raise HearthError(Code.GROUP_FULL, "this group is full")
