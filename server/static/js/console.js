@@ -318,6 +318,8 @@ async function refreshGroups() {
 function renderGroupList() {
   const groups = [...state.groups.values()].map((group) => ({ group, urgent: attention.urgentIn(group.group_id) }));
   groups.sort((a, b) => b.urgent - a.urgent);
+  // Drawn again on every report and key change: the button a person has focused keeps the focus.
+  const focused = $("#groups").contains(document.activeElement) ? document.activeElement.dataset.group : null;
   $("#groups").replaceChildren(
     ...groups.map(({ group, urgent }) => {
       return el(
@@ -329,6 +331,7 @@ function renderGroupList() {
       );
     }),
   );
+  if (focused) $("#groups").querySelector(`button[data-group="${CSS.escape(focused)}"]`)?.focus();
 }
 
 async function createGroup(event) {

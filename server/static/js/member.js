@@ -492,25 +492,31 @@ function label(record) {
   return ` (${record.state})`;
 }
 
+// Updated in place: a list drawn again (a groups.list, a key arriving) keeps the button a person
+// has focused, so that Enter still opens the group they chose.
 function renderHome() {
   const list = $("#group-list");
-  list.replaceChildren();
+  const drawn = new Map([...list.children].map((item) => [item.firstElementChild?.dataset.group, item]));
   const records = [...state.records.values()];
-  for (const record of records) {
+  records.forEach((record, index) => {
     const next = sessions.describeNext(record.info?.schedule, state.settings.time_zone || "UTC");
-    list.append(
-      el(
+    const content = [
+      `${record.info?.name || "Group"}${label(record)}`,
+      next ? el("span", { class: "group-next", text: next }) : null,
+    ].filter(Boolean);
+    let item = drawn.get(record.id);
+    drawn.delete(record.id);
+    if (item) item.firstElementChild.replaceChildren(...content);
+    else {
+      item = el(
         "li",
         {},
-        el(
-          "button",
-          { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) },
-          `${record.info?.name || "Group"}${label(record)}`,
-          next ? el("span", { class: "group-next", text: next }) : null,
-        ),
-      ),
-    );
-  }
+        el("button", { type: "button", class: "group-link", "data-group": record.id, onclick: () => openGroup(record.id) }, ...content),
+      );
+    }
+    if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
+  });
+  for (const item of drawn.values()) item.remove();
   show($("#no-groups"), records.length === 0);
 }
 

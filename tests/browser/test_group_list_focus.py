@@ -1,0 +1,38 @@
+"""The group list is drawn again whenever something about a group changes (a setting, a key, a
+reconnect). A keyboard user who has focused a group's button keeps that focus through it, and
+Enter still opens the group: a list rebuilt from scratch once dropped the focus to the page's
+body, so Enter did nothing."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.steps import Pages, keyed_member, open_room
+
+pytestmark = pytest.mark.browser
+
+
+def test_a_focused_group_keeps_its_focus_when_the_list_is_drawn_again(pages: Pages) -> None:
+    console, invite = open_room(pages, "Focus room")
+    member = keyed_member(pages, invite, "Steady Wren")
+    member.get_by_role("button", name="Back to your groups").click()
+    button = member.locator("#group-list .group-link", has_text="Focus room")
+    button.focus()
+    member.evaluate("window.chosen = document.activeElement")
+    assert member.evaluate("window.chosen.dataset.group")  # the group's own button
+
+    # The facilitator gives the group a weekly session: `group.updated` redraws the list, which
+    # now names the next session beside the group.
+    console.click("#schedule-add")
+    console.get_by_label("Day of session 1").select_option(index=1)
+    console.get_by_label("Start of session 1").fill("19:00")
+    console.get_by_label("End of session 1").fill("20:30")
+    console.click("#schedule-form button[type=submit]")
+    expect(console.locator("#status")).to_have_text("Sessions saved: 1 a week.")
+    expect(button.locator(".group-next")).to_contain_text("Next session")
+
+    assert member.evaluate("document.activeElement === window.chosen")
+    member.keyboard.press("Enter")
+    expect(member.locator("#chat")).to_be_visible()
+    expect(member.locator("#chat-title")).to_have_text("Focus room")
