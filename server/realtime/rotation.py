@@ -10,6 +10,7 @@ caps" and "Who rotates").
 from __future__ import annotations
 
 import asyncio
+import logging
 import secrets
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -22,6 +23,8 @@ from server.storage.rows import MemberRow
 
 if TYPE_CHECKING:
     from server.realtime.hub import Hub
+
+log = logging.getLogger("hearth.realtime")
 
 HOUR_MS = 3_600_000
 MINUTE_MS = 60_000
@@ -164,6 +167,8 @@ class Rotators:
 
         def expired() -> None:
             if self._requests.get(group_id) is request:
+                if wait_s:
+                    log.info("no commit within %s s of asking a member: asking another", wait_s)
                 task = asyncio.ensure_future(self._name_next(group_id, request))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)

@@ -19,6 +19,18 @@ TIMEOUT = 15_000
 expect.set_options(timeout=TIMEOUT)
 
 
+# Every page remembers what it said in its status region, so that a failed wait can show what
+# each page (the console too) went through.
+REMEMBER_SAID = """
+window.__said = [];
+new MutationObserver(() => {
+  const text = document.querySelector("#status")?.textContent;
+  const when = Math.round(performance.now());
+  if (text && !window.__said.at(-1)?.endsWith(text)) window.__said.push(`${when} ms: ${text}`);
+}).observe(document, { subtree: true, childList: true, characterData: true });
+"""
+
+
 class Pages:
     """Opens pages in fresh contexts and records every request and websocket they make."""
 
@@ -36,6 +48,7 @@ class Pages:
         context.set_default_timeout(TIMEOUT)
         self.contexts.append(context)
         page = context.new_page()
+        page.add_init_script(REMEMBER_SAID)
         if socket is not None:
             page.route_web_socket(re.compile(r"/socket\.io/"), socket)
         page.on("request", lambda request: self.urls.append(request.url))
@@ -54,6 +67,19 @@ class Pages:
     def foreign(self) -> list[str]:
         own = urlsplit(self.server.url).netloc
         return [u for u in self.urls if not u.startswith("data:") and urlsplit(u).netloc != own]
+
+    def what_happened(self) -> str:
+        """What each open page said and the end of the server's log, for a failure message."""
+        lines = []
+        for context in self.contexts:
+            for page in context.pages:
+                try:
+                    said = page.evaluate("window.__said || []")
+                except Exception as error:  # a closed or navigating page
+                    said = [f"(not readable: {error})"]
+                lines += [f"-- {page.url}", *said[-12:]]
+        log = self.server.log_text().splitlines()[-40:]
+        return "\n".join([*lines, "-- server log", *log])
 
     def close(self) -> None:
         for context in self.contexts:
@@ -122,7 +148,7 @@ def open_room(pages: Pages, name: str) -> tuple[Any, str]:
 def keyed_member(pages: Pages, invite: str, pseudonym: str, **options: Any) -> Any:
     """A member joins an open group and waits until the page holds its keys."""
     page = member_joins(pages, invite, pseudonym, **options)
-    wait_keyed(page)
+    wait_keyed(page, pages)
     return page
 
 
@@ -140,13 +166,18 @@ def wait_until(page: Any, condition: Callable[[], bool], what: str) -> None:
         page.wait_for_timeout(20)
 
 
-def wait_keyed(page: Any) -> None:
+def wait_keyed(page: Any, pages: Pages | None = None) -> None:
     # Keying takes another member's commit: if the member the server names does not commit (it
     # was busy, or its commit lost a race), the server names one again after
     # groups.rotator_wait_seconds, so this waits for one such turn and then the usual time.
-    expect(page.locator("#compose")).to_be_visible(
-        timeout=GroupsConfig().rotator_wait_seconds * 1000 + TIMEOUT
-    )
+    try:
+        expect(page.locator("#compose")).to_be_visible(
+            timeout=GroupsConfig().rotator_wait_seconds * 1000 + TIMEOUT
+        )
+    except AssertionError as error:
+        if pages is None:
+            raise
+        raise AssertionError(f"{error}\n{pages.what_happened()}") from None
 
 
 def send(page: Any, text: str) -> None:

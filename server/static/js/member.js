@@ -35,6 +35,8 @@ const state = {
   more: new Map(), // group id -> boolean (older history exists)
   outbox: new Map(), // msg_id b64 -> {groupId, text, msgId, envelope, epoch} (sealed copy in IndexedDB)
   gaps: new Gaps(), // seqs known to exist that this page has not got yet
+  keying: new Map(), // group id -> timer of the next look for the commit that keys this device
+  welcomed: new Set(), // group ids whose keying this page has said ("You are now in …")
   current: null,
   invite: null,
   newcomer: false, // no name chosen yet on this device: the join form asks for it (once)
@@ -243,6 +245,7 @@ async function catchUp() {
     // a membership from a browser without ML-KEM-768, now in one with it (§6.9)
     await keys.offerPqKey(state.session, record).catch(() => {});
     await store.saveGroup(record);
+    keepKeying(record.id);
   }
   if (state.current) renderChatState(); // a refused commit shows at once
   // An invite not yet checked (offline at the start) is checked now.
@@ -255,6 +258,49 @@ async function catchUp() {
     await refreshGroup(state.current);
   }
   await flushOutbox();
+}
+
+/** This device now holds the group's keys: say so and open the composer. */
+async function keyedNow(record) {
+  clearTimeout(state.keying.get(record.id));
+  state.keying.delete(record.id);
+  if (state.welcomed.has(record.id)) return;
+  state.welcomed.add(record.id);
+  announce(`You are now in ${record.info?.name || "the group"}.`);
+  renderHome();
+  if (state.current === record.id) {
+    renderChatState();
+    await refreshGroup(record.id);
+  }
+}
+
+const KEYING_RETRY_MS = [2000, 4000, 8000, 15000, 30000];
+
+/**
+ * An active member whose device holds no epoch yet looks for the commit that keys it now and
+ * then, until it has it: the `epoch.new` that brought it may have come while this page could
+ * not take it in (a reply that timed out or was refused under load), and the next one may be
+ * hours away. A membership the server merely claims is still only keyed by a verified commit.
+ */
+function keepKeying(id, attempt = 0) {
+  clearTimeout(state.keying.get(id));
+  state.keying.delete(id);
+  const waiting = (record) => record && !record.latest && record.serverState === "active" && !record.untrusted?.length;
+  if (!waiting(state.records.get(id))) return;
+  const wait = KEYING_RETRY_MS[Math.min(attempt, KEYING_RETRY_MS.length - 1)];
+  const timer = setTimeout(async () => {
+    const record = state.records.get(id);
+    if (!waiting(record) || state.keying.get(id) !== timer) return;
+    let keyed = false;
+    if (state.session.connected) keyed = await keys.syncEpochs(state.session, record).catch(() => false);
+    if (keyed && record.latest) {
+      await store.saveGroup(record);
+      await keyedNow(record);
+      await flushOutbox();
+    } else if (record.untrusted?.length && state.current === id) renderChatState();
+    else keepKeying(id, attempt + 1);
+  }, wait);
+  state.keying.set(id, timer);
 }
 
 const handlers = {
@@ -325,15 +371,13 @@ const handlers = {
       if (state.current === record.id) renderChatState();
     }
     if (record.unverified && !record.trustUnanchored && state.current === record.id) renderChatState();
-    if (accepted) {
-      if (!wasKeyed) {
-        announce(`You are now in ${record.info?.name || "the group"}.`);
-        renderHome();
-        if (state.current === record.id) {
-          renderChatState();
-          await refreshGroup(record.id);
-        }
-      } else if (state.current === record.id) {
+    // Keyed by this commit, or by a fetch of the chain that ran at the same time (after a
+    // join): either way this page says so once.
+    if (!wasKeyed && record.latest) {
+      await keyedNow(record);
+      await flushOutbox();
+    } else if (accepted) {
+      if (state.current === record.id) {
         await loadNames(record.id);
         renderMessages(); // names, facilitators and membership changes
       }
@@ -346,6 +390,7 @@ const handlers = {
     record.serverState = data.state;
     if (data.state === "active") {
       announce(`A facilitator approved you for ${record.info?.name || "the group"}. Getting the keys…`);
+      keepKeying(record.id);
     } else {
       record.state = data.state;
       const text = { refused: "Your request to join was refused.", removed: "A facilitator removed you from this group.", left: "You left this group." }[data.state];
@@ -469,6 +514,7 @@ async function join() {
   record.serverState = reply.me.state;
   record.state = "pending";
   state.records.set(record.id, record);
+  state.welcomed.delete(record.id);
   if (state.newcomer) {
     // Asked once: the name given here is also the default for the next groups.
     state.profile = { pseudonym };
@@ -481,6 +527,8 @@ async function join() {
   await openGroup(record.id);
   // A commit that arrived before the record was known is fetched now (a no-op if none has).
   if (!record.latest) await keys.syncEpochs(state.session, record).catch(() => {});
+  if (record.latest) await keyedNow(record);
+  else keepKeying(record.id);
 }
 
 // -- home ----------------------------------------------------------------------------------------
