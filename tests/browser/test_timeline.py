@@ -10,6 +10,7 @@ import pytest
 from playwright.sync_api import expect
 
 from bench.page import Member
+from tests.browser.axe import expect_accessible
 from tests.browser.conftest import SAFETY
 from tests.browser.steps import (
     Pages,
@@ -219,5 +220,42 @@ def test_new_messages_from_others_are_said_politely_and_history_is_not(pages: Pa
         expect(region).to_have_text("")  # history is not news
         member.send("after the reload")
         expect(region).to_have_text("Busy Bee: after the reload")
+    finally:
+        member.close()
+
+
+def test_new_messages_below_the_view_are_said_with_a_button_that_goes_to_them(
+    pages: Pages,
+) -> None:
+    _, invite = open_room(pages, "Reading room")
+    reader = keyed_member(pages, invite, "Careful Lynx", height=600)
+    hint = reader.locator("#new-below")
+    box = reader.locator("#messages")
+    member = python_member(pages, invite)
+    try:
+        for n in range(40):
+            member.send(f"earlier line {n}")
+        expect_message(reader, "earlier line 39")
+        expect(hint).to_be_hidden()  # following the conversation: nothing to say
+
+        box.evaluate("(box) => { box.scrollTop = 0; }")
+        member.send("while you read 1")
+        member.send("while you read 2")
+        expect(hint).to_have_text("2 new messages below ↓")
+        assert box.evaluate("(box) => box.scrollTop") < 100  # the view was not moved
+        expect_accessible(reader, "new messages below the view")
+
+        hint.focus()
+        reader.keyboard.press("Enter")
+        expect(hint).to_be_hidden()
+        expect(reader.locator("#messages li", has_text="while you read 2")).to_be_in_viewport()
+        assert reader.evaluate("document.activeElement.id") == "messages"
+
+        # Scrolling down oneself also clears it.
+        box.evaluate("(box) => { box.scrollTop = 0; }")
+        member.send("one more")
+        expect(hint).to_have_text("1 new message below ↓")
+        box.evaluate("(box) => { box.scrollTop = box.scrollHeight; }")
+        expect(hint).to_be_hidden()
     finally:
         member.close()

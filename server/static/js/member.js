@@ -194,6 +194,10 @@ function wireStatic() {
     $("#rules-dialog").showModal();
   });
   $("#older").addEventListener("click", showOlder);
+  $("#new-below").addEventListener("click", () => {
+    timelineOf(state.current).scrollToLatest();
+    $("#messages").focus({ preventScroll: true }); // the button is gone: the keyboard stays in the list
+  });
   $("#wipe").addEventListener("click", wipe);
   $("#notice-dismiss").addEventListener("click", () => notices.dismiss(state.current));
 }
@@ -594,6 +598,7 @@ async function openGroup(id) {
   renderSession(id);
   showComposer(id);
   const timeline = timelineOf(id);
+  $("#new-below").hidden = true;
   timeline.setChanges(record.timeline || []);
   timeline.setGaps(state.gaps.list(id), state.gaps.filling(id));
   timeline.attach($("#messages"));
@@ -843,9 +848,18 @@ function timelineOf(groupId) {
       if (state.more.get(groupId)) loadOlder(groupId);
     };
     timeline.onShift = () => showOlderButton(groupId);
+    timeline.onUnseen = () => showNewBelow(groupId);
     state.timelines.set(groupId, timeline);
   }
   return timeline;
+}
+
+/** While the person reads further up, a button says how many new messages wait below. */
+function showNewBelow(groupId) {
+  if (state.current !== groupId) return;
+  const count = timelineOf(groupId).unseen;
+  $("#new-below").textContent = count === 1 ? "1 new message below ↓" : `${count} new messages below ↓`;
+  $("#new-below").hidden = count === 0;
 }
 
 /** A message is new or changed: its one row is added, moved or built again. */

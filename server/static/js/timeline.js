@@ -42,6 +42,9 @@ export class Timeline {
   onTop = () => {};
   /** Called after every change in the window (whether rows are held above it may have changed). */
   onShift = () => {};
+  /** Called when the count of newer messages from others below the view changes (`unseen`). */
+  onUnseen = () => {};
+  #unseen = 0;
 
   /** `build(kind, value)` returns the element of one row: kind "message", "change" or "gap". */
   constructor(build) {
@@ -50,6 +53,11 @@ export class Timeline {
 
   get size() {
     return this.#rows.length;
+  }
+
+  /** Messages from others that arrived below the view while the person read further up. */
+  get unseen() {
+    return this.#unseen;
   }
 
   /** Rows held above the window (shown by scrolling up, without fetching). */
@@ -83,6 +91,12 @@ export class Timeline {
   putMessages(items) {
     // Oldest first: a membership change then moves at most once, to the oldest of them.
     const ordered = [...items].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
+    if (this.#box && !this.#atBottom()) {
+      // Newer than everything held, from someone else: said below the view (older pages are not).
+      const newest = this.#newestSeq();
+      const below = ordered.filter((item) => item.seq > newest && !item.mine && !this.#byKey.has(`m:${item.msgId}`));
+      if (below.length) this.#setUnseen(this.#unseen + below.length);
+    }
     this.#mutate(() => {
       for (const item of ordered) {
         const key = `m:${item.msgId}`;
@@ -147,6 +161,7 @@ export class Timeline {
   /** Scroll to the newest row (after sending), moving the window there if it is elsewhere. */
   scrollToLatest() {
     if (!this.#box) return;
+    this.#setUnseen(0);
     if (this.#hi < this.#rows.length) this.#showLatest();
     else this.#box.scrollTop = this.#box.scrollHeight;
   }
@@ -154,6 +169,20 @@ export class Timeline {
   /** Move the window up by a chunk (the "Load older messages" button, with rows held above). */
   showOlder() {
     if (this.#box && this.#lo > 0) this.#mutate(() => this.#extendUp());
+  }
+
+  #setUnseen(count) {
+    if (count === this.#unseen) return;
+    this.#unseen = count;
+    this.onUnseen();
+  }
+
+  #newestSeq() {
+    for (let n = this.#rows.length - 1; n >= 0; n--) {
+      const row = this.#rows[n];
+      if (row.kind === "message" && row.value.seq) return row.value.seq;
+    }
+    return 0;
   }
 
   // -- rows ----------------------------------------------------------------------------------
@@ -260,6 +289,7 @@ export class Timeline {
     for (let n = this.#lo; n < this.#hi; n++) nodes.push(this.#element(this.#rows[n]));
     box.replaceChildren(...nodes);
     box.scrollTop = box.scrollHeight;
+    this.#setUnseen(0);
     this.onShift();
   }
 
@@ -361,5 +391,6 @@ export class Timeline {
     } else if (box.scrollTop < 30 && this.#lo === 0) {
       this.onTop();
     }
+    if (this.#unseen && this.#hi === this.#rows.length && this.#atBottom()) this.#setUnseen(0);
   }
 }
