@@ -236,3 +236,32 @@ SHOWN_IDS = """async (box) => {
 def shown_message_ids(page: Any) -> list[str]:
     """The ids of every message the conversation holds, oldest first, as scrolling reaches them."""
     return list(page.locator("#messages").evaluate(SHOWN_IDS))
+
+
+def focused(page: Any) -> str:
+    """The focused element: its id, or its class and text when it has none."""
+    return str(
+        page.evaluate(
+            "(() => { const a = document.activeElement;"
+            " return a.id || `${a.className}:${a.textContent.trim()}`; })()"
+        )
+    )
+
+
+def tab_until(page: Any, wanted: str, limit: int = 40) -> None:
+    """Move the keyboard focus with Tab only, as a keyboard user does, until ``focused`` is
+    ``wanted``."""
+    for _ in range(limit):
+        if focused(page) == wanted:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {wanted} (at {focused(page)})")
+
+
+def tab_to(page: Any, selector: str, limit: int = 60) -> None:
+    """Move the keyboard focus with Tab only until the element matching ``selector`` has it."""
+    for _ in range(limit):
+        if page.evaluate(f"document.activeElement.matches({selector!r})"):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {selector}")

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 from playwright.sync_api import expect
@@ -16,9 +15,11 @@ from tests.browser.axe import expect_accessible
 from tests.browser.steps import (
     Pages,
     expect_message,
+    focused,
     keyed_member,
     open_room,
     screenshot,
+    tab_until,
     unlabelled_controls,
 )
 
@@ -26,24 +27,6 @@ pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
 NOTE = "hospital stay"
 TEXT = "Last week I was back in hospital after hurting myself."
-
-
-def focused(page: Any) -> str:
-    """The focused element: its id, or its class and text when it has none."""
-    return str(
-        page.evaluate(
-            "(() => { const a = document.activeElement;"
-            " return a.id || `${a.className}:${a.textContent.trim()}`; })()"
-        )
-    )
-
-
-def tab_until(page: Any, wanted: str, limit: int = 40) -> None:
-    for _ in range(limit):
-        if focused(page) == wanted:
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached {wanted} (at {focused(page)})")
 
 
 def test_a_noted_message_is_hidden_then_shown_with_the_keyboard(

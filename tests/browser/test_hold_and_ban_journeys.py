@@ -28,20 +28,12 @@ from tests.browser.steps import (
     member_joins,
     screenshot,
     send,
+    tab_to,
     wait_keyed,
 )
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}
-
-
-def tab_to(page: Any, selector: str, limit: int = 60) -> None:
-    """Move the keyboard focus with Tab only until ``selector`` has it."""
-    for _ in range(limit):
-        if page.evaluate(f"document.activeElement.matches({selector!r})"):
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached {selector}")
 
 
 def facilitator_chat(console: Any, server_url: str, group: str) -> Any:

@@ -10,7 +10,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -25,6 +24,7 @@ from tests.browser.steps import (
     facilitator_logs_in,
     keyed_member,
     screenshot,
+    tab_until,
     unlabelled_controls,
 )
 from tests.conftest import RunningServer, free_port
@@ -47,18 +47,6 @@ def module_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningS
         yield server
     finally:
         server.stop()
-
-
-def focused(page: Any) -> str:
-    return str(page.evaluate("document.activeElement.id"))
-
-
-def tab_until(page: Any, wanted: str, limit: int = 40) -> None:
-    for _ in range(limit):
-        if focused(page) == wanted:
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached #{wanted} (at #{focused(page)})")
 
 
 def tomorrow_in_london() -> str:

@@ -18,6 +18,7 @@ from tests.browser.steps import (
     facilitator_logs_in,
     keyed_member,
     screenshot,
+    tab_to,
     unlabelled_controls,
 )
 
@@ -43,15 +44,6 @@ def countdown(page: Any) -> int:
     return int(match.group(1))
 
 
-def tab_to(page: Any, element_id: str) -> None:
-    """Move the keyboard focus with Tab only, as a keyboard user does."""
-    for _ in range(30):
-        if page.evaluate("document.activeElement.id") == element_id:
-            return
-        page.keyboard.press("Tab")
-    raise AssertionError(f"Tab never reached #{element_id}")
-
-
 def test_slow_mode_countdown_at_phone_size_with_the_keyboard(pages: Pages, tmp_path: Path) -> None:
     console = facilitator_logs_in(pages)
     create_slow_group(console, "Slow room", 4)
@@ -61,7 +53,7 @@ def test_slow_mode_countdown_at_phone_size_with_the_keyboard(pages: Pages, tmp_p
     hint = member.locator("#compose-hint")
     expect(hint).to_have_text("Slow mode is on: you can send one message every 4 seconds.")
     expect(member.locator("#compose-wait")).to_be_hidden()
-    tab_to(member, "compose-text")
+    tab_to(member, "#compose-text")
 
     member.keyboard.type("first slow line")
     member.keyboard.press("Enter")
