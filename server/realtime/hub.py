@@ -29,6 +29,7 @@ from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import (  # noqa: F401  (registers events)
     cofacilitation,
+    devicelinks,
     epochs,
     groups,
     holds,
