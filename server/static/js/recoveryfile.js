@@ -14,11 +14,13 @@ const LIMITS = { minMemoryKib: 19 * 1024, maxMemoryKib: 256 * 1024, maxTimeCost:
 /** Not a recovery file (or one of a version this page does not read). */
 export class NotARecoveryFile extends Error {}
 
+const ARGON2_SCRIPT = ["/vendor", "hash-wasm-argon2.umd.min.js"].join("/");
 let argon2 = null;
 
 async function argon2id() {
   if (!argon2) {
-    await import("/vendor/hash-wasm-argon2.umd.min.js"); // sets globalThis.hashwasm
+    // Loaded on first use only (a spelled-out specifier would be preloaded with every page).
+    await import(ARGON2_SCRIPT); // a UMD script: it sets globalThis.hashwasm
     argon2 = globalThis.hashwasm.argon2id;
   }
   return argon2;
