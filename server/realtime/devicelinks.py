@@ -24,6 +24,7 @@ MAX_OPEN_LINKS: Final = 1000
 MAX_CHUNKS: Final = 128  # 128 × 32 KiB: a bundle of 4 MiB
 MAX_OPENS_PER_CONNECTION: Final = 5
 MAX_JOINS_PER_CONNECTION: Final = 5
+PRUNE_COUNTERS_ABOVE: Final = 4096  # attempt counters kept before those of gone sockets go
 
 
 @dataclass(slots=True)
@@ -52,7 +53,10 @@ class LinkRelay:
             return None
         return link
 
-    def count(self, attempts: dict[str, int], sid: str, limit: int) -> None:
+    def count(self, hub: Hub, attempts: dict[str, int], sid: str, limit: int) -> None:
+        if len(attempts) > PRUNE_COUNTERS_ABOVE:  # a socket's counter goes with the socket
+            for gone in [s for s in attempts if s not in hub.connections]:
+                del attempts[gone]
         used = attempts.get(sid, 0)
         if used >= limit:
             raise HearthError(
@@ -84,7 +88,7 @@ async def open_link(hub: Hub, connection: Connection, payload: schemas.LinkOpen)
     relay = relay_of(hub)
     now = hub.clock()
     relay.sweep(now)
-    relay.count(relay.opens, connection.sid, MAX_OPENS_PER_CONNECTION)
+    relay.count(hub, relay.opens, connection.sid, MAX_OPENS_PER_CONNECTION)
     if link_id in relay.links:
         raise HearthError(Code.LINK_TAKEN, "this code is in use; show a new code")
     if len(relay.links) >= MAX_OPEN_LINKS:
@@ -99,7 +103,7 @@ async def join_link(hub: Hub, connection: Connection, payload: schemas.LinkJoin)
     link_id = decode_b64(payload.link_id, "link_id", 16)
     decode_b64(payload.share, "share", 32)
     relay = relay_of(hub)
-    relay.count(relay.joins, connection.sid, MAX_JOINS_PER_CONNECTION)
+    relay.count(hub, relay.joins, connection.sid, MAX_JOINS_PER_CONNECTION)
     link = relay.live(link_id, hub.clock())
     if link is None or link.opener == connection.sid:
         raise HearthError(Code.NOT_FOUND, "no device is showing this code (it may have expired)")

@@ -56,6 +56,22 @@ def open_group(page: Any, name: str) -> None:
     wait_keyed(page)
 
 
+def account_key(page: Any) -> str:
+    return str(
+        page.evaluate(
+            """async () => {
+              const store = await import('/js/keystore.js');
+              const hc = await import('/js/crypto.js');
+              return hc.hex((await store.account()).publicKey);
+            }"""
+        )
+    )
+
+
+def fits_the_screen(page: Any) -> bool:
+    return bool(page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"))
+
+
 def group_keys(page: Any) -> int:
     return int(
         page.evaluate("""async () => (await (await import('/js/keystore.js')).groups()).length""")
@@ -123,6 +139,7 @@ def test_a_wrong_code_is_refused_on_both_devices_and_changes_nothing(pages: Page
     _, invite = open_room(pages, "Guarded room")
     first = keyed_member(pages, invite, "Careful One")
     second = fresh_device(pages)
+    before = account_key(second)
     open_my_data(first)
 
     code = show_code(first)
@@ -142,7 +159,13 @@ def test_a_wrong_code_is_refused_on_both_devices_and_changes_nothing(pages: Page
     enter_code(second, "too short")
     expect(second.locator("#link-error")).to_contain_text("12 letters and digits")
     assert group_keys(second) == 0
+    assert account_key(second) == before
+    assert fits_the_screen(second)
     expect_accessible(second, "My data with a refused code")
+
+    # a device that has groups of its own does not take another's
+    enter_code(first, "ABCD-EFGH-JKMN")
+    expect(first.locator("#link-error")).to_contain_text("already holds groups")
 
     # the first device is as it was: it still reads and posts
     first.click("#settings-close")
@@ -185,6 +208,7 @@ def test_a_recovery_file_moves_the_member_to_a_new_device(pages: Pages, tmp_path
     lost.context.close()
 
     fresh = fresh_device(pages)
+    before = account_key(fresh)
     tampered = bytearray(data)
     tampered[-20] ^= 0x01
     (tmp_path / "tampered.hrcv").write_bytes(bytes(tampered))
@@ -201,6 +225,8 @@ def test_a_recovery_file_moves_the_member_to_a_new_device(pages: Pages, tmp_path
         expect(fresh.locator("#recovery-open-error")).to_contain_text(message, timeout=60_000)
         expect(fresh.locator("#recovery-open-error")).to_contain_text("Nothing was changed")
         assert group_keys(fresh) == 0
+        assert account_key(fresh) == before
+    assert fits_the_screen(fresh)
     expect_accessible(fresh, "My data with a refused recovery file")
 
     fresh.set_input_files("#recovery-file", str(path))
