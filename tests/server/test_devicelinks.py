@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,7 +15,24 @@ from crypto import devicelink
 from crypto.encoding import b64decode, b64encode
 from server.client import HearthClient, HearthRefused
 from server.realtime.devicelinks import MAX_CHUNKS, MAX_JOINS_PER_CONNECTION
-from tests.conftest import Clients, RunningServer, serve_in
+from tests.conftest import RunningServer, serve_in
+
+Clients = Callable[[], HearthClient]
+
+
+@pytest.fixture
+async def make_client(shared_server: RunningServer) -> AsyncIterator[Clients]:
+    """Clients of one server for the module: links are random ids and counters per socket, so
+    the tests leave nothing another could see."""
+    made: list[HearthClient] = []
+
+    def make() -> HearthClient:
+        made.append(HearthClient(shared_server.url))
+        return made[-1]
+
+    yield make
+    for client in made:
+        await client.disconnect()
 
 
 async def connected(make_client: Clients) -> HearthClient:
@@ -41,7 +58,7 @@ async def test_two_devices_run_the_exchange_and_the_sealed_bundle_arrives(
     ya, yb = os.urandom(32), os.urandom(32)
     share_a = devicelink.share(code, ya)
     opened = await old.call("link.open", {"link_id": link_id, "share": b64encode(share_a)})
-    assert opened["expires_in_ms"] == 120_000
+    assert opened["expires_in_ms"] == 120_000  # limits.device_link_seconds' default
 
     share_b = devicelink.share(code, yb)
     joined = await new.call("link.join", {"link_id": link_id, "share": b64encode(share_b)})

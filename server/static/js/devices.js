@@ -15,7 +15,7 @@ const TEXT = {
   linkIntro: "On the device that has your groups, show a code. On the new device, open Hearth, go to My data and type the code there.",
   showCode: "Show a code for my other device",
   codeLabel: "Your code",
-  codeWait: "Type this code on your other device within {seconds} seconds. It works once.",
+  codeWait: "Your code is {spelled}. Type it on your other device within {seconds} seconds. It works once.",
   enterLabel: "Code shown on your other device",
   receive: "Receive my groups",
   receiving: "Connecting to your other device…",
@@ -127,7 +127,8 @@ async function showCode() {
   }
   $("#link-code").textContent = code;
   $("#link-code-box").hidden = false;
-  say("link", "codeWait", { seconds: Math.round(opened.expires_in_ms / 1000) });
+  // the status line (read out by screen readers) spells the code one character at a time
+  say("link", "codeWait", { spelled: [...code].join(" "), seconds: Math.round(opened.expires_in_ms / 1000) });
   const joined = await next(linkId, opened.expires_in_ms);
   if (joined.event !== "link.joined") return endShowing(linkId, "expired");
   const shareB = hc.b64decode(joined.data.share);
@@ -283,7 +284,7 @@ function render(container) {
     el("h4", { text: t("linkTitle") }),
     el("p", { text: t("linkIntro") }),
     el("button", { type: "button", id: "link-show", text: t("showCode"), onclick: () => showCode().catch(() => fail("link", "offline")) }),
-    el("div", { id: "link-code-box", hidden: true }, el("p", { text: t("codeLabel") }), el("p", { id: "link-code", class: "link-code", "aria-live": "polite" })),
+    el("div", { id: "link-code-box", hidden: true }, el("p", { text: t("codeLabel") }), el("p", { id: "link-code", class: "link-code" })),
     el(
       "form",
       { id: "link-enter-form", class: "stack", onsubmit: (e) => (e.preventDefault(), receive().catch(() => fail("link", "offline"))) },
