@@ -11,6 +11,7 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from crypto.encoding import b64encode
 from server.errors import Code, HearthError
 from server.realtime import link_schemas as schemas
 from server.realtime.events import Reply, event
@@ -79,6 +80,24 @@ def _party(link: Link | None, sid: str) -> Link:
     if link is None or sid not in (link.opener, link.joiner):
         raise HearthError(Code.NOT_FOUND, "no such device link (it may have expired)")
     return link
+
+
+async def forget_socket(hub: Hub, sid: str) -> None:
+    """A socket went away: its links end, and the device on the other end hears it at once."""
+    relay = _relays.get(hub)
+    if relay is None:
+        return
+    relay.opens.pop(sid, None)
+    relay.joins.pop(sid, None)
+    for link_id, link in [
+        (i, link) for i, link in relay.links.items() if sid in (link.opener, link.joiner)
+    ]:
+        del relay.links[link_id]
+        peer = link.joiner if sid == link.opener else link.opener
+        if peer is not None:
+            await hub.sio.emit(
+                "link.closed", {"link_id": b64encode(link_id), "reason": "gone"}, to=peer
+            )
 
 
 @event("link.open", schemas.LinkOpen)

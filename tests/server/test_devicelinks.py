@@ -133,6 +133,20 @@ async def test_a_mismatch_closes_the_link_for_the_other_device(make_client: Clie
     assert refused.value.code == "not_found"
 
 
+async def test_a_device_that_goes_away_ends_its_link_at_once(make_client: Clients) -> None:
+    old, new = await connected(make_client), await connected(make_client)
+    link_id = b64encode(os.urandom(16))
+    share = b64encode(devicelink.share("ABCD-EFGH-JKMN", os.urandom(32)))
+    await old.call("link.open", {"link_id": link_id, "share": share})
+    await new.call("link.join", {"link_id": link_id, "share": share})
+    await old.disconnect()
+    (closed,) = await received(new, "link.closed")
+    assert closed == {"link_id": link_id, "reason": "gone"}
+    with pytest.raises(HearthRefused) as refused:
+        await new.call("link.msg", {"link_id": link_id, "data": "AAAA"})
+    assert refused.value.code == "not_found"
+
+
 async def test_refusals_before_a_join(make_client: Clients) -> None:
     old, other = await connected(make_client), await connected(make_client)
     code = devicelink.new_code()

@@ -30,6 +30,7 @@ const TEXT = {
   badCode: "A code is 12 letters and digits, like 7KQM-4XZP-9RTD.",
   expired: "The code expired. Show a new code to try again.",
   cancelled: "The other device stopped linking. Nothing was received.",
+  gone: "The other device went away. Nothing was sent. Show a new code to try again.",
   hasGroups: "This device already holds groups. To receive another device's groups here, first delete this device's data (Delete all my data).",
   cannotMove: "This device's account was made before keys could move, so it cannot be moved. Groups joined from now on can.",
   stuck: "{count} groups joined before keys could move stay on this device only.",
@@ -140,6 +141,7 @@ async function showCode() {
   }
   say("link", "checking");
   const confirm = await next(linkId, opened.expires_in_ms);
+  if (confirm.event === "link.closed") return endShowing(linkId, "gone");
   if (confirm.event !== "link.msg" || !keys || !hc.equalBytes(hc.b64decode(confirm.data.data), keys.confirmB)) {
     await call("link.close", { link_id: linkId, reason: "mismatch" }).catch(() => {});
     return endShowing(linkId, confirm.event === "timeout" ? "expired" : "wrongCodeThere");
