@@ -232,6 +232,8 @@ def test_a_recovery_file_moves_the_member_to_a_new_device(pages: Pages, tmp_path
     fresh.set_input_files("#recovery-file", str(path))
     fresh.fill("#recovery-open-pass", passphrase)
     fresh.press("#recovery-open-pass", "Enter")
+    # argon2id (64 MiB, t = 3) on a loaded test machine may take a while; then the page restarts
+    expect(fresh.locator("#home")).to_be_visible(timeout=60_000)
     open_group(fresh, "Recovered room")
     expect_message(fresh, "said before the phone was lost")
     send(fresh, "back on a new phone")

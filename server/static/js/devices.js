@@ -30,6 +30,7 @@ const TEXT = {
   badCode: "A code is 12 letters and digits, like 7KQM-4XZP-9RTD.",
   expired: "The code expired. Show a new code to try again.",
   cancelled: "The other device stopped linking. Nothing was received.",
+  tooBig: "This device holds more than a link can carry. Save a recovery file and open it on the other device instead.",
   gone: "The other device went away. Nothing was sent. Show a new code to try again.",
   hasGroups: "This device already holds groups. To receive another device's groups here, first delete this device's data (Delete all my data).",
   cannotMove: "This device's account was made before keys could move, so it cannot be moved. Groups joined from now on can.",
@@ -58,6 +59,8 @@ const TEXT = {
 const t = (key, vars = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => String(vars[name]));
 
 const CHUNK = 32 * 1024;
+// The relay carries 128 messages per link, both ways: the new device's tag, the head, the chunks.
+const MAX_CHUNKS = 126;
 const MIN_PASSPHRASE = 15;
 
 /** Why a passphrase is too weak (a TEXT key), or null. */
@@ -146,21 +149,24 @@ async function showCode() {
     await call("link.close", { link_id: linkId, reason: "mismatch" }).catch(() => {});
     return endShowing(linkId, confirm.event === "timeout" ? "expired" : "wrongCodeThere");
   }
-  say("link", "sending");
   const total = Math.max(1, Math.ceil(bundle.length / CHUNK));
+  if (total > MAX_CHUNKS) return endShowing(linkId, "tooBig");
+  say("link", "sending");
   await call("link.msg", { link_id: linkId, data: hc.b64encode(hc.concat(keys.confirmA, hc.u32(total))) });
   for (let i = 0; i < total; i++) {
     const sealed = await lc.sealChunk(keys, i, total, bundle.slice(i * CHUNK, (i + 1) * CHUNK));
     await call("link.msg", { link_id: linkId, data: hc.b64encode(sealed) });
   }
-  await call("link.close", { link_id: linkId, reason: "done" });
+  // Every chunk was relayed (each call was acknowledged). The new device may already have
+  // started again with them, which ends the link on its side: then there is nothing to close.
+  await call("link.close", { link_id: linkId, reason: "done" }).catch(() => {});
   $("#link-code-box").hidden = true;
   say("link", "sent");
 }
 
 function endShowing(linkId, key) {
   $("#link-code-box").hidden = true;
-  if (key === "expired") call("link.close", { link_id: linkId, reason: "cancelled" }).catch(() => {});
+  if (key === "expired" || key === "tooBig") call("link.close", { link_id: linkId, reason: "cancelled" }).catch(() => {});
   fail("link", key);
 }
 
@@ -199,6 +205,7 @@ async function receive() {
     return fail("link", "wrongCodeHere");
   }
   const total = new DataView(head.buffer, head.byteOffset + 32, 4).getUint32(0);
+  if (total < 1 || total > MAX_CHUNKS) return fail("link", "cancelled");
   const parts = [];
   for (let i = 0; i < total; i++) {
     const chunk = await next(linkId, wait);
