@@ -26,7 +26,7 @@ const TEXT = {
   wrongCodeHere: "The code did not match. Nothing was received and this device is unchanged. Show a new code on your other device and try again.",
   wrongCodeThere: "A device typed a wrong code. Nothing was sent. Show a new code to try again.",
   noSuchCode: "No device is showing this code now. Check it, or show a new code on your other device.",
-  usedCode: "This code was already used. Show a new code on your other device.",
+  usedCode: "This code was already used by another device. If your other device did not say it was sent to this one, someone else may have typed it first and have your keys: tell a facilitator, and leave and join your groups again. Otherwise show a new code.",
   badCode: "A code is 12 letters and digits, like 7KQM-4XZP-9RTD.",
   expired: "The code expired. Show a new code to try again.",
   cancelled: "The other device stopped linking. Nothing was received.",
