@@ -28,6 +28,8 @@ $(VENDOR): package.json package-lock.json
 	mkdir -p server/static/vendor
 	cp node_modules/socket.io-client/dist/socket.io.esm.min.js $(VENDOR)
 	cp node_modules/socket.io-client/LICENSE server/static/vendor/socket.io-client.LICENSE
+	cp node_modules/hash-wasm/dist/argon2.umd.min.js server/static/vendor/hash-wasm-argon2.umd.min.js
+	cp node_modules/hash-wasm/LICENSE server/static/vendor/hash-wasm.LICENSE
 
 # npm ci (above) installs it; a checkout whose vendored client predates it gets it here.
 $(AXE): package.json package-lock.json

@@ -516,6 +516,14 @@ class LimitsConfig:
     max_connections_per_account: int = field(
         default=5, metadata=_doc("Open connections allowed for one account.", min=1)
     )
+    device_link_seconds: int = field(
+        default=120,
+        metadata=_doc(
+            "Seconds a device link (moving to a new device) stays open for the other device.",
+            min=1,
+            max=600,
+        ),
+    )
     max_outgoing_backlog: int = field(
         default=1000,
         metadata=_doc("Messages queued for a slow client before it is disconnected.", min=1),

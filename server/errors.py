@@ -52,6 +52,8 @@ class Code(StrEnum):
     REPORT_EXPIRED = "report_expired"
     ALREADY_REPORTED = "already_reported"
     ALREADY_RESOLVED = "already_resolved"
+    LINK_TAKEN = "link_taken"
+    LINK_USED = "link_used"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
     STORAGE_FULL = "storage_full"

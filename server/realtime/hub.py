@@ -29,6 +29,7 @@ from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import (  # noqa: F401  (registers events)
     cofacilitation,
+    devicelinks,
     epochs,
     groups,
     holds,
@@ -257,6 +258,7 @@ class Hub:
         self.limits.forget_connection(sid)
         if connection is None:
             return
+        await devicelinks.forget_socket(self, sid)
         await self.rotators.gone(sid)
         sids = self.sids_by_account.get(connection.account_pk)
         if sids is not None:

@@ -5,13 +5,23 @@
 import * as hc from "./crypto.js";
 import * as gs from "./groupstate.js";
 import * as store from "./keystore.js";
+import * as vault from "./keyvault.js";
 import { Refused } from "./session.js";
+
+/** Fresh member keys from seeds kept sealed in the vault, so that they can move (§16.1). */
+export async function movableMemberKeys() {
+  const seeds = { sig: hc.randomBytes(32), kem: hc.randomBytes(32), pq: (await hc.supportsHybrid()) ? hc.randomBytes(64) : null };
+  const member = await hc.importMemberKeys(hc.randomBytes(16), seeds.sig, seeds.kem, seeds.pq);
+  const packed = hc.concat(seeds.sig, seeds.kem, seeds.pq || new Uint8Array(0));
+  return { member, sealedSeeds: await vault.seal(packed) };
+}
 
 /** A new group record with fresh member keys (not saved yet). */
 export async function newRecord(groupIdB64, pseudonym) {
   const groupId = hc.b64decode(groupIdB64);
-  const member = await hc.generateMemberKeys();
+  const { member, sealedSeeds } = await movableMemberKeys();
   return {
+    sealedSeeds, // sig(32) ‖ kem(32) ‖ pq(64)?, under the vault key
     id: groupIdB64,
     groupId,
     member,
@@ -82,7 +92,11 @@ function nextPqKeys(record, roster, listing) {
 }
 
 async function remember(record, commit, secret) {
-  record.epochs[commit.epoch] = { secret: await hc.importEpochSecret(secret), roster: commit.roster };
+  record.epochs[commit.epoch] = {
+    secret: await hc.importEpochSecret(secret),
+    sealed: await vault.seal(secret), // the raw secret, for moving to another device (§16.1)
+    roster: commit.roster,
+  };
   if (commit.epoch > record.latest) {
     record.latest = commit.epoch;
     record.latestHash = commit.hash;

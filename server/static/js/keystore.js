@@ -2,7 +2,8 @@
 // (as non-extractable HKDF keys) and the commits that carry each epoch's roster.
 // CryptoKey objects are stored as they are (structured clone keeps them non-extractable).
 
-import { generateSigningKey } from "./crypto.js";
+import { importSigningKey, randomBytes } from "./crypto.js";
+import * as vault from "./keyvault.js";
 
 const DB_NAME = "hearth";
 const STORE = "kv";
@@ -49,14 +50,34 @@ function valuesWithPrefix(prefix) {
   return run("readonly", (store) => store.getAll(IDBKeyRange.bound(prefix, prefix + "\uffff")));
 }
 
-/** The account key (Ed25519, non-extractable), created on first use. */
+let creating = null;
+
+/** The account key (Ed25519, non-extractable), created on first use from a seed that is kept
+ * sealed in the vault (keyvault.js) so that the account can move to another device. */
 export async function account() {
-  let found = await get("account");
-  if (!found) {
-    found = await generateSigningKey();
-    await put("account", found);
-  }
-  return found;
+  const found = await get("account");
+  if (found) return found;
+  creating ??= (async () => {
+    const seed = randomBytes(32);
+    const key = await importSigningKey(seed);
+    await put("accountSeed", await vault.seal(seed));
+    await put("account", key);
+    return key;
+  })();
+  return creating;
+}
+
+/** The account's seed, opened from the vault (null: an account from before keys could move). */
+export async function accountSeed() {
+  const sealed = await get("accountSeed");
+  return sealed ? vault.open(sealed) : null;
+}
+
+/** Take on a moved account: its key and its seed, sealed again under this device's vault. */
+export async function adoptAccount(seed) {
+  const key = await importSigningKey(seed);
+  await put("accountSeed", await vault.seal(seed));
+  await put("account", key);
 }
 
 export const hasAccount = async () => Boolean(await get("account"));

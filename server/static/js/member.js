@@ -22,6 +22,7 @@ import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
+import * as devices from "./devices.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -104,6 +105,7 @@ async function boot() {
 
   state.session = new Session(handlers, onStatus);
   state.session.start();
+  devices.attach({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 });
 
   state.newcomer = firstVisit || !(await store.get("profile"));
   if (state.newcomer && !state.invite) {

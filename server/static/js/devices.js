@@ -1,0 +1,337 @@
+// "Your other devices" in My data: link a second device with a short code, or save and open a
+// recovery file (docs/protocol.md §16). The cryptography is in linkcrypto.js and recoveryfile.js,
+// what moves in devicebundle.js; this module is the screens and the order of the exchange.
+
+import * as hc from "./crypto.js";
+import * as lc from "./linkcrypto.js";
+import * as rf from "./recoveryfile.js";
+import { exportBundle, importBundle, inventory, parseBundle } from "./devicebundle.js";
+import { $, el } from "./ui.js";
+
+const TEXT = {
+  title: "Your other devices",
+  intro: "Your keys live only in this browser. To use Hearth on another phone or computer as well, or to keep a way back if this one is lost, move them yourself: nothing the server keeps can open them.",
+  linkTitle: "Link another device",
+  linkIntro: "On the device that has your groups, show a code. On the new device, open Hearth, go to My data and type the code there.",
+  showCode: "Show a code for my other device",
+  codeLabel: "Your code",
+  codeWait: "Your code is {spelled}. Type it on your other device within {seconds} seconds. It works once.",
+  enterLabel: "Code shown on your other device",
+  receive: "Receive my groups",
+  receiving: "Connecting to your other device…",
+  checking: "Your other device connected. Checking the code…",
+  sending: "The code matched. Sending your keys, sealed…",
+  sent: "Done: your other device now has your groups. Both devices keep working.",
+  received: "Received {count} groups. Opening them…",
+  wrongCodeHere: "The code did not match. Nothing was received and this device is unchanged. Show a new code on your other device and try again.",
+  wrongCodeThere: "A device typed a wrong code. Nothing was sent. Show a new code to try again.",
+  noSuchCode: "No device is showing this code now. Check it, or show a new code on your other device.",
+  usedCode: "This code was already used by another device. If your other device did not say it was sent to this one, someone else may have typed it first and have your keys: tell a facilitator, and leave and join your groups again. Otherwise show a new code.",
+  badCode: "A code is 12 letters and digits, like 7KQM-4XZP-9RTD.",
+  expired: "The code expired. Show a new code to try again.",
+  cancelled: "The other device stopped linking. Nothing was received.",
+  tooBig: "This device holds more than a link can carry. Save a recovery file and open it on the other device instead.",
+  gone: "The other device went away. Nothing was sent. Show a new code to try again.",
+  hasGroups: "This device already holds groups. To receive another device's groups here, first delete this device's data (Delete all my data).",
+  cannotMove: "This device's account was made before keys could move, so it cannot be moved. Groups joined from now on can.",
+  stuck: "{count} groups joined before keys could move stay on this device only.",
+  offline: "Not connected to the server. Try again when connected.",
+  recoveryTitle: "Recovery file",
+  recoveryIntro: "A recovery file holds your keys sealed with a passphrase. Keep it somewhere safe, away from this device: anyone with the file and the passphrase can read your groups as you.",
+  passLabel: "Passphrase for the file",
+  passAgainLabel: "The passphrase again",
+  passRules: "At least 15 characters. Four or more everyday words that do not belong together work well. It cannot be recovered.",
+  save: "Save a recovery file",
+  saving: "Sealing your keys (this takes a few seconds)…",
+  saved: "Your recovery file is ready. Keep it safe, with the passphrase apart from it.",
+  tooShort: "Use at least 15 characters: four or more everyday words work well.",
+  tooPlain: "Use more different characters: this passphrase repeats itself.",
+  mismatch: "The two passphrases are not the same.",
+  fileLabel: "Recovery file",
+  openPassLabel: "Its passphrase",
+  open: "Open the recovery file",
+  opening: "Opening the file (this takes a few seconds)…",
+  noFile: "Choose a recovery file first.",
+  notAFile: "This is not a Hearth recovery file. Nothing was changed.",
+  wrongPass: "This passphrase does not open the file, or the file was changed. Nothing was changed on this device.",
+};
+
+const t = (key, vars = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => String(vars[name]));
+
+const CHUNK = 32 * 1024;
+// The relay carries 128 messages per link, both ways: the new device's tag, the head, the chunks.
+const MAX_CHUNKS = 126;
+const MIN_PASSPHRASE = 15;
+
+/** Why a passphrase is too weak (a TEXT key), or null. */
+export function passphraseProblem(text) {
+  const normal = String(text).normalize("NFKC");
+  if ([...normal].length < MIN_PASSPHRASE) return "tooShort";
+  const distinct = new Set(normal.toLowerCase().replace(/\s/g, "")).size;
+  if (distinct < 8 || /^(.+?)\1+$/su.test(normal.replace(/\s/g, ""))) return "tooPlain";
+  return null;
+}
+
+let ctx = null;
+const inbox = []; // link.* events not yet taken
+let waiter = null;
+
+function deliver(event, data) {
+  inbox.push({ event, data });
+  waiter?.();
+}
+
+/** The next link event for this link (or a timeout after `ms`). */
+async function next(linkId, ms) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const index = inbox.findIndex((m) => m.data?.link_id === linkId);
+    if (index >= 0) return inbox.splice(index, 1)[0];
+    const left = deadline - Date.now();
+    if (left <= 0) return { event: "timeout" };
+    await new Promise((resolve) => {
+      const timer = setTimeout(resolve, left);
+      waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+function say(area, key, vars) {
+  $(`#${area}-error`).textContent = "";
+  $(`#${area}-status`).textContent = key ? t(key, vars) : "";
+}
+
+function fail(area, key, vars) {
+  $(`#${area}-status`).textContent = "";
+  $(`#${area}-error`).textContent = t(key, vars);
+}
+
+async function call(event, payload) {
+  return ctx.session.call(event, payload);
+}
+
+// -- the device that has the groups ------------------------------------------------------------
+
+async function showCode() {
+  if (!ctx.session.connected) return fail("link", "offline");
+  const bundle = await exportBundle();
+  if (!bundle) return fail("link", "cannotMove");
+  const code = lc.newCode();
+  const linkId = hc.b64encode(await lc.linkId(code));
+  const scalar = await lc.importScalar();
+  const shareA = await lc.share(code, scalar);
+  let opened;
+  try {
+    opened = await call("link.open", { link_id: linkId, share: hc.b64encode(shareA) });
+  } catch (error) {
+    return fail("link", "offline", { message: error.message });
+  }
+  $("#link-code").textContent = code;
+  $("#link-code-box").hidden = false;
+  // the status line (read out by screen readers) spells the code one character at a time
+  say("link", "codeWait", { spelled: [...code].join(" "), seconds: Math.round(opened.expires_in_ms / 1000) });
+  const joined = await next(linkId, opened.expires_in_ms);
+  if (joined.event !== "link.joined") return endShowing(linkId, "expired");
+  const shareB = hc.b64decode(joined.data.share);
+  let keys = null;
+  try {
+    keys = await lc.derive(code, scalar, shareA, shareB, shareA);
+  } catch {
+    keys = null; // a low-order share: the same as a wrong code
+  }
+  say("link", "checking");
+  const confirm = await next(linkId, opened.expires_in_ms);
+  if (confirm.event === "link.closed") return endShowing(linkId, "gone");
+  if (confirm.event !== "link.msg" || !keys || !hc.equalBytes(hc.b64decode(confirm.data.data), keys.confirmB)) {
+    await call("link.close", { link_id: linkId, reason: "mismatch" }).catch(() => {});
+    return endShowing(linkId, confirm.event === "timeout" ? "expired" : "wrongCodeThere");
+  }
+  const total = Math.max(1, Math.ceil(bundle.length / CHUNK));
+  if (total > MAX_CHUNKS) return endShowing(linkId, "tooBig");
+  say("link", "sending");
+  await call("link.msg", { link_id: linkId, data: hc.b64encode(hc.concat(keys.confirmA, hc.u32(total))) });
+  for (let i = 0; i < total; i++) {
+    const sealed = await lc.sealChunk(keys, i, total, bundle.slice(i * CHUNK, (i + 1) * CHUNK));
+    await call("link.msg", { link_id: linkId, data: hc.b64encode(sealed) });
+  }
+  // Every chunk was relayed (each call was acknowledged). The new device may already have
+  // started again with them, which ends the link on its side: then there is nothing to close.
+  await call("link.close", { link_id: linkId, reason: "done" }).catch(() => {});
+  $("#link-code-box").hidden = true;
+  say("link", "sent");
+}
+
+function endShowing(linkId, key) {
+  $("#link-code-box").hidden = true;
+  if (key === "expired" || key === "tooBig") call("link.close", { link_id: linkId, reason: "cancelled" }).catch(() => {});
+  fail("link", key);
+}
+
+// -- the new device --------------------------------------------------------------------------
+
+async function receive() {
+  const code = lc.normaliseCode($("#link-code-input").value);
+  if (!code) return fail("link", "badCode");
+  if (ctx.hasGroups()) return fail("link", "hasGroups");
+  if (!ctx.session.connected) return fail("link", "offline");
+  say("link", "receiving");
+  const linkId = hc.b64encode(await lc.linkId(code));
+  const scalar = await lc.importScalar();
+  const shareB = await lc.share(code, scalar);
+  let joined;
+  try {
+    joined = await call("link.join", { link_id: linkId, share: hc.b64encode(shareB) });
+  } catch (error) {
+    return fail("link", error.code === "link_used" ? "usedCode" : error.code === "not_found" ? "noSuchCode" : "offline");
+  }
+  let keys;
+  try {
+    keys = await lc.derive(code, scalar, hc.b64decode(joined.share), shareB, shareB);
+  } catch {
+    await call("link.close", { link_id: linkId, reason: "mismatch" }).catch(() => {});
+    return fail("link", "wrongCodeHere");
+  }
+  await call("link.msg", { link_id: linkId, data: hc.b64encode(keys.confirmB) });
+  const wait = 120_000;
+  const first = await next(linkId, wait);
+  if (first.event === "link.closed") return fail("link", first.data.reason === "mismatch" ? "wrongCodeHere" : "cancelled");
+  if (first.event !== "link.msg") return fail("link", "expired");
+  const head = hc.b64decode(first.data.data);
+  if (head.length !== 36 || !hc.equalBytes(head.slice(0, 32), keys.confirmA)) {
+    await call("link.close", { link_id: linkId, reason: "mismatch" }).catch(() => {});
+    return fail("link", "wrongCodeHere");
+  }
+  const total = new DataView(head.buffer, head.byteOffset + 32, 4).getUint32(0);
+  if (total < 1 || total > MAX_CHUNKS) return fail("link", "cancelled");
+  const parts = [];
+  for (let i = 0; i < total; i++) {
+    const chunk = await next(linkId, wait);
+    if (chunk.event !== "link.msg") return fail("link", "cancelled");
+    try {
+      parts.push(await lc.openChunk(keys, i, total, hc.b64decode(chunk.data.data)));
+    } catch {
+      return fail("link", "wrongCodeHere");
+    }
+  }
+  await take(hc.concat(...parts), "link");
+}
+
+async function take(bytes, area) {
+  let bundle;
+  try {
+    bundle = parseBundle(bytes);
+  } catch {
+    return fail(area, area === "link" ? "cancelled" : "notAFile");
+  }
+  const count = await importBundle(bundle);
+  say(area, "received", { count });
+  ctx.session.stop();
+  location.replace(location.pathname); // start again as the moved account, with its groups
+}
+
+// -- the recovery file ---------------------------------------------------------------------------
+
+async function saveFile(event) {
+  event.preventDefault();
+  const pass = $("#recovery-pass").value;
+  const problem = passphraseProblem(pass);
+  if (problem) return fail("recovery-save", problem);
+  if (pass !== $("#recovery-pass-again").value) return fail("recovery-save", "mismatch");
+  const bundle = await exportBundle();
+  if (!bundle) return fail("recovery-save", "cannotMove");
+  say("recovery-save", "saving");
+  const sealed = await rf.seal(pass, bundle);
+  const url = URL.createObjectURL(new Blob([sealed], { type: "application/octet-stream" }));
+  const link = el("a", { href: url, download: "hearth-recovery.hrcv", hidden: true });
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
+  $("#recovery-pass").value = $("#recovery-pass-again").value = "";
+  say("recovery-save", "saved");
+}
+
+async function openFile(event) {
+  event.preventDefault();
+  const file = $("#recovery-file").files[0];
+  if (!file) return fail("recovery-open", "noFile");
+  if (ctx.hasGroups()) return fail("recovery-open", "hasGroups");
+  const data = new Uint8Array(await file.arrayBuffer());
+  try {
+    rf.parseHeader(data);
+  } catch {
+    return fail("recovery-open", "notAFile");
+  }
+  say("recovery-open", "opening");
+  let bytes;
+  try {
+    bytes = await rf.open($("#recovery-open-pass").value, data);
+  } catch {
+    return fail("recovery-open", "wrongPass");
+  }
+  await take(bytes, "recovery-open");
+}
+
+// -- the screen ---------------------------------------------------------------------------------
+
+function statusPair(area) {
+  return [el("p", { id: `${area}-status`, role: "status" }), el("p", { id: `${area}-error`, class: "error", role: "alert" })];
+}
+
+function field(id, label, props = {}) {
+  return [el("label", { for: id, text: label }), el("input", { id, autocomplete: "off", ...props })];
+}
+
+function render(container) {
+  container.replaceChildren(
+    el("h3", { id: "devices-title", text: t("title") }),
+    el("p", { text: t("intro") }),
+    el("p", { id: "devices-stuck", hidden: true }),
+    el("h4", { text: t("linkTitle") }),
+    el("p", { text: t("linkIntro") }),
+    el("button", { type: "button", id: "link-show", text: t("showCode"), onclick: () => showCode().catch(() => fail("link", "offline")) }),
+    el("div", { id: "link-code-box", hidden: true }, el("p", { text: t("codeLabel") }), el("p", { id: "link-code", class: "link-code" })),
+    el(
+      "form",
+      { id: "link-enter-form", class: "stack", onsubmit: (e) => (e.preventDefault(), receive().catch(() => fail("link", "offline"))) },
+      ...field("link-code-input", t("enterLabel"), { autocapitalize: "characters", spellcheck: false, maxlength: 20, "aria-describedby": "link-error" }),
+      el("button", { type: "submit", text: t("receive") }),
+    ),
+    ...statusPair("link"),
+    el("h4", { text: t("recoveryTitle") }),
+    el("p", { text: t("recoveryIntro") }),
+    el(
+      "form",
+      { id: "recovery-save-form", class: "stack", onsubmit: (e) => saveFile(e).catch(() => fail("recovery-save", "cannotMove")) },
+      ...field("recovery-pass", t("passLabel"), { type: "password", autocomplete: "new-password", "aria-describedby": "recovery-rules recovery-save-error" }),
+      el("p", { id: "recovery-rules", class: "hint", text: t("passRules") }),
+      ...field("recovery-pass-again", t("passAgainLabel"), { type: "password", autocomplete: "new-password" }),
+      el("button", { type: "submit", text: t("save") }),
+      ...statusPair("recovery-save"),
+    ),
+    el(
+      "form",
+      { id: "recovery-open-form", class: "stack", onsubmit: (e) => openFile(e).catch(() => fail("recovery-open", "notAFile")) },
+      ...field("recovery-file", t("fileLabel"), { type: "file" }),
+      ...field("recovery-open-pass", t("openPassLabel"), { type: "password", autocomplete: "current-password" }),
+      el("button", { type: "submit", text: t("open") }),
+      ...statusPair("recovery-open"),
+    ),
+  );
+}
+
+/** Fill My data's devices section; `session` is the page's Session, `hasGroups()` whether this
+ * device holds groups (a device with groups of its own does not take another's). */
+export function attach({ session, container, hasGroups }) {
+  ctx = { session, hasGroups };
+  for (const name of ["link.joined", "link.msg", "link.closed"]) session.handlers[name] = (data) => deliver(name, data);
+  render(container);
+  inventory()
+    .then(({ stuck }) => {
+      if (stuck) Object.assign($("#devices-stuck"), { hidden: false, textContent: t("stuck", { count: stuck }) });
+    })
+    .catch(() => {});
+}
