@@ -22,7 +22,6 @@ import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
-import * as devices from "./devices.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -105,7 +104,6 @@ async function boot() {
 
   state.session = new Session(handlers, onStatus);
   state.session.start();
-  devices.attach({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 });
 
   state.newcomer = firstVisit || !(await store.get("profile"));
   if (state.newcomer && !state.invite) {
@@ -136,12 +134,26 @@ function afterWelcome() {
   }
 }
 
+// Moving to another device (devices.js) is loaded the first time "My data" opens, not with the
+// page: most visits never use it.
+let devicesLoading = null;
+function loadDevices() {
+  devicesLoading ||= import("./devices.js")
+    .then((devices) => devices.attach({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 }))
+    .catch(() => {
+      devicesLoading = null;
+      $("#devices").textContent = "Moving to another device could not be loaded. Check your connection, then open My data again.";
+    });
+  return devicesLoading;
+}
+
 function wireStatic() {
   for (const dialog of document.querySelectorAll("dialog")) wireDialogClose(dialog);
   $("#open-crisis").addEventListener("click", () => $("#crisis").showModal());
   $("#open-settings").addEventListener("click", () => {
     $("#settings-pseudonym").value = state.profile?.pseudonym || "";
     go("settings");
+    loadDevices();
   });
   $("#settings-close").addEventListener("click", () => (state.current ? openGroup(state.current) : goHome()));
   $("#welcome-suggest").addEventListener("click", async () => ($("#welcome-pseudonym").value = await suggestPseudonym()));
