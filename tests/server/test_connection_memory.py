@@ -1,0 +1,97 @@
+"""What a connection leaves once it has closed: nothing (docs/benchmarks.md, "Memory after
+connections close").
+
+Real Socket.IO clients (raw websockets speaking Engine.IO and Socket.IO) connect to Hearth's
+Socket.IO server on a real uvicorn with Hearth's HTTP and websocket protocols
+(server/realtime/transport.py), and close. The garbage collector is off meanwhile, as good as
+Hearth's settings (server/gcpolicy.py: a full collection may wait ten minutes): whatever is left
+in a reference cycle stays in ``gc.get_objects()``, and the test counts the per-connection
+objects there. Before the fix, every upgraded connection left its HTTP protocol in a cycle with
+its parser (and with it the transport and the request's headers), freed only by a collection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import weakref
+from collections.abc import AsyncIterator, Iterator
+
+import socketio
+import uvicorn
+
+from server.config import ConnectionsConfig
+from server.realtime.fanout import DirectSocketIOServer
+from server.realtime.transport import bounded_protocols
+from tests.conftest import free_port
+from tests.server.inprocess import connected
+
+CLIENTS = 20
+
+
+@contextlib.contextmanager
+def collector_off() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@contextlib.asynccontextmanager
+async def serving_hearth_protocols(sio: socketio.AsyncServer) -> AsyncIterator[int]:
+    http, ws = bounded_protocols(ConnectionsConfig())
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            socketio.ASGIApp(sio),
+            host="127.0.0.1",
+            port=port,
+            http=http,
+            ws=ws,
+            ws_per_message_deflate=False,
+            lifespan="off",
+            log_level="warning",
+        )
+    )
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn.Server has no event for it
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def alive(kind: str) -> list[object]:
+    """Objects whose class is named ``kind``, garbage not yet collected included."""
+    return [o for o in gc.get_objects() if type(o).__name__ == kind]
+
+
+async def test_closed_connections_leave_no_objects_behind() -> None:
+    # Hearth's Socket.IO server (what the hub runs) on Hearth's uvicorn protocols
+    sio = DirectSocketIOServer(async_mode="asgi", transports=["websocket"])
+    with collector_off():
+        async with serving_hearth_protocols(sio) as port:
+            http_before = len(alive("ConfiguredHttpProtocol"))
+            clients = [await connected(port) for _ in range(CLIENTS)]
+            assert len(sio.eio.sockets) == CLIENTS
+            websockets = [weakref.ref(o) for o in alive("ConfiguredWebSocketProtocol")]
+            engine_sockets = [weakref.ref(s) for s in sio.eio.sockets.values()]
+            assert len(websockets) == CLIENTS
+            for client in clients:
+                await client.close()
+            for _ in range(500):  # until the server has seen every close (no time asserted)
+                if not sio.eio.sockets and not any(ref() for ref in websockets):
+                    break
+                await asyncio.sleep(0.02)
+            assert sio.eio.sockets == {}
+            assert [ref() for ref in websockets] == [None] * CLIENTS
+            # engine.io's service task holds the last socket it checked until its next pass
+            assert sum(1 for ref in engine_sockets if ref() is not None) <= 1
+            # the HTTP protocols that handed each connection over to a websocket protocol
+            left = len(alive("ConfiguredHttpProtocol")) - http_before
+            assert left == 0, f"{left} HTTP protocols alive after {CLIENTS} closed connections"
