@@ -28,6 +28,7 @@ from server.crisis_setup import missing_resources_warning
 from server.errors import HearthError
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
+from server.heaptrim import HeapTrimmer, glibc_malloc_trim
 from server.http_api import api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
@@ -118,6 +119,11 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         # backstop for cycles that reach the oldest generation (gcpolicy.py).
         gcpolicy.tune()
         tasks.append(asyncio.create_task(gcpolicy.collect_fully_when_due(), name="hearth-gc"))
+        # What a wave of closed connections freed goes back to the system (heaptrim.py).
+        trim = glibc_malloc_trim()
+        if trim is not None:
+            trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), trim)
+            tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
         try:
             yield
         finally:

@@ -23,6 +23,7 @@ import socketio
 import uvicorn
 
 from server.config import ConnectionsConfig
+from server.heaptrim import HeapTrimmer, glibc_malloc_trim
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.transport import bounded_protocols
 from tests.conftest import free_port
@@ -96,3 +97,46 @@ async def test_closed_connections_leave_no_objects_behind() -> None:
             # the HTTP protocols that handed each connection over to a websocket protocol
             left = len(alive("ConfiguredHttpProtocol")) - http_before
             assert left == 0, f"{left} HTTP protocols alive after {CLIENTS} closed connections"
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.open = 0
+        self.trims = 0
+
+    def trim(self) -> None:
+        self.trims += 1
+
+
+def test_heap_is_trimmed_once_a_wave_of_closes_has_ended() -> None:
+    connections = Counter()
+    trimmer = HeapTrimmer(
+        lambda: connections.open, connections.trim, min_drop=10, min_interval_s=5, quiet_checks=2
+    )
+    connections.open = 100
+    assert not trimmer.check(0)  # connections come: nothing to give back
+    connections.open = 60
+    assert not trimmer.check(1)  # closing
+    connections.open = 20
+    assert not trimmer.check(2)  # still closing
+    assert not trimmer.check(3)  # one quiet check
+    assert trimmer.check(4)  # the wave is over
+    assert not trimmer.check(5)  # once per wave
+    connections.open = 200
+    assert not trimmer.check(6)
+    connections.open = 0
+    assert [trimmer.check(t) for t in (7, 8, 9)] == [False, False, True]  # 5 s after the last
+    connections.open = 5
+    assert [trimmer.check(t) for t in range(20, 30)] == [False] * 10  # churn under min_drop
+    assert connections.trims == 2
+
+
+def test_malloc_trim_is_found_on_glibc() -> None:
+    import platform
+
+    trim = glibc_malloc_trim()
+    if platform.libc_ver()[0] == "glibc":
+        assert trim is not None
+        assert trim() in (0, 1)  # 1: memory was released, 0: there was none to release
+    else:
+        assert trim is None
