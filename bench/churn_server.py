@@ -2,21 +2,27 @@
 ``default`` turns Hearth's garbage-collector tuning off, so that Python's default settings serve
 as the baseline; ``before`` is the connect path as it was before 2026-12-07: a leaving socket's
 rooms found as python-socketio does, by testing every room (server/realtime/rooms.py), and HTTP
-parsed by h11 instead of httptools (server/realtime/transport.py).
+parsed by h11 instead of httptools (server/realtime/transport.py); ``unfreed`` is what a closed
+connection left in memory before 2026-12-07 08:00: its HTTP protocol in a reference cycle with
+its parser (server/realtime/transport.py), engine.io's service task holding sockets for a ping
+timeout (server/realtime/fanout.py), and no heap trim (server/heaptrim.py).
 
-    python -m bench.churn_server shipped|default|before CONFIG
+    python -m bench.churn_server shipped|default|before|unfreed CONFIG
 """
 
 from __future__ import annotations
 
 import gc
 import sys
+from typing import Any
 
 import socketio
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from server import app
 from server.cli import main
 from server.realtime import transport
+from server.realtime.fanout import DirectEngineIOServer
 from server.realtime.rooms import IndexedRooms
 
 
@@ -34,12 +40,28 @@ def _connect_path_before() -> None:
     app.bounded_protocols = lambda config: bounded(config, http_parser="h11")  # type: ignore[assignment]
 
 
+def _unfreed() -> None:
+    """The parser cycle, engine.io's service task and no heap trim."""
+    protocol = transport.HandshakeTimeoutHttpToolsProtocol
+    protocol.handle_websocket_upgrade = HttpToolsProtocol.handle_websocket_upgrade  # type: ignore[method-assign]
+    init = DirectEngineIOServer.__init__
+
+    def with_service_task(self: DirectEngineIOServer, *args: Any, **kwargs: Any) -> None:
+        init(self, *args, **kwargs)
+        self.start_service_task = True
+
+    DirectEngineIOServer.__init__ = with_service_task  # type: ignore[method-assign]
+    app.glibc_malloc_trim = lambda: None
+
+
 if __name__ == "__main__":
     mode, config = sys.argv[1], sys.argv[2]
     if mode == "default":
         _default_gc()
     elif mode == "before":
         _connect_path_before()
+    elif mode == "unfreed":
+        _unfreed()
     elif mode != "shipped":
-        raise SystemExit(f"unknown mode {mode!r}: shipped, default or before")
+        raise SystemExit(f"unknown mode {mode!r}: shipped, default, before or unfreed")
     sys.exit(main(["serve", "--config", config]))

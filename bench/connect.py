@@ -9,30 +9,43 @@ members then, in turn and with all of them in each step before the next:
 3. close.
 
 The server's CPU (user + system, from ``/proc/<pid>/stat``) over each step, divided by the
-number of clients, is printed per mode side by side, with its RSS before and after. Modes:
-``shipped`` (as it is) and ``before`` (as it was before 2026-12-07: HTTP parsed by h11, and a
-leaving socket's rooms found by testing every room, as python-socketio does; see
-bench/churn_server.py). Rounds repeat ``--rounds`` times with the modes interleaved, and the
-median round is shown.
+number of clients, is printed per mode side by side. Modes: ``shipped`` (as it is), ``before``
+(as it was before 2026-12-07: HTTP parsed by h11, and a leaving socket's rooms found by testing
+every room, as python-socketio does) and ``unfreed`` (what a closed connection left in memory
+before 2026-12-07 08:00; see bench/churn_server.py). Rounds repeat ``--rounds`` times with the
+modes interleaved, and the median round is shown.
 
-    python -m bench.connect [--clients 2000] [--rounds 3]
+Memory: each server's RSS at start, with all ``--clients`` connected, and after they closed
+(once the server is idle again plus ``AFTER_CLOSE_S``, which leaves time for the heap trim of
+server/heaptrim.py), from the last round; beside them the tuned python-socketio relay
+(``bench.bare_server tuned``: no challenge, no authentication, its clients join one room).
+
+    python -m bench.connect [--clients 2000] [--rounds 3] [--modes before,unfreed,shipped]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import json
 import os
+import signal
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
-from bench.churn import challenge, churn_server, connect_one, rss_kib
+import websockets
+
+from bench.churn import REPO, challenge, churn_server, connect_one, free_port, rss_kib
 from crypto.keys import SigningKey
 
-MODES = ("before", "shipped")
+MODES = ("before", "unfreed", "shipped")
+AFTER_CLOSE_S = 5.0  # the trimmer trims after three quiet checks, one a second
 STEPS = ("challenge", "connect", "close")
 TICK = os.sysconf("SC_CLK_TCK")
 
@@ -80,13 +93,71 @@ async def one_round(
         )
     await settle(pid)
     spent["connect"] = cpu_s(pid) - start
+    rss_open = rss_kib(pid) / 1024
     start = cpu_s(pid)
     await asyncio.gather(*(ws.close() for ws in sockets))  # type: ignore[attr-defined]
     await settle(pid)
     spent["close"] = cpu_s(pid) - start
+    await asyncio.sleep(AFTER_CLOSE_S)
     result = {step: seconds / clients * 1e6 for step, seconds in spent.items()}
+    result["rss_open"] = rss_open
     result["rss"] = rss_kib(pid) / 1024
     return result
+
+
+@contextlib.contextmanager
+def tuned_relay(directory: Path) -> Iterator[tuple[int, int]]:
+    """``bench.bare_server tuned`` on a free port: yields its pid and port."""
+    port = free_port()
+    with (directory / "relay.log").open("ab") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bench.bare_server", "tuned", str(port)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while b"ready" not in (directory / "relay.log").read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError((directory / "relay.log").read_text())
+            time.sleep(0.05)
+        yield process.pid, port
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+async def relay_round(pid: int, port: int, clients: int, batch: int = 100) -> dict[str, float]:
+    """RSS (MB) of the relay with ``clients`` connected, and after they closed."""
+
+    async def connect() -> object:
+        ws = await websockets.connect(
+            f"ws://127.0.0.1:{port}/socket.io/?EIO=4&transport=websocket",
+            compression=None,
+            open_timeout=30,
+        )
+        await ws.recv()  # Engine.IO open
+        await ws.send("40" + json.dumps({"room": "r"}))
+        await ws.recv()  # Socket.IO CONNECT
+        return ws
+
+    await settle(pid)
+    sockets = []
+    for first in range(0, clients, batch):
+        sockets += await asyncio.gather(
+            *(connect() for _ in range(first, min(first + batch, clients)))
+        )
+    await settle(pid)
+    rss_open = rss_kib(pid) / 1024
+    await asyncio.gather(*(ws.close() for ws in sockets))  # type: ignore[attr-defined]
+    await settle(pid)
+    await asyncio.sleep(AFTER_CLOSE_S)
+    return {"rss_open": rss_open, "rss": rss_kib(pid) / 1024}
 
 
 def main() -> None:
@@ -94,10 +165,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=2000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--no-relay", action="store_true", help="leave the tuned relay out")
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     rounds: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     baseline: dict[str, float] = {}
+    relay: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="hearth-connect-") as work:
         servers = {m: churn_server(Path(work) / m, m) for m in modes}
         running = {m: s.__enter__() for m, s in servers.items()}
@@ -112,6 +185,11 @@ def main() -> None:
         finally:
             for s in servers.values():
                 s.__exit__(None, None, None)
+        if not args.no_relay:
+            with tuned_relay(Path(work)) as (pid, port):
+                relay["start"] = rss_kib(pid) / 1024
+                for _ in range(args.rounds):
+                    relay.update(asyncio.run(relay_round(pid, port, args.clients)))
     print(
         f"Server CPU per connection (µs), {args.clients} clients at once, median of "
         f"{args.rounds} interleaved rounds"
@@ -124,10 +202,22 @@ def main() -> None:
         f"{statistics.median(sum(r[s] for s in STEPS) for r in rounds[m]):12.0f}" for m in modes
     )
     print(f"{'total':<12}{total}")
-    print(
-        "RSS (MB)    " + "".join(f"{baseline[m]:7.0f}→{rounds[m][-1]['rss']:4.0f}" for m in modes)
-    )
-    print("(RSS: at start → after the last round's sockets closed)", file=sys.stderr)
+    print()
+    print(f"RSS (MB) of the server, {args.clients} clients, last round")
+    columns = [*modes, *(["tuned relay"] if relay else [])]
+    print("            " + "".join(f"{m:>12}" for m in columns))
+    memory = {m: {"start": baseline[m], **rounds[m][-1]} for m in modes}
+    if relay:
+        memory["tuned relay"] = relay
+    for label, key in (("at start", "start"), ("all open", "rss_open"), ("all closed", "rss")):
+        print(f"{label:<12}" + "".join(f"{memory[m][key]:12.1f}" for m in columns))
+
+    def kept(m: str) -> float:
+        row = memory[m]
+        return (row["rss"] - row["start"]) / (row["rss_open"] - row["start"])
+
+    print(f"{'kept':<12}" + "".join(f"{kept(m):12.0%}" for m in columns))
+    print("(kept: of what the connections added, the share still held after they closed)")
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ from server.crisis_setup import missing_resources_warning
 from server.errors import HearthError
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
-from server.http_api import api_routes
+from server.heaptrim import HeapTrimmer, glibc_malloc_trim
+from server.http_api import CHALLENGE_TTL_MS, api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
 from server.metrics_http import MetricsServer
@@ -118,6 +119,16 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         # backstop for cycles that reach the oldest generation (gcpolicy.py).
         gcpolicy.tune()
         tasks.append(asyncio.create_task(gcpolicy.collect_fully_when_due(), name="hearth-gc"))
+        tasks.append(
+            asyncio.create_task(
+                _forget_expired_challenges(hub, clock), name="hearth-used-challenges"
+            )
+        )
+        # What a wave of closed connections freed goes back to the system (heaptrim.py).
+        trim = glibc_malloc_trim()
+        if trim is not None:
+            trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), trim)
+            tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
         try:
             yield
         finally:
@@ -176,6 +187,13 @@ def load_moderation(
         load_backend(backend, context),
         load_classifiers(config.moderation.classifiers, classifier_settings),
     )
+
+
+async def _forget_expired_challenges(hub: Hub, clock: Clock) -> None:
+    """Every challenge lifetime, the claims of expired challenges go (used_challenges.py)."""
+    while True:
+        await asyncio.sleep(CHALLENGE_TTL_MS / 1000)
+        hub.used_challenges.forget_expired(clock())
 
 
 async def _purge_periodically(

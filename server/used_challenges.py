@@ -5,8 +5,9 @@ this set whoever saw a proof (a log, a proxy, a shoulder) could open more connec
 account with it until the challenge expires. The first connection that presents a verified
 proof claims its challenge; any other answers ``challenge_used``.
 
-* One process: a set in memory, each entry dropped once its challenge has expired (so it holds
-  at most the challenges claimed in one challenge lifetime), and never more than
+* One process: a set in memory, each entry dropped once its challenge has expired (at the next
+  claim, or the server's sweep every challenge lifetime; so it holds at most the challenges
+  claimed in about two challenge lifetimes), and never more than
   ``[limits] max_used_challenges`` entries: past that, connections are refused with
   ``rate_limited`` rather than forgetting a claim that could then be replayed.
 * Several processes (``[scale] redis_url``): also ``SET NX`` with the challenge's remaining
@@ -40,6 +41,10 @@ class UsedChallenges(Protocol):
         """True for the first claim of a verified challenge, False for any later one."""
         ...
 
+    def forget_expired(self, now_ms: int) -> None:
+        """Drop this process's claims of challenges expired by ``now_ms``."""
+        ...
+
     async def close(self) -> None: ...
 
 
@@ -51,9 +56,18 @@ class LocalUsedChallenges:
         self._claimed: set[bytes] = set()
         self._by_expiry: list[tuple[int, bytes]] = []
 
-    def claim_here(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
+    def __len__(self) -> int:
+        return len(self._claimed)
+
+    def forget_expired(self, now_ms: int) -> None:
+        """Drop the claims of expired challenges: each claim does it too, and the server does
+        it every challenge lifetime (server/app.py), so that the claims of a wave of connections
+        do not stay in memory until the next one connects."""
         while self._by_expiry and self._by_expiry[0][0] <= now_ms:
             self._claimed.discard(heapq.heappop(self._by_expiry)[1])
+
+    def claim_here(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
+        self.forget_expired(now_ms)
         key = challenge[:_SIGNED]
         if key in self._claimed:
             return False
@@ -99,6 +113,9 @@ class RedisUsedChallenges:
             self._redis_down = False
             log.warning("Redis reachable again: connect proofs are checked by every process")
         return bool(first)
+
+    def forget_expired(self, now_ms: int) -> None:
+        self._local.forget_expired(now_ms)  # Redis expires its keys itself
 
     async def close(self) -> None:
         await self._redis.aclose()

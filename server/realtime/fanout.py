@@ -196,6 +196,12 @@ class DirectEngineIOServer(LeanEngineIOServer):
     one socket (an ack, an event to one client) straight to its transport when it can."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        # No service task: every socket starts on the websocket, whose reader closes it once the
+        # client is quiet for a ping interval and timeout (reader.py). engine.io's task checked
+        # the same, socket by socket, from a copy of the socket table spread over a ping timeout
+        # (20 s): each socket open when a pass began stayed in memory until the pass ended, closed
+        # or not (docs/benchmarks.md, "Memory after connections close").
+        kwargs["monitor_clients"] = False
         super().__init__(*args, **kwargs)
         self._async = {
             **self._async,  # type: ignore[has-type]

@@ -49,3 +49,16 @@ async def test_the_used_set_forgets_expired_challenges_and_is_bounded() -> None:
     # Once `one` has expired (it can no longer be presented at all) its place is free.
     assert await used.claim(three, expiry_ms=3_000, now_ms=1_000)
     assert not await used.claim(two, expiry_ms=2_000, now_ms=1_500)
+
+
+async def test_expired_claims_are_forgotten_without_a_new_claim() -> None:
+    """The server's sweep (server/app.py) drops what a wave of connections claimed, so that it
+    does not stay in memory until someone connects again."""
+    used = LocalUsedChallenges(max_entries=10)
+    for n in range(5):
+        assert await used.claim(bytes([n]) * 56, expiry_ms=1_000 + n, now_ms=0)
+    used.forget_expired(now_ms=1_002)
+    assert len(used) == 2  # the claims of challenges expiring at 1,003 and 1,004 stay
+    assert not await used.claim(bytes([4]) * 56, expiry_ms=1_004, now_ms=1_002)
+    used.forget_expired(now_ms=1_004)
+    assert len(used) == 0

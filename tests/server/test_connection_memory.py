@@ -1,0 +1,142 @@
+"""What a connection leaves once it has closed: nothing (docs/benchmarks.md, "Memory after
+connections close").
+
+Real Socket.IO clients (raw websockets speaking Engine.IO and Socket.IO) connect to Hearth's
+Socket.IO server on a real uvicorn with Hearth's HTTP and websocket protocols
+(server/realtime/transport.py), and close. The garbage collector is off meanwhile, as good as
+Hearth's settings (server/gcpolicy.py: a full collection may wait ten minutes): whatever is left
+in a reference cycle stays in ``gc.get_objects()``, and the test counts the per-connection
+objects there. Before the fixes, every upgraded connection left its HTTP protocol in a cycle
+with its parser (and with it the transport and the request's headers), freed only by a
+collection, and engine.io's service task held every socket open when its pass began (20 s).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import weakref
+from collections.abc import AsyncIterator, Iterator
+
+import socketio
+import uvicorn
+
+from server.config import ConnectionsConfig
+from server.heaptrim import HeapTrimmer, glibc_malloc_trim
+from server.realtime.fanout import DirectSocketIOServer
+from server.realtime.transport import bounded_protocols
+from tests.conftest import free_port
+from tests.server.inprocess import connected
+
+CLIENTS = 20
+
+
+@contextlib.contextmanager
+def collector_off() -> Iterator[None]:
+    gc.collect()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+@contextlib.asynccontextmanager
+async def serving_hearth_protocols(sio: socketio.AsyncServer) -> AsyncIterator[int]:
+    http, ws = bounded_protocols(ConnectionsConfig())
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(
+            socketio.ASGIApp(sio),
+            host="127.0.0.1",
+            port=port,
+            http=http,
+            ws=ws,
+            ws_per_message_deflate=False,
+            lifespan="off",
+            log_level="warning",
+        )
+    )
+    task = asyncio.ensure_future(server.serve())
+    while not server.started:  # noqa: ASYNC110 - uvicorn.Server has no event for it
+        await asyncio.sleep(0.01)
+    try:
+        yield port
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
+
+
+def alive(kind: str) -> list[object]:
+    """Objects whose class is named ``kind``, garbage not yet collected included."""
+    return [o for o in gc.get_objects() if type(o).__name__ == kind]
+
+
+async def test_closed_connections_leave_no_objects_behind() -> None:
+    # Hearth's Socket.IO server (what the hub runs) on Hearth's uvicorn protocols
+    sio = DirectSocketIOServer(async_mode="asgi", transports=["websocket"])
+    with collector_off():
+        async with serving_hearth_protocols(sio) as port:
+            http_before = len(alive("ConfiguredHttpProtocol"))
+            clients = [await connected(port) for _ in range(CLIENTS)]
+            assert len(sio.eio.sockets) == CLIENTS
+            websockets = [weakref.ref(o) for o in alive("ConfiguredWebSocketProtocol")]
+            engine_sockets = [weakref.ref(s) for s in sio.eio.sockets.values()]
+            assert len(websockets) == CLIENTS
+            for client in clients:
+                await client.close()
+            for _ in range(500):  # until the server has seen every close (no time asserted)
+                if not sio.eio.sockets and not any(ref() for ref in websockets + engine_sockets):
+                    break
+                await asyncio.sleep(0.02)
+            assert sio.eio.sockets == {}
+            assert [ref() for ref in websockets] == [None] * CLIENTS
+            # engine.io's service task held each socket of its pass for up to a ping timeout
+            assert [ref() for ref in engine_sockets] == [None] * CLIENTS
+            # the HTTP protocols that handed each connection over to a websocket protocol
+            left = len(alive("ConfiguredHttpProtocol")) - http_before
+            assert left == 0, f"{left} HTTP protocols alive after {CLIENTS} closed connections"
+
+
+class Counter:
+    def __init__(self) -> None:
+        self.open = 0
+        self.trims = 0
+
+    def trim(self) -> None:
+        self.trims += 1
+
+
+def test_heap_is_trimmed_once_a_wave_of_closes_has_ended() -> None:
+    connections = Counter()
+    trimmer = HeapTrimmer(
+        lambda: connections.open, connections.trim, min_drop=10, min_interval_s=5, quiet_checks=2
+    )
+    connections.open = 100
+    assert not trimmer.check(0)  # connections come: nothing to give back
+    connections.open = 60
+    assert not trimmer.check(1)  # closing
+    connections.open = 20
+    assert not trimmer.check(2)  # still closing
+    assert not trimmer.check(3)  # one quiet check
+    assert trimmer.check(4)  # the wave is over
+    assert not trimmer.check(5)  # once per wave
+    connections.open = 200
+    assert not trimmer.check(6)
+    connections.open = 0
+    assert [trimmer.check(t) for t in (7, 8, 9)] == [False, False, True]  # 5 s after the last
+    connections.open = 5
+    assert [trimmer.check(t) for t in range(20, 30)] == [False] * 10  # churn under min_drop
+    assert connections.trims == 2
+
+
+def test_malloc_trim_is_found_on_glibc() -> None:
+    import platform
+
+    trim = glibc_malloc_trim()
+    if platform.libc_ver()[0] == "glibc":
+        assert trim is not None
+        assert trim() in (0, 1)  # 1: memory was released, 0: there was none to release
+    else:
+        assert trim is None
