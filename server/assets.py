@@ -1,6 +1,7 @@
 """The page's static files, read once at start-up and served from memory: every file also has a
 versioned URL (a content hash in its name) that is cached for a year, the HTML pages point at
-those URLs and preload their whole module graph, and text files are gzipped once, here.
+those URLs and preload their whole module graph, scripts and the stylesheet are minified
+(server/minify.py) and text files are compressed once, here.
 
 ES modules import each other by relative path, so the hash has to reach the import specifiers
 too: a module is served under its versioned URL with its imports rewritten to versioned URLs.
@@ -22,6 +23,8 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin
 
 import brotli
+
+from server.minify import minify
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -62,9 +65,10 @@ class AssetTable:
     @classmethod
     def build(cls, root: Path) -> AssetTable:
         files = {
-            "/" + file.relative_to(root).as_posix(): file.read_bytes()
+            path: minify(path, file.read_bytes())
             for file in sorted(root.rglob("*"))
             if file.is_file() and not any(part.startswith(".") for part in file.parts)
+            for path in ["/" + file.relative_to(root).as_posix()]
         }
         urls: dict[str, str] = {}
         bodies: dict[str, bytes] = {}
