@@ -61,6 +61,12 @@ def test_first_visit_is_small_and_parallel_and_the_second_fetches_no_file_again(
         assert fetch.initiator == "parser", (fetch.url, fetch.initiator)
     # the challenge is on its way before the page even asks for its settings
     assert paths.index("/api/challenge") < paths.index("/api/settings")
+    # ... and before any module: the HTML preloads it, and the page's fetch takes that answer
+    # (one request, not a second one once session.js runs)
+    assert paths.count("/api/challenge") == 1
+    challenge = first.fetches[paths.index("/api/challenge")]
+    assert challenge.initiator == "parser"
+    assert challenge.started <= min(f.started for f in files)
 
     fetched_again = sorted(urlsplit(f.url).path for f in second.network)
     assert fetched_again == ["/", "/api/challenge", "/api/settings"]
