@@ -63,9 +63,10 @@ class AssetTable:
     by_url: dict[str, Asset]
 
     @classmethod
-    def build(cls, root: Path) -> AssetTable:
+    def build(cls, root: Path, *, minified: bool = True) -> AssetTable:
+        """`minified=False` serves the files as written (the page benchmark's baseline)."""
         files = {
-            path: minify(path, file.read_bytes())
+            path: minify(path, file.read_bytes()) if minified else file.read_bytes()
             for file in sorted(root.rglob("*"))
             if file.is_file() and not any(part.startswith(".") for part in file.parts)
             for path in ["/" + file.relative_to(root).as_posix()]

@@ -43,10 +43,14 @@ def security_headers(https: bool) -> list[tuple[bytes, bytes]]:
 
 
 class SecurityHeaders:
-    def __init__(self, app: ASGIApp, *, https: bool) -> None:
+    def __init__(self, app: ASGIApp, *, https: bool, lean_subresources: bool = True) -> None:
+        """`lean_subresources=False` sends every header on every answer (the page benchmark's
+        baseline)."""
         self.app = app
         self.headers = security_headers(https)
-        self.subresource = [(k, v) for k, v in self.headers if k in SUBRESOURCE_HEADERS]
+        self.subresource = [
+            (k, v) for k, v in self.headers if k in SUBRESOURCE_HEADERS or not lean_subresources
+        ]
         self.names = {name for name, _ in self.headers}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
