@@ -10,6 +10,10 @@ bench``) prints, side by side, three versions of the page measured in the same r
 * **before issue 19** (``--baseline-ref``, first load only): the page and the way its files were
   served before issue 19 (bench/page_before.py: no compression, versioned names or preloads).
 
+``--first-load`` measures the first load alone, with **unminified** (this checkout's page served
+as Hearth served it before server/minify.py and the lighter headers on scripts and stylesheets)
+in place of old render.
+
 Figures:
 
 * first load: bytes on the wire (headers included) and requests, on a cold cache and on a
