@@ -11,8 +11,8 @@ bench``) prints, side by side, three versions of the page measured in the same r
   served before issue 19 (bench/page_before.py: no compression, versioned names or preloads).
 
 ``--first-load`` measures the first load alone, with **unminified** (this checkout's page served
-as Hearth served it before server/minify.py and the lighter headers on scripts and stylesheets)
-in place of old render.
+as Hearth served it before server/bundles.py, server/minify.py and the lighter headers on scripts
+and stylesheets) in place of old render.
 
 Figures:
 
@@ -483,8 +483,8 @@ def main(
             finally:
                 browser.close()
     described = [
-        "unminified: the current page, served as today but neither minified nor with the "
-        "lighter security headers on scripts and stylesheets"
+        "unminified: the current page, served as today but not bundled, not minified and "
+        "with every security header on scripts and stylesheets"
         if first_load_only
         else f"old render: {old_render_text}, served as today",
         f"before issue 19: {before_text}, served as then (first load only)",

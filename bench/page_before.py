@@ -8,9 +8,9 @@ modulepreload.
 ``python -m bench.page_before CONFIG STATIC_DIR --as-now``: the files served as Hearth serves its
 own today (server/static_app.py), so that only the page's code differs.
 
-``python -m bench.page_before CONFIG STATIC_DIR --as-unminified``: served as today, but neither
-minified (server/minify.py) nor with the lighter security headers on scripts and stylesheets
-(server/headers.py): as Hearth served its files before those two.
+``python -m bench.page_before CONFIG STATIC_DIR --as-unminified``: served as today, but not
+bundled (server/bundles.py), not minified (server/minify.py) and with every security header on
+scripts and stylesheets (server/headers.py): as Hearth served its files before those three.
 """
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def test_first_visit_is_small_and_parallel_and_the_second_fetches_no_file_again(
     paths = [urlsplit(f.url).path for f in first.fetches]
     files = [f for f, p in zip(first.fetches, paths, strict=True) if p != "/" and "/api/" not in p]
     assert len(files) == 3  # the stylesheet, the bundle of member.js and the Socket.IO client
-    assert any("/js/member.bundle.min." in f.url for f in files)
+    assert any("/js/member.bundle.min." in f.url for f in files), "no fresh bundle: make setup"
     for fetch in files:
         assert VERSIONED.search(fetch.url), fetch.url
         assert fetch.headers["cache-control"] == IMMUTABLE, fetch.url
