@@ -65,6 +65,7 @@ def test_a_bundle_older_than_a_source_is_never_served(
 ) -> None:
     write(tmp_path, PAGE)
     build(tmp_path, str(ESBUILD))
+    first = page_of(AssetTable.build(tmp_path))[0]
     write(tmp_path, {"js/helper.js": PAGE["js/helper.js"].replace("21", "22")})
     with caplog.at_level(logging.WARNING, logger="hearth"):
         table = AssetTable.build(tmp_path)
@@ -72,8 +73,10 @@ def test_a_bundle_older_than_a_source_is_never_served(
     assert script == table.by_path["/js/member.js"].url
     assert table.by_path["/js/helper.js"].url in preloads
     assert "built from other sources" in caplog.text
-    build(tmp_path, str(ESBUILD))  # `make setup` again
-    assert page_of(AssetTable.build(tmp_path))[0].startswith("/js/member.bundle.min.")
+    build(tmp_path, str(ESBUILD))  # `make setup` again: the new code under a new URL
+    again = page_of(AssetTable.build(tmp_path))[0]
+    assert again.startswith("/js/member.bundle.min.")
+    assert again != first
 
 
 def test_a_bundle_without_a_true_manifest_is_not_served(
