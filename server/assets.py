@@ -1,7 +1,7 @@
 """The page's static files, read once at start-up and served from memory: every file also has a
 versioned URL (a content hash in its name) that is cached for a year, the HTML pages point at
-those URLs and preload their whole module graph, scripts and the stylesheet are minified
-(server/minify.py) and text files are compressed once, here.
+those URLs and preload their whole module graph (or the page's bundle, server/bundles.py), the
+stylesheet is minified (server/minify.py) and text files are compressed once, here.
 
 ES modules import each other by relative path, so the hash has to reach the import specifiers
 too: a module is served under its versioned URL with its imports rewritten to versioned URLs.

@@ -19,12 +19,11 @@ from tests.conftest import RunningServer
 # 10.7 kB, crypto.js 7.8 kB) and ~16 kB of headers (~0.7 kB of security headers on each response
 # over HTTP/1.1; HTTP/2's HPACK sends them once). Content notes (contentnotes.js), sessions
 # (sessions.js), the newcomer hold (held.js) and the hybrid suite's code in crypto.js took it to
-# 91.6 kB, and the hybrid suite (crypto.js) to 94.6 kB. Minifying the page's own scripts and
-# stylesheet at start-up (server/minify.py) took it to 76.5 kB, and sending scripts and
-# stylesheets without the document-only security headers (server/headers.py) to 67.7 kB, and
-# the member page's modules as one esbuild bundle with shortened names (server/bundles.py) to
-# 48.8 kB in 6 requests: the HTML, the challenge, the stylesheet, the bundle, the Socket.IO
-# client and the settings.
+# 91.6 kB, and the hybrid suite (crypto.js) to 94.6 kB. Sending scripts and stylesheets without
+# the document-only security headers (server/headers.py) and the member page's modules as one
+# esbuild bundle with shortened names (server/bundles.py) took it to 48.8 kB in 6 requests: the
+# HTML, the challenge, the stylesheet, the bundle, the Socket.IO client and the settings
+# (85.5 kB in 27 without the bundle).
 FIRST_VISIT_LIMIT = 50_000
 VERSIONED = re.compile(r"\.[0-9a-f]{12}\.(js|css)$")
 
