@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := server/static/vendor/socket.io.esm.min.js
+# The member page's modules as one minified file (server/bundles.py), built by esbuild from npm.
+BUNDLE := server/static/js/member.bundle.min.js
+ESBUILD := node_modules/.bin/esbuild
 # axe-core, a devDependency: the browser tests inject it into pages; it is never served.
 AXE := node_modules/axe-core/axe.min.js
 DATA ?= data
@@ -11,10 +14,11 @@ QUICK ?=
 
 .PHONY: run test check format bench setup vendor clean
 
-setup: $(STAMP) $(VENDOR) $(AXE)
+setup: $(STAMP) $(VENDOR) $(AXE) $(BUNDLE)
 
-# The browser client alone, e.g. before `pip install .` from a clone (docs/deployment.md).
-vendor: $(VENDOR)
+# The browser client and the page's bundle alone, e.g. before `pip install .` from a clone
+# (docs/deployment.md).
+vendor: $(VENDOR) $(BUNDLE)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +40,11 @@ $(AXE): package.json package-lock.json
 	test -f $(AXE) || npm ci --no-audit --no-fund --silent
 	touch $(AXE)
 
+# Rebuilt whenever a script changes; until then the server serves the modules unbundled.
+$(BUNDLE): $(filter-out $(BUNDLE),$(wildcard server/static/js/*.js)) $(VENDOR) package-lock.json
+	test -x $(ESBUILD) || npm ci --no-audit --no-fund --silent
+	$(PYTHON) -m server.bundles --esbuild $(ESBUILD)
+
 run: setup
 	test -f $(DATA)/config.toml || $(BIN)/hearth init --dir $(DATA)
 	$(BIN)/hearth serve --config $(DATA)/config.toml
@@ -56,4 +65,4 @@ bench: setup
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) node_modules server/static/vendor .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules server/static/vendor $(BUNDLE) .pytest_cache .mypy_cache .ruff_cache

@@ -10,6 +10,10 @@ bench``) prints, side by side, three versions of the page measured in the same r
 * **before issue 19** (``--baseline-ref``, first load only): the page and the way its files were
   served before issue 19 (bench/page_before.py: no compression, versioned names or preloads).
 
+``--first-load`` measures the first load alone, with **unminified** (this checkout's page served
+as Hearth served it before server/bundles.py, server/minify.py and the lighter headers on scripts
+and stylesheets) in place of old render.
+
 Figures:
 
 * first load: bytes on the wire (headers included) and requests, on a cold cache and on a
@@ -61,6 +65,7 @@ LIMITS = (
     "[groups]\nepoch_max_messages = 10000\n"  # one epoch: no rotation in the measurements
 )
 T = TypeVar("T")
+MODES = {"old render": "--as-now", "unminified": "--as-unminified", "before issue 19": ""}
 
 
 @dataclass(slots=True)
@@ -87,10 +92,11 @@ class Figures:
 
 class OtherPageServer(RunningServer):
     """Hearth serving another version of its page (bench/page_before.py): as files were served
-    before issue 19, or (``as_now``) as they are today."""
+    before issue 19, or as they are today (``mode="--as-now"``), or as today but unminified and
+    with every security header on every file (``"--as-unminified"``)."""
 
     static: Path = static_dir()
-    as_now: bool = False
+    mode: str = ""
 
     def start(self) -> None:
         self.write_config()
@@ -102,7 +108,7 @@ class OtherPageServer(RunningServer):
                     "bench.page_before",
                     str(self.config_path),
                     str(self.static),
-                    *(["--as-now"] if self.as_now else []),
+                    *([self.mode] if self.mode else []),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -376,7 +382,9 @@ def ms(v: float | None) -> str:
     return "-" if v is None else f"{v:.0f} ms"
 
 
-def render(columns: list[Figures], large: int, described: list[str]) -> str:
+def render(
+    columns: list[Figures], large: int, described: list[str], *, first_load_only: bool = False
+) -> str:
     def row(name: str, value: Any, target: str = "") -> str:
         cells = "".join(f"{value(f):>16}" for f in columns)
         return f"{name:34}{cells}  {target}"
@@ -402,8 +410,10 @@ def render(columns: list[Figures], large: int, described: list[str]) -> str:
         row("second visit: bytes", lambda f: kb(f.warm_bytes)),
         row("second visit: requests", lambda f: str(f.warm_requests or "-")),
         row("challenge requested at", lambda f: ms(f.challenge_ms or None)),
-        row("open -> 50 messages shown", lambda f: ms(f.first_50_ms)),
     ]
+    if first_load_only:
+        return "\n".join(lines + described[:2])
+    lines.append(row("open -> 50 messages shown", lambda f: ms(f.first_50_ms)))
     for size in (50, large):
         lines += [
             row(f"send -> shown, {size:,} held", at(size, "shown_ms"), "< 100 ms"),
@@ -433,7 +443,11 @@ def render(columns: list[Figures], large: int, described: list[str]) -> str:
 
 
 def main(
-    *, quick: bool = False, baseline_ref: str = BASELINE_REF, render_ref: str = RENDER_REF
+    *,
+    quick: bool = False,
+    baseline_ref: str = BASELINE_REF,
+    render_ref: str = RENDER_REF,
+    first_load_only: bool = False,
 ) -> None:
     from playwright.sync_api import sync_playwright
 
@@ -442,7 +456,11 @@ def main(
         root = Path(temp)
         old_render, old_render_text = page_at(render_ref, root / "render")
         before, before_text = page_at(baseline_ref, root / "before")
-        columns = [Figures("now"), Figures("old render"), Figures("before issue 19")]
+        columns = (
+            [Figures("now"), Figures("unminified"), Figures("before issue 19")]
+            if first_load_only
+            else [Figures("now"), Figures("old render"), Figures("before issue 19")]
+        )
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
@@ -450,11 +468,13 @@ def main(
                     server = RunningServer(root / f"server-{n}", free_port(), LIMITS)
                     if figures.label != "now":
                         server = OtherPageServer(server.directory, server.port, LIMITS)
-                        server.static = old_render if figures.label == "old render" else before
-                        server.as_now = figures.label == "old render"
+                        server.static = {"old render": old_render, "unminified": static_dir()}.get(
+                            figures.label, before
+                        )
+                        server.mode = MODES[figures.label]
                     with running(server):
                         try:
-                            if figures.label == "before issue 19":
+                            if figures.label == "before issue 19" or first_load_only:
                                 first_load(browser, server, figures)
                             else:
                                 measure(browser, server, figures, large)
@@ -463,13 +483,16 @@ def main(
             finally:
                 browser.close()
     described = [
-        f"old render: {old_render_text}, served as today",
+        "unminified: the current page, served as today but not bundled, not minified and "
+        "with every security header on scripts and stylesheets"
+        if first_load_only
+        else f"old render: {old_render_text}, served as today",
         f"before issue 19: {before_text}, served as then (first load only)",
         f"one run; send -> shown is the median of {ROUNDS} messages from a Python member; the "
         "messages past the first 60 arrive while the page is offline and are fetched on "
         "reconnecting",
     ]
-    print(render(columns, large, described))
+    print(render(columns, large, described, first_load_only=first_load_only))
 
 
 if __name__ == "__main__":
@@ -477,5 +500,15 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="500 messages instead of 2,000")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref, or none")
     parser.add_argument("--render-ref", default=RENDER_REF, help="git ref, or none")
+    parser.add_argument(
+        "--first-load",
+        action="store_true",
+        help="first load only (a minute or two): now, unminified, before issue 19",
+    )
     args = parser.parse_args()
-    main(quick=args.quick, baseline_ref=args.baseline_ref, render_ref=args.render_ref)
+    main(
+        quick=args.quick,
+        baseline_ref=args.baseline_ref,
+        render_ref=args.render_ref,
+        first_load_only=args.first_load,
+    )

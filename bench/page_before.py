@@ -7,6 +7,10 @@ modulepreload.
 
 ``python -m bench.page_before CONFIG STATIC_DIR --as-now``: the files served as Hearth serves its
 own today (server/static_app.py), so that only the page's code differs.
+
+``python -m bench.page_before CONFIG STATIC_DIR --as-unminified``: served as today, but not
+bundled (server/bundles.py), not minified (server/minify.py) and with every security header on
+scripts and stylesheets (server/headers.py): as Hearth served its files before those three.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ DYNAMIC = ("/api/", "/socket.io/", "/healthz")
 
 
 class AsNow:
-    def __init__(self, app: ASGIApp, static: Path) -> None:
-        self.files = SecurityHeaders(StaticAssets(static, other=app), https=False)
+    def __init__(self, app: ASGIApp, static: Path, *, lean: bool = True) -> None:
+        self.files = SecurityHeaders(
+            StaticAssets(static, other=app, minified=lean), https=False, lean_subresources=lean
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         await self.files(scope, receive, send)
@@ -54,7 +60,7 @@ class AsBefore:
         await self.app(scope, receive, send)
 
 
-async def serve(config_path: Path, static: Path, *, as_now: bool = False) -> None:
+async def serve(config_path: Path, static: Path, *, mode: str = "") -> None:
     """As server.app.run, but with the files served as before."""
     config = load_config(config_path)
     db = await Database.open(
@@ -67,7 +73,13 @@ async def serve(config_path: Path, static: Path, *, as_now: bool = False) -> Non
         hearth = build_app(config, db)
         server = uvicorn.Server(
             uvicorn.Config(
-                (AsNow if as_now else AsBefore)(hearth.asgi, static),
+                (
+                    AsNow(hearth.asgi, static)
+                    if mode == "--as-now"
+                    else AsNow(hearth.asgi, static, lean=False)
+                    if mode == "--as-unminified"
+                    else AsBefore(hearth.asgi, static)
+                ),
                 host="127.0.0.1",
                 port=config.server.port,
                 ws=LeanWebSocketProtocol,
@@ -86,4 +98,5 @@ async def serve(config_path: Path, static: Path, *, as_now: bool = False) -> Non
 
 if __name__ == "__main__":
     configure_logging("warning")
-    uvloop.run(serve(Path(sys.argv[1]), Path(sys.argv[2]), as_now="--as-now" in sys.argv[3:]))
+    mode = sys.argv[3] if len(sys.argv) > 3 else ""
+    uvloop.run(serve(Path(sys.argv[1]), Path(sys.argv[2]), mode=mode))

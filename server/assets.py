@@ -1,6 +1,7 @@
 """The page's static files, read once at start-up and served from memory: every file also has a
 versioned URL (a content hash in its name) that is cached for a year, the HTML pages point at
-those URLs and preload their whole module graph, and text files are gzipped once, here.
+those URLs and preload their whole module graph (or the page's bundle, server/bundles.py), the
+stylesheet is minified (server/minify.py) and text files are compressed once, here.
 
 ES modules import each other by relative path, so the hash has to reach the import specifiers
 too: a module is served under its versioned URL with its imports rewritten to versioned URLs.
@@ -22,6 +23,9 @@ from pathlib import Path, PurePosixPath
 from urllib.parse import urljoin
 
 import brotli
+
+from server.bundles import take_bundles
+from server.minify import minify
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
@@ -60,12 +64,17 @@ class AssetTable:
     by_url: dict[str, Asset]
 
     @classmethod
-    def build(cls, root: Path) -> AssetTable:
+    def build(cls, root: Path, *, minified: bool = True) -> AssetTable:
+        """`minified=False` serves the files as written and no bundle (the page benchmark's
+        baseline)."""
         files = {
             "/" + file.relative_to(root).as_posix(): file.read_bytes()
             for file in sorted(root.rglob("*"))
             if file.is_file() and not any(part.startswith(".") for part in file.parts)
         }
+        bundles = take_bundles(files) if minified else {}
+        if minified:
+            files = {path: minify(path, body) for path, body in files.items()}
         urls: dict[str, str] = {}
         bodies: dict[str, bytes] = {}
         imports = {path: module_imports(path, body, files) for path, body in files.items()}
@@ -82,7 +91,7 @@ class AssetTable:
                 bodies[path] = rewrite_imports(path, bodies[path], urls)
         for path, body in files.items():
             if path.endswith(".html"):
-                bodies[path] = rewrite_page(path, body, urls, imports)
+                bodies[path] = rewrite_page(path, body, urls, imports, bundles)
                 urls[path] = path
         assets = [make_asset(path, urls[path], bodies[path]) for path in files]
         return cls({a.path: a for a in assets}, {a.url: a for a in assets if a.url != a.path})
@@ -193,21 +202,30 @@ def closure(entry: str, imports: dict[str, list[str]]) -> list[str]:
 
 
 def rewrite_page(
-    path: str, body: bytes, urls: dict[str, str], imports: dict[str, list[str]]
+    path: str,
+    body: bytes,
+    urls: dict[str, str],
+    imports: dict[str, list[str]],
+    bundles: dict[str, str] | None = None,
 ) -> bytes:
-    """Versioned URLs in `src`/`href`, and a modulepreload link after each module script for
+    """Versioned URLs in `src`/`href`, a module script's entry swapped for its bundle when it
+    has a fresh one (server/bundles.py), and a modulepreload link after each module script for
     every module it imports, so the browser fetches the whole graph at once."""
     html = body.decode()
 
     def preload(match: re.Match[str]) -> str:
         src = SCRIPT_SRC.search(match[0])
         entry = resolve(path, src[1], urls) if src else None
-        if entry is None:
+        if src is None or entry is None:
             return match[0]
+        script = match[0]
+        if bundles and entry in bundles:
+            entry = bundles[entry]
+            script = script.replace(f'src="{src[1]}"', f'src="{entry}"')
         links = "".join(
             f'\n  <link rel="modulepreload" href="{urls[m]}">' for m in closure(entry, imports)
         )
-        return match[0] + links
+        return script + links
 
     def swap(match: re.Match[str]) -> str:
         target = resolve(path, match[2], urls)

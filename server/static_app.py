@@ -36,8 +36,8 @@ def choose_encoding(offered: dict[str, bytes], header: str) -> str | None:
 
 
 class StaticAssets:
-    def __init__(self, root: Path, other: ASGIApp) -> None:
-        self.table = AssetTable.build(root)
+    def __init__(self, root: Path, other: ASGIApp, *, minified: bool = True) -> None:
+        self.table = AssetTable.build(root, minified=minified)
         self.other = other
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -89,7 +89,9 @@ class ProxiedServer(RunningServer):
 
 # --- the page's files through the proxy --------------------------------------------------------
 
-VERSIONED_MODULE = re.compile(r'<script type="module" src="(/js/member\.[0-9a-f]{12}\.js)"')
+VERSIONED_MODULE = re.compile(
+    r'<script type="module" src="(/js/member(?:\.bundle\.min)?\.[0-9a-f]{12}\.js)"'
+)
 
 
 async def check_static_files_pass_through(origin: str, tls: ssl.SSLContext) -> None:

@@ -16,6 +16,7 @@ from websockets.sync.client import connect
 
 from server.app import static_dir
 from server.assets import IMMUTABLE, AssetTable
+from server.minify import minify
 from tests.conftest import RunningServer, free_port
 
 # /api/settings grows past GZipMiddleware's 500 bytes with enough crisis resources.
@@ -83,7 +84,8 @@ def decoded(headers: dict[str, str], body: bytes) -> bytes:
 def test_compression_follows_accept_encoding(
     server: RunningServer, accept: str, expected: str | None
 ) -> None:
-    original = (static_dir() / "js" / "crypto.js").read_bytes()
+    # what is served is the minified file (server/minify.py), whichever coding carries it
+    original = minify("/js/crypto.js", (static_dir() / "js" / "crypto.js").read_bytes())
     status, headers, body = get(server, "/js/crypto.js", Accept_Encoding=accept)
     assert status == 200
     assert headers.get("content-encoding") == expected
@@ -139,11 +141,39 @@ def test_every_module_of_a_page_is_versioned_immutable_and_preloaded(
     for page, entry_name in (("/", "member"), ("/console.html", "console")):
         html = get(server, page)[2].decode()
         [entry] = MODULE_SRC.findall(html)
-        assert re.fullmatch(rf"/js/{entry_name}\.[0-9a-f]{{12}}\.js", entry)
+        # the member page's modules come as one bundle (server/bundles.py)
+        assert re.fullmatch(rf"/js/{entry_name}(\.bundle\.min)?\.[0-9a-f]{{12}}\.js", entry)
         graph = module_graph(server, entry)
         assert any("/vendor/socket.io" in url for url in graph)
         # the whole graph below the entry is preloaded, so nothing waits for its importer
         assert set(PRELOAD.findall(html)) == set(graph) - {entry}
+
+
+def test_scripts_and_stylesheets_carry_only_the_headers_that_act_on_them(
+    server: RunningServer,
+) -> None:
+    """Issue 19: the document-only headers (CSP, frame, opener and permissions policies) are
+    ~0.4 kB on each of the ~25 files of a first visit; a file keeps nosniff, CORP, no-referrer."""
+    html = get(server, "/")[2].decode() + get(server, "/console.html")[2].decode()
+    files = set(re.findall(r'(?:src|href)="(/(?:js|css|vendor)/[^"]+)"', html))
+    assert len(files) > 10
+    for url in files:
+        _, headers, _ = get(server, url, Accept_Encoding="br")
+        assert headers["x-content-type-options"] == "nosniff", url
+        assert headers["cross-origin-resource-policy"] == "same-origin", url
+        assert headers["referrer-policy"] == "no-referrer", url
+        for document_only in (
+            "content-security-policy",
+            "x-frame-options",
+            "cross-origin-opener-policy",
+            "permissions-policy",
+        ):
+            assert document_only not in headers, (url, document_only)
+    for page in ("/", "/console.html", "/recipe.html", "/api/settings", "/js/missing.js"):
+        _, headers, _ = get(server, page)
+        assert "frame-ancestors 'none'" in headers["content-security-policy"], page
+        assert headers["x-frame-options"] == "DENY", page
+        assert headers["cross-origin-opener-policy"] == "same-origin", page
 
 
 def test_a_versioned_url_from_another_deployment_is_not_cached_as_immutable(
@@ -152,7 +182,7 @@ def test_a_versioned_url_from_another_deployment_is_not_cached_as_immutable(
     status, headers, body = get(server, "/js/crypto.0123456789ab.js")
     assert status == 200
     assert headers["cache-control"] == "no-cache"
-    assert body == (static_dir() / "js" / "crypto.js").read_bytes()
+    assert body == minify("/js/crypto.js", (static_dir() / "js" / "crypto.js").read_bytes())
     assert get(server, "/js/nothing.0123456789ab.js")[0] == 404
 
 

@@ -40,7 +40,9 @@ async function fetchChallenge() {
 
 // The first connection's challenge is requested as soon as this module runs, while the page
 // still reads its keys and settings, instead of after them (issue 19). It is used once, and
-// only while well inside its 60 s lifetime.
+// only while well inside its 60 s lifetime. The member page's HTML preloads it (`<link
+// rel="preload" as="fetch" crossorigin="anonymous">`: same URL, mode and credentials as this
+// fetch, which takes that answer), so it is on its way while the modules still load.
 let earlyChallenge = fetchChallenge().catch(() => null);
 const EARLY_CHALLENGE_MAX_AGE_MS = 30_000;
 

@@ -1,0 +1,115 @@
+"""The member page's bundle (server/bundles.py, issue 19): built by esbuild, used while it was
+built from the sources as they are, and never once a source has changed since."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import pytest
+
+from server.app import static_dir
+from server.assets import AssetTable
+from server.bundles import MANIFEST, build
+
+ESBUILD = Path(__file__).parents[2] / "node_modules" / ".bin" / "esbuild"
+needs_esbuild = pytest.mark.skipif(not ESBUILD.exists(), reason="esbuild (make setup) missing")
+SCRIPT = re.compile(r'<script type="module" src="([^"]+)"')
+PRELOAD = re.compile(r'<link rel="modulepreload" href="([^"]+)"')
+PAGE = {
+    "index.html": '<script type="module" src="/js/member.js"></script>',
+    "js/member.js": 'import { helper } from "./helper.js";\nimport { io } from '
+    '"/vendor/socket.io.esm.min.js";\n// why\nconsole.log(helper(2), io);\n',
+    "js/helper.js": "export function helper(longName) {\n  return longName * 21;\n}\n",
+    "vendor/socket.io.esm.min.js": "export const io = 1;\n",
+}
+
+
+def write(root: Path, files: dict[str, str]) -> None:
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text)
+
+
+def page_of(table: AssetTable) -> tuple[str, list[str]]:
+    html = table.by_path["/index.html"].body.decode()
+    [script] = SCRIPT.findall(html)
+    return script, PRELOAD.findall(html)
+
+
+@needs_esbuild
+def test_a_fresh_bundle_is_the_page_s_one_module(tmp_path: Path) -> None:
+    write(tmp_path, PAGE)
+    build(tmp_path, str(ESBUILD))
+    table = AssetTable.build(tmp_path)
+    bundle = table.by_path["/js/member.bundle.min.js"]
+    script, preloads = page_of(table)
+    assert script == bundle.url
+    assert re.fullmatch(r"/js/member\.bundle\.min\.[0-9a-f]{12}\.js", script)
+    # the Socket.IO client stays its own file, versioned and preloaded
+    assert preloads == [table.by_path["/vendor/socket.io.esm.min.js"].url]
+    served = bundle.body.decode()
+    assert preloads[0] in served
+    assert "hearth-bundle" not in served  # the manifest line is not sent
+    assert "why" not in served  # minified
+    assert "longName" not in served  # names shortened
+    assert "21" in served
+    # the modules are still served, for anything that imports them by name
+    assert "/js/helper.js" in table.by_path
+
+
+@needs_esbuild
+def test_a_bundle_older_than_a_source_is_never_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, PAGE)
+    build(tmp_path, str(ESBUILD))
+    first = page_of(AssetTable.build(tmp_path))[0]
+    write(tmp_path, {"js/helper.js": PAGE["js/helper.js"].replace("21", "22")})
+    with caplog.at_level(logging.WARNING, logger="hearth"):
+        table = AssetTable.build(tmp_path)
+    script, preloads = page_of(table)
+    assert script == table.by_path["/js/member.js"].url
+    assert table.by_path["/js/helper.js"].url in preloads
+    assert "built from other sources" in caplog.text
+    build(tmp_path, str(ESBUILD))  # `make setup` again: the new code under a new URL
+    again = page_of(AssetTable.build(tmp_path))[0]
+    assert again.startswith("/js/member.bundle.min.")
+    assert again != first
+
+
+def test_a_bundle_without_a_true_manifest_is_not_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, PAGE)
+    for manifest in ("", "/* hearth-bundle " + "0" * 64 + " /js/member.js /js/helper.js */\n"):
+        write(tmp_path, {"js/member.bundle.min.js": manifest + "console.log(42);\n"})
+        with caplog.at_level(logging.WARNING, logger="hearth"):
+            table = AssetTable.build(tmp_path)
+        assert page_of(table)[0] == table.by_path["/js/member.js"].url
+    assert "built from other sources" in caplog.text
+
+
+def test_without_a_bundle_the_page_loads_its_modules(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, PAGE)
+    with caplog.at_level(logging.WARNING, logger="hearth"):
+        table = AssetTable.build(tmp_path)
+    script, preloads = page_of(table)
+    assert script == table.by_path["/js/member.js"].url
+    assert table.by_path["/js/helper.js"].url in preloads
+    assert "no /js/member.bundle.min.js" in caplog.text
+
+
+@needs_esbuild
+def test_the_checkout_s_bundle_is_fresh() -> None:
+    """`make setup` built it from these sources (a stale one would only cost bytes; the
+    first-load test would then fail its bound)."""
+    body = (static_dir() / "js" / "member.bundle.min.js").read_bytes()
+    found = MANIFEST.match(body)
+    assert found is not None
+    assert "/js/member.js" in found["inputs"].decode().split()
+    script = SCRIPT.findall(AssetTable.build(static_dir()).by_path["/index.html"].body.decode())
+    assert script[0].startswith("/js/member.bundle.min.")
