@@ -37,6 +37,7 @@ from server.ratelimit import RedisAccountBuckets
 from server.readiness import hearth_error_response, readiness_routes
 from server.realtime.facilitator_sessions import watch_sessions
 from server.realtime.hub import Hub
+from server.realtime.link_slots import RedisLinkSlots
 from server.realtime.transport import bounded_protocols
 from server.redislink import RedisLink
 from server.static_app import StaticAssets
@@ -97,6 +98,7 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
             if redis_url
             else None
         ),
+        link_slots=RedisLinkSlots(redis_url, link) if redis_url and link is not None else None,
     )
 
     @contextlib.asynccontextmanager

@@ -48,6 +48,7 @@ from server.realtime.facilitator_sessions import (
 )
 from server.realtime.fanout import DirectSocketIOServer
 from server.realtime.jsoncodec import MsgspecJSON
+from server.realtime.link_slots import LinkSlots, LocalLinkSlots
 from server.realtime.posting import tell_posting
 from server.realtime.rotation import Rotators
 from server.realtime.schemas import ConnectAuth
@@ -94,6 +95,7 @@ class Hub:
         account_buckets: AccountBuckets | None = None,
         client_manager: socketio.AsyncManager | None = None,
         used_challenges: UsedChallenges | None = None,
+        link_slots: LinkSlots | None = None,
     ) -> None:
         self.config = config
         self.groups = groups_store
@@ -110,6 +112,8 @@ class Hub:
         self.used_challenges: UsedChallenges = used_challenges or LocalUsedChallenges(
             config.limits.max_used_challenges
         )
+        # device links (devicelinks.py): this process's memory, or Redis shared by every process
+        self.link_slots: LinkSlots = link_slots or LocalLinkSlots()
         self.slow_mode = SlowMode()
         self.bus: Bus = bus or LocalBus()
         # the facilitator accounts online per group (hex id), as last announced by each other
@@ -582,6 +586,7 @@ class Hub:
         await self.deliveries.close()
         await self.bus.close()
         await self.used_challenges.close()
+        await self.link_slots.close_store()
 
     async def drain(self, within_s: float) -> int:
         """Refuse new events, wait (at most ``within_s`` seconds) for those running to finish
