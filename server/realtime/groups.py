@@ -229,7 +229,7 @@ async def create_invite(hub: Hub, connection: Connection, payload: schemas.Invit
     invite_key = None
     if payload.invite_key is not None:
         members = (await hub.group_state(group_id)).members.values()
-        invite_key = checked_invite_key(payload.invite_key, group_id, members)
+        invite_key = checked_invite_key(payload.invite_key, group_id, members, hub.clock())
     token = secrets.token_urlsafe(24)  # 192 bits
     now = hub.clock()
     hours = payload.expires_in_hours or hub.config.groups.invite_default_hours
@@ -317,7 +317,9 @@ async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoi
                 Code.INVALID_AUTHORISATION, "this invite carries no key to admit anyone with"
             )
         entry = RosterEntry(newcomer.member_id, newcomer.sig_pk, newcomer.kem_pk)
-        admission = invite_admits(payload.admission, group.group_id, entry, invite_key)
+        admission = invite_admits(
+            payload.admission, group.group_id, entry, invite_key, group.current_epoch, hub.clock()
+        )
     member = await hub.groups.join(
         token_hash=_hash_token(payload.token),
         member=newcomer,
@@ -360,7 +362,12 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
         # the role every member verifies is the one the server gives power to (§6.8).
         role = ROLE_MEMBER if pending.facilitator_id is None else ROLE_FACILITATOR
         admission = checked_admission(
-            payload.admission, group_id, pending, state.members.values(), role
+            payload.admission,
+            group_id,
+            pending,
+            state.members.values(),
+            role,
+            state.group.current_epoch,
         )
     member = await hub.groups.change_state(
         group_id,
