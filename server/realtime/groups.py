@@ -15,6 +15,7 @@ from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
 from server.realtime import schemas
 from server.realtime.admissions import (
+    INVITE_KEY_LEN,
     checked_admission,
     checked_departure,
     checked_invite_key,
@@ -269,6 +270,8 @@ async def preview_invite(hub: Hub, connection: Connection, payload: schemas.Invi
     if group is None:
         raise await hub.groups.invite_refusal(token_hash, now)
     invite_key = await hub.authorisations.invite_key(token_hash)
+    if invite_key is not None and len(invite_key) != INVITE_KEY_LEN:
+        invite_key = None  # the first layout's, which binds no bounds: joins without (§6.4)
     return {
         "group": group_view(group),
         "invite_key": None if invite_key is None else b64encode(invite_key),
