@@ -9,6 +9,13 @@ departed entry removed by a facilitator or leaving by its own signature. Who is 
 part of the state too: the creator, by the group's genesis commit, and whoever an existing
 facilitator admits with role 1.
 
+Admissions are bound to the epoch their signer held (§6.4) and valid in the next two commits
+only, so an old admission can never bring back someone who left, whether or not this state saw
+them leave. An invite key admits members by itself only as often as its certificate says; the
+state counts the admissions made with each invite key in the commits it verified, and a client
+commits one only if it counted them all from the epoch the invite was made in
+(``invite_admission_refusal``).
+
 The cipher suite only goes up (§6.9): once a commit of the hybrid suite 2 is verified, a later
 commit of suite 1 is refused, whoever signed it, so a hostile server or member cannot take a group
 back to wraps a future quantum computer could open. A member keeps the ML-KEM key it had.
@@ -22,6 +29,7 @@ from crypto.authorisations import (
     Authorisation,
     InviteAdmission,
     Leave,
+    LegacyAdmission,
     Removal,
     admission_message,
     invite_message,
@@ -33,6 +41,7 @@ from crypto.errors import VerificationFailed
 from crypto.keys import MemberKeys, verify_signature
 from crypto.roster import RosterEntry, sorted_roster
 from crypto.suite import (
+    ADMISSION_WINDOW,
     AUTH_ADMIT,
     AUTH_INVITE_ADMIT,
     LABEL_COMMIT_SIG,
@@ -70,6 +79,14 @@ class GroupState:
     departed: frozenset[bytes]  # member_ids this chain saw leave; never admitted again
     suite: int = SUITE  # of the last commit; never lowered (§6.9)
     pq_keys: tuple[tuple[bytes, bytes], ...] = ()  # (member_id, pq_pk) of a suite-2 roster
+    # From this epoch on, every commit's invite admissions are counted in invite_admits
+    # (invite_pk, how many); 0: counted nowhere (the server's view).
+    counted_from: int = 0
+    invite_admits: tuple[tuple[bytes, int], ...] = ()
+
+    def admits_of(self, invite_pk: bytes) -> int:
+        """How many members ``invite_pk`` admitted in the commits this state counted."""
+        return dict(self.invite_admits).get(invite_pk, 0)
 
     def entry_of(self, member_id: bytes) -> RosterEntry | None:
         return next((e for e in self.roster if e.member_id == member_id), None)
@@ -87,7 +104,12 @@ def _verified(public_key: bytes, signature: bytes, message: bytes, what: str) ->
         raise UntrustedCommit(f"{what} does not verify") from None
 
 
-def _state_of(commit: EpochCommit, departed: frozenset[bytes]) -> GroupState:
+def _state_of(
+    commit: EpochCommit,
+    departed: frozenset[bytes],
+    counted_from: int,
+    invite_admits: dict[bytes, int] | None = None,
+) -> GroupState:
     return GroupState(
         commit.group_id,
         commit.epoch,
@@ -97,7 +119,24 @@ def _state_of(commit: EpochCommit, departed: frozenset[bytes]) -> GroupState:
         departed,
         commit.suite,
         tuple((member_id, key.public) for member_id, key in commit.pq_map().items()),
+        counted_from,
+        tuple(sorted((invite_admits or {}).items())),
     )
+
+
+def _count_invites(commit: EpochCommit, counted: dict[bytes, int]) -> dict[bytes, int]:
+    """``counted`` plus the invite admissions of ``commit``; refuses a key's admissions beyond
+    its certificate's bound."""
+    totals = dict(counted)
+    for authorisation in commit.authorisations:
+        if isinstance(authorisation, InviteAdmission):
+            pk = authorisation.invite_pk
+            totals[pk] = totals.get(pk, 0) + 1
+            _check(
+                totals[pk] <= authorisation.certificate.max_admits,
+                "an invite admits more members than its certificate allows",
+            )
+    return totals
 
 
 def genesis_state(commit: EpochCommit) -> tuple[GroupState, list[Change]]:
@@ -114,16 +153,27 @@ def genesis_state(commit: EpochCommit) -> tuple[GroupState, list[Change]]:
     except VerificationFailed:
         raise UntrustedCommit("the commit signature does not verify") from None
     change = Change("joined", commit.committer_id, ROLE_FACILITATOR, None)
-    return _state_of(commit, frozenset()), [change]
+    return _state_of(commit, frozenset(), 1), [change]
 
 
 def _check_admission(
-    admission: Admission | InviteAdmission,
+    admission: Authorisation,
+    commit_epoch: int,
     group_id: bytes,
     signers: dict[bytes, RosterEntry],
     facilitators: frozenset[bytes],
 ) -> Change:
-    """Verify one admission against the facilitators and keys of the epoch it was made in."""
+    """Verify one admission, carried by the commit of ``commit_epoch``, against the facilitators
+    and keys of the epoch before it."""
+    _check(
+        not isinstance(admission, LegacyAdmission),
+        "an admission of the first layout binds no epoch (§6.4)",
+    )
+    assert isinstance(admission, Admission | InviteAdmission)
+    _check(
+        admission.epoch < commit_epoch <= admission.epoch + ADMISSION_WINDOW,
+        "an admission is not for this epoch (made at another, or used before)",
+    )
     if isinstance(admission, Admission):
         admitter = signers.get(admission.admitter_id)
         _check(
@@ -131,7 +181,9 @@ def _check_admission(
             "an admission is not signed by a facilitator",
         )
         assert admitter is not None
-        message = admission_message(AUTH_ADMIT, group_id, admission.role, admission.entry)
+        message = admission_message(
+            AUTH_ADMIT, group_id, admission.epoch, admission.role, admission.entry
+        )
         _verified(admitter.sig_pk, admission.signature, message, "an admission")
         return Change("joined", admission.member_id, admission.role, admission.admitter_id)
     issuer = signers.get(admission.issuer_id)
@@ -140,15 +192,43 @@ def _check_admission(
         "an invite was not certified by a facilitator",
     )
     assert issuer is not None
+    cert = admission.certificate
     _verified(
         issuer.sig_pk,
-        admission.certificate,
-        invite_message(group_id, admission.invite_pk),
+        cert.signature,
+        invite_message(
+            group_id, admission.invite_pk, cert.issued_epoch, cert.not_after, cert.max_admits
+        ),
         "an invite certificate",
     )
-    message = admission_message(AUTH_INVITE_ADMIT, group_id, ROLE_MEMBER, admission.entry)
+    _check(cert.issued_epoch < commit_epoch, "an invite admits before it was made")
+    message = admission_message(
+        AUTH_INVITE_ADMIT, group_id, admission.epoch, ROLE_MEMBER, admission.entry
+    )
     _verified(admission.invite_pk, admission.signature, message, "an invite admission")
     return Change("joined", admission.member_id, ROLE_MEMBER, None, admission.issuer_id)
+
+
+def invite_admission_refusal(
+    state: GroupState, admission: InviteAdmission, now_ms: int
+) -> str | None:
+    """Why a client holding ``state`` must not itself commit ``admission`` (None: it may).
+
+    Verifying a commit, a client counts an invite key's admissions in the commits it verified
+    (``advance``); a newcomer did not verify those before its invite's anchor, so it cannot tell
+    a spent invite from a fresh one. So a committer counts them all: it commits an invite
+    admission only if its state counted every commit since the invite was made, and only before
+    the certificate's ``not_after`` by its own clock. A hostile server can thus not get a spent
+    or expired invite's admission committed by an honest member.
+    """
+    cert = admission.certificate
+    if state.counted_from == 0 or state.counted_from > cert.issued_epoch + 1:
+        return "this client did not see every commit since the invite was made"
+    if now_ms > cert.not_after:
+        return "the invite has expired"
+    if state.admits_of(admission.invite_pk) >= cert.max_admits:
+        return "the invite admitted all the members its certificate allows"
+    return None
 
 
 def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Change]]:
@@ -182,7 +262,7 @@ def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Ch
     new_facilitators: set[bytes] = set()
     changes: list[Change] = []
     for authorisation in commit.authorisations:
-        changes.append(_check_one(authorisation, state, previous, admitted, departed))
+        changes.append(_check_one(authorisation, commit, state, previous, admitted, departed))
         if changes[-1].kind == "joined" and changes[-1].role == ROLE_FACILITATOR:
             new_facilitators.add(changes[-1].member_id)
     kept = [e for e in state.roster if e.member_id not in departed]
@@ -198,11 +278,13 @@ def advance(state: GroupState, commit: EpochCommit) -> tuple[GroupState, list[Ch
         frozenset(commit.facilitators) == facilitators,
         "the facilitators differ from the previous ones plus the authorised changes",
     )
-    return _state_of(commit, state.departed | departed), changes
+    counted = _count_invites(commit, dict(state.invite_admits))
+    return _state_of(commit, state.departed | departed, state.counted_from, counted), changes
 
 
 def _check_one(
     authorisation: Authorisation,
+    commit: EpochCommit,
     state: GroupState,
     previous: dict[bytes, RosterEntry],
     admitted: dict[bytes, RosterEntry],
@@ -213,10 +295,12 @@ def _check_one(
         member_id not in admitted and member_id not in departed,
         "two authorisations for one member",
     )
-    if isinstance(authorisation, Admission | InviteAdmission):
+    if isinstance(authorisation, Admission | InviteAdmission | LegacyAdmission):
         _check(member_id not in previous, "an admission of someone already in the group")
         _check(member_id not in state.departed, "an admission of someone who left")
-        change = _check_admission(authorisation, state.group_id, previous, state.facilitators)
+        change = _check_admission(
+            authorisation, commit.epoch, state.group_id, previous, state.facilitators
+        )
         admitted[member_id] = authorisation.entry
         return change
     leaving = previous.get(member_id)
@@ -265,18 +349,20 @@ def keyed_state(
     signers = {e.member_id: e for e in commit.roster}
     facilitators = frozenset(commit.facilitators)
     changes: list[Change] = []
-    own: Admission | InviteAdmission | None = None
+    own: Authorisation | None = None
     for authorisation in commit.authorisations:
-        if not isinstance(authorisation, Admission | InviteAdmission):
+        if not isinstance(authorisation, Admission | InviteAdmission | LegacyAdmission):
             continue  # a departed member's key is not in this roster: checked by the others
         _check(commit.entry_of(authorisation.member_id) == authorisation.entry, "a stray admission")
-        changes.append(_check_admission(authorisation, commit.group_id, signers, facilitators))
+        changes.append(
+            _check_admission(authorisation, commit.epoch, commit.group_id, signers, facilitators)
+        )
         if authorisation.member_id == member.member_id:
             own = authorisation
     _check(own is not None, "the commit carries no admission of ours")
     if invite_pk is not None and isinstance(own, InviteAdmission):
         _check(own.invite_pk == invite_pk, "our admission is not from our invite")
-    return _state_of(commit, frozenset()), changes
+    return _state_of(commit, frozenset(), commit.epoch, _count_invites(commit, {})), changes
 
 
 def anchor_bytes(epoch: int, commit_hash: bytes) -> bytes:
@@ -321,7 +407,7 @@ def anchored_state(
             verify_commit(first)
         except VerificationFailed:
             raise UntrustedCommit("the commit signature does not verify") from None
-        state = _state_of(first, frozenset())
+        state = _state_of(first, frozenset(), first.epoch, _count_invites(first, {}))
     _check(state.entry_of(member.member_id) is None, "the anchor already lists us")
     changes: list[tuple[int, Change]] = []
     for commit in chain[1:]:

@@ -69,10 +69,14 @@ LABEL_PQ_KEY: Final = b"hearth-v1 pq-key"
 LABEL_HYBRID_WRAP: Final = b"hearth-v1 hybrid-wrap"
 
 # Roster changes a commit carries (docs/protocol.md §6.4): tag bytes and roles.
-AUTH_ADMIT: Final = 1  # admission signed by a facilitator's member key
-AUTH_INVITE_ADMIT: Final = 2  # admission signed by an invite key a facilitator certified
+AUTH_LEGACY_ADMIT: Final = 1  # an admission binding no epoch: parsed, never accepted (§6.4)
+AUTH_LEGACY_INVITE_ADMIT: Final = 2  # the same for an unbounded invite certificate
 AUTH_REMOVE: Final = 3  # removal signed by a facilitator
 AUTH_LEAVE: Final = 4  # leave signed by the member itself
+AUTH_ADMIT: Final = 5  # admission signed by a facilitator's member key, bound to an epoch
+AUTH_INVITE_ADMIT: Final = 6  # admission signed by an invite key a facilitator certified
+ADMISSION_WINDOW: Final = 2  # an admission made at epoch e is valid in commits e+1 and e+2 only
+INVITE_CERT_LEN: Final = 8 + 8 + 4 + 64  # issued_epoch ‖ not_after ‖ max_admits ‖ cert_sig
 ROLE_MEMBER: Final = 0
 ROLE_FACILITATOR: Final = 1
 MAX_AUTHORISATIONS: Final = 2 * MAX_ROSTER

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from ssl import SSLContext
@@ -28,6 +29,7 @@ from crypto.authorisations import (
     Admission,
     Authorisation,
     InviteAdmission,
+    InviteCertificate,
     certify_invite,
     parse_authorisation,
     sign_admission,
@@ -49,6 +51,7 @@ from crypto.groupstate import (
     advance,
     anchor_bytes,
     anchored_state,
+    invite_admission_refusal,
     keyed_state,
     parse_anchor,
 )
@@ -57,6 +60,8 @@ from crypto.roster import PqKey, RosterEntry
 from crypto.suite import (
     CONTENT_TYPE_NOTED_TEXT,
     CONTENT_TYPE_TEXT,
+    INVITE_CERT_LEN,
+    MEMBER_ID_LEN,
     ROLE_FACILITATOR,
     ROLE_MEMBER,
     SIG_PK_LEN,
@@ -66,6 +71,9 @@ from server.backoff import Backoff
 
 # How often decide() looks for a just-made join request before approving it (0.1 s apart).
 JOIN_VISIBLE_TRIES = 20
+# An invite's certificate bounds without options: invite.create's own largest values (§14.2).
+INVITE_MAX_HOURS = 24 * 90
+INVITE_MAX_USES = 10_000
 
 
 class HearthRefused(Exception):
@@ -566,22 +574,40 @@ class HearthClient:
         return group_id
 
     async def create_invite(self, group_id: bytes, **options: int) -> InviteToken:
-        """A new invite with its own signing key, certified by our member key (§6.4)."""
+        """A new invite with its own signing key, certified by our member key (§6.4).
+
+        The certificate binds the epoch we hold (also the link's anchor, §6.7), the link's
+        expiry and, in an open group, its number of uses: how many members the key may admit by
+        itself (none in a group where a facilitator approves each newcomer)."""
         keys = self.keys.get(group_id)
         payload: dict[str, Any] = {"group_id": b64encode(group_id), **options}
+        # Without them the server applies its configured defaults, at most these.
+        hours = options.get("expires_in_hours", INVITE_MAX_HOURS)
+        uses = options.get("max_uses", INVITE_MAX_USES)
         invite_key = None
-        if keys is not None:
-            invite_key = SigningKey.generate()
-            certificate = certify_invite(group_id, keys.member, invite_key.public)
-            payload["invite_key"] = b64encode(
-                invite_key.public + keys.member.member_id + certificate
-            )
-        reply = await self.call("invite.create", payload)
         if keys is not None:
             # Catch up first: the anchor is the newest epoch we verified (§6.7).
             with contextlib.suppress(HearthRefused):
                 await self.sync_epochs(group_id)
         held = keys.state if keys is not None else None
+        if keys is not None and held is not None:
+            invite_key = SigningKey.generate()
+            listing = await self.call("groups.list")
+            policy = next(
+                g["join_policy"] for g in listing["groups"] if b64decode(g["group_id"]) == group_id
+            )
+            certificate = certify_invite(
+                group_id,
+                keys.member,
+                invite_key.public,
+                issued_epoch=held.epoch,
+                not_after=int(time.time() * 1000) + hours * 3_600_000,
+                max_admits=uses if policy == "open" else 0,
+            )
+            payload["invite_key"] = b64encode(
+                invite_key.public + keys.member.member_id + certificate.encode()
+            )
+        reply = await self.call("invite.create", payload)
         anchor = None if held is None else (held.epoch, held.commit_hash)
         return InviteToken(str(reply["token"]), invite_key, anchor)
 
@@ -604,16 +630,23 @@ class HearthClient:
         certified = preview.get("invite_key")
         if invite.invite_key is not None and certified is not None:
             blob = b64decode(certified)
-            if blob[:SIG_PK_LEN] == invite.invite_key.public:
+            cert_at = SIG_PK_LEN + MEMBER_ID_LEN
+            if (
+                len(blob) == cert_at + INVITE_CERT_LEN
+                and blob[:SIG_PK_LEN] == invite.invite_key.public
+            ):
                 keys.invite_pk = invite.invite_key.public
-                admission = sign_invite_admission(
-                    group_id,
-                    invite.invite_key,
-                    blob[SIG_PK_LEN : SIG_PK_LEN + 16],
-                    blob[SIG_PK_LEN + 16 :],
-                    member.entry,
-                )
-                payload["admission"] = b64encode(admission.encode())
+                certificate = InviteCertificate.decode(blob[cert_at:])
+                if certificate.max_admits > 0:  # else a facilitator approves us (§6.4)
+                    admission = sign_invite_admission(
+                        group_id,
+                        invite.invite_key,
+                        blob[SIG_PK_LEN:cert_at],
+                        certificate,
+                        member.entry,
+                        epoch=int(preview["group"]["current_epoch"]),
+                    )
+                    payload["admission"] = b64encode(admission.encode())
         self.keys[group_id] = keys
         reply = await self.call("group.join", payload)
         return group_id, str(reply["me"]["state"])
@@ -654,6 +687,9 @@ class HearthClient:
         }
         keys = self.keys.get(group_id)
         if approve and keys is not None:
+            # The admission binds the epoch we hold: the newest one (§6.4).
+            with contextlib.suppress(HearthRefused):
+                await self.sync_epochs(group_id)
             found = None
             # With several processes the request may reach this one's view a moment after the
             # join was answered on another: look again briefly before approving without keys.
@@ -670,7 +706,8 @@ class HearthClient:
                 entry = RosterEntry(
                     member_id, b64decode(found["sig_pk"]), b64decode(found["kem_pk"])
                 )
-                admission = sign_admission(group_id, keys.member, entry, role)
+                held = keys.state.epoch if keys.state is not None else 1
+                admission = sign_admission(group_id, keys.member, entry, role, epoch=held)
                 payload["admission"] = b64encode(admission.encode())
         await self.call("join.decide", payload)
 
@@ -816,6 +853,10 @@ class HearthClient:
                 raise HearthRefused(
                     "unauthorised_change", "the server lists a member nobody admitted", {}
                 )
+            if isinstance(admission, InviteAdmission):
+                refusal = invite_admission_refusal(state, admission, int(time.time() * 1000))
+                if refusal is not None:
+                    raise HearthRefused("unauthorised_change", refusal, {})
             authorisations.append(admission)
             roster.append(admission.entry)
             if admission.role == ROLE_FACILITATOR:

@@ -15,6 +15,7 @@ from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym, skeleton
 from server.realtime import schemas
 from server.realtime.admissions import (
+    INVITE_KEY_LEN,
     checked_admission,
     checked_departure,
     checked_invite_key,
@@ -229,7 +230,7 @@ async def create_invite(hub: Hub, connection: Connection, payload: schemas.Invit
     invite_key = None
     if payload.invite_key is not None:
         members = (await hub.group_state(group_id)).members.values()
-        invite_key = checked_invite_key(payload.invite_key, group_id, members)
+        invite_key = checked_invite_key(payload.invite_key, group_id, members, hub.clock())
     token = secrets.token_urlsafe(24)  # 192 bits
     now = hub.clock()
     hours = payload.expires_in_hours or hub.config.groups.invite_default_hours
@@ -269,6 +270,8 @@ async def preview_invite(hub: Hub, connection: Connection, payload: schemas.Invi
     if group is None:
         raise await hub.groups.invite_refusal(token_hash, now)
     invite_key = await hub.authorisations.invite_key(token_hash)
+    if invite_key is not None and len(invite_key) != INVITE_KEY_LEN:
+        invite_key = None  # the first layout's, which binds no bounds: joins without (§6.4)
     return {
         "group": group_view(group),
         "invite_key": None if invite_key is None else b64encode(invite_key),
@@ -317,7 +320,9 @@ async def join_group(hub: Hub, connection: Connection, payload: schemas.GroupJoi
                 Code.INVALID_AUTHORISATION, "this invite carries no key to admit anyone with"
             )
         entry = RosterEntry(newcomer.member_id, newcomer.sig_pk, newcomer.kem_pk)
-        admission = invite_admits(payload.admission, group.group_id, entry, invite_key)
+        admission = invite_admits(
+            payload.admission, group.group_id, entry, invite_key, group.current_epoch, hub.clock()
+        )
     member = await hub.groups.join(
         token_hash=_hash_token(payload.token),
         member=newcomer,
@@ -360,7 +365,12 @@ async def decide_join(hub: Hub, connection: Connection, payload: schemas.JoinDec
         # the role every member verifies is the one the server gives power to (§6.8).
         role = ROLE_MEMBER if pending.facilitator_id is None else ROLE_FACILITATOR
         admission = checked_admission(
-            payload.admission, group_id, pending, state.members.values(), role
+            payload.admission,
+            group_id,
+            pending,
+            state.members.values(),
+            role,
+            state.group.current_epoch,
         )
     member = await hub.groups.change_state(
         group_id,

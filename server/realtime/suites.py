@@ -16,7 +16,7 @@ from server.storage.rows import CommitRow, MemberRow
 
 # What a suite-2 commit of n members may take beside its header and trailer (177 bytes): entry,
 # pq key, wrap, a facilitator id and the largest authorisation (an invite admission) per member.
-_PER_MEMBER: Final = HYBRID_ENTRY_LEN + HYBRID_WRAP_LEN + 16 + 257
+_PER_MEMBER: Final = HYBRID_ENTRY_LEN + HYBRID_WRAP_LEN + 16 + 285
 _FRAME_OVERHEAD: Final = 256  # the Socket.IO packet and the JSON around the base64url commit
 
 

@@ -161,8 +161,8 @@ def test_the_page_verifies_co_facilitator_changes_as_python_does(crypto_page: An
         roster=[alice.entry, bob.entry, dan.entry],
         facilitators=sorted([alice.member_id, dan.member_id]),
         authorisations=[
-            sign_admission(group_id, alice, bob.entry),
-            sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR),
+            sign_admission(group_id, alice, bob.entry, epoch=1),
+            sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR, epoch=1),
         ],
     )
 

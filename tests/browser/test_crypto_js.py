@@ -488,18 +488,22 @@ def test_authorisations_agree_byte_for_byte(page: Any) -> None:
         const [alice, bob, carol] = await Promise.all(v.members.map(member));
         const g = H(v.group_id);
         const invite = await hc.importSigningKey(H(v.authorisations.invite_sk));
-        const cert = await hc.certifyInvite(g, alice, invite.publicKey);
-        const enc = (a) => X(hc.encodeAuthorisation(a));
-        const parsed = hc.parseAuthorisation(H(v.authorisations.invite_admit_carol));
+        const a = v.authorisations;
+        const cert = await hc.certifyInvite(g, alice, invite.publicKey, {
+          issuedEpoch: a.issued_epoch, notAfter: a.not_after, maxAdmits: a.max_admits });
+        const enc = (x) => X(hc.encodeAuthorisation(x));
+        const parsed = hc.parseAuthorisation(H(a.invite_admit_carol));
+        const at = a.admission_epoch;
         return {
           invite_pk: X(invite.publicKey),
-          invite_certificate: X(cert),
-          admit_bob: enc(await hc.signAdmission(g, alice, hc.rosterEntry(bob))),
-          invite_admit_carol: enc(
-            await hc.signInviteAdmission(g, invite, alice.memberId, cert, hc.rosterEntry(carol))),
+          invite_certificate: X(hc.encodeInviteCertificate(cert)),
+          admit_bob: enc(await hc.signAdmission(g, alice, hc.rosterEntry(bob), hc.ROLE.MEMBER, at)),
+          invite_admit_carol: enc(await hc.signInviteAdmission(
+            g, invite, alice.memberId, cert, hc.rosterEntry(carol), at)),
           leave_carol: enc(await hc.signLeave(g, carol)),
           remove_bob: enc(await hc.signRemoval(g, alice, bob.memberId)),
           reparsed: enc(parsed),
+          hidden_reparsed: enc(hc.parseAuthorisation(H(a.invite_admit_hidden))),
         };
         """,
         v,
@@ -515,6 +519,7 @@ def test_authorisations_agree_byte_for_byte(page: Any) -> None:
     ):
         assert result[name] == auth[name], name
     assert result["reparsed"] == auth["invite_admit_carol"]
+    assert result["hidden_reparsed"] == auth["invite_admit_hidden"]
 
 
 def test_chain_verifies_in_the_page_as_in_python(page: Any) -> None:
@@ -534,15 +539,20 @@ def test_chain_verifies_in_the_page_as_in_python(page: Any) -> None:
         out.push(ids(changes));
         ({ state, changes } = await gs.advance(state, await c("epoch3")));
         out.push(ids(changes));
-        let refused = null;
-        try { await gs.advance(start, await c("forged_hidden_member")); }
-        catch (e) { refused = e instanceof gs.UntrustedCommit ? e.message : String(e); }
+        const refusal = async (held, name) => {
+          try { await gs.advance(held, await c(name)); return "accepted"; }
+          catch (e) { return e instanceof gs.UntrustedCommit ? e.message : String(e); }
+        };
+        const refused = await refusal(start, "forged_hidden_member");
+        const replayed = await refusal(state, "replayed_admission");
+        const spent = await refusal(state, "spent_invite");
+        const admits = state.inviteAdmits;
         const carol = await member(v.members[2]);
         const keyed = await gs.keyedState(await c("epoch2"), carol, H(v.authorisations.invite_pk));
         let wrongInvite = null;
         try { await gs.keyedState(await c("epoch2"), carol, hc.randomBytes(32)); }
         catch (e) { wrongInvite = e.message; }
-        return { out, refused, keyedEpoch: keyed.state.epoch, wrongInvite,
+        return { out, refused, replayed, spent, admits, keyedEpoch: keyed.state.epoch, wrongInvite,
                  roster: state.roster.map((e) => X(e.memberId)) };
         """,
         HEARTH,
@@ -554,6 +564,9 @@ def test_chain_verifies_in_the_page_as_in_python(page: Any) -> None:
         [["left", carol, carol, None], ["removed", bob, alice, None]],
     ]
     assert "roster differs" in result["refused"]
+    assert "who left" in result["replayed"]
+    assert "more members than its certificate allows" in result["spent"]
+    assert result["admits"] == [[HEARTH["authorisations"]["invite_pk"], 1]]
     assert result["keyedEpoch"] == 2
     assert "not from our invite" in result["wrongInvite"]
     assert result["roster"] == [alice]

@@ -154,8 +154,10 @@ def test_console_refuses_to_key_a_member_nobody_admitted(pages: Pages) -> None:
             (group,),
         ).fetchone()[0]
     hidden = MemberKeys.generate()
-    forged = sign_admission(group, hidden, hidden.entry)
-    forged = type(forged)(forged.role, forged.entry, bytes(facilitator_id), forged.signature)
+    forged = sign_admission(group, hidden, hidden.entry, epoch=epoch)
+    forged = type(forged)(
+        forged.role, forged.epoch, forged.entry, bytes(facilitator_id), forged.signature
+    )
     with closing(sqlite3.connect(pages.server.database, timeout=10)) as conn, conn:
         _insert_hidden_member(conn, group, hidden, None)
         conn.execute(

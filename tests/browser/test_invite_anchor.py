@@ -62,7 +62,7 @@ def test_the_page_is_not_keyed_into_a_made_up_epoch(pages: Pages) -> None:
         committer=fake,
         roster=[*held.roster, fake.entry, newcomer],
         facilitators=[fake.member_id],
-        authorisations=[sign_admission(group, fake, newcomer)],
+        authorisations=[sign_admission(group, fake, newcomer, epoch=held.epoch)],
         # in the group's own suite (the page made it hybrid), so only the made-up member is wrong
         pq_keys={
             **held.pq_map(),

@@ -26,9 +26,9 @@ def _chain() -> tuple[list[EpochCommit], MemberKeys, MemberKeys, MemberKeys]:
     state, _ = genesis_state(genesis)
     commits = [genesis]
     for roster, authorisations in (
-        ([alice.entry, bob.entry], [sign_admission(group_id, alice, bob.entry)]),
+        ([alice.entry, bob.entry], [sign_admission(group_id, alice, bob.entry, epoch=1)]),
         ([alice.entry], [sign_removal(group_id, alice, bob.member_id)]),
-        ([alice.entry, carol.entry], [sign_admission(group_id, alice, carol.entry)]),
+        ([alice.entry, carol.entry], [sign_admission(group_id, alice, carol.entry, epoch=3)]),
     ):
         commit, _ = build_commit(
             group_id=group_id,
@@ -77,7 +77,7 @@ def test_a_made_up_epoch_or_another_anchor_is_refused() -> None:
         committer=fake,
         roster=[alice.entry, fake.entry, carol.entry],
         facilitators=[fake.member_id],
-        authorisations=[sign_admission(commits[0].group_id, fake, carol.entry)],
+        authorisations=[sign_admission(commits[0].group_id, fake, carol.entry, epoch=3)],
     )
     anchor = (3, commits[2].hash)
     with pytest.raises(UntrustedCommit, match="not a member of the previous epoch"):

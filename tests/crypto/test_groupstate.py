@@ -28,6 +28,10 @@ from crypto.groupstate import (
 from crypto.keys import KemKey, MemberKeys, SigningKey
 from crypto.suite import ROLE_FACILITATOR
 
+# An invite certificate's bounds (§6.4): made at epoch 2 (where _start leaves the chain), good
+# for a long time, admitting up to 5 members by itself.
+BOUND = {"issued_epoch": 2, "not_after": 2**62, "max_admits": 5}
+
 RECORDED: dict[str, Any] = json.loads(
     (Path(__file__).parents[1] / "vectors" / "hearth-v1.json").read_text()
 )
@@ -67,7 +71,13 @@ def test_recorded_chain_verifies_with_its_changes() -> None:
 
 def test_recorded_authorisations_regenerate() -> None:
     auth = RECORDED["authorisations"]
-    for name in ("admit_bob", "invite_admit_carol", "leave_carol", "remove_bob"):
+    for name in (
+        "admit_bob",
+        "invite_admit_carol",
+        "invite_admit_hidden",
+        "leave_carol",
+        "remove_bob",
+    ):
         assert parse_authorisation(bytes.fromhex(auth[name])).encode().hex() == auth[name]
 
 
@@ -75,6 +85,17 @@ def test_hidden_member_is_refused() -> None:
     state, _ = genesis_state(_commit("genesis"))
     with pytest.raises(UntrustedCommit, match="roster differs"):
         advance(state, _commit("forged_hidden_member"))
+
+
+def test_a_replayed_admission_and_a_spent_invite_are_refused() -> None:
+    state, _ = genesis_state(_commit("genesis"))
+    for name in ("epoch2", "epoch3"):
+        state, _ = advance(state, _commit(name))
+    assert state.admits_of(bytes.fromhex(RECORDED["authorisations"]["invite_pk"])) == 1
+    with pytest.raises(UntrustedCommit, match="who left"):
+        advance(state, _commit("replayed_admission"))
+    with pytest.raises(UntrustedCommit, match="more members than its certificate allows"):
+        advance(state, _commit("spent_invite"))
 
 
 def test_newcomer_verifies_its_own_admission() -> None:
@@ -110,7 +131,7 @@ def _start() -> tuple[bytes, MemberKeys, MemberKeys, GroupState]:
         committer=alice,
         roster=[alice.entry, bob.entry],
         facilitators=[alice.member_id],
-        authorisations=[sign_admission(group_id, alice, bob.entry)],
+        authorisations=[sign_admission(group_id, alice, bob.entry, epoch=1)],
     )
     state, _ = advance(state, second)
     return group_id, alice, bob, state
@@ -150,7 +171,7 @@ def test_chain_rules() -> None:
                 state,
                 bob,
                 [alice.entry, bob.entry, eve.entry],
-                [sign_admission(group_id, bob, eve.entry)],
+                [sign_admission(group_id, bob, eve.entry, epoch=state.epoch)],
             ),
             "not signed by a facilitator",
         ),
@@ -160,7 +181,7 @@ def test_chain_rules() -> None:
                 state,
                 bob,
                 [alice.entry, bob.entry, eve.entry],
-                [sign_admission(os.urandom(16), alice, eve.entry)],
+                [sign_admission(os.urandom(16), alice, eve.entry, epoch=state.epoch)],
             ),
             "does not verify",
         ),
@@ -199,7 +220,10 @@ def test_leave_and_no_readmission() -> None:
     after, changes = advance(state, left)
     assert [(c.kind, c.member_id) for c in changes] == [("left", bob.member_id)]
     back = _next(
-        after, alice, [alice.entry, bob.entry], [sign_admission(group_id, alice, bob.entry)]
+        after,
+        alice,
+        [alice.entry, bob.entry],
+        [sign_admission(group_id, alice, bob.entry, epoch=state.epoch)],
     )
     with pytest.raises(UntrustedCommit, match="who left"):
         advance(after, back)
@@ -208,11 +232,13 @@ def test_leave_and_no_readmission() -> None:
 def test_invite_admission_and_co_facilitator() -> None:
     group_id, alice, bob, state = _start()
     invite = SigningKey.generate()
-    certificate = certify_invite(group_id, alice, invite.public)
+    certificate = certify_invite(group_id, alice, invite.public, **BOUND)
     carol, dan = MemberKeys.generate(), MemberKeys.generate()
     admitted = [
-        sign_invite_admission(group_id, invite, alice.member_id, certificate, carol.entry),
-        sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR),
+        sign_invite_admission(
+            group_id, invite, alice.member_id, certificate, carol.entry, epoch=state.epoch
+        ),
+        sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR, epoch=state.epoch),
     ]
     commit = _next(
         state,
@@ -224,13 +250,17 @@ def test_invite_admission_and_co_facilitator() -> None:
     after, _ = advance(state, commit)
     assert after.facilitators == {alice.member_id, dan.member_id}
     # an invite certified by bob (no facilitator) admits nobody
-    bad_cert = certify_invite(group_id, bob, invite.public)
+    bad_cert = certify_invite(group_id, bob, invite.public, **BOUND)
     erin = MemberKeys.generate()
     forged = _next(
         state,
         bob,
         [alice.entry, bob.entry, erin.entry],
-        [sign_invite_admission(group_id, invite, bob.member_id, bad_cert, erin.entry)],
+        [
+            sign_invite_admission(
+                group_id, invite, bob.member_id, bad_cert, erin.entry, epoch=state.epoch
+            )
+        ],
     )
     with pytest.raises(UntrustedCommit, match="certified by a facilitator"):
         advance(state, forged)
@@ -245,7 +275,7 @@ def _with_co_facilitator() -> tuple[bytes, MemberKeys, MemberKeys, MemberKeys, G
         state,
         alice,
         [alice.entry, bob.entry, dan.entry],
-        [sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR)],
+        [sign_admission(group_id, alice, dan.entry, ROLE_FACILITATOR, epoch=state.epoch)],
         facilitators=sorted([alice.member_id, dan.member_id]),
     )
     state, changes = advance(state, commit)
@@ -305,7 +335,7 @@ def test_a_member_cannot_grant_the_facilitator_role() -> None:
         state,
         bob,
         [alice.entry, bob.entry, eve.entry],
-        [sign_admission(group_id, bob, eve.entry, ROLE_FACILITATOR)],
+        [sign_admission(group_id, bob, eve.entry, ROLE_FACILITATOR, epoch=state.epoch)],
         facilitators=sorted([alice.member_id, eve.member_id]),
     )
     with pytest.raises(UntrustedCommit, match="not signed by a facilitator"):
@@ -315,7 +345,7 @@ def test_a_member_cannot_grant_the_facilitator_role() -> None:
         state,
         alice,
         [alice.entry, bob.entry, eve.entry],
-        [sign_admission(group_id, alice, eve.entry)],
+        [sign_admission(group_id, alice, eve.entry, epoch=state.epoch)],
         facilitators=sorted([alice.member_id, eve.member_id]),
     )
     with pytest.raises(UntrustedCommit, match="facilitators differ"):

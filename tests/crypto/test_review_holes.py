@@ -12,13 +12,6 @@ from crypto.groupstate import UntrustedCommit, advance, genesis_state, keyed_sta
 from crypto.keys import MemberKeys
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="admissions bind neither an epoch nor anything a newcomer can check against the "
-    "departures before it joined: a newcomer's state starts with no departed set, so a removed "
-    "member's old admission (LABEL_ADMIT ‖ group_id ‖ role ‖ entry) re-admits it in the "
-    "newcomer's next commit",
-)
 def test_a_newcomer_refuses_to_readmit_a_removed_member() -> None:
     group_id = os.urandom(16)
     alice, bob, carol = MemberKeys.generate(), MemberKeys.generate(), MemberKeys.generate()
@@ -31,11 +24,11 @@ def test_a_newcomer_refuses_to_readmit_a_removed_member() -> None:
         roster=[alice.entry],
         facilitators=chiefs,
     )
-    old_admission = sign_admission(group_id, alice, bob.entry)
+    old_admission = sign_admission(group_id, alice, bob.entry, epoch=1)
     steps = [
         ([alice.entry, bob.entry], [old_admission]),  # 2: bob admitted
         ([alice.entry], [sign_removal(group_id, alice, bob.member_id)]),  # 3: bob removed
-        ([alice.entry, carol.entry], [sign_admission(group_id, alice, carol.entry)]),  # 4
+        ([alice.entry, carol.entry], [sign_admission(group_id, alice, carol.entry, epoch=3)]),  # 4
     ]
     state, _ = genesis_state(genesis)
     commit = genesis
@@ -64,5 +57,5 @@ def test_a_newcomer_refuses_to_readmit_a_removed_member() -> None:
     )
     with pytest.raises(UntrustedCommit, match="who left"):
         advance(state, readmitted)  # alice saw him leave: refused
-    with pytest.raises(UntrustedCommit):
-        advance(newcomer, readmitted)  # carol never did
+    with pytest.raises(UntrustedCommit, match="not for this epoch"):
+        advance(newcomer, readmitted)  # carol never did: the admission was for epoch 2 only

@@ -66,9 +66,9 @@ async def test_hidden_member_in_the_database_is_never_keyed(
     with closing(sqlite3.connect(hearth_server.database)) as conn, conn:
         _hidden_member_row(conn, group, hidden, None)
         # an "admission" the attacker signed itself, claiming the facilitator's member_id
-        forged = sign_admission(group, hidden, hidden.entry)
+        forged = sign_admission(group, hidden, hidden.entry, epoch=epoch)
         forged_as_facilitator = type(forged)(
-            forged.role, forged.entry, fac.member_id(group), forged.signature
+            forged.role, forged.epoch, forged.entry, fac.member_id(group), forged.signature
         )
         conn.execute(
             "INSERT INTO member_authorisations (group_id, member_id, admission) VALUES (?, ?, ?)",

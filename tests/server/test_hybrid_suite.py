@@ -212,7 +212,7 @@ async def test_a_hybrid_creator_cannot_start_a_group_on_suite_1(make_client: Cli
 @pytest.mark.parametrize("limit", [8192, 65536, 1024 * 1024])
 def test_hybrid_capacity_is_the_largest_roster_whose_commit_fits_a_frame(limit: int) -> None:
     """A suite-2 commit of ``hybrid_capacity`` members, all facilitators and each with an invite
-    admission (the largest authorisation, 257 bytes), fits one ``epoch.commit`` frame of
+    admission (the largest authorisation, 285 bytes), fits one ``epoch.commit`` frame of
     ``limit`` bytes; with one more member it would leave less than the frame's reserve."""
 
     def frame(n: int) -> int:
@@ -227,7 +227,7 @@ def test_hybrid_capacity_is_the_largest_roster_whose_commit_fits_a_frame(limit: 
             facilitators=[m.member_id for m in members],
             pq_keys={m.member_id: m.pq_key(group_id) for m in members},
         )
-        commit_text = b64encode(bytes(len(commit.raw) + 257 * n))
+        commit_text = b64encode(bytes(len(commit.raw) + 285 * n))
         payload = {"group_id": b64encode(group_id), "commit": commit_text}
         return len("42123456" + json.dumps(["epoch.commit", payload], separators=(",", ":")))
 

@@ -215,21 +215,34 @@ def authorisation_vectors() -> dict[str, Any]:
     alice, bob, carol = (member(n) for n in MEMBER_NAMES)
     group_id = fixed(GROUP_ID_NAME, 16)
     invite_key = SigningKey.from_raw(fixed("invite sig_sk", 32))
-    certificate = certify_invite(group_id, alice, invite_key.public)
+    certificate = certify_invite(group_id, alice, invite_key.public, **INVITE_BOUNDS)
+    hidden = member("hidden")
     return {
         "facilitator": "alice",
         "invite_sk": invite_key.raw().hex(),
         "invite_pk": invite_key.public.hex(),
-        "invite_certificate": certificate.hex(),
-        "admit_bob": sign_admission(group_id, alice, bob.entry).encode().hex(),
+        **INVITE_BOUNDS,
+        "invite_certificate": certificate.encode().hex(),
+        "admission_epoch": 1,
+        "admit_bob": sign_admission(group_id, alice, bob.entry, epoch=1).encode().hex(),
         "invite_admit_carol": sign_invite_admission(
-            group_id, invite_key, alice.member_id, certificate, carol.entry
+            group_id, invite_key, alice.member_id, certificate, carol.entry, epoch=1
+        )
+        .encode()
+        .hex(),
+        # the same invite, already spent on carol, admits someone else at epoch 3
+        "invite_admit_hidden": sign_invite_admission(
+            group_id, invite_key, alice.member_id, certificate, hidden.entry, epoch=3
         )
         .encode()
         .hex(),
         "leave_carol": sign_leave(group_id, carol).encode().hex(),
         "remove_bob": sign_removal(group_id, alice, bob.member_id).encode().hex(),
     }
+
+
+# The vectors' invite certificate (§6.4): made at epoch 1, admits one member by itself.
+INVITE_BOUNDS = {"issued_epoch": 1, "not_after": 1_900_000_000_000, "max_admits": 1}
 
 
 def _chain_commits() -> list[tuple[str, bytes]]:
@@ -280,11 +293,32 @@ def _chain_commits() -> list[tuple[str, bytes]]:
         roster=[alice.entry, hidden.entry],
         facilitators=[alice.member_id],
     )
+    # On top of epoch 3: bob's old admission brings him back; the spent invite admits hidden.
+    replayed, _ = build_commit(
+        group_id=group_id,
+        epoch=4,
+        prev_commit_hash=third.hash,
+        committer=alice,
+        roster=[alice.entry, bob.entry],
+        facilitators=[alice.member_id],
+        authorisations=[parsed("admit_bob")],
+    )
+    spent, _ = build_commit(
+        group_id=group_id,
+        epoch=4,
+        prev_commit_hash=third.hash,
+        committer=alice,
+        roster=[alice.entry, hidden.entry],
+        facilitators=[alice.member_id],
+        authorisations=[parsed("invite_admit_hidden")],
+    )
     return [
         ("genesis", genesis.raw),
         ("epoch2", second.raw),
         ("epoch3", third.raw),
         ("forged_hidden_member", forged.raw),
+        ("replayed_admission", replayed.raw),
+        ("spent_invite", spent.raw),
     ]
 
 
@@ -295,11 +329,18 @@ def chain_valid(chain: dict[str, str]) -> bool:
         start = state
         for name in ("epoch2", "epoch3"):
             state, _ = advance(state, parse_commit(bytes.fromhex(chain[name])))
-        try:
-            advance(start, parse_commit(bytes.fromhex(chain["forged_hidden_member"])))
-        except UntrustedCommit:
-            return True
-        return False
+        refused = (
+            (start, "forged_hidden_member"),
+            (state, "replayed_admission"),
+            (state, "spent_invite"),
+        )
+        for held, name in refused:
+            try:
+                advance(held, parse_commit(bytes.fromhex(chain[name])))
+            except UntrustedCommit:
+                continue
+            return False
+        return True
     except (KeyError, ValueError, UntrustedCommit, VerificationFailed):
         return False
 
@@ -311,7 +352,10 @@ def chain_vectors(previous: dict[str, str] | None) -> dict[str, str]:
     chain["note"] = (
         "docs/protocol.md 6.5: genesis by alice; epoch2 admits bob (admit_bob) and carol "
         "(invite_admit_carol); epoch3 carries leave_carol and remove_bob; forged_hidden_member "
-        "(an epoch 2 signed by alice adding an unadmitted member) must be refused. Wraps are "
+        "(an epoch 2 signed by alice adding an unadmitted member) must be refused, and so must "
+        "replayed_admission (an epoch 4 re-admitting bob with admit_bob, made at epoch 1) and "
+        "spent_invite (an epoch 4 admitting hidden with invite_admit_hidden: the invite admits "
+        "one member and carol was it). Wraps are "
         "randomised, so the commits are kept while they verify."
     )
     return chain

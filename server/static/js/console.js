@@ -8,6 +8,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import * as gs from "./groupstate.js";
+import * as admissions from "./admissions.js";
 import { Session, api } from "./session.js";
 import { $, el, show, announce, ask, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
@@ -455,11 +456,13 @@ async function createInvite(event) {
   const record = await store.group(state.current);
   const payload = { group_id: state.current, expires_in_hours: Number($("#invite-hours").value), max_uses: Number($("#invite-uses").value) };
   let seed = null;
-  if (record?.member) {
+  if (record?.member && record.group) {
+    // The certificate binds the epoch we hold (the anchor), the link's expiry and uses (§6.4).
+    await keys.syncEpochs(state.session, record);
     seed = hc.randomBytes(32);
     const inviteKey = await hc.importSigningKey(seed);
-    const certificate = await hc.certifyInvite(record.groupId, record.member, inviteKey.publicKey);
-    payload.invite_key = hc.b64encode(hc.concat(inviteKey.publicKey, record.member.memberId, certificate));
+    const bounds = { joinPolicy: state.groups.get(state.current)?.join_policy, hours: payload.expires_in_hours, uses: payload.max_uses };
+    payload.invite_key = hc.b64encode(await admissions.certifiedInviteKey(record, inviteKey, bounds));
   }
   // The anchor (§6.7): the epoch we hold, verified, so the newcomer verifies the chain from it.
   const anchor = seed && record.group ? gs.anchorBytes(record.group.epoch, record.group.commitHash) : null;
@@ -488,7 +491,8 @@ async function decide(member, approve) {
       const role = await cofac.admissionRole(member);
       if (role === null) return;
       const entry = { memberId: hc.b64decode(member.member_id), sigPk: hc.b64decode(member.sig_pk), kemPk: hc.b64decode(member.kem_pk) };
-      payload.admission = hc.b64encode(hc.encodeAuthorisation(await hc.signAdmission(record.groupId, record.member, entry, role)));
+      await keys.syncEpochs(state.session, record); // the admission binds the newest epoch (§6.4)
+      payload.admission = hc.b64encode(hc.encodeAuthorisation(await admissions.admit(record, entry, role)));
     }
     await state.session.call("join.decide", payload);
   } catch (error) {

@@ -48,7 +48,10 @@ export const LABEL = Object.freeze({
 });
 
 // Roster changes a commit carries (docs/protocol.md §6.4).
-export const AUTH = Object.freeze({ ADMIT: 1, INVITE_ADMIT: 2, REMOVE: 3, LEAVE: 4 });
+// Kinds 1 and 2 are the first layout's admissions, which bound no epoch: parsed (old commits hold
+// them), never accepted. An admission made at epoch e is valid in commits e+1 and e+2 only.
+export const AUTH = Object.freeze({ LEGACY_ADMIT: 1, LEGACY_INVITE_ADMIT: 2, REMOVE: 3, LEAVE: 4, ADMIT: 5, INVITE_ADMIT: 6 });
+export const ADMISSION_WINDOW = 2;
 export const ROLE = Object.freeze({ MEMBER: 0, FACILITATOR: 1 });
 const MAX_AUTHORISATIONS = 2 * MAX_ROSTER;
 
@@ -568,9 +571,23 @@ function encodeEntry(e) {
   return concat(e.memberId, e.sigPk, e.kemPk);
 }
 
+/** An invite certificate (§6.4): issued_epoch(u64) ‖ not_after(u64, ms) ‖ max_admits(u32) ‖ cert_sig. */
+export function encodeInviteCertificate(c) {
+  return concat(u64(c.issuedEpoch), u64(c.notAfter), u32(c.maxAdmits), c.signature);
+}
+export const INVITE_CERT_LEN = 84;
+export function parseInviteCertificate(raw) {
+  if (raw.length !== INVITE_CERT_LEN) throw new Error("invite certificate: expected 84 bytes");
+  const issuedEpoch = readUint(raw, 0, 8);
+  const notAfter = readUint(raw, 8, 8);
+  if (!Number.isSafeInteger(issuedEpoch) || !Number.isSafeInteger(notAfter)) throw new Error("invite certificate: a value is too large");
+  return { issuedEpoch, notAfter, maxAdmits: readUint(raw, 16, 4), signature: raw.slice(20) };
+}
+
 export function encodeAuthorisation(a) {
-  if (a.kind === AUTH.ADMIT) return concat(u8(AUTH.ADMIT), u8(a.role), encodeEntry(a.entry), a.admitterId, a.signature);
-  if (a.kind === AUTH.INVITE_ADMIT) return concat(u8(AUTH.INVITE_ADMIT), encodeEntry(a.entry), a.invitePk, a.issuerId, a.certificate, a.signature);
+  if (a.kind === AUTH.ADMIT) return concat(u8(AUTH.ADMIT), u8(a.role), u64(a.epoch), encodeEntry(a.entry), a.admitterId, a.signature);
+  if (a.kind === AUTH.INVITE_ADMIT) return concat(u8(AUTH.INVITE_ADMIT), u64(a.epoch), encodeEntry(a.entry), a.invitePk, a.issuerId, encodeInviteCertificate(a.certificate), a.signature);
+  if (a.kind === AUTH.LEGACY_ADMIT || a.kind === AUTH.LEGACY_INVITE_ADMIT) return concat(u8(a.kind), a.rest);
   if (a.kind === AUTH.REMOVE) return concat(u8(AUTH.REMOVE), a.memberId, a.removerId, a.signature);
   if (a.kind === AUTH.LEAVE) return concat(u8(AUTH.LEAVE), a.memberId, a.signature);
   throw new Error("authorisation: unknown kind");
@@ -583,14 +600,29 @@ export function readAuthorisation(raw, at) {
     return raw.slice(at, (at += n));
   };
   const entry = () => ({ memberId: take(16), sigPk: take(32), kemPk: take(32) });
+  const epoch = () => {
+    const n = readUint(take(8), 0, 8);
+    if (!Number.isSafeInteger(n)) throw new Error("admission: epoch is too large");
+    return n;
+  };
   const kind = take(1)[0];
   let a;
   if (kind === AUTH.ADMIT) {
     const role = take(1)[0];
     if (role !== ROLE.MEMBER && role !== ROLE.FACILITATOR) throw new Error(`admission: unknown role ${role}`);
-    a = { kind, role, entry: entry(), admitterId: take(16), signature: take(64) };
+    a = { kind, role, epoch: epoch(), entry: entry(), admitterId: take(16), signature: take(64) };
   } else if (kind === AUTH.INVITE_ADMIT) {
-    a = { kind, role: ROLE.MEMBER, entry: entry(), invitePk: take(32), issuerId: take(16), certificate: take(64), signature: take(64) };
+    a = { kind, role: ROLE.MEMBER, epoch: epoch(), entry: entry(), invitePk: take(32), issuerId: take(16), certificate: parseInviteCertificate(take(INVITE_CERT_LEN)), signature: take(64) };
+  } else if (kind === AUTH.LEGACY_ADMIT || kind === AUTH.LEGACY_INVITE_ADMIT) {
+    // the first layout: [role ‖] entry ‖ (admitter_id | invite_pk ‖ issuer_id ‖ cert_sig) ‖ sig
+    const start = at;
+    if (kind === AUTH.LEGACY_ADMIT) {
+      const role = take(1)[0];
+      if (role !== ROLE.MEMBER && role !== ROLE.FACILITATOR) throw new Error(`admission: unknown role ${role}`);
+    }
+    const e = entry();
+    take(kind === AUTH.LEGACY_ADMIT ? 16 + 64 : 32 + 16 + 64 + 64);
+    a = { kind, legacy: true, entry: e, rest: raw.slice(start, at) };
   } else if (kind === AUTH.REMOVE) {
     a = { kind, memberId: take(16), removerId: take(16), signature: take(64) };
   } else if (kind === AUTH.LEAVE) {
@@ -608,11 +640,11 @@ export function parseAuthorisation(raw) {
   return authorisation;
 }
 
-export function admissionMessage(kind, groupId, role, entry) {
-  return concat(LABEL.ADMIT, u8(kind), groupId, u8(role), encodeEntry(entry));
+export function admissionMessage(kind, groupId, epoch, role, entry) {
+  return concat(LABEL.ADMIT, u8(kind), groupId, u64(epoch), u8(role), encodeEntry(entry));
 }
-export function inviteMessage(groupId, invitePk) {
-  return concat(LABEL.INVITE, groupId, invitePk);
+export function inviteMessage(groupId, invitePk, issuedEpoch, notAfter, maxAdmits) {
+  return concat(LABEL.INVITE, groupId, invitePk, u64(issuedEpoch), u64(notAfter), u32(maxAdmits));
 }
 export function removalMessage(groupId, memberId) {
   return concat(LABEL.REMOVE, groupId, memberId);
@@ -621,17 +653,24 @@ export function leaveMessage(groupId, memberId) {
   return concat(LABEL.LEAVE, groupId, memberId);
 }
 
-export async function signAdmission(groupId, admitter, entry, role = ROLE.MEMBER) {
-  const signature = await sign(admitter.signing, admissionMessage(AUTH.ADMIT, groupId, role, entry));
-  return { kind: AUTH.ADMIT, role, entry, memberId: entry.memberId, admitterId: admitter.memberId, signature };
+/** A facilitator's admission, made at `epoch`: the epoch it holds (valid in the next two commits). */
+export async function signAdmission(groupId, admitter, entry, role, epoch) {
+  if (!Number.isSafeInteger(epoch) || epoch < 1) throw new RangeError("an admission needs the epoch its signer holds");
+  const signature = await sign(admitter.signing, admissionMessage(AUTH.ADMIT, groupId, epoch, role, entry));
+  return { kind: AUTH.ADMIT, role, epoch, entry, memberId: entry.memberId, admitterId: admitter.memberId, signature };
 }
-export async function certifyInvite(groupId, issuer, invitePk) {
-  return sign(issuer.signing, inviteMessage(groupId, invitePk));
+/** The certificate of an invite key: made at `issuedEpoch` (the epoch the facilitator holds),
+ * valid until `notAfter` (ms), admitting at most `maxAdmits` members by itself (0: none). */
+export async function certifyInvite(groupId, issuer, invitePk, { issuedEpoch, notAfter, maxAdmits }) {
+  const signature = await sign(issuer.signing, inviteMessage(groupId, invitePk, issuedEpoch, notAfter, maxAdmits));
+  return { issuedEpoch, notAfter, maxAdmits, signature };
 }
-/** `inviteKey` = {privateKey, publicKey}, as importSigningKey / generateSigningKey give it. */
-export async function signInviteAdmission(groupId, inviteKey, issuerId, certificate, entry) {
-  const signature = await sign(inviteKey, admissionMessage(AUTH.INVITE_ADMIT, groupId, ROLE.MEMBER, entry));
-  return { kind: AUTH.INVITE_ADMIT, role: ROLE.MEMBER, entry, memberId: entry.memberId, invitePk: inviteKey.publicKey, issuerId, certificate, signature };
+/** `inviteKey` = {privateKey, publicKey}, as importSigningKey / generateSigningKey give it;
+ * `certificate` as parseInviteCertificate gives it; `epoch` the group's current epoch. */
+export async function signInviteAdmission(groupId, inviteKey, issuerId, certificate, entry, epoch) {
+  if (!Number.isSafeInteger(epoch) || epoch < 1) throw new RangeError("an admission needs the group's epoch");
+  const signature = await sign(inviteKey, admissionMessage(AUTH.INVITE_ADMIT, groupId, epoch, ROLE.MEMBER, entry));
+  return { kind: AUTH.INVITE_ADMIT, role: ROLE.MEMBER, epoch, entry, memberId: entry.memberId, invitePk: inviteKey.publicKey, issuerId, certificate, signature };
 }
 export async function signRemoval(groupId, remover, memberId) {
   return { kind: AUTH.REMOVE, memberId, removerId: remover.memberId, signature: await sign(remover.signing, removalMessage(groupId, memberId)) };

@@ -4,6 +4,7 @@
 
 import * as hc from "./crypto.js";
 import * as gs from "./groupstate.js";
+import * as bounds from "./admissions.js";
 import * as store from "./keystore.js";
 import * as vault from "./keyvault.js";
 import { Refused } from "./session.js";
@@ -293,6 +294,8 @@ async function nextRoster(record, listing) {
     const admission = admissions.get(id);
     const fits = admission && (admission.kind === hc.AUTH.ADMIT || admission.kind === hc.AUTH.INVITE_ADMIT) && hc.equalBytes(admission.entry.sigPk, entry.sigPk) && hc.equalBytes(admission.entry.kemPk, entry.kemPk) && hc.equalBytes(admission.entry.memberId, entry.memberId);
     if (!fits) throw new Refused("unauthorised_change", "The server lists a member nobody admitted; this device will not give them the group's keys.");
+    const spent = admission.kind === hc.AUTH.INVITE_ADMIT ? bounds.inviteRefusal(state, admission) : null;
+    if (spent) throw new Refused("unauthorised_change", spent);
     authorisations.push(admission);
     roster.push(admission.entry);
     if (admission.role === hc.ROLE.FACILITATOR) facilitators.add(id);

@@ -2,6 +2,11 @@
 // commit is accepted only if it extends the held chain, is signed by a member of the previous
 // roster, and changes the roster by exactly the signed authorisations it carries. The cipher suite
 // only goes up (§6.9): a commit that takes a hybrid group back to suite 1 is refused.
+// Admissions bind the epoch their signer held and are valid in the next two commits only (§6.4),
+// so an old one never brings back someone who left; an invite key admits by itself only as many
+// members as its certificate says, counted in the commits this state verified, and a client
+// commits an invite admission only if it counted every commit since the invite was made
+// (inviteAdmissionRefusal).
 
 import * as hc from "./crypto.js";
 
@@ -27,9 +32,12 @@ async function verified(publicKey, signature, message, what) {
 const key = (bytes) => hc.hex(bytes);
 const sameEntry = (a, b) => Boolean(a && b) && hc.equalBytes(a.memberId, b.memberId) && hc.equalBytes(a.sigPk, b.sigPk) && hc.equalBytes(a.kemPk, b.kemPk);
 
-/** A plain object (IndexedDB can store it): roster entries as bytes, ids as hex. */
-function stateOf(commit, departed) {
+/** A plain object (IndexedDB can store it): roster entries as bytes, ids as hex. `countedFrom`:
+ * from this epoch on every commit's invite admissions are counted in `inviteAdmits` ([pk hex, n]). */
+function stateOf(commit, departed, countedFrom, inviteAdmits = new Map()) {
   return {
+    countedFrom,
+    inviteAdmits: [...inviteAdmits],
     groupId: commit.groupId,
     epoch: commit.epoch,
     commitHash: commit.hash,
@@ -57,24 +65,56 @@ export async function genesisState(commit) {
   } catch {
     throw new UntrustedCommit("the commit signature does not verify");
   }
-  return { state: stateOf(commit, []), changes: [{ kind: "joined", memberId: key(commit.committerId), role: hc.ROLE.FACILITATOR, by: null, issuer: null }] };
+  return { state: stateOf(commit, [], 1), changes: [{ kind: "joined", memberId: key(commit.committerId), role: hc.ROLE.FACILITATOR, by: null, issuer: null }] };
 }
 
-async function checkAdmission(a, groupId, signers, facilitators) {
+/** `counted` plus the invite admissions of `commit`; refuses a key's admissions beyond its bound. */
+function countInvites(commit, counted) {
+  const totals = new Map(counted);
+  for (const a of commit.authorisations) {
+    if (a.kind !== hc.AUTH.INVITE_ADMIT) continue;
+    const pk = key(a.invitePk);
+    totals.set(pk, (totals.get(pk) || 0) + 1);
+    check(totals.get(pk) <= a.certificate.maxAdmits, "an invite admits more members than its certificate allows");
+  }
+  return totals;
+}
+
+/** Verify one admission carried by the commit of `commitEpoch` against the epoch before it. */
+async function checkAdmission(a, commitEpoch, groupId, signers, facilitators) {
+  check(!a.legacy, "an admission of the first layout binds no epoch (§6.4)");
+  check(a.epoch < commitEpoch && commitEpoch <= a.epoch + hc.ADMISSION_WINDOW, "an admission is not for this epoch (made at another, or used before)");
   if (a.kind === hc.AUTH.ADMIT) {
     const admitter = signers.get(key(a.admitterId));
     check(admitter && facilitators.has(key(a.admitterId)), "an admission is not signed by a facilitator");
-    await verified(admitter.sigPk, a.signature, hc.admissionMessage(hc.AUTH.ADMIT, groupId, a.role, a.entry), "an admission");
+    await verified(admitter.sigPk, a.signature, hc.admissionMessage(hc.AUTH.ADMIT, groupId, a.epoch, a.role, a.entry), "an admission");
     return { kind: "joined", memberId: key(a.memberId), role: a.role, by: key(a.admitterId), issuer: null };
   }
   const issuer = signers.get(key(a.issuerId));
   check(issuer && facilitators.has(key(a.issuerId)), "an invite was not certified by a facilitator");
-  await verified(issuer.sigPk, a.certificate, hc.inviteMessage(groupId, a.invitePk), "an invite certificate");
-  await verified(a.invitePk, a.signature, hc.admissionMessage(hc.AUTH.INVITE_ADMIT, groupId, hc.ROLE.MEMBER, a.entry), "an invite admission");
+  const cert = a.certificate;
+  await verified(issuer.sigPk, cert.signature, hc.inviteMessage(groupId, a.invitePk, cert.issuedEpoch, cert.notAfter, cert.maxAdmits), "an invite certificate");
+  check(cert.issuedEpoch < commitEpoch, "an invite admits before it was made");
+  await verified(a.invitePk, a.signature, hc.admissionMessage(hc.AUTH.INVITE_ADMIT, groupId, a.epoch, hc.ROLE.MEMBER, a.entry), "an invite admission");
   return { kind: "joined", memberId: key(a.memberId), role: hc.ROLE.MEMBER, by: null, issuer: key(a.issuerId) };
 }
 
-const isAdmission = (a) => a.kind === hc.AUTH.ADMIT || a.kind === hc.AUTH.INVITE_ADMIT;
+const isAdmission = (a) => a.kind === hc.AUTH.ADMIT || a.kind === hc.AUTH.INVITE_ADMIT || Boolean(a.legacy);
+
+/**
+ * Why a client holding `state` must not itself commit the invite admission `a` (null: it may).
+ * A newcomer did not verify the commits before its invite's anchor, so it cannot tell a spent
+ * invite from a fresh one: a committer must have counted every commit since the invite was made,
+ * and the certificate must not have expired by its own clock. Twin of invite_admission_refusal.
+ */
+export function inviteAdmissionRefusal(state, a, nowMs) {
+  const cert = a.certificate;
+  if (!state.countedFrom || state.countedFrom > cert.issuedEpoch + 1) return "this client did not see every commit since the invite was made";
+  if (nowMs > cert.notAfter) return "the invite has expired";
+  const used = new Map(state.inviteAdmits || []).get(key(a.invitePk)) || 0;
+  if (used >= cert.maxAdmits) return "the invite admitted all the members its certificate allows";
+  return null;
+}
 
 /** Verify that `commit` extends `state` by authorised changes; returns {state, changes}. */
 export async function advance(state, commit) {
@@ -109,7 +149,7 @@ export async function advance(state, commit) {
     if (isAdmission(a)) {
       check(!previous.has(id), "an admission of someone already in the group");
       check(!departedBefore.has(id), "an admission of someone who left");
-      const change = await checkAdmission(a, state.groupId, previous, facilitators);
+      const change = await checkAdmission(a, commit.epoch, state.groupId, previous, facilitators);
       admitted.set(id, a.entry);
       if (change.role === hc.ROLE.FACILITATOR) added.add(id);
       changes.push(change);
@@ -137,7 +177,9 @@ export async function advance(state, commit) {
   check(nextChiefs.size > 0, "a group cannot be left without a facilitator");
   const got = commit.facilitators.map(key);
   check(got.length === nextChiefs.size && got.every((id) => nextChiefs.has(id)), "the facilitators differ from the previous ones plus the authorised changes");
-  return { state: stateOf(commit, new Set([...departedBefore, ...departed])), changes };
+  // A state stored before invite admissions were counted starts counting with this commit.
+  const counted = countInvites(commit, state.inviteAdmits || []);
+  return { state: stateOf(commit, new Set([...departedBefore, ...departed]), state.countedFrom || commit.epoch, counted), changes };
 }
 
 /** The state of the commit that first keys `member`: it must carry our own valid admission.
@@ -157,12 +199,12 @@ export async function keyedState(commit, member, invitePk = null) {
   for (const a of commit.authorisations) {
     if (!isAdmission(a)) continue;
     check(sameEntry(signers.get(key(a.memberId)), a.entry), "a stray admission");
-    changes.push(await checkAdmission(a, commit.groupId, signers, facilitators));
+    changes.push(await checkAdmission(a, commit.epoch, commit.groupId, signers, facilitators));
     if (hc.equalBytes(a.memberId, member.memberId)) own = a;
   }
   check(own, "the commit carries no admission of ours");
   if (invitePk && own.kind === hc.AUTH.INVITE_ADMIT) check(hc.equalBytes(own.invitePk, invitePk), "our admission is not from our invite");
-  return { state: stateOf(commit, []), changes };
+  return { state: stateOf(commit, [], commit.epoch, countInvites(commit, [])), changes };
 }
 
 /** An invite link's anchor (§6.7): epoch(u32) ‖ commit_hash of the facilitator's held epoch. */
@@ -197,7 +239,7 @@ export async function anchoredState(chain, anchor, member, invitePk = null) {
     } catch {
       throw new UntrustedCommit("the commit signature does not verify");
     }
-    state = stateOf(first, []);
+    state = stateOf(first, [], first.epoch, countInvites(first, []));
   }
   check(!state.roster.some((e) => hc.equalBytes(e.memberId, member.memberId)), "the anchor already lists us");
   const changes = [];

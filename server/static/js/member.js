@@ -6,6 +6,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import * as gs from "./groupstate.js";
+import * as admissions from "./admissions.js";
 import { Session, Refused, api } from "./session.js";
 import { $, el, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { suggestPseudonym } from "./words.js";
@@ -516,8 +517,8 @@ async function join() {
     const certified = hc.b64decode(preview.invite_key);
     if (hc.equalBytes(certified.subarray(0, 32), inviteKey.publicKey)) {
       record.invitePk = inviteKey.publicKey;
-      const admission = await hc.signInviteAdmission(record.groupId, inviteKey, certified.slice(32, 48), certified.slice(48), hc.rosterEntry(record.member));
-      payload.admission = hc.b64encode(hc.encodeAuthorisation(admission));
+      const admission = await admissions.ownInviteAdmission(record, inviteKey, certified, group.current_epoch);
+      if (admission) payload.admission = hc.b64encode(hc.encodeAuthorisation(admission));
     }
   }
   let reply;
