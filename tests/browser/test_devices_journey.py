@@ -6,6 +6,7 @@ with clear messages and change nothing. axe-core, keyboard and phone size on the
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -238,3 +239,34 @@ def test_a_recovery_file_moves_the_member_to_a_new_device(pages: Pages, tmp_path
     expect_message(fresh, "said before the phone was lost")
     send(fresh, "back on a new phone")
     expect_message(witness, "back on a new phone")
+
+
+def refuse_link_events(ws: Any) -> None:
+    """A server whose bus is down: every link event is answered `unavailable` (§16.3)."""
+    server = ws.connect_to_server()
+
+    def to_server(frame: str | bytes) -> None:
+        found = re.match(r'^42(\d+)\["link\.', frame) if isinstance(frame, str) else None
+        if found:
+            error = {
+                "code": "unavailable",
+                "message": "the cluster bus is down",
+                "retry_after_ms": 5000,
+            }
+            ws.send(f"43{found.group(1)}" + json.dumps([{"ok": False, "error": error}]))
+            return
+        server.send(frame)
+
+    ws.on_message(to_server)
+    server.on_message(ws.send)
+
+
+def test_a_server_that_cannot_link_now_says_so_and_not_that_the_page_is_offline(
+    pages: Pages,
+) -> None:
+    _, invite = open_room(pages, "Busy room")
+    page = keyed_member(pages, invite, "Busy Bee", socket=refuse_link_events)
+    open_my_data(page)
+    page.click("#link-show")
+    expect(page.locator("#link-error")).to_contain_text("cannot link devices just now")
+    expect(page.locator("#link-code-box")).to_be_hidden()

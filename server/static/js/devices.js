@@ -36,6 +36,7 @@ const TEXT = {
   cannotMove: "This device's account was made before keys could move, so it cannot be moved. Groups joined from now on can.",
   stuck: "{count} groups joined before keys could move stay on this device only.",
   offline: "Not connected to the server. Try again when connected.",
+  busy: "The server cannot link devices just now. Please try again in a minute.",
   recoveryTitle: "Recovery file",
   recoveryIntro: "A recovery file holds your keys sealed with a passphrase. Keep it somewhere safe, away from this device: anyone with the file and the passphrase can read your groups as you.",
   passLabel: "Passphrase for the file",
@@ -127,7 +128,7 @@ async function showCode() {
   try {
     opened = await call("link.open", { link_id: linkId, share: hc.b64encode(shareA) });
   } catch (error) {
-    return fail("link", "offline", { message: error.message });
+    return fail("link", error.code === "unavailable" ? "busy" : "offline", { message: error.message });
   }
   $("#link-code").textContent = code;
   $("#link-code-box").hidden = false;
@@ -185,7 +186,8 @@ async function receive() {
   try {
     joined = await call("link.join", { link_id: linkId, share: hc.b64encode(shareB) });
   } catch (error) {
-    return fail("link", error.code === "link_used" ? "usedCode" : error.code === "not_found" ? "noSuchCode" : "offline");
+    const why = { link_used: "usedCode", not_found: "noSuchCode", unavailable: "busy" }[error.code] || "offline";
+    return fail("link", why);
   }
   let keys;
   try {
