@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := server/static/vendor/socket.io.esm.min.js
-# The member page's modules as one minified file (server/bundles.py), built by esbuild from npm.
+# The member page's modules as one minified file (server/bundles.py), built by esbuild from npm,
+# with what they load by import() in chunks under server/static/js/chunks/ (built with it).
 BUNDLE := server/static/js/member.bundle.min.js
 ESBUILD := node_modules/.bin/esbuild
 # axe-core, a devDependency: the browser tests inject it into pages; it is never served.
@@ -65,4 +66,4 @@ bench: setup
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) node_modules server/static/vendor $(BUNDLE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules server/static/vendor $(BUNDLE) server/static/js/chunks .pytest_cache .mypy_cache .ruff_cache

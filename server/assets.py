@@ -78,6 +78,10 @@ class AssetTable:
         urls: dict[str, str] = {}
         bodies: dict[str, bytes] = {}
         imports = {path: module_imports(path, body, files) for path, body in files.items()}
+        # what a page preloads: not what its modules load later with `import()`
+        static = {
+            path: module_imports(path, body, files, dynamic=False) for path, body in files.items()
+        }
         for group in import_order(imports):
             for path in group:
                 bodies[path] = rewrite_imports(path, files[path], urls, skip=group)
@@ -91,7 +95,7 @@ class AssetTable:
                 bodies[path] = rewrite_imports(path, bodies[path], urls)
         for path, body in files.items():
             if path.endswith(".html"):
-                bodies[path] = rewrite_page(path, body, urls, imports, bundles)
+                bodies[path] = rewrite_page(path, body, urls, static, bundles)
                 urls[path] = path
         assets = [make_asset(path, urls[path], bodies[path]) for path in files]
         return cls({a.path: a for a in assets}, {a.url: a for a in assets if a.url != a.path})
@@ -124,10 +128,17 @@ def resolve(base: str, specifier: str, files: Iterable[str]) -> str | None:
     return target if target in files else None
 
 
-def module_imports(path: str, body: bytes, files: dict[str, bytes]) -> list[str]:
+def module_imports(
+    path: str, body: bytes, files: dict[str, bytes], *, dynamic: bool = True
+) -> list[str]:
+    """The modules a module imports; with `dynamic=False`, not those it loads by `import()`."""
     if not path.endswith(".js"):
         return []
-    found = (resolve(path, m[3], files) for m in IMPORT.finditer(body.decode()))
+    found = (
+        resolve(path, m[3], files)
+        for m in IMPORT.finditer(body.decode())
+        if dynamic or "(" not in m[1]
+    )
     return sorted({target for target in found if target is not None and target.endswith(".js")})
 
 
@@ -210,7 +221,8 @@ def rewrite_page(
 ) -> bytes:
     """Versioned URLs in `src`/`href`, a module script's entry swapped for its bundle when it
     has a fresh one (server/bundles.py), and a modulepreload link after each module script for
-    every module it imports, so the browser fetches the whole graph at once."""
+    every module it imports statically, so the browser fetches the first screen's whole graph
+    at once (what is loaded by `import()`, e.g. the bundle's lazy chunks, only when used)."""
     html = body.decode()
 
     def preload(match: re.Match[str]) -> str:

@@ -113,3 +113,85 @@ def test_the_checkout_s_bundle_is_fresh() -> None:
     assert "/js/member.js" in found["inputs"].decode().split()
     script = SCRIPT.findall(AssetTable.build(static_dir()).by_path["/index.html"].body.decode())
     assert script[0].startswith("/js/member.bundle.min.")
+
+
+LAZY = PAGE | {
+    "js/member.js": 'import { helper } from "./helper.js";\nconst later = () => '
+    'import("./later.js");\nconsole.log(helper(2), later);\n',
+    "js/later.js": 'import { helper } from "./helper.js";\nexport const onlyLater = '
+    '"the later screen";\nexport const twice = (value) => helper(value) * 2;\n',
+}
+
+
+def chunks_of(root: Path) -> dict[str, str]:
+    """`later` or `chunk` (shared) -> the chunk's path, as built under `root`."""
+    found = sorted((root / "js" / "chunks").glob("*.js"))
+    return {file.name.split("-")[0]: "/js/chunks/" + file.name for file in found}
+
+
+@needs_esbuild
+def test_what_is_imported_later_is_its_own_chunk_not_preloaded(tmp_path: Path) -> None:
+    write(tmp_path, LAZY)
+    build(tmp_path, str(ESBUILD))
+    chunks = chunks_of(tmp_path)
+    assert sorted(chunks) == ["chunk", "later"]  # helper.js is shared: a chunk of its own
+    table = AssetTable.build(tmp_path)
+    script, preloads = page_of(table)
+    bundle = table.by_path["/js/member.bundle.min.js"]
+    assert script == bundle.url
+    shared, later = table.by_path[chunks["chunk"]], table.by_path[chunks["later"]]
+    # the first screen: the bundle and the code it shares with `later`; not `later` itself
+    assert preloads == [shared.url]
+    assert "the later screen" not in bundle.body.decode()
+    assert "the later screen" in later.body.decode()
+    # bundle -> chunk and chunk -> chunk: versioned, so cached as immutable
+    assert f'import("{later.url}")' in bundle.body.decode()
+    assert shared.url in later.body.decode()
+    for asset in (shared, later):
+        assert re.fullmatch(r"/js/chunks/[a-z]+-[0-9A-Z]+\.[0-9a-f]{12}\.js", asset.url)
+        assert table.find(asset.url) == (asset, True)
+        assert "br" in asset.encoded or len(asset.body) < 100
+    # the manifest covers the sources and every chunk
+    first = (tmp_path / "js" / "member.bundle.min.js").read_bytes()
+    found = MANIFEST.match(first)
+    assert found is not None
+    listed = found["inputs"].decode().split()
+    assert {"/js/member.js", "/js/helper.js", "/js/later.js"} | set(chunks.values()) == set(listed)
+
+
+@needs_esbuild
+def test_a_bundle_whose_chunk_changed_or_went_is_never_served(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    write(tmp_path, LAZY)
+    build(tmp_path, str(ESBUILD))
+    later = tmp_path / chunks_of(tmp_path)["later"].lstrip("/")
+    body = later.read_text()
+    for stale in (body.replace("the later screen", "an older screen"), None):
+        if stale is None:
+            later.unlink()
+        else:
+            later.write_text(stale)
+        with caplog.at_level(logging.WARNING, logger="hearth"):
+            table = AssetTable.build(tmp_path)
+        script, preloads = page_of(table)
+        assert script == table.by_path["/js/member.js"].url
+        assert table.by_path["/js/helper.js"].url in preloads
+        assert table.by_path["/js/later.js"].url not in preloads  # loaded by import() only
+        assert "built from other sources" in caplog.text
+        caplog.clear()
+
+
+@needs_esbuild
+def test_a_new_build_replaces_the_chunks(tmp_path: Path) -> None:
+    write(tmp_path, LAZY)
+    build(tmp_path, str(ESBUILD))
+    old = chunks_of(tmp_path)["later"]
+    write(tmp_path, {"js/later.js": LAZY["js/later.js"].replace("later screen", "next screen")})
+    build(tmp_path, str(ESBUILD))
+    new = chunks_of(tmp_path)
+    assert new["later"] != old
+    assert not (tmp_path / old.lstrip("/")).exists()  # no chunk of an earlier build is left
+    table = AssetTable.build(tmp_path)
+    assert page_of(table)[0] == table.by_path["/js/member.bundle.min.js"].url
+    assert "the next screen" in table.by_path[new["later"]].body.decode()
