@@ -139,7 +139,8 @@ def module_imports(
         for m in IMPORT.finditer(body.decode())
         if dynamic or "(" not in m[1]
     )
-    return sorted({target for target in found if target is not None and target.endswith(".js")})
+    # JSON modules (`import(x, { with: { type: "json" } })`) too: their URL is in the importer
+    return sorted({t for t in found if t is not None and t.endswith((".js", ".json"))})
 
 
 def rewrite_imports(
@@ -235,7 +236,9 @@ def rewrite_page(
             entry = bundles[entry]
             script = script.replace(f'src="{src[1]}"', f'src="{entry}"')
         links = "".join(
-            f'\n  <link rel="modulepreload" href="{urls[m]}">' for m in closure(entry, imports)
+            f'\n  <link rel="modulepreload" href="{urls[m]}">'
+            for m in closure(entry, imports)
+            if m.endswith(".js")  # a JSON module is not preloaded as a script
         )
         return script + links
 

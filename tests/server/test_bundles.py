@@ -195,3 +195,53 @@ def test_a_new_build_replaces_the_chunks(tmp_path: Path) -> None:
     table = AssetTable.build(tmp_path)
     assert page_of(table)[0] == table.by_path["/js/member.bundle.min.js"].url
     assert "the next screen" in table.by_path[new["later"]].body.decode()
+
+
+JSON = PAGE | {
+    "js/member.js": "export const hello = async (locale) => [\n"
+    '  (await import("../i18n/en.json", { with: { type: "json" } })).default.hello,\n'
+    '  (await import(`../i18n/${locale}.json`, { with: { type: "json" } })).default.hello,\n'
+    "];\n",
+    "i18n/en.json": '{"hello": "Hello"}\n',
+    "i18n/de.json": '{"hello": "Hallo"}\n',
+}
+
+
+def test_a_json_module_is_named_by_its_versioned_url_unbundled(tmp_path: Path) -> None:
+    # one JSON file sorts before its importer, one after (`/js/phrases/`): both are versioned
+    lists = '  (await import("./phrases/en.json", { with: { type: "json" } })).default,\n'
+    write(tmp_path, JSON | {"js/member.js": JSON["js/member.js"].replace("];", lists + "];")})
+    write(tmp_path, {"js/phrases/en.json": '["a phrase"]\n'})
+    table = AssetTable.build(tmp_path)
+    served = table.by_path["/js/member.js"].body.decode()
+    for path in ("/i18n/en.json", "/js/phrases/en.json"):
+        json = table.by_path[path]
+        assert re.fullmatch(r"/.+/en\.[0-9a-f]{12}\.json", json.url)
+        assert f'import("{json.url}", {{ with: {{ type: "json" }} }})' in served
+        assert json.content_type == "application/json"
+    assert page_of(table)[1] == []  # none is preloaded as a script
+    # a new catalogue: a new URL for the module that imports it
+    before = table.by_path["/js/member.js"].url
+    write(tmp_path, {"js/phrases/en.json": '["another phrase"]\n'})
+    assert AssetTable.build(tmp_path).by_path["/js/member.js"].url != before
+
+
+@needs_esbuild
+def test_json_modules_are_chunks_of_the_bundle(tmp_path: Path) -> None:
+    write(tmp_path, JSON)
+    build(tmp_path, str(ESBUILD))
+    chunks = chunks_of(tmp_path)
+    assert {"en", "de"} <= set(chunks)
+    table = AssetTable.build(tmp_path)
+    bundle = table.by_path["/js/member.bundle.min.js"]
+    assert page_of(table)[0] == bundle.url
+    for name, hello in (("en", "Hello"), ("de", "Hallo")):
+        chunk = table.by_path[chunks[name]]
+        assert hello in chunk.body.decode()
+        assert f'import("{chunk.url}")' in bundle.body.decode()
+        assert chunk.url not in page_of(table)[1]  # fetched when imported, not preloaded
+    found = MANIFEST.match((tmp_path / "js" / "member.bundle.min.js").read_bytes())
+    assert found is not None
+    assert {"/i18n/en.json", "/i18n/de.json"} <= set(found["inputs"].decode().split())
+    write(tmp_path, {"i18n/de.json": '{"hello": "Guten Tag"}\n'})  # a catalogue changed
+    assert page_of(AssetTable.build(tmp_path))[0] == table.by_path["/js/member.js"].url
