@@ -13,13 +13,13 @@ AXE := node_modules/axe-core/axe.min.js
 DATA ?= data
 QUICK ?=
 
-.PHONY: run test check format bench setup vendor clean
+.PHONY: run test check format bench setup vendor bundle clean
 
-setup: $(STAMP) $(VENDOR) $(AXE) $(BUNDLE)
+setup: $(STAMP) $(VENDOR) $(AXE) bundle
 
 # The browser client and the page's bundle alone, e.g. before `pip install .` from a clone
 # (docs/deployment.md).
-vendor: $(VENDOR) $(BUNDLE)
+vendor: $(VENDOR) bundle
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,10 +41,12 @@ $(AXE): package.json package-lock.json
 	test -f $(AXE) || npm ci --no-audit --no-fund --silent
 	touch $(AXE)
 
-# Rebuilt whenever a script changes; until then the server serves the modules unbundled.
-$(BUNDLE): $(filter-out $(BUNDLE),$(wildcard server/static/js/*.js)) $(VENDOR) package-lock.json
+# Rebuilt whenever the bundle's manifest no longer matches the files it was built from and into
+# (a script or JSON module it includes, or one of its chunks, changed or went); until then the
+# server serves the modules unbundled. Checking takes a few milliseconds.
+bundle: $(VENDOR) package-lock.json
 	test -x $(ESBUILD) || npm ci --no-audit --no-fund --silent
-	$(PYTHON) -m server.bundles --esbuild $(ESBUILD)
+	$(PYTHON) -m server.bundles --esbuild $(ESBUILD) --if-stale
 
 run: setup
 	test -f $(DATA)/config.toml || $(BIN)/hearth init --dir $(DATA)

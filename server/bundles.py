@@ -89,6 +89,24 @@ def take_bundles(sources: dict[str, bytes]) -> dict[str, str]:
     return fresh
 
 
+def stale(root: Path) -> list[str]:
+    """The entries under `root` whose bundle is missing, or was built from other sources or
+    into other chunks than the files there now (`make` rebuilds only then)."""
+    found_stale = []
+    for entry in ENTRIES:
+        bundle = root / bundle_of(entry).lstrip("/")
+        found = MANIFEST.match(bundle.read_bytes()) if bundle.is_file() else None
+        inputs = found["inputs"].decode().split() if found else []
+        files = {
+            path: (root / path.lstrip("/")).read_bytes()
+            for path in inputs
+            if (root / path.lstrip("/")).is_file()
+        }
+        if found is None or digest(files, inputs) != found["digest"].decode():
+            found_stale.append(entry)
+    return found_stale
+
+
 def build(root: Path, esbuild: str) -> None:
     """Bundle the entries under `root` with esbuild, split into chunks at each `import()`, and
     write each bundle with its manifest line; the chunks of an earlier build are removed."""
@@ -153,7 +171,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m server.bundles", description=__doc__)
     parser.add_argument("--esbuild", default="node_modules/.bin/esbuild")
     parser.add_argument("--root", type=Path, default=Path(__file__).parent / "static")
+    parser.add_argument(
+        "--if-stale", action="store_true", help="only if a bundle or one of its chunks is stale"
+    )
     args = parser.parse_args()
+    if args.if_stale and not stale(args.root):
+        return
     try:
         build(args.root, str(Path(args.esbuild).resolve()))
     except (OSError, subprocess.CalledProcessError) as error:

@@ -11,7 +11,7 @@ import pytest
 
 from server.app import static_dir
 from server.assets import AssetTable
-from server.bundles import MANIFEST, build
+from server.bundles import MANIFEST, build, stale
 
 ESBUILD = Path(__file__).parents[2] / "node_modules" / ".bin" / "esbuild"
 needs_esbuild = pytest.mark.skipif(not ESBUILD.exists(), reason="esbuild (make setup) missing")
@@ -167,11 +167,11 @@ def test_a_bundle_whose_chunk_changed_or_went_is_never_served(
     build(tmp_path, str(ESBUILD))
     later = tmp_path / chunks_of(tmp_path)["later"].lstrip("/")
     body = later.read_text()
-    for stale in (body.replace("the later screen", "an older screen"), None):
-        if stale is None:
+    for changed in (body.replace("the later screen", "an older screen"), None):
+        if changed is None:
             later.unlink()
         else:
-            later.write_text(stale)
+            later.write_text(changed)
         with caplog.at_level(logging.WARNING, logger="hearth"):
             table = AssetTable.build(tmp_path)
         script, preloads = page_of(table)
@@ -245,3 +245,20 @@ def test_json_modules_are_chunks_of_the_bundle(tmp_path: Path) -> None:
     assert {"/i18n/en.json", "/i18n/de.json"} <= set(found["inputs"].decode().split())
     write(tmp_path, {"i18n/de.json": '{"hello": "Guten Tag"}\n'})  # a catalogue changed
     assert page_of(AssetTable.build(tmp_path))[0] == table.by_path["/js/member.js"].url
+
+
+@needs_esbuild
+def test_make_rebuilds_exactly_when_a_source_or_chunk_is_stale(tmp_path: Path) -> None:
+    """`make setup` runs `python -m server.bundles --if-stale`: the server's own test."""
+    write(tmp_path, LAZY)
+    assert stale(tmp_path) == ["/js/member.js"]  # never built
+    build(tmp_path, str(ESBUILD))
+    assert stale(tmp_path) == []
+    (tmp_path / chunks_of(tmp_path)["later"].lstrip("/")).unlink()  # a chunk went
+    assert stale(tmp_path) == ["/js/member.js"]
+    build(tmp_path, str(ESBUILD))
+    write(tmp_path, {"js/helper.js": LAZY["js/helper.js"].replace("21", "22")})  # a source
+    assert stale(tmp_path) == ["/js/member.js"]
+    write(tmp_path, {"js/unused.js": "export const nobody = 1;\n"})  # not in the bundle
+    build(tmp_path, str(ESBUILD))
+    assert stale(tmp_path) == []
