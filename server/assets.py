@@ -1,6 +1,7 @@
 """The page's static files, read once at start-up and served from memory: every file also has a
 versioned URL (a content hash in its name) that is cached for a year, the HTML pages point at
-those URLs and preload their whole module graph (or the page's bundle, server/bundles.py), the
+those URLs and preload what their modules import statically (or the page's bundle and the chunk
+it shares with its lazy chunks, server/bundles.py; not what is loaded later by `import()`), the
 stylesheet is minified (server/minify.py) and text files are compressed once, here.
 
 ES modules import each other by relative path, so the hash has to reach the import specifiers

@@ -25,7 +25,7 @@ from tests.conftest import RunningServer
 # the document-only security headers (server/headers.py) and the member page's modules as one
 # esbuild bundle with shortened names (server/bundles.py) took it to 48.8 kB in 6 requests: the
 # HTML, the challenge, the stylesheet, the bundle, the Socket.IO client and the settings
-# (85.5 kB in 27 without the bundle). Moving to another device (devices.js) took it to 55.0 kB;
+# (85.5 kB in 27 without the bundle). Moving to another device (devices.js) took it to ~55 kB;
 # esbuild's code splitting (server/bundles.py) leaves devices.js and what only it needs in a
 # chunk fetched when "My data" opens, and the code it shares with the page in a chunk the
 # bundle imports: 51.6 kB in 7 requests.
