@@ -4,7 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 VENDOR := server/static/vendor/socket.io.esm.min.js
-# The member page's modules as one minified file (server/bundles.py), built by esbuild from npm.
+# The member page's modules as one minified file (server/bundles.py), built by esbuild from npm,
+# with what they load by import() in chunks under server/static/js/chunks/ (built with it).
 BUNDLE := server/static/js/member.bundle.min.js
 ESBUILD := node_modules/.bin/esbuild
 # axe-core, a devDependency: the browser tests inject it into pages; it is never served.
@@ -12,13 +13,13 @@ AXE := node_modules/axe-core/axe.min.js
 DATA ?= data
 QUICK ?=
 
-.PHONY: run test check format bench setup vendor clean
+.PHONY: run test check format bench setup vendor bundle clean
 
-setup: $(STAMP) $(VENDOR) $(AXE) $(BUNDLE)
+setup: $(STAMP) $(VENDOR) $(AXE) bundle
 
 # The browser client and the page's bundle alone, e.g. before `pip install .` from a clone
 # (docs/deployment.md).
-vendor: $(VENDOR) $(BUNDLE)
+vendor: $(VENDOR) bundle
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,10 +41,12 @@ $(AXE): package.json package-lock.json
 	test -f $(AXE) || npm ci --no-audit --no-fund --silent
 	touch $(AXE)
 
-# Rebuilt whenever a script changes; until then the server serves the modules unbundled.
-$(BUNDLE): $(filter-out $(BUNDLE),$(wildcard server/static/js/*.js)) $(VENDOR) package-lock.json
+# Rebuilt whenever the bundle's manifest no longer matches the files it was built from and into
+# (a script or JSON module it includes, or one of its chunks, changed or went); until then the
+# server serves the modules unbundled. Checking takes a few milliseconds.
+bundle: $(VENDOR) package-lock.json
 	test -x $(ESBUILD) || npm ci --no-audit --no-fund --silent
-	$(PYTHON) -m server.bundles --esbuild $(ESBUILD)
+	$(PYTHON) -m server.bundles --esbuild $(ESBUILD) --if-stale
 
 run: setup
 	test -f $(DATA)/config.toml || $(BIN)/hearth init --dir $(DATA)
@@ -65,4 +68,4 @@ bench: setup
 	$(BIN)/python -m bench $(if $(QUICK),--quick,)
 
 clean:
-	rm -rf $(VENV) node_modules server/static/vendor $(BUNDLE) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules server/static/vendor $(BUNDLE) server/static/js/chunks .pytest_cache .mypy_cache .ruff_cache

@@ -1,6 +1,7 @@
 """The page's static files, read once at start-up and served from memory: every file also has a
 versioned URL (a content hash in its name) that is cached for a year, the HTML pages point at
-those URLs and preload their whole module graph (or the page's bundle, server/bundles.py), the
+those URLs and preload what their modules import statically (or the page's bundle and the chunk
+it shares with its lazy chunks, server/bundles.py; not what is loaded later by `import()`), the
 stylesheet is minified (server/minify.py) and text files are compressed once, here.
 
 ES modules import each other by relative path, so the hash has to reach the import specifiers
@@ -78,6 +79,10 @@ class AssetTable:
         urls: dict[str, str] = {}
         bodies: dict[str, bytes] = {}
         imports = {path: module_imports(path, body, files) for path, body in files.items()}
+        # what a page preloads: not what its modules load later with `import()`
+        static = {
+            path: module_imports(path, body, files, dynamic=False) for path, body in files.items()
+        }
         for group in import_order(imports):
             for path in group:
                 bodies[path] = rewrite_imports(path, files[path], urls, skip=group)
@@ -91,7 +96,7 @@ class AssetTable:
                 bodies[path] = rewrite_imports(path, bodies[path], urls)
         for path, body in files.items():
             if path.endswith(".html"):
-                bodies[path] = rewrite_page(path, body, urls, imports, bundles)
+                bodies[path] = rewrite_page(path, body, urls, static, bundles)
                 urls[path] = path
         assets = [make_asset(path, urls[path], bodies[path]) for path in files]
         return cls({a.path: a for a in assets}, {a.url: a for a in assets if a.url != a.path})
@@ -124,11 +129,19 @@ def resolve(base: str, specifier: str, files: Iterable[str]) -> str | None:
     return target if target in files else None
 
 
-def module_imports(path: str, body: bytes, files: dict[str, bytes]) -> list[str]:
+def module_imports(
+    path: str, body: bytes, files: dict[str, bytes], *, dynamic: bool = True
+) -> list[str]:
+    """The modules a module imports; with `dynamic=False`, not those it loads by `import()`."""
     if not path.endswith(".js"):
         return []
-    found = (resolve(path, m[3], files) for m in IMPORT.finditer(body.decode()))
-    return sorted({target for target in found if target is not None and target.endswith(".js")})
+    found = (
+        resolve(path, m[3], files)
+        for m in IMPORT.finditer(body.decode())
+        if dynamic or "(" not in m[1]
+    )
+    # JSON modules (`import(x, { with: { type: "json" } })`) too: their URL is in the importer
+    return sorted({t for t in found if t is not None and t.endswith((".js", ".json"))})
 
 
 def rewrite_imports(
@@ -210,7 +223,8 @@ def rewrite_page(
 ) -> bytes:
     """Versioned URLs in `src`/`href`, a module script's entry swapped for its bundle when it
     has a fresh one (server/bundles.py), and a modulepreload link after each module script for
-    every module it imports, so the browser fetches the whole graph at once."""
+    every module it imports statically, so the browser fetches the first screen's whole graph
+    at once (what is loaded by `import()`, e.g. the bundle's lazy chunks, only when used)."""
     html = body.decode()
 
     def preload(match: re.Match[str]) -> str:
@@ -223,7 +237,9 @@ def rewrite_page(
             entry = bundles[entry]
             script = script.replace(f'src="{src[1]}"', f'src="{entry}"')
         links = "".join(
-            f'\n  <link rel="modulepreload" href="{urls[m]}">' for m in closure(entry, imports)
+            f'\n  <link rel="modulepreload" href="{urls[m]}">'
+            for m in closure(entry, imports)
+            if m.endswith(".js")  # a JSON module is not preloaded as a script
         )
         return script + links
 
