@@ -11,6 +11,7 @@ import contextlib
 import dataclasses
 import getpass
 import os
+import re
 import secrets
 import sqlite3
 import sys
@@ -61,8 +62,21 @@ class CommandError(Exception):
     """An expected refusal: printed as one line, exit code 1."""
 
 
+# A 16-byte id in base64url; one in 64 starts with "-", which argparse would take for an option.
+DASHED_ID = re.compile(r"-[A-Za-z0-9_-]{21}")
+
+
+def _dashed_ids_last(argv: Sequence[str]) -> list[str]:
+    """Move group ids that start with "-" behind a "--", where argparse reads them as the
+    positional arguments they are (GROUP_ID is always the last one of its command)."""
+    ids = [arg for arg in argv if DASHED_ID.fullmatch(arg)]
+    if not ids or "--" in argv:
+        return list(argv)
+    return [arg for arg in argv if arg not in ids] + ["--", *ids]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_dashed_ids_last(sys.argv[1:] if argv is None else argv))
     command: Callable[[argparse.Namespace], None] = args.command
     try:
         command(args)

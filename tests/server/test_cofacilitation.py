@@ -417,6 +417,8 @@ async def test_the_operator_grants_with_the_cli_and_a_facilitator_admits(
         (("nobody", b64encode(group)), "no facilitator account"),
         (("bob", "not-a-group-id"), "GROUP_ID"),
         (("bob", b64encode(bytes(16))), "no group has this id"),
+        # one id in 64 starts with "-": still read as the group's id, not as an option
+        (("bob", b64encode(b"\xf8" + bytes(15))), "no group has this id"),
     ):
         refused = await _cli("grant", *args, config=config)
         assert refused.returncode == 1
