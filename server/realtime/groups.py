@@ -25,6 +25,7 @@ from server.realtime.cofacilitation import (
     end_facilitation,
     facilitators_changed,
 )
+from server.realtime.companions import companion_view
 from server.realtime.events import Reply, event
 from server.realtime.posting import posting_open
 from server.realtime.state import Connection
@@ -111,6 +112,8 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
         }
         invitations = await hub.cofacilitators.invitations_of(facilitator.facilitator_id)
     listed = []
+    # a companion (facilitators' notes, a private request; §6.10) says whose it is
+    companions = await hub.companions.of_groups(sorted(memberships.keys() | managed))
     for group_id in sorted(memberships.keys() | managed):
         state = await hub.group_state(group_id)
         member = memberships.get(group_id)
@@ -124,6 +127,9 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
                 "facilitator": group_id in managed,
                 "rotation_needed": state.rotation_needed,
                 "posting_open": posting_open(hub, state.group),
+                "companion": (
+                    companion_view(companions[group_id]) if group_id in companions else None
+                ),
             }
         )
     return {
