@@ -2,7 +2,8 @@
 // invite links, join requests, members and removals, and the epoch rotations that follow; the
 // moderation queue (queue.js), one report and its decisions (reportview.js), the audit log (audit.js);
 // each group's live conversation (workspace.js) and acting on a message (messageactions.js);
-// on-device crisis triage (triage.js), what needs the facilitator (attention.js) and alerts (alerts.js).
+// on-device crisis triage (triage.js), what needs the facilitator (attention.js) and alerts (alerts.js);
+// hand-over notes and members' private requests (handover.js).
 
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
@@ -23,8 +24,9 @@ import * as messageActions from "./messageactions.js";
 import * as triage from "./triage.js";
 import * as alerts from "./alerts.js";
 import * as attention from "./attention.js";
+import * as handover from "./handover.js";
 
-const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
+const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login", username: null };
 
 function go(view) {
   state.view = view;
@@ -56,6 +58,7 @@ async function boot() {
   $("#back").addEventListener("click", () => {
     state.current = null;
     workspace.close();
+    handover.close();
     go("desk");
   });
   $("#open-queue").addEventListener("click", () => openQueue());
@@ -112,7 +115,20 @@ async function boot() {
     },
   });
   alerts.init();
+  handover.init({
+    session: () => state.session,
+    groups: () => state.groups,
+    username: () => state.username,
+    syncKeys: syncGroupKeys,
+    rotateNow,
+    nameOf,
+    confirm: confirmAction,
+    openGroup,
+    raise: (text) => alerts.raise(text),
+    changed: () => attention.render(),
+  });
   attention.init({
+    requests: handover.attentionItems,
     groupName,
     nameOf,
     flags: triage.list,
@@ -244,10 +260,11 @@ const handlers = {
   },
   // Messages of the groups this person facilitates (the same account may be a plain member of
   // others, whose messages stay on the member page).
-  msg: (data) => state.groups.has(data.group_id) && workspace.receive(data),
+  ...handover.handlers,
+  msg: (data) => (state.groups.has(data.group_id) ? workspace.receive(data) : handover.receive(data)),
   "msg.batch": async (data) => {
-    if (!state.groups.has(data.group_id)) return;
-    for (const message of data.messages) await workspace.receive({ group_id: data.group_id, ...message });
+    const to = state.groups.has(data.group_id) ? workspace : handover;
+    for (const message of data.messages) await to.receive({ group_id: data.group_id, ...message });
   },
   "msg.deleted": (data) => workspace.deleted(data),
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
@@ -259,6 +276,7 @@ const handlers = {
       if (record.unopened) await keys.recover(state.session, record);
     }).catch(() => {});
     await workspace.keysChanged(data.group_id);
+    await handover.keysChanged(data.group_id);
     if (state.current === data.group_id) refreshGroup();
   },
   membership: () => state.current && refreshGroup(),
@@ -295,7 +313,9 @@ async function refreshGroups() {
     announce("Your session has ended. Please log in again.");
     return logout(null);
   }
-  state.groups = new Map(listing.groups.filter((g) => g.facilitator).map((g) => [g.group_id, g]));
+  state.username = listing.facilitator;
+  // companions (notes, private requests) are shown inside their group's view (handover.js)
+  state.groups = new Map(listing.groups.filter((g) => g.facilitator && !g.companion).map((g) => [g.group_id, g]));
   await cofac.showInvitations(listing.invitations || []);
   renderGroupList();
   for (const group of state.groups.values()) if (group.rotation_needed) rotateSoon(group.group_id);
@@ -309,6 +329,7 @@ async function refreshGroups() {
   }
   attention.render();
   await workspace.catchUp([...state.groups.keys()]); // what arrived while this console was offline
+  handover.sync(listing).catch(() => {}); // companions follow in the background
   if (state.current) await refreshGroup();
   else if (state.view === "queue") await queue.load().catch(() => {});
 }
@@ -374,7 +395,7 @@ async function openGroup(groupId) {
   state.current = groupId;
   $("#invite-link").value = "";
   go("group");
-  await Promise.all([refreshGroup(), workspace.open(groupId)]);
+  await Promise.all([refreshGroup(), workspace.open(groupId), handover.open(groupId)]);
 }
 
 async function refreshGroup() {
@@ -546,7 +567,8 @@ function withGroupKeys(groupId, task) {
 function syncGroupKeys(groupId) {
   return withGroupKeys(groupId, async () => {
     const record = await store.group(groupId);
-    if (record?.latest) await keys.syncEpochs(state.session, record);
+    // a companion (handover.js) is keyed by a commit fetched here, with no link to wait for
+    if (record?.latest || record?.companion) await keys.syncEpochs(state.session, record);
   }).catch(() => {});
 }
 
