@@ -28,6 +28,7 @@ from server.metrics import RelayStats
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import (  # noqa: F401  (registers events)
+    administration,
     cofacilitation,
     companions,
     epochs,

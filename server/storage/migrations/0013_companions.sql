@@ -18,3 +18,7 @@ CREATE UNIQUE INDEX companions_one_notes ON companions(group_id) WHERE kind = 'n
 CREATE UNIQUE INDEX companions_one_open_ask ON companions(group_id, asker_id)
     WHERE kind = 'ask' AND closed_at IS NULL;
 CREATE INDEX companions_group ON companions(group_id);
+
+-- Administrators (docs/protocol.md §6.11): facilitator accounts the operator made administrators
+-- with `hearth facilitator administrator NAME`; they invite and remove facilitators of any group.
+ALTER TABLE facilitators ADD COLUMN administrator INTEGER NOT NULL DEFAULT 0;

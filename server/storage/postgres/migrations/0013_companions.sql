@@ -13,3 +13,6 @@ CREATE UNIQUE INDEX companions_one_notes ON companions(group_id) WHERE kind = 'n
 CREATE UNIQUE INDEX companions_one_open_ask ON companions(group_id, asker_id)
     WHERE kind = 'ask' AND closed_at IS NULL;
 CREATE INDEX companions_group ON companions(group_id);
+
+-- Administrators (../../migrations/0013_companions.sql).
+ALTER TABLE facilitators ADD COLUMN administrator BIGINT NOT NULL DEFAULT 0;
