@@ -3,7 +3,7 @@
 // moderation queue (queue.js), one report and its decisions (reportview.js), the audit log (audit.js);
 // each group's live conversation (workspace.js) and acting on a message (messageactions.js);
 // on-device crisis triage (triage.js), what needs the facilitator (attention.js) and alerts (alerts.js);
-// hand-over notes and members' private requests (handover.js).
+// hand-over notes and members' private requests (handover.js); an administrator's panel (administration.js).
 
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
@@ -25,6 +25,7 @@ import * as triage from "./triage.js";
 import * as alerts from "./alerts.js";
 import * as attention from "./attention.js";
 import * as handover from "./handover.js";
+import * as administration from "./administration.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login", username: null };
 
@@ -115,6 +116,7 @@ async function boot() {
     },
   });
   alerts.init();
+  administration.init({ session: () => state.session, confirm: confirmAction });
   handover.init({
     session: () => state.session,
     groups: () => state.groups,
@@ -330,6 +332,7 @@ async function refreshGroups() {
   attention.render();
   await workspace.catchUp([...state.groups.keys()]); // what arrived while this console was offline
   handover.sync(listing).catch(() => {}); // companions follow in the background
+  await administration.load();
   if (state.current) await refreshGroup();
   else if (state.view === "queue") await queue.load().catch(() => {});
 }
