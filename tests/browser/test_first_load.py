@@ -19,10 +19,12 @@ from tests.conftest import RunningServer
 # 10.7 kB, crypto.js 7.8 kB) and ~16 kB of headers (~0.7 kB of security headers on each response
 # over HTTP/1.1; HTTP/2's HPACK sends them once). Content notes (contentnotes.js), sessions
 # (sessions.js), the newcomer hold (held.js) and the hybrid suite's code in crypto.js took it to
-# 91.6 kB, and the hybrid suite (crypto.js) to 94.6 kB. The code alone is past 50 kB:
+# 91.6 kB, and the hybrid suite (crypto.js) to 94.6 kB; "ask a facilitator privately"
+# (askfacilitator.js, companion.js: a dynamic import would be preloaded all the same) to 99.1 kB.
+# The code alone is past 50 kB:
 # reaching it needs minified files (a build step) or fewer, larger ones. This bound keeps it from
 # growing further.
-FIRST_VISIT_LIMIT = 96_000
+FIRST_VISIT_LIMIT = 100_000
 VERSIONED = re.compile(r"\.[0-9a-f]{12}\.(js|css)$")
 
 

@@ -169,7 +169,9 @@ def test_notes_and_private_requests_reach_the_facilitators_only(pages: Pages) ->
         assert str(after) not in held["epochs"]
     expect(bob.locator("body")).not_to_contain_text(LATER_NOTE)
 
-    # Nothing anyone wrote left a page in the clear, nor reached the database.
+    # Nothing anyone wrote left a page in the clear, nor reached the database (the pages did
+    # send it, sealed: alice's note and reply, ana's request).
+    assert sum('"msg.send"' in frame for frame in frames.sent) >= 4
     for text in (NOTE, CRISIS, REPLY, LATER_NOTE):
         assert not any(text in frame for frame in frames.sent), text
         for path in pages.server.directory.glob("hearth.sqlite3*"):
