@@ -75,9 +75,6 @@ export const handlers = {
   "companions.changed": () => refresh(),
 };
 
-/** Is this (a companion's) id shown by this module rather than as a group? */
-export const owns = (groupId) => [...listed.values()].some((list) => list.some((c) => c.companion_id === groupId));
-
 let refreshTimer = null;
 
 /**
