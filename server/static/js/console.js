@@ -228,7 +228,7 @@ async function logout(event) {
   triage.forget();
   attention.forgetGroups();
   await api("POST", "/api/facilitator/logout").catch(() => {});
-  if (wipe) await store.forgetGroups(ids);
+  if (wipe) await store.forgetGroups([...ids, ...(await handover.companionsOf(ids))]); // notes and requests too
   state.groups = new Map();
   state.current = null;
   $("#connection").textContent = wipe ? "Logged out; this browser's keys for your groups were removed" : "Logged out";

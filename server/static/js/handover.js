@@ -90,6 +90,11 @@ export async function keysChanged(groupId) {
   if (current && groupId === askChat.companionId && !$("#ask-view").hidden) await askChat.show(current, askChat.companionId).catch(() => {});
 }
 
+/** The ids of this browser's companion records of `groupIds` (removed with them at logout). */
+export async function companionsOf(groupIds) {
+  return (await store.groups()).filter((r) => r.companion && groupIds.includes(r.companion.of)).map((r) => r.id);
+}
+
 /** A live message of a companion. */
 export async function receive(data) {
   await notesChat.receive(data);
