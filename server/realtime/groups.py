@@ -220,6 +220,7 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
         schedule=_schedule(payload.schedule, group.schedule),
     )
     await hub.groups.update_group(group_id, settings, hub.clock())
+    await hub.companions.follow_retention(group_id, settings.retention_days)  # §6.10
     await hub.changed({"t": "reload", "g": group_id.hex()})
     state = await hub.group_state(group_id)
     view = group_view(state.group)

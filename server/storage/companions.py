@@ -252,3 +252,15 @@ class CompanionStore:
             return cursor.rowcount == 1
 
         return await self._db.write(job)
+
+    async def follow_retention(self, group_id: bytes, retention_days: int) -> None:
+        """A group's companions keep what is written for as long as the group does."""
+
+        async def job(conn: aiosqlite.Connection) -> None:
+            await conn.execute(
+                "UPDATE groups SET retention_days = ? WHERE group_id IN "
+                "(SELECT companion_id FROM companions WHERE group_id = ?)",
+                (retention_days, group_id),
+            )
+
+        await self._db.write(job)

@@ -155,6 +155,11 @@ async def test_notes_reach_the_facilitators_and_never_a_member(
         for c in (await bob.call("companions.list", {"group_id": b64encode(group)}))["companions"]
     ]
     assert kinds == ["notes"]
+    # The notes are kept as long as the group's messages: they follow its retention.
+    await alice.call("group.update", {"group_id": b64encode(group), "retention_days": 9})
+    with closing(sqlite3.connect(hearth_server.database, timeout=10)) as conn:
+        kept = conn.execute("SELECT retention_days FROM groups WHERE group_id = ?", (notes,))
+        assert kept.fetchone() == (9,)
     # The database holds no word of the note.
     with closing(sqlite3.connect(hearth_server.database, timeout=10)) as conn:
         conn.execute("PRAGMA wal_checkpoint(FULL)")
