@@ -40,6 +40,7 @@ from server.config import (
 from server.crisis_setup import TerminalAnswers, ask_crisis_resources
 from server.passwords import PasswordChecker, PasswordPolicyError, check_password_length
 from server.session_notices import announce_sessions_ended
+from server.storage.administrators import AdministratorStore
 from server.storage.cofacilitators import CoFacilitatorStore
 from server.storage.database import Database
 from server.storage.facilitators import (
@@ -168,6 +169,16 @@ def build_parser() -> argparse.ArgumentParser:
     grant.add_argument("name", metavar="NAME")
     grant.add_argument("group", metavar="GROUP_ID", help="the group's id (base64url)")
     grant.set_defaults(command=cmd_facilitator_grant)
+
+    administrator = accounts.add_parser(
+        "administrator",
+        parents=[with_config],
+        help="make a facilitator an administrator, who invites and removes the facilitators of "
+        "any group (or, with --revoke, no longer one)",
+    )
+    administrator.add_argument("name", metavar="NAME")
+    administrator.add_argument("--revoke", action="store_true", help="no longer an administrator")
+    administrator.set_defaults(command=cmd_facilitator_administrator)
 
     migrate_ = commands.add_parser(
         "migrate", parents=[with_config], help="bring the database schema up to date"
@@ -365,6 +376,16 @@ def cmd_facilitator_grant(args: argparse.Namespace) -> None:
         f"invited {name!r} to facilitate the group: they accept it in their console, and a "
         "facilitator of the group admits them"
     )
+
+
+def cmd_facilitator_administrator(args: argparse.Namespace) -> None:
+    """The operator makes the first administrator (docs/protocol.md §6.11)."""
+    config = load_config(args.config)
+    name = _username(args.name)
+    found = _run_with_database(config, lambda db: AdministratorStore(db).set(name, not args.revoke))
+    if not found:
+        raise CommandError(f"no facilitator is named {name!r}")
+    print(f"{name!r} is {'no longer ' if args.revoke else ''}an administrator")
 
 
 def _announce_sessions_ended(config: Config) -> None:

@@ -28,6 +28,7 @@ class Code(StrEnum):
     NOT_MEMBER = "not_member"
     INVITE_INVALID = "invite_invalid"
     ALREADY_MEMBER = "already_member"
+    ALREADY_EXISTS = "already_exists"
     LAST_FACILITATOR = "last_facilitator"
     MEMBER_ID_TAKEN = "member_id_taken"
     GROUP_FULL = "group_full"

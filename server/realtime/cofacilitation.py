@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from crypto.encoding import b64encode
 from server.errors import Code, HearthError
 from server.realtime import schemas
+from server.realtime.administration import require_manager
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.views import group_view, member_view
@@ -80,7 +81,7 @@ async def end_facilitation(hub: Hub, group_id: bytes, member: MemberRow) -> None
 @event("facilitators.list", schemas.GroupRef)
 async def list_facilitators(hub: Hub, connection: Connection, payload: schemas.GroupRef) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    await hub.require_facilitator(connection, group_id)
+    await require_manager(hub, connection, group_id)  # its facilitators, or an administrator
     on_duty = hub.on_duty(group_id)
     return {
         "facilitators": [
@@ -95,7 +96,7 @@ async def add_facilitator(
     hub: Hub, connection: Connection, payload: schemas.FacilitatorRef
 ) -> Reply:
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    await hub.require_facilitator(connection, group_id)
+    await require_manager(hub, connection, group_id)  # its facilitators, or an administrator
     assert connection.facilitator is not None  # require_facilitator checked it
     account = await hub.facilitator_accounts.get_by_username(payload.username)
     if account is None or account.disabled:
@@ -126,7 +127,7 @@ async def remove_facilitator(
     An admitted facilitator is removed like any member (``member.remove``, with the signed
     removal every member checks)."""
     group_id = decode_b64(payload.group_id, "group_id", 16)
-    await hub.require_facilitator(connection, group_id)
+    await require_manager(hub, connection, group_id)  # its facilitators, or an administrator
     assert connection.facilitator is not None
     found = next(
         (

@@ -26,6 +26,7 @@ from server.realtime.cofacilitation import (
     end_facilitation,
     facilitators_changed,
 )
+from server.realtime.companions import companion_view
 from server.realtime.events import Reply, event
 from server.realtime.posting import posting_open
 from server.realtime.state import Connection
@@ -112,6 +113,8 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
         }
         invitations = await hub.cofacilitators.invitations_of(facilitator.facilitator_id)
     listed = []
+    # a companion (facilitators' notes, a private request; §6.10) says whose it is
+    companions = await hub.companions.of_groups(sorted(memberships.keys() | managed))
     for group_id in sorted(memberships.keys() | managed):
         state = await hub.group_state(group_id)
         member = memberships.get(group_id)
@@ -125,6 +128,9 @@ async def list_groups(hub: Hub, connection: Connection, _: schemas.Empty) -> Rep
                 "facilitator": group_id in managed,
                 "rotation_needed": state.rotation_needed,
                 "posting_open": posting_open(hub, state.group),
+                "companion": (
+                    companion_view(companions[group_id]) if group_id in companions else None
+                ),
             }
         )
     return {
@@ -215,6 +221,7 @@ async def update_group(hub: Hub, connection: Connection, payload: schemas.GroupU
         schedule=_schedule(payload.schedule, group.schedule),
     )
     await hub.groups.update_group(group_id, settings, hub.clock())
+    await hub.companions.follow_retention(group_id, settings.retention_days)  # §6.10
     await hub.changed({"t": "reload", "g": group_id.hex()})
     state = await hub.group_state(group_id)
     view = group_view(state.group)

@@ -28,7 +28,9 @@ from server.metrics import RelayStats
 from server.origins import OriginGate
 from server.ratelimit import AccountBuckets, Limits, Rule
 from server.realtime import (  # noqa: F401  (registers events)
+    administration,
     cofacilitation,
+    companions,
     devicelinks,
     epochs,
     groups,
@@ -59,6 +61,7 @@ from server.realtime.wire import account_room, decode_b64, facilitator_room, gro
 from server.storage.audit import AuditStore
 from server.storage.authorisations import AuthorisationStore
 from server.storage.cofacilitators import CoFacilitatorStore
+from server.storage.companions import CompanionStore
 from server.storage.facilitators import FacilitatorStore
 from server.storage.groups import AccountStore, GroupStore
 from server.storage.holds import HoldStore
@@ -101,6 +104,7 @@ class Hub:
         self.groups = groups_store
         self.authorisations = AuthorisationStore(groups_store.database)
         self.cofacilitators = CoFacilitatorStore(groups_store.database)
+        self.companions = CompanionStore(groups_store.database)
         self.facilitator_accounts = FacilitatorStore(groups_store.database)
         self.messages = messages_store
         self.holds = HoldStore(groups_store.database)
@@ -469,6 +473,7 @@ class Hub:
         await cofacilitation.end_facilitation(self, member.group_id, member)
         await self.cut_off(member, state)
         await self.announce_rotation(member.group_id, "membership")
+        await companions.end_companion_memberships(self, member)
 
     async def ban(self, account_pk: bytes, membership: tuple[bytes, bytes] | None = None) -> None:
         """Ban server-wide: every membership ends, every connection of the account closes, and

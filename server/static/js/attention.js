@@ -1,5 +1,6 @@
 // "Needs you": what waits for this facilitator across their groups, urgent first: crisis flags
-// raised on this device (triage.js), urgent reports, join requests, other open reports. It keeps
+// raised on this device (triage.js), urgent reports, members' private requests (handover.js), join
+// requests, other open reports. It keeps
 // the tab title's count (alerts.js) in step.
 
 import { $, el } from "./ui.js";
@@ -10,7 +11,8 @@ const joins = new Map(); // group id -> Map(member_id -> pseudonym), people wait
 
 /**
  * `context`: {groupName(id), flags() (triage.list), reports() (open reports), nameOf(groupId,
- * memberId), openFlag(flag), seenFlag(flag), openReport(report), openGroup(id)}.
+ * memberId), openFlag(flag), seenFlag(flag), openReport(report), openGroup(id), requests() (members'
+ * private requests waiting for this facilitator, as items: handover.js)}.
  */
 export function init(context) {
   ctx = context;
@@ -79,7 +81,8 @@ export function render() {
   const urgentReports = reports.filter((r) => r.priority === "urgent");
   const otherReports = reports.filter((r) => r.priority !== "urgent");
   const waiting = [...joins].flatMap(([groupId, map]) => [...map].map(([memberId, name]) => joinItem(groupId, memberId, name)));
-  const items = [...flags.map(flagItem), ...urgentReports.map(reportItem), ...waiting, ...otherReports.map(reportItem)];
+  const requests = ctx.requests ? ctx.requests() : [];
+  const items = [...flags.map(flagItem), ...urgentReports.map(reportItem), ...requests, ...waiting, ...otherReports.map(reportItem)];
   $("#attention-items").replaceChildren(...items);
   $("#no-attention").hidden = items.length > 0;
   alerts.count(items.length, flags.length + urgentReports.length);

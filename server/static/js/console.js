@@ -2,7 +2,8 @@
 // invite links, join requests, members and removals, and the epoch rotations that follow; the
 // moderation queue (queue.js), one report and its decisions (reportview.js), the audit log (audit.js);
 // each group's live conversation (workspace.js) and acting on a message (messageactions.js);
-// on-device crisis triage (triage.js), what needs the facilitator (attention.js) and alerts (alerts.js).
+// on-device crisis triage (triage.js), what needs the facilitator (attention.js) and alerts (alerts.js);
+// hand-over notes and members' private requests (handover.js); an administrator's panel (administration.js).
 
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
@@ -24,8 +25,10 @@ import * as messageActions from "./messageactions.js";
 import * as triage from "./triage.js";
 import * as alerts from "./alerts.js";
 import * as attention from "./attention.js";
+import * as handover from "./handover.js";
+import * as administration from "./administration.js";
 
-const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login" };
+const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login", username: null };
 
 function go(view) {
   state.view = view;
@@ -57,6 +60,7 @@ async function boot() {
   $("#back").addEventListener("click", () => {
     state.current = null;
     workspace.close();
+    handover.close();
     go("desk");
   });
   $("#open-queue").addEventListener("click", () => openQueue());
@@ -113,7 +117,21 @@ async function boot() {
     },
   });
   alerts.init();
+  administration.init({ session: () => state.session, confirm: confirmAction });
+  handover.init({
+    session: () => state.session,
+    groups: () => state.groups,
+    username: () => state.username,
+    syncKeys: syncGroupKeys,
+    rotateNow,
+    nameOf,
+    confirm: confirmAction,
+    openGroup,
+    raise: (text) => alerts.raise(text),
+    changed: () => attention.render(),
+  });
   attention.init({
+    requests: handover.attentionItems,
     groupName,
     nameOf,
     flags: triage.list,
@@ -211,7 +229,7 @@ async function logout(event) {
   triage.forget();
   attention.forgetGroups();
   await api("POST", "/api/facilitator/logout").catch(() => {});
-  if (wipe) await store.forgetGroups(ids);
+  if (wipe) await store.forgetGroups([...ids, ...(await handover.companionsOf(ids))]); // notes and requests too
   state.groups = new Map();
   state.current = null;
   $("#connection").textContent = wipe ? "Logged out; this browser's keys for your groups were removed" : "Logged out";
@@ -245,10 +263,11 @@ const handlers = {
   },
   // Messages of the groups this person facilitates (the same account may be a plain member of
   // others, whose messages stay on the member page).
-  msg: (data) => state.groups.has(data.group_id) && workspace.receive(data),
+  ...handover.handlers,
+  msg: (data) => (state.groups.has(data.group_id) ? workspace.receive(data) : handover.receive(data)),
   "msg.batch": async (data) => {
-    if (!state.groups.has(data.group_id)) return;
-    for (const message of data.messages) await workspace.receive({ group_id: data.group_id, ...message });
+    const to = state.groups.has(data.group_id) ? workspace : handover;
+    for (const message of data.messages) await to.receive({ group_id: data.group_id, ...message });
   },
   "msg.deleted": (data) => workspace.deleted(data),
   "rotation.needed": (data) => rotateSoon(data.group_id, data.reason !== "membership"),
@@ -260,6 +279,7 @@ const handlers = {
       if (record.unopened) await keys.recover(state.session, record);
     }).catch(() => {});
     await workspace.keysChanged(data.group_id);
+    await handover.keysChanged(data.group_id);
     if (state.current === data.group_id) refreshGroup();
   },
   membership: () => state.current && refreshGroup(),
@@ -296,7 +316,9 @@ async function refreshGroups() {
     announce("Your session has ended. Please log in again.");
     return logout(null);
   }
-  state.groups = new Map(listing.groups.filter((g) => g.facilitator).map((g) => [g.group_id, g]));
+  state.username = listing.facilitator;
+  // companions (notes, private requests) are shown inside their group's view (handover.js)
+  state.groups = new Map(listing.groups.filter((g) => g.facilitator && !g.companion).map((g) => [g.group_id, g]));
   await cofac.showInvitations(listing.invitations || []);
   renderGroupList();
   for (const group of state.groups.values()) if (group.rotation_needed) rotateSoon(group.group_id);
@@ -310,6 +332,8 @@ async function refreshGroups() {
   }
   attention.render();
   await workspace.catchUp([...state.groups.keys()]); // what arrived while this console was offline
+  handover.sync(listing).catch(() => {}); // companions follow in the background
+  await administration.load();
   if (state.current) await refreshGroup();
   else if (state.view === "queue") await queue.load().catch(() => {});
 }
@@ -378,7 +402,7 @@ async function openGroup(groupId) {
   state.current = groupId;
   $("#invite-link").value = "";
   go("group");
-  await Promise.all([refreshGroup(), workspace.open(groupId)]);
+  await Promise.all([refreshGroup(), workspace.open(groupId), handover.open(groupId)]);
 }
 
 async function refreshGroup() {
@@ -553,7 +577,8 @@ function withGroupKeys(groupId, task) {
 function syncGroupKeys(groupId) {
   return withGroupKeys(groupId, async () => {
     const record = await store.group(groupId);
-    if (record?.latest) await keys.syncEpochs(state.session, record);
+    // a companion (handover.js) is keyed by a commit fetched here, with no link to wait for
+    if (record?.latest || record?.companion) await keys.syncEpochs(state.session, record);
   }).catch(() => {});
 }
 

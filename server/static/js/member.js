@@ -23,6 +23,7 @@ import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
+import * as askfac from "./askfacilitator.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -76,6 +77,7 @@ async function boot() {
     show: showMessage,
   });
   contentnotes.wire({ onChange: () => renderMessages() });
+  askfac.init({ session: () => state.session, records: state.records, current: () => state.current, open: openGroup, homeChanged: renderHome });
   arrivals = new Arrivals($("#arrivals"));
   try {
     state.settings = await api("GET", "/api/settings");
@@ -564,7 +566,8 @@ function label(record) {
 function renderHome() {
   const list = $("#group-list");
   const drawn = new Map([...list.children].map((item) => [item.firstElementChild?.dataset.group, item]));
-  const records = [...state.records.values()];
+  // a facilitator's hand-over notes are read in the console (a facilitator may use this page too)
+  const records = [...state.records.values()].filter((r) => r.companion?.kind !== "notes");
   records.forEach((record, index) => {
     const next = sessions.describeNext(record.info?.schedule, state.settings.time_zone || "UTC");
     const content = [
@@ -679,6 +682,13 @@ function renderChatState() {
   }
   delete $("#chat-note").dataset.untrusted;
   $("#trust-unanchored").hidden = true;
+  $("#ask-facilitator").hidden = !askfac.offered(record);
+  const doubt = askfac.untrusted(record); // a private request holding someone it should not
+  if (doubt) {
+    $("#chat-note").textContent = doubt;
+    $("#compose").hidden = true;
+    return;
+  }
   if (record.unverified && !record.trustUnanchored && !record.latest) {
     // docs/protocol.md §6.7: a link without an anchor proves no group; never keyed unasked.
     $("#chat-note").textContent =
@@ -1027,6 +1037,7 @@ async function compose() {
   }
   if (await containsCrisisLanguage(text)) {
     const answer = await ask($("#crisis-check"));
+    if (answer === "ask") return askfac.ask(state.current, text); // privately, to the facilitators
     if (answer === "support") $("#crisis").showModal();
     else area.focus();
     if (answer !== "send") return;

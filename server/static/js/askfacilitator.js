@@ -1,0 +1,74 @@
+// "Ask a facilitator" privately, on the member page (docs/protocol.md §6.10): from the crisis check
+// and from the chat, a member opens a private end-to-end encrypted conversation with the group's
+// facilitators. It is a companion group of the member and the facilitators as this device verified
+// them (companion.js), keyed by a commit this device makes; the page then shows it like a group,
+// and refuses to show or send in it while its roster holds anyone else.
+
+import * as keys from "./groupkeys.js";
+import * as companion from "./companion.js";
+import { $, announce } from "./ui.js";
+
+const TEXT = {
+  button: "Ask a facilitator privately",
+  opening: "Opening a private conversation with the facilitators of {group}…",
+  opened: "Only you and the facilitators of {group} can read this conversation.",
+  noKeys: "You can ask privately once this device holds the group's keys.",
+  failed: "Could not open a private conversation: {error}",
+  untrusted:
+    "Not shown: this private conversation holds someone who is not one of the group's facilitators as this device verified them, or a change is still being made. Nothing is sent until its keys are rotated.",
+};
+const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+
+let ctx = null;
+
+/**
+ * `context`: {session(), records (group id -> record), current(), open(id) (show a group),
+ * homeChanged() (redraw the list of groups)}.
+ */
+export function init(context) {
+  ctx = context;
+  $("#ask-facilitator").textContent = t("button");
+  $("#ask-facilitator").addEventListener("click", () => ask(ctx.current()));
+}
+
+/** Whether the chat of `record` offers to ask privately: a group, not a companion of one. */
+export function offered(record) {
+  return Boolean(record && !record.companion && record.latest);
+}
+
+/** Why a companion cannot be shown (null: it can, or it is no companion). */
+export function untrusted(record) {
+  if (!record?.companion) return null;
+  return companion.trusted(ctx.records.get(record.companion.of), record) ? null : t("untrusted");
+}
+
+function openRequestOf(groupId) {
+  return [...ctx.records.values()].find((r) => r.companion?.of === groupId && r.companion.kind === "ask" && !r.info?.companion?.closed && r.state !== "removed");
+}
+
+/** Open (or go back to) this member's private conversation with the facilitators of `groupId`. */
+export async function ask(groupId, draft = "") {
+  const parent = ctx.records.get(groupId);
+  if (!parent || parent.companion) return;
+  const name = parent.info?.name || "";
+  if (!parent.latest) return announce(t("noKeys"));
+  let record = openRequestOf(groupId);
+  if (!record) {
+    announce(t("opening", { group: name }));
+    try {
+      const session = ctx.session();
+      await keys.syncEpochs(session, parent).catch(() => {});
+      record = await companion.create(session, parent, "ask");
+      ctx.records.set(record.id, record);
+      await companion.admitFacilitators(session, parent, record);
+      await keys.rotate(session, record);
+    } catch (error) {
+      announce(t("failed", { error: error.message }));
+      if (!record) return;
+    }
+  }
+  ctx.homeChanged();
+  await ctx.open(record.id);
+  if (draft) $("#compose-text").value = draft; // the words the crisis check stopped, not sent yet
+  announce(t("opened", { group: name }));
+}

@@ -1,0 +1,150 @@
+// One companion group's conversation in the console (hand-over notes, a private request): read and
+// written in this browser with the group's member keys, shown only while the companion's verified
+// roster passes companion.trusted, each item with who wrote it (the signed sender's name in the
+// group) and when.
+
+import * as hc from "./crypto.js";
+import * as store from "./keystore.js";
+import * as keys from "./groupkeys.js";
+import * as companion from "./companion.js";
+import { el, formatTime } from "./ui.js";
+
+const TEXT = {
+  you: "You",
+  someone: "A former facilitator",
+  untrusted: "Not shown: the keys of this conversation hold someone who is not one of this group's facilitators as this browser verified them, or a change is still being made. It shows again once the keys are rotated.",
+  noKeys: "This browser holds no keys for this group yet.",
+  failed: "Not sent: {error}",
+  sending: "Sending…",
+  newItem: "New from {name}.",
+};
+const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+
+export class CompanionChat {
+  /**
+   * `nodes`: {list, live, state, form, text}; `context`: {session(), syncKeys(groupId) (one change
+   * to a record at a time), nameOf(parentId, memberId b64), empty (text when nothing is there)}.
+   */
+  constructor(nodes, context) {
+    this.nodes = nodes;
+    this.ctx = context;
+    this.companionId = null;
+    this.parentId = null;
+    this.items = new Map();
+    nodes.form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.post();
+    });
+  }
+
+  async records() {
+    await this.ctx.syncKeys(this.parentId);
+    await this.ctx.syncKeys(this.companionId);
+    return [await store.group(this.parentId), await store.group(this.companionId)];
+  }
+
+  /** Show a companion of `parentId` (null: none yet). */
+  async show(parentId, companionId) {
+    this.parentId = parentId;
+    this.companionId = companionId;
+    this.items = new Map();
+    this.nodes.list.replaceChildren();
+    if (!companionId) return this.state(this.ctx.empty, false);
+    const [parent, record] = await this.records();
+    if (!record?.latest) return this.state(t("noKeys"), false);
+    if (!companion.trusted(parent, record)) return this.state(t("untrusted"), false);
+    this.state("", true);
+    const reply = await this.ctx.session().call("history.get", { group_id: companionId, limit: 100 });
+    await this.ingest(record, reply.messages);
+    this.render();
+  }
+
+  state(text, usable) {
+    this.nodes.state.textContent = text;
+    this.nodes.state.hidden = !text;
+    this.nodes.form.hidden = !usable;
+  }
+
+  async ingest(record, views) {
+    const added = [];
+    for (const view of views) {
+      let item = await keys.open(record, view);
+      if (!item && !record.epochs[view.epoch]) {
+        await this.ctx.syncKeys(record.id);
+        const fresh = await store.group(record.id);
+        item = fresh ? await keys.open(fresh, view) : null;
+      }
+      if (!item || this.items.get(item.msgId)?.seq) continue; // never show what does not verify
+      const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
+      const entry = { ...item, mine };
+      this.items.set(item.msgId, entry);
+      added.push(entry);
+    }
+    return added;
+  }
+
+  /** A live message of the shown companion. */
+  async receive(data) {
+    if (data.group_id !== this.companionId) return;
+    const [parent, record] = [await store.group(this.parentId), await store.group(this.companionId)];
+    if (!record?.latest || !companion.trusted(parent, record)) return;
+    const added = await this.ingest(record, [data]);
+    this.render();
+    const last = added.filter((m) => !m.mine).at(-1);
+    if (last) this.nodes.live.textContent = t("newItem", { name: this.author(last) });
+  }
+
+  author(item) {
+    if (item.mine) return t("you");
+    return (item.senderId && this.ctx.nameOf(this.parentId, item.senderId)) || t("someone");
+  }
+
+  render() {
+    const items = [...this.items.values()].sort((a, b) => (a.seq || Infinity) - (b.seq || Infinity));
+    this.nodes.list.replaceChildren(
+      ...items.map((m) =>
+        el(
+          "li",
+          { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status || "sent" },
+          el("div", { class: "meta" }, el("span", { class: "who", text: this.author(m) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
+          el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? "" : m.text }),
+          m.status === "sending" ? el("p", { class: "state", text: t("sending") }) : null,
+          m.status === "failed" ? el("p", { class: "state failed", text: t("failed", { error: m.error }) }) : null,
+        ),
+      ),
+    );
+    if (!items.length && this.ctx.emptyList) this.nodes.list.append(el("li", { class: "note", text: this.ctx.emptyList }));
+  }
+
+  async post() {
+    const area = this.nodes.text;
+    const text = area.value.trim();
+    const id = this.companionId;
+    if (!id || !text) return;
+    let [parent, record] = await this.records();
+    if (!record?.latest || !companion.trusted(parent, record)) return this.state(t("untrusted"), false);
+    area.value = "";
+    const msgId = hc.b64encode(hc.randomBytes(16));
+    const item = { msgId, text, mine: true, status: "sending", senderId: hc.b64encode(record.member.memberId), serverTs: Date.now() };
+    this.items.set(msgId, item);
+    this.render();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const envelope = await keys.seal(record, text, hc.b64decode(msgId));
+        const ack = await this.ctx.session().call("msg.send", { group_id: id, envelope: hc.b64encode(envelope) });
+        Object.assign(item, { seq: ack.seq, serverTs: ack.server_ts, status: "sent" });
+        break;
+      } catch (error) {
+        if (["wrong_epoch", "rotation_required"].includes(error.code) && attempt < 4) {
+          await new Promise((resolve) => setTimeout(resolve, 300 * (attempt + 1)));
+          [parent, record] = await this.records();
+          continue;
+        }
+        Object.assign(item, { status: "failed", error: error.message });
+        area.value = area.value || text; // nothing lost: the words are back in the box
+        break;
+      }
+    }
+    if (this.companionId === id) this.render();
+  }
+}

@@ -1,0 +1,273 @@
+// The console's companion groups (docs/protocol.md §6.10): each group's hand-over notes, which only
+// its facilitators can read, and members' private requests, with who handles each ("I'll take
+// this"). This module keeps them in step with the group's facilitators: the first facilitator
+// console that opens a group without notes makes them, and any facilitator console admits into
+// the notes (and open requests) a facilitator of the group missing there, then rotates. A
+// facilitator's removal from the group ends their place in its companions on the server at once;
+// the companion's next commit, made here, leaves them out.
+
+import * as hc from "./crypto.js";
+import * as store from "./keystore.js";
+import * as companion from "./companion.js";
+import { CompanionChat } from "./companionchat.js";
+import { $, el, announce } from "./ui.js";
+
+const TEXT = {
+  noNotes: "No notes yet: they are being set up for this group's facilitators.",
+  emptyNotes: "No hand-over notes yet.",
+  emptyRequest: "Nothing written yet.",
+  request: "{name} asks privately in {group}",
+  handledBy: "{who} is handling this",
+  handledByYou: "You are handling this",
+  unclaimed: "Nobody is handling this yet",
+  closed: "closed",
+  take: "I'll take this",
+  takeLabel: "I'll take this: {name}'s private request in {group}",
+  release: "Release",
+  releaseLabel: "Release {name}'s private request",
+  open: "Open",
+  openLabel: "Open {name}'s private request in {group}",
+  close: "Close request",
+  closeLabel: "Close request from {name}",
+  closeConfirm: "Close {name}'s private request? It leaves the open requests; what was written stays for the group's retention.",
+  askedNow: "{name} asks the facilitators of {group} privately.",
+  alert: "Private request in {group}",
+  attention: "{name} asks privately in {group} ({state})",
+  viewTitle: "Private request from {name}",
+  someone: "A member",
+  failed: "Could not do this: {error}",
+};
+const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+
+let ctx = null;
+let notesChat = null;
+let askChat = null;
+const listed = new Map(); // parent group id -> companions.list of it
+let current = null; // the parent group shown
+let syncing = Promise.resolve();
+
+/**
+ * `context`: {session(), groups() (the facilitated groups, id -> group), username(), current(),
+ * syncKeys(id), rotateNow(id), nameOf(parentId, memberId), confirm(text, yes), openGroup(id),
+ * raise(text) (alerts.js), changed() (the attention list and counts to draw again)}.
+ */
+export function init(context) {
+  ctx = context;
+  const shared = { session: () => ctx.session(), syncKeys: (id) => ctx.syncKeys(id), nameOf: (p, m) => ctx.nameOf(p, m) };
+  notesChat = new CompanionChat(
+    { list: $("#notes-list"), live: $("#notes-live"), state: $("#notes-state"), form: $("#notes-form"), text: $("#notes-text") },
+    { ...shared, empty: t("noNotes"), emptyList: t("emptyNotes") },
+  );
+  askChat = new CompanionChat(
+    { list: $("#ask-messages"), live: $("#ask-live"), state: $("#ask-state"), form: $("#ask-form"), text: $("#ask-text") },
+    { ...shared, empty: "", emptyList: t("emptyRequest") },
+  );
+}
+
+export const handlers = {
+  "ask.opened": async (data) => {
+    const group = ctx.groups().get(data.group_id)?.name || "";
+    ctx.raise(t("alert", { group }));
+    await refresh();
+    const asked = (listed.get(data.group_id) || []).find((c) => c.companion_id === data.companion_id);
+    announce(t("askedNow", { name: asked?.asker || t("someone"), group }));
+  },
+  "companions.changed": () => refresh(),
+};
+
+let refreshTimer = null;
+
+/**
+ * A commit arrived for `groupId`: a group's new epoch may have admitted or removed a facilitator
+ * (bring its companions in step, soon and once), and a shown companion may be readable now.
+ */
+export async function keysChanged(groupId) {
+  if (ctx.groups().has(groupId)) {
+    clearTimeout(refreshTimer);
+    refreshTimer = setTimeout(() => refresh().catch(() => {}), 200);
+  }
+  if (current && (groupId === notesChat.companionId || groupId === current)) await notesChat.show(current, notesChat.companionId).catch(() => {});
+  if (current && groupId === askChat.companionId && !$("#ask-view").hidden) await askChat.show(current, askChat.companionId).catch(() => {});
+}
+
+/** The ids of this browser's companion records of `groupIds` (removed with them at logout). */
+export async function companionsOf(groupIds) {
+  return (await store.groups()).filter((r) => r.companion && groupIds.includes(r.companion.of)).map((r) => r.id);
+}
+
+/** A live message of a companion. */
+export async function receive(data) {
+  await notesChat.receive(data);
+  await askChat.receive(data);
+}
+
+/** After groups.list: bring every companion of the facilitator's groups in step (one at a time). */
+export function sync(listing) {
+  syncing = syncing.catch(() => {}).then(() => syncNow(listing));
+  return syncing;
+}
+
+async function syncNow(listing) {
+  const session = ctx.session();
+  const companions = listing.groups.filter((g) => g.companion).map((g) => g.companion);
+  for (const c of companions) {
+    if (!ctx.groups().has(c.group_id)) continue;
+    const record = await companion.recordFor(c);
+    if (!record) continue;
+    await ctx.syncKeys(c.companion_id);
+    if (c.closed) continue;
+    await ctx.syncKeys(c.group_id);
+    const parent = await store.group(c.group_id);
+    const fresh = await store.group(c.companion_id);
+    if (!fresh?.latest) continue;
+    if ((await companion.admitFacilitators(session, parent, fresh).catch(() => 0)) > 0) await ctx.rotateNow(c.companion_id);
+  }
+  await loadLists();
+}
+
+async function loadLists() {
+  for (const [id] of ctx.groups()) {
+    try {
+      listed.set(id, (await ctx.session().call("companions.list", { group_id: id })).companions);
+    } catch {
+      listed.delete(id);
+    }
+  }
+  ctx.changed();
+  if (!current) return;
+  const notes = (listed.get(current) || []).find((c) => c.kind === "notes");
+  if (notes && notes.companion_id !== notesChat.companionId) await notesChat.show(current, notes.companion_id).catch(() => {});
+  await renderRequests(current);
+}
+
+/** Something changed on the server: list the groups and companions again. */
+export async function refresh() {
+  const listing = await ctx.session().call("groups.list");
+  await sync(listing);
+}
+
+/**
+ * A group without notes gets them when one of its facilitators first opens it here: epoch 1 holds
+ * this facilitator, who admits the group's other facilitators and rotates.
+ */
+async function makeNotes(parentId) {
+  const parent = await store.group(parentId);
+  if (!parent?.group || !parent.group.facilitators.includes(hc.hex(parent.member.memberId))) return;
+  try {
+    const record = await companion.create(ctx.session(), parent, "notes");
+    if ((await companion.admitFacilitators(ctx.session(), parent, record)) > 0) await ctx.rotateNow(record.id);
+  } catch (error) {
+    if (error.code !== "already_exists") announce(t("failed", { error: error.message }));
+  }
+  listed.set(parentId, (await ctx.session().call("companions.list", { group_id: parentId })).companions);
+}
+
+/** The group view: its notes and its requests. */
+export async function open(parentId) {
+  current = parentId;
+  $("#ask-view").hidden = true;
+  askChat.show(parentId, null).catch(() => {});
+  if (!listed.has(parentId)) await loadLists();
+  if (!(listed.get(parentId) || []).some((c) => c.kind === "notes")) await makeNotes(parentId).catch(() => {});
+  if (current !== parentId) return;
+  const notes = (listed.get(parentId) || []).find((c) => c.kind === "notes");
+  await notesChat.show(parentId, notes?.companion_id || null).catch((error) => announce(t("failed", { error: error.message })));
+  await renderRequests(parentId);
+}
+
+export function close() {
+  current = null;
+}
+
+function requests(parentId) {
+  return (listed.get(parentId) || []).filter((c) => c.kind === "ask");
+}
+
+function handler(c) {
+  if (!c.claimed_by) return t("unclaimed");
+  return c.claimed_by === ctx.username() ? t("handledByYou") : t("handledBy", { who: c.claimed_by });
+}
+
+async function renderRequests(parentId) {
+  if (current !== parentId) return;
+  const group = ctx.groups().get(parentId)?.name || "";
+  const open = requests(parentId).filter((c) => !c.closed);
+  $("#asks-list").replaceChildren(
+    ...open.map((c) => {
+      const name = c.asker || t("someone");
+      const mine = c.claimed_by === ctx.username();
+      return el(
+        "li",
+        { "data-request": c.companion_id },
+        el("span", { text: `${t("request", { name, group })} · ` }),
+        el("span", { class: "handler", text: handler(c) }),
+        el("button", { type: "button", "aria-label": t("openLabel", { name, group }), onclick: () => showRequest(parentId, c) }, t("open")),
+        mine
+          ? el("button", { type: "button", "aria-label": t("releaseLabel", { name }), onclick: () => claim(c, false) }, t("release"))
+          : el("button", { type: "button", class: "primary", "aria-label": t("takeLabel", { name, group }), onclick: () => claim(c, true) }, t("take")),
+        el("button", { type: "button", "aria-label": t("closeLabel", { name }), onclick: () => closeRequest(c) }, t("close")),
+      );
+    }),
+  );
+  $("#no-asks").hidden = open.length > 0;
+}
+
+async function showRequest(parentId, c) {
+  $("#ask-view").hidden = false;
+  $("#ask-view-title").textContent = t("viewTitle", { name: c.asker || t("someone") });
+  await askChat.show(parentId, c.companion_id).catch((error) => announce(t("failed", { error: error.message })));
+  $("#ask-view-title").focus();
+}
+
+async function claim(c, yes) {
+  try {
+    await ctx.session().call("ask.claim", { companion_id: c.companion_id, claim: yes });
+  } catch (error) {
+    announce(t("failed", { error: error.message }));
+    return;
+  }
+  await loadLists();
+}
+
+async function closeRequest(c) {
+  if (!(await ctx.confirm(t("closeConfirm", { name: c.asker || t("someone") }), t("close")))) return;
+  try {
+    await ctx.session().call("ask.close", { companion_id: c.companion_id });
+  } catch (error) {
+    announce(t("failed", { error: error.message }));
+    return;
+  }
+  if (askChat.companionId === c.companion_id) $("#ask-view").hidden = true;
+  await loadLists();
+}
+
+/** "Needs you" items: the open requests nobody handles yet, and those this facilitator handles. */
+export function attentionItems() {
+  const items = [];
+  for (const [parentId, list] of listed) {
+    const group = ctx.groups().get(parentId)?.name || "";
+    for (const c of list.filter((r) => r.kind === "ask" && !r.closed && (!r.claimed_by || r.claimed_by === ctx.username()))) {
+      const name = c.asker || t("someone");
+      items.push(
+        el(
+          "li",
+          { "data-kind": "request", "data-group": parentId, "data-request": c.companion_id },
+          el("span", { class: "attention-text", text: t("attention", { name, group, state: handler(c) }) }),
+          el(
+            "button",
+            {
+              type: "button",
+              "aria-label": t("openLabel", { name, group }),
+              onclick: async () => {
+                await ctx.openGroup(parentId);
+                await showRequest(parentId, c);
+              },
+            },
+            t("open"),
+          ),
+        ),
+      );
+    }
+  }
+  return items;
+}
