@@ -72,7 +72,7 @@ def _facilitator(members: Iterable[MemberRow], member_id: bytes) -> MemberRow | 
     )
 
 
-def _check_epoch(made_at: int, current_epoch: int) -> None:
+def check_admission_epoch(made_at: int, current_epoch: int) -> None:
     """An admission made at ``made_at`` is valid in the next ADMISSION_WINDOW commits only
     (§6.4); the next commit is ``current_epoch + 1``, so it must have been made at the current
     epoch or the one before. Otherwise every client would refuse the commit carrying it."""
@@ -112,7 +112,7 @@ def checked_admission(
         AUTH_ADMIT, group_id, admission.epoch, admission.role, admission.entry
     )
     _verify(admitter.sig_pk, admission.signature, message, "admission")
-    _check_epoch(admission.epoch, current_epoch)
+    check_admission_epoch(admission.epoch, current_epoch)
     return blob
 
 
@@ -163,7 +163,7 @@ def invite_admits(
     cert = admission.certificate
     if cert.max_admits == 0 or cert.not_after <= now:
         raise _refuse("this invite's key admits nobody by itself (any more): ask to join")
-    _check_epoch(admission.epoch, current_epoch)
+    check_admission_epoch(admission.epoch, current_epoch)
     return blob
 
 

@@ -22,6 +22,7 @@ from crypto.roster import RosterEntry
 from crypto.suite import AUTH_ADMIT, ROLE_FACILITATOR, SUITE
 from server.errors import Code, HearthError
 from server.realtime import companion_schemas as schemas
+from server.realtime.admissions import check_admission_epoch
 from server.realtime.events import Reply, event
 from server.realtime.state import Connection
 from server.realtime.views import group_view
@@ -183,7 +184,7 @@ async def admit_to_companion(
             "the admission must be yours, with the facilitator role, of this facilitator's keys",
         )
     message = admission_message(
-        AUTH_ADMIT, companion.companion_id, ROLE_FACILITATOR, _entry(target)
+        AUTH_ADMIT, companion.companion_id, admission.epoch, ROLE_FACILITATOR, _entry(target)
     )
     try:
         verify_signature(admitter.sig_pk, admission.signature, message)
@@ -191,6 +192,9 @@ async def admit_to_companion(
         raise HearthError(
             Code.INVALID_AUTHORISATION, "admission: the signature does not verify"
         ) from None
+    # valid only in the companion's next commits, like any admission (§6.4)
+    now = (await hub.group_state(companion.companion_id)).group.current_epoch
+    check_admission_epoch(admission.epoch, now)
     if not await hub.companions.add_facilitator(companion.companion_id, target, hub.clock()):
         raise HearthError(Code.ALREADY_MEMBER, "this facilitator is or was in it already")
     await hub.authorisations.record(companion.companion_id, member_id, "admission", blob)

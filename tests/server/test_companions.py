@@ -76,7 +76,8 @@ async def _admit(
     role: int = ROLE_FACILITATOR,
 ) -> dict[str, Any]:
     entry = await _entry(client, group, member_id)
-    admission = sign_admission(companion, client.keys[companion].member, entry, role)
+    keys = client.keys[companion]
+    admission = sign_admission(companion, keys.member, entry, role, epoch=keys.current)
     return await client.call(
         "companion.admit",
         {

@@ -65,7 +65,7 @@ export async function admitFacilitators(session, parent, record) {
   for (const entry of parent.group.roster) {
     const id = hc.hex(entry.memberId);
     if (!parent.group.facilitators.includes(id) || inside.has(id) || departed.has(id)) continue;
-    const admission = await hc.signAdmission(record.groupId, record.member, entry, hc.ROLE.FACILITATOR);
+    const admission = await hc.signAdmission(record.groupId, record.member, entry, hc.ROLE.FACILITATOR, record.group.epoch);
     try {
       await session.call("companion.admit", {
         companion_id: record.id,
