@@ -119,7 +119,8 @@ def module_imports(path: str, body: bytes, files: dict[str, bytes]) -> list[str]
     if not path.endswith(".js"):
         return []
     found = (resolve(path, m[3], files) for m in IMPORT.finditer(body.decode()))
-    return sorted({target for target in found if target is not None and target.endswith(".js")})
+    # JSON modules (the message catalogues) are versioned before the module that names them.
+    return sorted({t for t in found if t is not None and t.endswith((".js", ".json"))})
 
 
 def rewrite_imports(
@@ -189,7 +190,8 @@ def closure(entry: str, imports: dict[str, list[str]]) -> list[str]:
         if module != entry and module not in seen:
             seen[module] = None
             todo.extend(imports[module])
-    return list(seen)
+    # Only code is preloaded: of the catalogues (JSON modules), the page loads just its language's.
+    return [module for module in seen if module.endswith(".js")]
 
 
 def rewrite_page(

@@ -6,6 +6,7 @@ import * as hc from "./crypto.js";
 import * as gs from "./groupstate.js";
 import * as store from "./keystore.js";
 import { Refused } from "./session.js";
+import { t } from "./i18n.js";
 
 /** A new group record with fresh member keys (not saved yet). */
 export async function newRecord(groupIdB64, pseudonym) {
@@ -64,7 +65,7 @@ export function genesisPqKeys(record) {
 
 /** The group's protection level as the page shows it (the held, verified suite; §6.9). */
 export function protectionText(record) {
-  return gs.protection(record?.group) === "hybrid" ? "Protected against future quantum computers" : "Standard protection";
+  return gs.protection(record?.group) === "hybrid" ? t("member.protection.hybrid") : t("member.protection.standard");
 }
 
 /**
