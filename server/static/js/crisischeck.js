@@ -76,9 +76,9 @@ function fold(word, language) {
 export function normalise(text, language = "en") {
   let s = String(text).normalize("NFKC").toLowerCase().replace(/[\u2018\u2019\u02bc\u0060\u00b4]/g, "'");
   if (language === "en") for (const [pattern, replacement] of CONTRACTIONS) s = s.replace(pattern, replacement);
+  s = fold(s, language); // before splitting: a diacritic is a mark, not a letter, and splits no word
   const words = [];
-  for (const raw of s.split(/[^\p{L}\p{N}]+/u)) {
-    const word = fold(raw, language);
+  for (const word of s.split(/[^\p{L}\p{N}]+/u)) {
     if (!word) continue;
     if (language !== "en") words.push(word);
     else if (word === "more" && words.at(-1) === "any") words[words.length - 1] = "anymore";

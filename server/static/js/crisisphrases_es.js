@@ -48,6 +48,7 @@ dispararme
 envenenarme
 tirarme|lanzarme|aventarme|arrojarme .. puente|edificio|tren|balcon|azotea|ventana|vias|metro|acantilado
 cortarme las venas
+cort* las|mis venas|munecas
 cortarme .. venas|munecas|muneca
 
 # autolesiones
