@@ -228,7 +228,7 @@ def test_the_scan_finds_a_string_left_in_the_page(tmp_path: Path) -> None:
     js = tmp_path / "module.js"
     js.write_text(
         'node.textContent = "Saved.";\n'
-        'announce(`${name}: a facilitator sent you a warning.`);\n'
+        "announce(`${name}: a facilitator sent you a warning.`);\n"
         'el("button", { type: "button" }, "Load them");\n'
         'el("p", { class: "state", text: ok ? "Sending…" : t("x.y") });\n'
         'node.textContent = t("member.saved");\n'
