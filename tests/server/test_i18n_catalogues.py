@@ -71,7 +71,8 @@ def test_values_are_texts_and_plurals_have_every_form_of_their_language(locale: 
             assert set(value) == PLURALS[locale], f"{locale}: {key} plural forms"
             assert "count" in placeholders(value), f"{locale}: {key} has no {{count}}"
         for text in forms(value):
-            assert isinstance(text, str) and text.strip(), f"{locale}: {key}"
+            assert isinstance(text, str), f"{locale}: {key}"
+            assert text.strip(), f"{locale}: {key}"
 
 
 def test_every_server_error_code_has_a_text() -> None:
@@ -165,9 +166,9 @@ def js_scan(path: Path) -> list[str]:
         # data-* or CSS values; a sentence or a capitalised word is for people.
         if re.fullmatch(r"[a-z0-9_.:-]*", words):
             continue  # an event name, a code, a key, a class or a CSS value
-        if len(LETTERS.findall(words)) >= 2 or re.search(r"\b[A-Z][a-z]{2,}", words):
-            if words.strip() not in ALLOWED:
-                found.append(f"{path.name}: {literal[:80]}")
+        sentence = len(LETTERS.findall(words)) >= 2 or re.search(r"\b[A-Z][a-z]{2,}", words)
+        if sentence and words.strip() not in ALLOWED:
+            found.append(f"{path.name}: {literal[:80]}")
     return found
 
 
