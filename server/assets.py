@@ -69,6 +69,9 @@ class AssetTable:
         urls: dict[str, str] = {}
         bodies: dict[str, bytes] = {}
         imports = {path: module_imports(path, body, files) for path, body in files.items()}
+        static = {
+            path: module_imports(path, body, files, dynamic=False) for path, body in files.items()
+        }
         for group in import_order(imports):
             for path in group:
                 bodies[path] = rewrite_imports(path, files[path], urls, skip=group)
@@ -82,7 +85,7 @@ class AssetTable:
                 bodies[path] = rewrite_imports(path, bodies[path], urls)
         for path, body in files.items():
             if path.endswith(".html"):
-                bodies[path] = rewrite_page(path, body, urls, imports)
+                bodies[path] = rewrite_page(path, body, urls, static)
                 urls[path] = path
         assets = [make_asset(path, urls[path], bodies[path]) for path in files]
         return cls({a.path: a for a in assets}, {a.url: a for a in assets if a.url != a.path})
@@ -115,10 +118,18 @@ def resolve(base: str, specifier: str, files: Iterable[str]) -> str | None:
     return target if target in files else None
 
 
-def module_imports(path: str, body: bytes, files: dict[str, bytes]) -> list[str]:
+def module_imports(
+    path: str, body: bytes, files: dict[str, bytes], *, dynamic: bool = True
+) -> list[str]:
+    """What a module imports; without `dynamic`, only what it needs before it runs (not an
+    `import()` it makes later, such as another language's catalogue or phrase list)."""
     if not path.endswith(".js"):
         return []
-    found = (resolve(path, m[3], files) for m in IMPORT.finditer(body.decode()))
+    found = (
+        resolve(path, m[3], files)
+        for m in IMPORT.finditer(body.decode())
+        if dynamic or "(" not in m[1]
+    )
     # JSON modules (the message catalogues) are versioned before the module that names them.
     return sorted({t for t in found if t is not None and t.endswith((".js", ".json"))})
 
@@ -190,8 +201,7 @@ def closure(entry: str, imports: dict[str, list[str]]) -> list[str]:
         if module != entry and module not in seen:
             seen[module] = None
             todo.extend(imports[module])
-    # Only code is preloaded: of the catalogues (JSON modules), the page loads just its language's.
-    return [module for module in seen if module.endswith(".js")]
+    return list(seen)
 
 
 def rewrite_page(

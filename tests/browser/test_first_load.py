@@ -20,10 +20,13 @@ from tests.conftest import RunningServer
 # over HTTP/1.1; HTTP/2's HPACK sends them once). Content notes (contentnotes.js), sessions
 # (sessions.js), the newcomer hold (held.js) and the hybrid suite's code in crypto.js took it to
 # 91.6 kB, and the hybrid suite (crypto.js) to 94.6 kB. The code alone is past 50 kB:
-# reaching it needs minified files (a build step) or fewer, larger ones. This bound keeps it from
-# growing further.
-FIRST_VISIT_LIMIT = 96_000
-VERSIONED = re.compile(r"\.[0-9a-f]{12}\.(js|css)$")
+# reaching it needs minified files (a build step) or fewer, larger ones. The page in three
+# languages (issue 20) took it to 105.4 kB: its English catalogue (i18n/en.json, 5.0 kB of brotli,
+# the page's texts and every error code's), i18n.js (2.7 kB) and crisislocale.js (0.5 kB), with
+# their headers; another language's catalogue or phrase list is fetched only by a page in it.
+# This bound keeps it from growing further.
+FIRST_VISIT_LIMIT = 106_500
+VERSIONED = re.compile(r"\.[0-9a-f]{12}\.(js|css|json)$")
 
 
 def visit(context: Any, server: RunningServer, sockets: list[str]) -> Visit:
@@ -58,8 +61,12 @@ def test_first_visit_is_small_and_parallel_and_the_second_fetches_no_file_again(
         assert VERSIONED.search(fetch.url), fetch.url
         assert fetch.headers["cache-control"] == IMMUTABLE, fetch.url
         assert fetch.headers["content-encoding"] == "br", fetch.url
-        # named by the HTML (modulepreload): none waits until its importer has arrived
-        assert fetch.initiator == "parser", (fetch.url, fetch.initiator)
+        # named by the HTML (modulepreload): none waits until its importer has arrived, except
+        # the page's message catalogue, which i18n.js imports once it knows the language
+        if not fetch.url.endswith(".json"):
+            assert fetch.initiator == "parser", (fetch.url, fetch.initiator)
+    catalogues = [p for p in paths if p.endswith(".json")]
+    assert [re.sub(r"\.[0-9a-f]{12}", "", p) for p in catalogues] == ["/i18n/en.json"]
     # the challenge is on its way before the page even asks for its settings
     assert paths.index("/api/challenge") < paths.index("/api/settings")
 

@@ -180,7 +180,7 @@ def member_modules() -> list[Path]:
     }
     imports = {path: module_imports(path, body, files) for path, body in files.items()}
     graph = ["/js/member.js", *closure("/js/member.js", imports)]
-    return [STATIC / path.lstrip("/") for path in graph]
+    return [STATIC / path.lstrip("/") for path in graph if path.endswith(".js")]
 
 
 # Literals that reach the sinks above but are not for people, each with its reason.

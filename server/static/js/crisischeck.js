@@ -11,11 +11,14 @@
 // negation never cancels a match (see the list's rules of thumb).
 
 import { CRISIS_PHRASES } from "./crisisphrases.js";
-import { CRISIS_PHRASES_ES } from "./crisisphrases_es.js";
-import { CRISIS_PHRASES_AR } from "./crisisphrases_ar.js";
 import { locale } from "./i18n.js";
 
-export const SHIPPED = { en: CRISIS_PHRASES, es: CRISIS_PHRASES_ES, ar: CRISIS_PHRASES_AR };
+// English is always checked; another language's list is fetched only by a page in it.
+const SHIPPED = {
+  en: async () => CRISIS_PHRASES,
+  es: async () => (await import("./crisisphrases_es.js")).CRISIS_PHRASES_ES,
+  ar: async () => (await import("./crisisphrases_ar.js")).CRISIS_PHRASES_AR,
+};
 
 const GAP_WORDS = 3; // how many words ".." stands for, at most
 
@@ -171,7 +174,7 @@ class CrisisChecks {
  * write in more than one language, and a missed crisis is worse than one extra dialog.
  */
 export async function loadCrisisCheck(extraWords = [], language = locale, lists = {}) {
-  const listOf = (code) => (typeof lists[code] === "string" ? lists[code] : SHIPPED[code] ?? "");
-  const own = new CrisisCheck(listOf(language), extraWords, language);
-  return language === "en" ? own : new CrisisChecks([own, new CrisisCheck(listOf("en"), [], "en")]);
+  const listOf = async (code) => (typeof lists[code] === "string" ? lists[code] : ((await SHIPPED[code]?.()) ?? ""));
+  const own = new CrisisCheck(await listOf(language), extraWords, language);
+  return language === "en" ? own : new CrisisChecks([own, new CrisisCheck(await listOf("en"), [], "en")]);
 }
