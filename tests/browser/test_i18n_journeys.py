@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 
 from tests.browser.axe import expect_accessible
 from tests.browser.steps import Pages, member_joins, open_room, screenshot, wait_keyed
-from tests.conftest import REPO, RunningServer, free_port
+from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, REPO, RunningServer, free_port
 
 CATALOGUES = REPO / "server" / "static" / "i18n"
 LOCALES = {"en": "en-US", "es": "es-ES", "ar": "ar-EG"}
@@ -69,6 +69,25 @@ def test_the_member_page_speaks_the_browsers_language_accessibly(
     expected = {"en": "Test Crisis Line", "es": "Línea de Prueba", "ar": "خط المساعدة التجريبي"}
     expect(page.locator("#crisis-list")).to_contain_text(expected[language])
     expect_accessible(page, f"crisis resources in {language}")
+
+
+@pytest.mark.parametrize("language", list(LOCALES))
+def test_the_console_speaks_the_browsers_language_accessibly(pages: Pages, language: str) -> None:
+    console = pages.open("/console.html", locale=LOCALES[language])
+    expect(console.locator("#login-title")).to_have_text(text(language, "console.loginTitle"))
+    expect(console.locator("html")).to_have_attribute("dir", "rtl" if language == "ar" else "ltr")
+    assert console.title() == text(language, "console.pageTitle")
+    expect_accessible(console, f"console login in {language}")
+    console.fill("#login-username", FACILITATOR)
+    console.fill("#login-password", FACILITATOR_PASSWORD)
+    console.click("#login-form button[type=submit]")
+    expect(console.locator("#desk")).to_be_visible()
+    expect(console.locator("#connection")).to_have_text(text(language, "common.connected"))
+    expect(console.locator("#desk-title")).to_have_text(text(language, "member.home.title"))
+    expect(console.locator("#create-panel summary")).to_have_text(
+        text(language, "console.createAGroup")
+    )
+    expect_accessible(console, f"console desk in {language}")
 
 
 def test_a_browser_in_mexico_sees_the_mexican_crisis_services(pages: Pages) -> None:

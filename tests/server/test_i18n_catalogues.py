@@ -1,7 +1,7 @@
 """The page's message catalogues (server/static/i18n/*.json, read by server/static/js/i18n.js):
 every language has exactly English's keys with the same placeholders and its own plural forms,
 every server error code has a text, and no user-facing English is left in the member page's
-HTML or in the modules it loads outside the catalogues."""
+or the console's HTML or in the modules they load outside the catalogues."""
 
 from __future__ import annotations
 
@@ -172,14 +172,14 @@ def js_scan(path: Path) -> list[str]:
     return found
 
 
-def member_modules() -> list[Path]:
+def page_modules(entry: str) -> list[Path]:
     files = {
         "/" + p.relative_to(STATIC).as_posix(): p.read_bytes()
         for p in STATIC.rglob("*")
         if p.is_file() and "vendor" not in p.parts
     }
     imports = {path: module_imports(path, body, files) for path, body in files.items()}
-    graph = ["/js/member.js", *closure("/js/member.js", imports)]
+    graph = [entry, *closure(entry, imports)]
     return [STATIC / path.lstrip("/") for path in graph if path.endswith(".js")]
 
 
@@ -196,24 +196,31 @@ NOT_TEXT = {
 }
 
 
-def test_the_member_page_has_no_text_outside_the_catalogues() -> None:
-    page = html_scan(STATIC / "index.html")
-    assert page.found == [], "index.html text without data-i18n"
+# Each page and the module it starts from (the member page and the facilitator console).
+PAGES = {"index.html": "/js/member.js", "console.html": "/js/console.js"}
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_page_has_no_text_outside_the_catalogues(page: str) -> None:
+    scanned = html_scan(STATIC / page)
+    assert scanned.found == [], f"{page}: text without data-i18n"
     english = catalogue("en")
-    assert sorted(k for k in page.keys if k not in english) == [], "data-i18n keys not in en.json"
+    assert sorted(k for k in scanned.keys if k not in english) == [], "keys not in en.json"
 
 
-def test_the_member_page_modules_pass_no_literal_text_to_people() -> None:
-    modules = member_modules()
-    assert len(modules) > 15  # member.js and every module below it
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_pages_modules_pass_no_literal_text_to_people(page: str) -> None:
+    modules = page_modules(PAGES[page])
+    assert len(modules) > 15  # the page's module and every module below it
     found = [f for m in modules if m.name not in NOT_TEXT for f in js_scan(m)]
     assert found == []
 
 
-def test_the_member_page_modules_use_only_keys_english_has() -> None:
+@pytest.mark.parametrize("page", list(PAGES))
+def test_a_pages_modules_use_only_keys_english_has(page: str) -> None:
     english = catalogue("en")
     used: set[str] = set()
-    for module in member_modules():
+    for module in page_modules(PAGES[page]):
         code = module.read_text(encoding="utf-8")
         used |= set(re.findall(r"""\bt(?:Parts)?\(\s*["']([\w.]+)["']""", code))
     assert sorted(used - set(english)) == []
