@@ -203,3 +203,16 @@ def test_the_crisis_check_reads_each_languages_phrases(pages: Pages) -> None:
     assert found[6] is None  # "my mother will kill me": not about the self
     assert found[7] == "nube* negra"  # the organisation's list replaces the shipped one
     assert found[8] is None
+
+
+def test_an_english_console_flags_a_spanish_crisis_message(pages: Pages) -> None:
+    console, invite = open_room(pages, "Grupo mixto")
+    member = member_joins(pages, invite, "Sol Tranquilo", locale="es-ES")
+    wait_keyed(member)
+    member.fill("#compose-text", "Ya no quiero vivir, lo siento.")
+    member.keyboard.press("Enter")
+    expect(member.locator("#crisis-check")).to_be_visible()
+    member.get_by_role("button", name=text("es", "member.crisisCheck.send")).click()
+    expect(member.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+    # The console is in English; the member's Spanish is still checked, on the console's device.
+    expect(console.locator("#attention-items")).to_contain_text("Possible crisis in Grupo mixto")

@@ -43,11 +43,11 @@ async function boot() {
     (s) => {
       renderResources($("#crisis-list"), s.crisis_resources);
       showCrisisSetupWarning(s);
-      return triage.init(s.crisis_words || [], flagChanged);
+      return triage.init(s, flagChanged);
     },
     () => {
       renderResources($("#crisis-list"), []);
-      return triage.init([], flagChanged);
+      return triage.init({}, flagChanged);
     },
   );
   $("#login-form").addEventListener("submit", login);

@@ -168,6 +168,20 @@ class CrisisChecks {
 }
 
 /**
+ * Every shipped language's check at once (the console's triage: a facilitator reads members who
+ * write in any of them): each list (or the organisation's replacement from `lists`) with the
+ * organisation's words for that language from `wordsByLanguage` (else `extraWords`).
+ */
+export async function loadEveryLanguage(extraWords = [], wordsByLanguage = {}, lists = {}) {
+  const checks = [];
+  for (const [code, shipped] of Object.entries(SHIPPED)) {
+    const list = typeof lists[code] === "string" ? lists[code] : await shipped();
+    checks.push(new CrisisCheck(list, wordsByLanguage[code] ?? extraWords, code));
+  }
+  return new CrisisChecks(checks);
+}
+
+/**
  * The page's check in `language` (the page's own by default): that language's phrase list (the
  * organisation's replacement from `lists`, else the shipped one) plus the organisation's
  * `extraWords`. A page in another language than English also checks the English list: people

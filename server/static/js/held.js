@@ -34,7 +34,7 @@ export const handlers = {
       item.status = "declined";
       ctx.show(data.group_id, item);
     }
-    announce(t("member.held.mineDeclined"));
+    announce(t("member.held.declinedNotice")); // the server's `message` says this in English
   },
 };
 

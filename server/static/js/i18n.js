@@ -96,9 +96,13 @@ export function has(key) {
   return Object.hasOwn(catalogue, key);
 }
 
-// Codes whose server message names the exact problem (which session, which rule): in English the
-// server's own sentence says more than the catalogue's general one.
-const SPECIFIC_CODES = new Set(["bad_request", "bad_schedule", "pseudonym_invalid"]);
+// Codes whose message names the exact problem (which session, which rule, which signature did
+// not verify): in English the server's (or this page's own check's) sentence says more than the
+// catalogue's general one.
+const SPECIFIC_CODES = new Set([
+  "bad_request", "bad_schedule", "pseudonym_invalid",
+  "unauthorised_change", "invalid_authorisation", "untrusted_commit", "suite_downgrade",
+]);
 
 /** What to show people for a server refusal: the catalogue's text for its code, else the
  * server's English message (docs/protocol.md §14.4). */
