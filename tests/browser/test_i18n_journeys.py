@@ -33,7 +33,8 @@ SAFETY = (
 
 
 def text(locale: str, key: str) -> str:
-    value = json.loads((CATALOGUES / f"{locale}.json").read_text(encoding="utf-8"))[key]
+    file = CATALOGUES / ("console" if key.startswith("console.") else "") / f"{locale}.json"
+    value = json.loads(file.read_text(encoding="utf-8"))[key]
     assert isinstance(value, str)
     return value
 

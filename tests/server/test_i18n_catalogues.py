@@ -31,10 +31,22 @@ PLACEHOLDER = re.compile(r"\{(\w+)\}")
 PAGE_CODES = {"untrusted_commit", "timeout", "unknown"}
 
 
-def catalogue(locale: str) -> dict[str, Any]:
-    data = json.loads((CATALOGUES / f"{locale}.json").read_text(encoding="utf-8"))
+def read(path: Path) -> dict[str, Any]:
+    data = json.loads(path.read_text(encoding="utf-8"))
     assert isinstance(data, dict)
     return data
+
+
+def catalogue(locale: str) -> dict[str, Any]:
+    """A language's texts: the pages' shared catalogue and the console's own, which i18n.js
+    merges on the console (members never download the console's)."""
+    shared, console = (
+        read(CATALOGUES / f"{locale}.json"),
+        read(CATALOGUES / "console" / f"{locale}.json"),
+    )
+    assert not [k for k in shared if k.startswith("console.")], f"{locale}.json holds console keys"
+    assert [k for k in console if not k.startswith("console.")] == [], f"console/{locale}.json"
+    return shared | console
 
 
 def forms(value: Any) -> list[str]:
@@ -49,6 +61,8 @@ def test_the_shipped_catalogues_are_the_ones_the_page_imports() -> None:
     i18n = (STATIC / "js" / "i18n.js").read_text(encoding="utf-8")
     imported = set(re.findall(r'import\("\.\./i18n/(\w+)\.json"', i18n))
     assert imported == set(SHIPPED) == {p.stem for p in CATALOGUES.glob("*.json")}
+    console = set(re.findall(r'import\("\.\./i18n/console/(\w+)\.json"', i18n))
+    assert console == set(SHIPPED) == {p.stem for p in (CATALOGUES / "console").glob("*.json")}
 
 
 @pytest.mark.parametrize("locale", [loc for loc in SHIPPED if loc != "en"])

@@ -10,11 +10,18 @@
 // it while <html> has the class "i18n-pending"). The catalogues are same-origin JSON modules,
 // versioned with the page like every other file (server/assets.py).
 
-// Each catalogue is imported by a literal path so that server/assets.py versions its URL.
+// Each catalogue is imported by a literal path so that server/assets.py versions its URL. The
+// console's own texts are a catalogue of their own (i18n/console/), which only a page whose <html>
+// says data-catalogue="console" loads: members never download them.
 const CATALOGUES = {
   en: () => import("../i18n/en.json", { with: { type: "json" } }),
   es: () => import("../i18n/es.json", { with: { type: "json" } }),
   ar: () => import("../i18n/ar.json", { with: { type: "json" } }),
+};
+const CONSOLE_CATALOGUES = {
+  en: () => import("../i18n/console/en.json", { with: { type: "json" } }),
+  es: () => import("../i18n/console/es.json", { with: { type: "json" } }),
+  ar: () => import("../i18n/console/ar.json", { with: { type: "json" } }),
 };
 // Each language's own name for itself, as the switch lists it (never translated).
 export const LANGUAGES = { en: "English", es: "Español", ar: "العربية" };
@@ -50,14 +57,20 @@ export function chooseLocale(preferred = navigator.languages || [navigator.langu
   return { language, tag };
 }
 
+async function load(language) {
+  const parts = [CATALOGUES[language]()];
+  if (document.documentElement.dataset.catalogue === "console") parts.push(CONSOLE_CATALOGUES[language]());
+  return Object.assign({}, ...(await Promise.all(parts)).map((part) => part.default));
+}
+
 const chosen = chooseLocale();
 let catalogue;
 try {
-  catalogue = (await CATALOGUES[chosen.language]()).default;
+  catalogue = await load(chosen.language);
 } catch {
   // A catalogue that cannot be loaded must not leave the page blank: English is the fallback.
   chosen.language = DEFAULT;
-  catalogue = (await CATALOGUES[DEFAULT]()).default;
+  catalogue = await load(DEFAULT);
 }
 
 /** The page's language ("en", "es", "ar") and the browser's tag for it ("es-MX"). */

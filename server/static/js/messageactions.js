@@ -34,7 +34,7 @@ function fillRules(rules) {
 
 /** Ask what to do about `item` (a verified message of `groupId`), then do it. */
 export async function actOn(groupId, item, who) {
-  $("#act-from").replaceChildren(...tParts("console.act.from", { who: el("strong", {}, bdi(who)) }));
+  $("#act-sender").replaceChildren(...tParts("console.act.sender", { who: el("strong", {}, bdi(who)) }));
   $("#act-quote").textContent = item.text || "";
   fillRules(ctx.rules(groupId));
   const action = await ask($("#act-dialog"));
