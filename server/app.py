@@ -183,8 +183,11 @@ def load_moderation(
         database_url=config.storage.url,
     )
     classifier_settings = dict(settings)
-    # Without its own table, the crisis classifier uses the page's crisis words.
-    classifier_settings.setdefault("crisis_language", {"phrases": list(config.safety.crisis_words)})
+    # Without its own table, the crisis classifier uses the page's crisis words, of every language.
+    words = [*config.safety.crisis_words]
+    for extra in config.safety.crisis_words_by_locale.values():
+        words += [word for word in extra if word not in words]
+    classifier_settings.setdefault("crisis_language", {"phrases": words})
     return (
         load_backend(backend, context),
         load_classifiers(config.moderation.classifiers, classifier_settings),

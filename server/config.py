@@ -14,6 +14,7 @@ import dataclasses
 import hmac
 import json
 import os
+import re
 import stat
 import textwrap
 import tomllib
@@ -113,6 +114,23 @@ def _check_time_zone(name: str) -> str | None:
     except (ZoneInfoNotFoundError, ValueError):
         return f"an IANA time zone name such as 'Europe/London' or 'UTC', got {name!r}"
     return None
+
+
+LOCALE_KEY = re.compile(r"^[a-z]{2,3}(-([A-Za-z]{2}|[0-9]{3}))?$")
+
+
+def _check_locale_keys(table: Mapping[str, Any]) -> str | None:
+    """Keys of a per-locale table: a language ("es") or a language and country ("es-MX")."""
+    for name in table:
+        if not LOCALE_KEY.match(name):
+            return f'language keys such as "es" or "es-MX" (not {name!r})'
+    return None
+
+
+def _check_locale_words(table: Mapping[str, tuple[str, ...]]) -> str | None:
+    if any(not word.strip() for words in table.values() for word in words):
+        return "non-empty words"
+    return _check_locale_keys(table)
 
 
 def _check_quick_exit_url(url: str) -> str | None:
@@ -486,6 +504,55 @@ class SafetyConfig:
             check=lambda words: "non-empty words" if any(not w.strip() for w in words) else None,
         ),
     )
+    crisis_resources_by_locale: dict[str, tuple[CrisisResource, ...]] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Crisis services for members whose page is in a given language, or language and "
+            'country: a table keyed by "es", "ar", "es-MX"... (the browser\'s language and '
+            "region; the most specific key wins), each an array like crisis_resources, which "
+            "it replaces for those members. Members of any other language see crisis_resources.",
+            check=_check_locale_keys,
+            example_items=(
+                "Instead of `crisis_resources_by_locale = {}`, for example:",
+                "[safety.crisis_resources_by_locale]",
+                'es = [{ name = "Línea de ejemplo", phone = "+34 900 000 000", hours = "24 h" }]',
+                '"es-MX" = [{ name = "Línea de ejemplo MX", phone = "+52 800 000 0000" }]',
+                'ar = [{ name = "خط المساعدة", phone = "+20 100 000 0000", hours = "24/7" }]',
+            ),
+        ),
+    )
+    crisis_words_by_locale: dict[str, tuple[str, ...]] = field(
+        default_factory=dict,
+        metadata=_doc(
+            "Crisis words for members whose page is in a given language (keys as in "
+            "crisis_resources_by_locale), replacing crisis_words for them; they add to the "
+            "phrase list shipped for that language (server/static/js/crisisphrases_es.js, "
+            "crisisphrases_ar.js). The crisis_language report classifier uses every list.",
+            check=_check_locale_words,
+            example_items=(
+                "Instead of `crisis_words_by_locale = {}`, for example:",
+                "[safety.crisis_words_by_locale]",
+                'es = ["suicidio", "quitarme la vida"]',
+            ),
+        ),
+    )
+    crisis_phrases_by_locale: dict[str, str] = field(
+        default_factory=dict,
+        metadata=_doc(
+            'A phrase list (the syntax of server/static/js/crisisphrases.js) per language ("en", '
+            '"es", "ar"), replacing the list shipped with Hearth for that language; a page not '
+            "in English also checks the English list.",
+            check=_check_locale_keys,
+            example_items=(
+                "Instead of `crisis_phrases_by_locale = {}`, for example:",
+                "[safety.crisis_phrases_by_locale]",
+                'es = """',
+                "suicid*",
+                "quiero .. morir|morirme",
+                '"""',
+            ),
+        ),
+    )
     quick_exit_url: str = field(
         default="/recipe.html",
         metadata=_doc(
@@ -840,6 +907,15 @@ class _Loader:
             return tuple(
                 self.convert(item, item_hint, f"{key}[{index}]") for index, item in enumerate(value)
             )
+        if origin is dict and get_origin(get_args(hint)[1]) is not dict:
+            # A table of one kind of value per name (per-locale lists).
+            if not isinstance(value, dict):
+                raise self.fail(key, "a table", value)
+            item_hint = get_args(hint)[1]
+            return {
+                name: self.convert(inner, item_hint, f"{key}.{name}")
+                for name, inner in value.items()
+            }
         if origin is dict:
             # Plugin settings: tables named after the plugin, checked by the plugin itself.
             if not isinstance(value, dict) or not all(

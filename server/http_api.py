@@ -40,6 +40,17 @@ def api_routes(config: Config, keyring: Keyring, clock: Clock) -> list[Route]:
                     for r in safety.crisis_resources
                 ],
                 "crisis_words": list(safety.crisis_words),
+                "crisis_resources_by_locale": {
+                    name: [
+                        {"name": r.name, "phone": r.phone, "url": r.url, "hours": r.hours}
+                        for r in resources
+                    ]
+                    for name, resources in safety.crisis_resources_by_locale.items()
+                },
+                "crisis_words_by_locale": {
+                    name: list(words) for name, words in safety.crisis_words_by_locale.items()
+                },
+                "crisis_phrases_by_locale": dict(safety.crisis_phrases_by_locale),
                 "quick_exit_url": safety.quick_exit_url,
                 "time_zone": config.groups.time_zone,
             },

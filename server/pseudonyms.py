@@ -44,11 +44,15 @@ _FORBIDDEN_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 
 
 # Words that name a role anywhere in a name (matched inside words too: "TheModerator").
-ROLE_WORDS = ("facilitator", "moderator", "administrator", "organiser", "organizer")
+# The page speaks English, Spanish and Arabic (server/static/i18n): its role words in each.
+ROLE_WORDS = (
+    "facilitator", "moderator", "administrator", "organiser", "organizer",
+    "facilitador", "moderador", "administrador", "organizador",
+)  # fmt: skip
 # Short role words, matched as whole words (optionally followed by digits: "admin2").
-ROLE_SHORT_WORDS = ("admin", "mod", "host", "staff", "system", "official")
+ROLE_SHORT_WORDS = ("admin", "mod", "host", "staff", "system", "official", "ميسر", "مشرف")
 # What the page itself writes where a name goes.
-PAGE_LABELS = ("you", "former member")
+PAGE_LABELS = ("you", "former member", "tú", "antiguo miembro", "أنت", "عضو سابق")
 
 
 def normalise_pseudonym(raw: str, *, may_name_role: bool = False) -> str:

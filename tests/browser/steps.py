@@ -42,9 +42,17 @@ class Pages:
         self.errors: list[str] = []
 
     def open(
-        self, path: str = "/", *, width: int = 1000, height: int = 800, socket: Any = None
+        self,
+        path: str = "/",
+        *,
+        width: int = 1000,
+        height: int = 800,
+        socket: Any = None,
+        locale: str | None = None,
     ) -> Any:
-        context = self.browser.new_context(viewport={"width": width, "height": height})
+        # `locale` sets the browser's languages (navigator.languages), as a person's browser would.
+        extra = {"locale": locale} if locale else {}
+        context = self.browser.new_context(viewport={"width": width, "height": height}, **extra)
         context.set_default_timeout(TIMEOUT)
         self.contexts.append(context)
         page = context.new_page()

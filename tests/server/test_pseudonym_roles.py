@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from server.client import HearthRefused
-from server.errors import HearthError
+from server.errors import Code, HearthError
 from server.pseudonyms import normalise_pseudonym
 from tests.conftest import Clients, facilitator
 
@@ -66,3 +66,17 @@ async def test_joining_with_a_role_in_the_name_is_refused(make_client: Clients) 
         assert "role" in caught.value.message or "page" in caught.value.message
     _, state = await ana.join(token, pseudonym="Ghost Fox")
     assert state == "pending"
+
+
+@pytest.mark.parametrize(
+    "name", ["Tú", "antiguo miembro", "أنت", "عضو سابق", "Lucía Facilitadora", "ميسّر سارة"]
+)
+def test_a_name_cannot_pass_for_what_the_page_writes_in_another_language(name: str) -> None:
+    with pytest.raises(HearthError) as caught:
+        normalise_pseudonym(name)
+    assert caught.value.code is Code.PSEUDONYM_INVALID
+
+
+@pytest.mark.parametrize("name", ["Lucía Flores", "سارة أمل", "Maysara ميسرة"])
+def test_ordinary_names_in_those_languages_stay_free(name: str) -> None:
+    assert normalise_pseudonym(name) == name

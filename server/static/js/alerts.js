@@ -5,6 +5,7 @@
 // The choices are remembered on this device only (localStorage).
 
 import { $ } from "./ui.js";
+import { t } from "./i18n.js";
 
 const SETTINGS_KEY = "hearth.console.alerts";
 const BASE_TITLE = document.title;
@@ -53,16 +54,16 @@ export function init() {
 
 function explain() {
   let text = "";
-  if (!("Notification" in window)) text = "This browser cannot show desktop notifications.";
-  else if (Notification.permission === "denied") text = "This browser blocks notifications from Hearth; allow them in its site settings to use them.";
-  else if (settings.notify) text = "Notifications say what arrived and in which group, never what anyone wrote.";
+  if (!("Notification" in window)) text = t("console.alerts.unsupported");
+  else if (Notification.permission === "denied") text = t("console.alerts.blocked");
+  else if (settings.notify) text = t("console.alerts.private");
   $("#alert-note").textContent = text;
 }
 
 /** The tab title: how many items wait, and how many of them are urgent. */
 export function count(total, urgent) {
   if (!total) document.title = BASE_TITLE;
-  else document.title = urgent ? `(${urgent} urgent · ${total}) ${BASE_TITLE}` : `(${total}) ${BASE_TITLE}`;
+  else document.title = urgent ? t("console.alerts.titleUrgent", { urgent, total, title: BASE_TITLE }) : `(${total}) ${BASE_TITLE}`;
 }
 
 /** A new item: a notification (when allowed and the tab is not in front) and a sound (if on). */

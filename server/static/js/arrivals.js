@@ -3,6 +3,8 @@
 // a catch-up after a reconnect). History loaded or scrolled into view is never said; neither is
 // the list itself, which is not a live region.
 
+import { t, localeTag } from "./i18n.js";
+
 const GATHER_MS = 300; // arrivals this close to the first one are said together
 const SAID_ONE_BY_ONE = 3; // more than this at once: a summary
 const SPOKEN_CHARS = 300; // of one message's text
@@ -46,6 +48,9 @@ function clip(text) {
 
 function summary(arrived) {
   const names = [...new Set(arrived.map((a) => a.name))];
-  const from = names.length <= 2 ? names.join(" and ") : `${names.slice(0, 2).join(", ")} and ${names.length - 2} ${names.length === 3 ? "other" : "others"}`;
-  return `${arrived.length} new messages from ${from}.`;
+  const from =
+    names.length <= 2
+      ? new Intl.ListFormat(localeTag, { type: "conjunction" }).format(names)
+      : t("member.arrivals.others", { first: names[0], second: names[1], count: names.length - 2 });
+  return t("member.arrivals.summary", { count: arrived.length, from });
 }

@@ -4,6 +4,7 @@
 // the tab title's count (alerts.js) in step.
 
 import { $, el } from "./ui.js";
+import { t } from "./i18n.js";
 import * as alerts from "./alerts.js";
 
 let ctx = null;
@@ -40,14 +41,14 @@ const excerpt = (text) => (text.length > 100 ? `${text.slice(0, 97)}…` : text)
 
 function flagItem(flag) {
   const group = ctx.groupName(flag.groupId);
-  const who = ctx.nameOf(flag.groupId, flag.senderId) || "a member";
+  const who = ctx.nameOf(flag.groupId, flag.senderId) || t("console.aMember");
   return el(
     "li",
     { class: "is-urgent", "data-kind": "flag", "data-group": flag.groupId, "data-msg": flag.msgId },
-    el("span", { class: "urgent", text: "Urgent" }),
-    el("span", { class: "attention-text", text: `Possible crisis in ${group}: ${who} wrote “${excerpt(flag.text)}” (flagged on this device)` }),
-    el("button", { type: "button", "aria-label": `Open ${who}'s message in ${group}`, onclick: () => ctx.openFlag(flag) }, "Open"),
-    el("button", { type: "button", "aria-label": `Mark ${who}'s message in ${group} as seen`, onclick: () => ctx.seenFlag(flag) }, "Seen"),
+    el("span", { class: "urgent", text: t("console.urgent") }),
+    el("span", { class: "attention-text", text: t("console.attention.crisis", { group, who, text: excerpt(flag.text) }) }),
+    el("button", { type: "button", "aria-label": t("console.attention.openFlag", { who, group }), onclick: () => ctx.openFlag(flag) }, t("console.open")),
+    el("button", { type: "button", "aria-label": t("console.attention.seenFlag", { who, group }), onclick: () => ctx.seenFlag(flag) }, t("console.attention.seen")),
   );
 }
 
@@ -57,9 +58,9 @@ function reportItem(report) {
   return el(
     "li",
     { class: urgent ? "is-urgent" : "", "data-kind": "report", "data-report": report.report_id },
-    urgent ? el("span", { class: "urgent", text: "Urgent" }) : null,
-    el("span", { class: "attention-text", text: `${urgent ? "Urgent report" : "Report"} in ${group}` }),
-    el("button", { type: "button", "aria-label": `Open the ${urgent ? "urgent " : ""}report in ${group}`, onclick: () => ctx.openReport(report) }, "Open"),
+    urgent ? el("span", { class: "urgent", text: t("console.urgent") }) : null,
+    el("span", { class: "attention-text", text: t(urgent ? "console.attention.urgentReport" : "console.attention.report", { group }) }),
+    el("button", { type: "button", "aria-label": t(urgent ? "console.attention.openUrgentReport" : "console.attention.openReport", { group }), onclick: () => ctx.openReport(report) }, t("console.open")),
   );
 }
 
@@ -68,8 +69,8 @@ function joinItem(groupId, memberId, pseudonym) {
   return el(
     "li",
     { "data-kind": "join", "data-group": groupId, "data-member": memberId },
-    el("span", { class: "attention-text", text: `${pseudonym} asks to join ${group}` }),
-    el("button", { type: "button", "aria-label": `Open ${group} to decide on ${pseudonym}`, onclick: () => ctx.openGroup(groupId) }, "Open"),
+    el("span", { class: "attention-text", text: t("console.attention.join", { who: pseudonym, group }) }),
+    el("button", { type: "button", "aria-label": t("console.attention.openJoin", { who: pseudonym, group }), onclick: () => ctx.openGroup(groupId) }, t("console.open")),
   );
 }
 

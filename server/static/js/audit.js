@@ -2,28 +2,17 @@
 // moderation decision, newest first, as the server's hash chain records them.
 
 import { $, el } from "./ui.js";
+import { t, has, formatDateTime } from "./i18n.js";
 
-const ACTIONS = {
-  approve_join: "Approved a join request",
-  release_held: "Released a newcomer's message",
-  decline_held: "Declined a newcomer's message",
-  refuse_join: "Refused a join request",
-  dismiss: "Dismissed a report",
-  hide_message: "Hid a message",
-  warn: "Warned a member",
-  mute: "Muted a member",
-  remove_member: "Removed a member",
-  ban_account: "Banned an account",
-  flag_commit: "A member could not open the keys of a commit by",
-};
+const action = (name) => (has(`console.audit.action.${name}`) ? t(`console.audit.action.${name}`) : name);
 
 function describe(entry, names) {
   const detail = entry.detail || {};
   const parts = [];
-  if (detail.member_id) parts.push(names.get(detail.member_id) || "a former member");
-  if (detail.epoch) parts.push(`epoch ${detail.epoch}`);
-  if (detail.muted_until) parts.push(`until ${new Date(detail.muted_until).toLocaleString()}`);
-  if (detail.note) parts.push(`note: “${detail.note}”`);
+  if (detail.member_id) parts.push(names.get(detail.member_id) || t("member.aFormerMember"));
+  if (detail.epoch) parts.push(t("console.audit.epoch", { epoch: detail.epoch }));
+  if (detail.muted_until) parts.push(t("console.invite.until", { time: formatDateTime(detail.muted_until) }));
+  if (detail.note) parts.push(t("console.audit.note", { note: detail.note }));
   return parts.join(" · ");
 }
 
@@ -35,11 +24,11 @@ export async function load(session, groupId, names = new Map()) {
       el(
         "li",
         { "data-action": entry.action, value: String(entry.seq) },
-        el("time", { text: new Date(entry.at).toLocaleString() }),
+        el("time", { text: formatDateTime(entry.at) }),
         ` · ${entry.actor} · `,
-        el("strong", { text: ACTIONS[entry.action] || entry.action }),
+        el("strong", { text: action(entry.action) }),
         entry.detail && describe(entry, names) ? ` · ${describe(entry, names)}` : "",
-        el("span", { class: "note", text: ` · hash ${entry.entry_hash.slice(0, 10)}…` }),
+        el("span", { class: "note", text: ` · ${t("console.audit.hash", { hash: entry.entry_hash.slice(0, 10) })}` }),
       ),
     ),
   );

@@ -8,6 +8,7 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import { $, el, show, announce } from "./ui.js";
+import { t, localeTag } from "./i18n.js";
 import { suggestPseudonym } from "./words.js";
 
 let ctx = null;
@@ -28,7 +29,7 @@ export const handlers = {
   "facilitator.removed": (data) => {
     const group = ctx.groups().get(data.group_id);
     // (a request refused before it was admitted ends too: there was no power to announce)
-    if (group) announce(`You are no longer a facilitator of ${group.name}.`);
+    if (group) announce(t("console.cofac.ended", { group: group.name }));
     if (ctx.current() === data.group_id) ctx.closeGroup();
     return ctx.refreshGroups().catch((error) => announce(error.message));
   },
@@ -47,10 +48,10 @@ export async function showInvitations(invitations) {
         el(
           "form",
           { class: "row", onsubmit: (event) => accept(event, group, input) },
-          el("span", { text: `You are invited to facilitate ${group.name}.` }),
-          el("label", { for: input.id, text: `Your name in ${group.name}` }),
+          el("span", { text: t("console.cofac.invited", { group: group.name }) }),
+          el("label", { for: input.id, text: t("console.cofac.nameIn", { group: group.name }) }),
           input,
-          el("button", { type: "submit", class: "primary" }, `Join ${group.name} as a facilitator`),
+          el("button", { type: "submit", class: "primary" }, t("console.cofac.join", { group: group.name })),
         ),
       );
     }),
@@ -71,11 +72,16 @@ async function accept(event, group, input) {
     return;
   }
   await store.saveGroup(record);
-  announce(`You asked to join ${group.name} as a facilitator. A facilitator of the group admits you.`);
+  announce(t("console.cofac.asked", { group: group.name }));
   await ctx.refreshGroups();
 }
 
-const STATES = { invited: "invited, has not joined yet", pending: "asked to join: approve below" };
+const STATES = new Set(["invited", "pending"]);
+
+function stateText(f) {
+  if (f.state === "active") return t(f.on_duty ? "console.cofac.state.onDuty" : "console.cofac.state.offline");
+  return STATES.has(f.state) ? t(`console.cofac.state.${f.state}`) : f.state;
+}
 
 /** The group view's facilitators and who of them is on duty now. */
 export async function load(groupId) {
@@ -83,20 +89,20 @@ export async function load(groupId) {
   try {
     listing = await ctx.session().call("facilitators.list", { group_id: groupId });
   } catch (error) {
-    announce(`Could not list the facilitators: ${error.message}`);
+    announce(t("console.cofac.listFailed", { error: error.message }));
     return;
   }
   if (ctx.current() !== groupId) return;
   const on = listing.facilitators.filter((f) => f.state === "active" && f.on_duty);
-  $("#cofac-duty").textContent = on.length ? `On duty now: ${on.map(nameOf).join(", ")}` : "No facilitator is on duty now.";
+  $("#cofac-duty").textContent = on.length ? t("console.cofac.onDuty", { names: new Intl.ListFormat(localeTag).format(on.map(nameOf)) }) : t("console.cofac.noneOnDuty");
   $("#cofac-list").replaceChildren(
     ...listing.facilitators.map((f) =>
       el(
         "li",
         { "data-facilitator": f.username },
         el("span", { class: "who", text: nameOf(f) }),
-        el("span", { class: "note", text: ` · ${f.state === "active" ? (f.on_duty ? "on duty" : "offline") : STATES[f.state]}` }),
-        f.state === "active" ? null : el("button", { type: "button", onclick: () => withdraw(groupId, f) }, `Withdraw ${f.username}'s invitation`),
+        el("span", { class: "note", text: ` · ${stateText(f)}` }),
+        f.state === "active" ? null : el("button", { type: "button", onclick: () => withdraw(groupId, f) }, t("console.cofac.withdraw", { who: f.username })),
       ),
     ),
   );
@@ -118,25 +124,25 @@ async function add(event) {
     return;
   }
   $("#cofac-username").value = "";
-  announce(`${username} is invited to facilitate this group. Approve them when they ask to join.`);
+  announce(t("console.cofac.added", { who: username }));
   await load(groupId);
 }
 
 async function withdraw(groupId, f) {
-  if (!(await ctx.confirm(`Withdraw ${f.username}'s invitation to facilitate this group?`, "Withdraw invitation"))) return;
+  if (!(await ctx.confirm(t("console.cofac.withdrawConfirm", { who: f.username }), t("console.cofac.withdrawYes")))) return;
   try {
     await ctx.session().call("facilitator.remove", { group_id: groupId, username: f.username });
   } catch (error) {
     announce(error.message);
     return;
   }
-  announce(`${f.username}'s invitation was withdrawn.`);
+  announce(t("console.cofac.withdrawn", { who: f.username }));
   await load(groupId);
 }
 
 /** What a join request is shown as: an invited facilitator's says so. */
 export function requestLabel(member) {
-  return member.role === "facilitator" ? `${member.pseudonym} (a facilitator invited to this group)` : member.pseudonym;
+  return member.role === "facilitator" ? t("console.cofac.request", { who: member.pseudonym }) : member.pseudonym;
 }
 
 /**
@@ -147,8 +153,8 @@ export function requestLabel(member) {
 export async function admissionRole(member) {
   if (member.role !== "facilitator") return hc.ROLE.MEMBER;
   const yes = await ctx.confirm(
-    `Admit ${member.pseudonym} as a facilitator of this group? They will see its reports and join requests and can act on them. Only admit a facilitator your organisation invited.`,
-    "Admit as facilitator",
+    t("console.cofac.admitConfirm", { who: member.pseudonym }),
+    t("console.cofac.admitYes"),
   );
   return yes ? hc.ROLE.FACILITATOR : null;
 }

@@ -4,6 +4,7 @@
 // limit is kept and explained, never cut off without a word).
 
 import { $, announce } from "./ui.js";
+import { t, formatNumber, formatTime, formatDateTime } from "./i18n.js";
 
 export const MAX_CHARS = 4000;
 const NEAR = MAX_CHARS - 500; // the counter shows from here on
@@ -12,34 +13,29 @@ const nextAllowed = new Map(); // group id -> time (Date.now()) from which slow 
 let shown = null; // {groupId, slowSeconds, exempt, mute: {until, rule, note} | null}
 let ticker = null;
 
-const count = (n) => n.toLocaleString("en");
+const count = formatNumber;
 
-/** "14:35", or "Tue 9 Dec, 14:35" when it is not today. */
+/** "14:35", or "Tue 9 Dec, 14:35" when it is not today (in the page's locale). */
 export function formatUntil(ms) {
   const date = new Date(ms);
-  const time = date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  if (date.toDateString() === new Date().toDateString()) return time;
-  return `${date.toLocaleDateString([], { weekday: "short", day: "numeric", month: "short" })}, ${time}`;
+  if (date.toDateString() === new Date().toDateString()) return formatTime(ms);
+  return formatDateTime(ms, { weekday: "short", day: "numeric", month: "short", hour: "2-digit", minute: "2-digit" });
 }
 
 function seconds(ms) {
   return Math.max(1, Math.ceil(ms / 1000));
 }
 
-function plural(n, word) {
-  return `${n} ${word}${n === 1 ? "" : "s"}`;
-}
-
 /** Why the open group's mute is on, in the facilitator's words (rule and note). */
 export function muteReason(mute) {
   const parts = [];
-  if (mute?.rule) parts.push(`Rule: “${mute.rule}”`);
-  if (mute?.note) parts.push(`Facilitator's note: “${mute.note}”`);
+  if (mute?.rule) parts.push(t("member.mute.rule", { rule: mute.rule }));
+  if (mute?.note) parts.push(t("member.mute.note", { note: mute.note }));
   return parts.join(" ");
 }
 
 export function muteText(mute) {
-  return `You are muted in this group until ${formatUntil(mute.until)}. ${muteReason(mute)}`.trim();
+  return `${t("member.mute.until", { until: formatUntil(mute.until) })} ${muteReason(mute)}`.trim();
 }
 
 /** Show the composer for a group: `slowSeconds` (0 = off), `exempt` (a facilitator), `mute`,
@@ -75,10 +71,10 @@ export function mustWait(groupId, retryAfterMs) {
 export function refusal(groupId, text) {
   if (shown?.groupId === groupId && shown.mute && shown.mute.until > Date.now()) return muteText(shown.mute);
   if (text.length > MAX_CHARS) {
-    return `Your message is ${count(text.length - MAX_CHARS)} characters too long (the limit is ${count(MAX_CHARS)}). It is still in the box: shorten it or send it in parts.`;
+    return t("member.compose.tooLong", { count: text.length - MAX_CHARS, limit: MAX_CHARS });
   }
   const wait = waitMs(groupId);
-  if (wait > 0) return `Slow mode: you can send again in ${plural(seconds(wait), "second")}. Your message is kept.`;
+  if (wait > 0) return t("member.slow.refused", { count: seconds(wait) });
   return null;
 }
 
@@ -90,12 +86,12 @@ export function typed() {
   const over = length > MAX_CHARS;
   counter.hidden = length < NEAR;
   counter.textContent = over
-    ? `${count(length)} / ${count(MAX_CHARS)} characters: ${count(length - MAX_CHARS)} too many. Shorten it or send it in parts.`
-    : `${count(length)} / ${count(MAX_CHARS)} characters`;
+    ? t("member.compose.countOver", { length: count(length), limit: count(MAX_CHARS), count: length - MAX_CHARS })
+    : t("member.compose.count", { length: count(length), limit: count(MAX_CHARS) });
   counter.classList.toggle("over", over);
   if (over !== (area.getAttribute("aria-invalid") === "true")) {
     area.setAttribute("aria-invalid", String(over));
-    if (over) announce(`Your message is over the limit of ${count(MAX_CHARS)} characters. Nothing was cut: shorten it or send it in parts.`);
+    if (over) announce(t("member.compose.overLimit", { limit: count(MAX_CHARS) }));
   }
 }
 
@@ -130,7 +126,7 @@ function render() {
       if (mute.until <= Date.now()) {
         shown.mute = null;
         render();
-        announce("Your mute has ended: you can write again.");
+        announce(t("member.mute.ended"));
       }
     }, 1000);
     return;
@@ -139,17 +135,17 @@ function render() {
   hint.textContent =
     slowSeconds > 0
       ? exempt
-        ? `Slow mode is on for members: one message every ${plural(slowSeconds, "second")} (facilitators are not held back).`
-        : `Slow mode is on: you can send one message every ${plural(slowSeconds, "second")}.`
+        ? t("member.slow.onExempt", { count: slowSeconds })
+        : t("member.slow.on", { count: slowSeconds })
       : "";
   const tick = () => {
     const left = waitMs(groupId);
     wait.hidden = left <= 0;
-    wait.textContent = left > 0 ? `You can send again in ${plural(seconds(left), "second")}.` : "";
+    wait.textContent = left > 0 ? t("member.slow.wait", { count: seconds(left) }) : "";
     if (left <= 0 && ticker) {
       clearInterval(ticker);
       ticker = null;
-      announce("Slow mode: you can send a message again.");
+      announce(t("member.slow.over"));
     }
   };
   tick();

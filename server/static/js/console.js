@@ -11,7 +11,8 @@ import * as keys from "./groupkeys.js";
 import * as gs from "./groupstate.js";
 import * as admissions from "./admissions.js";
 import { Session, api } from "./session.js";
-import { $, el, show, announce, ask, renderResources, roleBadge, wireDialogClose } from "./ui.js";
+import { $, el, bdi, show, announce, ask, renderResources, roleBadge, wireDialogClose } from "./ui.js";
+import { t, tParts, errorText, formatDateTime } from "./i18n.js";
 import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
 import * as reportView from "./reportview.js";
@@ -46,11 +47,11 @@ async function boot() {
     (s) => {
       renderResources($("#crisis-list"), s.crisis_resources);
       showCrisisSetupWarning(s);
-      return triage.init(s.crisis_words || [], flagChanged);
+      return triage.init(s, flagChanged);
     },
     () => {
       renderResources($("#crisis-list"), []);
-      return triage.init([], flagChanged);
+      return triage.init({}, flagChanged);
     },
   );
   $("#login-form").addEventListener("submit", login);
@@ -158,10 +159,10 @@ async function boot() {
 function triageMessage(groupId, item) {
   const flag = triage.look(groupId, item);
   if (!flag) return;
-  const group = state.groups.get(groupId)?.name || "a group";
-  const who = workspace.nameOf(groupId, item.senderId) || "a member";
-  $("#queue-live").textContent = `Possible crisis in ${group}: a message from ${who}. It is first under “Needs you”.`;
-  alerts.raise(`Possible crisis in ${group}`, { urgent: true });
+  const group = state.groups.get(groupId)?.name || t("member.aGroup");
+  const who = workspace.nameOf(groupId, item.senderId) || t("console.aMember");
+  $("#queue-live").textContent = t("console.crisis.live", { group, who });
+  alerts.raise(t("console.crisis.alert", { group }), { urgent: true });
   if (state.current === groupId) workspace.render();
 }
 
@@ -183,7 +184,7 @@ async function openQueue(groupId = "") {
   try {
     await queue.load();
   } catch (error) {
-    announce(`Could not load the queue: ${error.message}`);
+    announce(t("console.queue.loadFailed", { error: error.message }));
   }
 }
 
@@ -193,7 +194,7 @@ async function loadAudit() {
   try {
     await audit.load(state.session, id, state.names);
   } catch (error) {
-    announce(`Could not load the audit log: ${error.message}`);
+    announce(t("console.audit.loadFailed", { error: error.message }));
   }
 }
 
@@ -218,7 +219,8 @@ async function logout(event) {
   const ids = [...state.groups.keys()];
   let wipe = false;
   if (ids.length) {
-    $("#logout-groups").textContent = `${ids.length} group${ids.length === 1 ? "" : "s"}`;
+    const groups = el("span", { id: "logout-groups", text: t("console.logout.groupCount", { count: ids.length }) });
+    $("#logout-keys").replaceChildren(...tParts("console.logout.keys", { groups }));
     const answer = await ask($("#logout-dialog"));
     if (answer !== "wipe" && answer !== "keep" && event) return; // cancelled: still logged in
     wipe = answer === "wipe";
@@ -232,7 +234,7 @@ async function logout(event) {
   if (wipe) await store.forgetGroups([...ids, ...(await handover.companionsOf(ids))]); // notes and requests too
   state.groups = new Map();
   state.current = null;
-  $("#connection").textContent = wipe ? "Logged out; this browser's keys for your groups were removed" : "Logged out";
+  $("#connection").textContent = wipe ? t("console.loggedOutWiped") : t("console.loggedOut");
   go("login");
 }
 
@@ -240,12 +242,12 @@ function startSession() {
   state.session?.stop();
   state.session = new Session(handlers, async (status, detail) => {
     if (status === "connected") {
-      $("#connection").textContent = "Connected";
+      $("#connection").textContent = t("common.connected");
       await refreshGroups();
     } else if (status === "refused") {
-      $("#connection").textContent = `Refused: ${detail?.message || detail?.code}`;
+      $("#connection").textContent = t("console.refused", { reason: errorText(detail?.code || "unknown", detail?.message) });
     } else {
-      $("#connection").textContent = "Offline — reconnecting…";
+      $("#connection").textContent = t("common.offline");
     }
   });
   state.session.start();
@@ -256,9 +258,9 @@ const handlers = {
   ...cofac.handlers,
   "join.requested": (data) => {
     const group = state.groups.get(data.group_id);
-    announce(`${data.member.pseudonym} asks to join ${group?.name || "a group"}.`);
+    announce(t("console.joinRequest", { who: data.member.pseudonym, group: group?.name || t("member.aGroup") }));
     attention.joinRequested(data.group_id, data.member);
-    alerts.raise(`Join request in ${group?.name || "a group"}`);
+    alerts.raise(t("console.joinRequestAlert", { group: group?.name || t("member.aGroup") }));
     if (state.current === data.group_id) refreshGroup();
   },
   // Messages of the groups this person facilitates (the same account may be a plain member of
@@ -287,7 +289,7 @@ const handlers = {
   "commit.flagged": (data) => {
     const group = state.groups.get(data.group_id);
     const who = state.names.get(data.committer_id) || "a member";
-    announce(`${group?.name || "A group"}: a member could not open the keys ${who} sent in epoch ${data.epoch}; the group made new ones. It is in the audit log.`);
+    announce(t("member.groupSays", { group: group?.name || t("member.aGroup"), text: t("console.keysUnopened", { who, epoch: data.epoch }) }));
     if (state.current === data.group_id) loadAudit();
   },
   "report.new": (report) => {
@@ -295,10 +297,10 @@ const handlers = {
     attention.render();
     renderGroupList();
     const urgent = report.priority === "urgent";
-    alerts.raise(`New ${urgent ? "urgent " : ""}report in ${state.groups.get(report.group_id)?.name || "a group"}`, { urgent });
+    alerts.raise(t(urgent ? "console.newUrgentReport" : "console.newReport", { group: state.groups.get(report.group_id)?.name || t("member.aGroup") }), { urgent });
   },
   "session.ended": () => {
-    announce("Your session has ended. Please log in again.");
+    announce(t("error.session_ended"));
     logout(null);
   },
   "report.resolved": (report) => {
@@ -313,7 +315,7 @@ const handlers = {
 async function refreshGroups() {
   const listing = await state.session.call("groups.list");
   if (!listing.facilitator) {
-    announce("Your session has ended. Please log in again.");
+    announce(t("error.session_ended"));
     return logout(null);
   }
   state.username = listing.facilitator;
@@ -350,9 +352,9 @@ function renderGroupList() {
       return el(
         "li",
         {},
-        el("span", { text: `${group.name} · epoch ${group.current_epoch}` }),
-        urgent ? el("span", { class: "urgent", text: `${urgent} urgent` }) : null,
-        el("button", { type: "button", "data-group": group.group_id, onclick: () => openGroup(group.group_id) }, `Manage ${group.name}`),
+        el("span", {}, ...tParts("console.groupEpoch", { group: bdi(group.name), epoch: group.current_epoch })),
+        urgent ? el("span", { class: "urgent", text: t("console.urgentCount", { count: urgent }) }) : null,
+        el("button", { type: "button", "data-group": group.group_id, onclick: () => openGroup(group.group_id) }, ...tParts("console.manage", { group: bdi(group.name) })),
       );
     }),
   );
@@ -391,7 +393,7 @@ async function createGroup(event) {
     return;
   }
   await keys.acceptCommit(record, commit.raw); // opens our own wrap and saves the record
-  announce(`Group ${record.info.name} created.`);
+  announce(t("console.created", { group: record.info.name }));
   $("#create-form").reset();
   $("#create-pseudonym").value = await suggestPseudonym();
   await refreshGroups();
@@ -415,10 +417,10 @@ async function refreshGroup() {
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
   scheduleEditor.show(listing.group);
-  let epochText = `Epoch ${listing.group.current_epoch}`;
+  let epochText = t("console.epoch", { epoch: listing.group.current_epoch });
   if (record?.group) epochText += ` · ${keys.protectionText(record)}`;
-  if (!record) epochText += " · this browser holds no keys for this group, so it cannot rotate them";
-  else if (listing.rotation_needed) epochText += " · key rotation pending";
+  if (!record) epochText += ` · ${t("console.noKeys")}`;
+  else if (listing.rotation_needed) epochText += ` · ${t("console.rotationPending")}`;
   $("#epoch").textContent = epochText;
 
   const pending = listing.members.filter((m) => m.state === "pending");
@@ -432,10 +434,10 @@ async function refreshGroup() {
         // Bans that stick: the link this request came through was also used by an account since
         // banned (it names no one; the person may be someone else the link was given to).
         m.invite_used_by_banned
-          ? el("p", { class: "warn", id: `banned-${m.member_id}`, text: "Careful: the invite link used for this request was also used by an account that has since been banned." })
+          ? el("p", { class: "warn", id: `banned-${m.member_id}`, text: t("console.bannedInvite") })
           : null,
-        el("button", { type: "button", class: "primary", "aria-describedby": m.invite_used_by_banned ? `banned-${m.member_id}` : null, onclick: () => decide(m, true) }, `Approve ${m.pseudonym}`),
-        el("button", { type: "button", onclick: () => decide(m, false) }, `Refuse ${m.pseudonym}`),
+        el("button", { type: "button", class: "primary", "aria-describedby": m.invite_used_by_banned ? `banned-${m.member_id}` : null, onclick: () => decide(m, true) }, t("console.approve", { who: m.pseudonym })),
+        el("button", { type: "button", onclick: () => decide(m, false) }, t("console.refuse", { who: m.pseudonym })),
       ),
     ),
   );
@@ -449,10 +451,10 @@ async function refreshGroup() {
       el(
         "li",
         { "data-member": m.member_id },
-        el("span", { class: "who", text: m.pseudonym }),
-        m.role === "facilitator" ? roleBadge("facilitator", "Facilitator") : null,
-        m.member_id === mine ? roleBadge("you", "You") : null,
-        m.member_id === mine ? null : el("button", { type: "button", class: "danger", onclick: () => remove(m) }, `Remove ${m.pseudonym}`),
+        bdi(m.pseudonym, { class: "who" }),
+        m.role === "facilitator" ? roleBadge("facilitator", t("common.role.facilitator")) : null,
+        m.member_id === mine ? roleBadge("you", t("member.you")) : null,
+        m.member_id === mine ? null : el("button", { type: "button", class: "danger", onclick: () => remove(m) }, t("console.remove", { who: m.pseudonym })),
       ),
     ),
   );
@@ -463,8 +465,14 @@ async function refreshGroup() {
       el(
         "li",
         { "data-invite": i.invite_id },
-        el("span", { text: `Invite ${i.invite_id.slice(0, 6)} · used ${i.uses}/${i.max_uses} · ${i.revoked ? "revoked" : `until ${new Date(i.expires_at).toLocaleString()}`}${i.banned_use ? " · used by an account since banned" : ""}` }),
-        i.revoked ? null : el("button", { type: "button", onclick: () => revoke(i.invite_id) }, "Revoke"),
+        el("span", {
+          text: [
+            t("console.invite.line", { id: i.invite_id.slice(0, 6), uses: i.uses, max: i.max_uses }),
+            i.revoked ? t("console.invite.revoked") : t("console.invite.until", { time: formatDateTime(i.expires_at) }),
+            i.banned_use ? t("console.invite.bannedUse") : null,
+          ].filter(Boolean).join(" · "),
+        }),
+        i.revoked ? null : el("button", { type: "button", onclick: () => revoke(i.invite_id) }, t("console.invite.revoke")),
       ),
     ),
   );
@@ -494,13 +502,13 @@ async function createInvite(event) {
   $("#invite-link").value = `${location.origin}/#invite=${reply.token}${seed ? `&key=${hc.b64encode(seed)}` : ""}${anchor ? `&anchor=${hc.b64encode(anchor)}` : ""}`;
   $("#invite-link").focus();
   $("#invite-link").select();
-  announce("Invite link created.");
+  announce(t("console.invite.created"));
   await refreshGroup();
 }
 
 async function revoke(inviteId) {
   await state.session.call("invite.revoke", { group_id: state.current, invite_id: inviteId });
-  announce("Invite revoked.");
+  announce(t("console.invite.revokedDone"));
   await refreshGroup();
 }
 
@@ -511,7 +519,7 @@ async function decide(member, approve) {
     if (approve) {
       // Our member key signs the admission every member checks before keying the newcomer.
       const record = await store.group(id);
-      if (!record?.member) throw new Error("This browser holds no keys for this group, so it cannot admit anyone.");
+      if (!record?.member) throw new Error(t("console.noKeysToAdmit"));
       const role = await cofac.admissionRole(member);
       if (role === null) return;
       const entry = { memberId: hc.b64decode(member.member_id), sigPk: hc.b64decode(member.sig_pk), kemPk: hc.b64decode(member.kem_pk) };
@@ -523,7 +531,7 @@ async function decide(member, approve) {
     announce(error.message);
     return;
   }
-  announce(approve ? `${member.pseudonym} approved.` : `${member.pseudonym} refused.`);
+  announce(t(approve ? "console.approved" : "console.refusedMember", { who: member.pseudonym }));
   if (approve) await rotateNow(id);
   await refreshGroup();
 }
@@ -531,7 +539,7 @@ async function decide(member, approve) {
 async function remove(member) {
   const id = state.current;
   const group = state.groups.get(id)?.name || "this group";
-  const sure = await confirmAction(`Remove ${member.pseudonym} from ${group}? They can no longer read or write in it, the group's keys will be rotated, and this cannot be undone.`, `Remove ${member.pseudonym}`);
+  const sure = await confirmAction(t("console.removeConfirm", { who: member.pseudonym, group }), t("console.remove", { who: member.pseudonym }));
   if (!sure || state.current !== id) return;
   try {
     const payload = { group_id: id, member_id: member.member_id };
@@ -545,7 +553,7 @@ async function remove(member) {
     announce(error.message);
     return;
   }
-  announce(`${member.pseudonym} removed; rotating the group's keys.`);
+  announce(t("console.removed", { who: member.pseudonym }));
   await rotateNow(id);
   await refreshGroup();
 }
@@ -556,9 +564,9 @@ function rotateNow(groupId, force = false) {
     const record = await store.group(groupId);
     if (!record?.latest) return;
     const epoch = await keys.rotate(state.session, record, { force });
-    $("#epoch").textContent = `Epoch ${epoch}`;
+    $("#epoch").textContent = t("console.epoch", { epoch });
   });
-  return next.catch((error) => announce(`Key rotation failed: ${error.message}`));
+  return next.catch((error) => announce(t("console.rotationFailed", { error: error.message })));
 }
 
 /**
@@ -586,4 +594,4 @@ function rotateSoon(groupId, force = false) {
   rotateNow(groupId, force).then(() => state.current === groupId && refreshGroup());
 }
 
-boot().catch((error) => announce(`Something went wrong: ${error.message}`));
+boot().catch((error) => announce(t("console.startFailed", { error: error.message })));

@@ -13,9 +13,11 @@
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import { $, el, announce } from "./ui.js";
+import { t } from "./i18n.js";
 
 const SETTING = "prefs:content-notes"; // IndexedDB, so "Delete all my data" deletes it too
-export const SUGGESTED = ["self-harm", "suicide", "abuse", "violence", "eating disorder", "drugs or alcohol"];
+// The suggested notes, in the page's language (a note travels as the words chosen).
+export const SUGGESTED = ["selfHarm", "suicide", "abuse", "violence", "eatingDisorder", "drugs"].map((key) => t(`member.note.suggest.${key}`));
 
 let hideByDefault = true;
 const revealed = new Set(); // msg ids (b64) of noted messages shown anyway
@@ -38,7 +40,7 @@ export async function wire({ onChange }) {
     revealed.clear();
     concealed.clear();
     await store.put(SETTING, { hide: hideByDefault });
-    announce(hideByDefault ? "Messages with a content note will be hidden until you show them." : "Messages with a content note will be shown, under their note.");
+    announce(hideByDefault ? t("member.note.willHide") : t("member.note.willShow"));
     changed();
   });
   wireComposer();
@@ -76,9 +78,17 @@ function checkNote() {
   const input = $("#compose-note");
   const note = input.value.trim();
   const problem = note ? hc.noteProblem(note) : null;
-  $("#compose-note-error").textContent = problem ? `The note cannot be sent: ${problem}.` : "";
+  $("#compose-note-error").textContent = problem ? t("member.note.problem", { problem: noteProblemText(problem) }) : "";
   input.setAttribute("aria-invalid", String(Boolean(problem)));
-  $("#compose-note-toggle").textContent = note ? `Content note: ${note}` : "Add a content note";
+  $("#compose-note-toggle").textContent = note ? t("member.note.current", { note }) : t("member.note.add");
+}
+
+/** crypto.js's noteProblem() in the page's language: the same three checks, said in words. */
+function noteProblemText(problem) {
+  const note = $("#compose-note").value.trim();
+  if (!note) return t("member.note.problem.empty");
+  if ([...note].length > hc.MAX_NOTE_CHARS) return t("member.note.problem.long", { count: hc.MAX_NOTE_CHARS });
+  return problem && t("member.note.problem.characters");
 }
 
 /** The note to seal with the next message: {note} (null for none) or {problem} to show. */
@@ -87,7 +97,7 @@ export function noteToSend() {
   const note = panel.hidden ? "" : $("#compose-note").value.trim();
   if (!note) return { note: null };
   const problem = hc.noteProblem(note);
-  return problem ? { problem: `The content note cannot be sent: ${problem}. Your message is kept.` } : { note };
+  return problem ? { problem: t("member.note.problemKept", { problem: noteProblemText(problem) }) } : { note };
 }
 
 /** After a message was handed over for sending: the next one starts without a note. */
@@ -113,7 +123,7 @@ export function decorate(node, m) {
   const hidden = isHidden(m);
   text.hidden = hidden;
   node.classList.add("noted");
-  const label = el("p", { class: "content-note" }, el("span", { class: "content-note-label", text: "Content note: " }), el("span", { class: "content-note-text", text: m.note }));
+  const label = el("p", { class: "content-note" }, el("span", { class: "content-note-label", text: t("member.note.prefix") }), el("bdi", { class: "content-note-text", text: m.note }));
   const controls = m.mine
     ? null
     : el(
@@ -125,7 +135,7 @@ export function decorate(node, m) {
           "aria-controls": text.id,
           onclick: (event) => toggle(event.currentTarget, text, m),
         },
-        hidden ? "Show message" : "Hide message",
+        hidden ? t("member.note.show") : t("member.note.hide"),
       );
   text.before(label, ...(controls ? [controls] : []));
   return node;
@@ -137,6 +147,6 @@ function toggle(button, text, m) {
   else (show ? concealed.delete(m.msgId) : concealed.add(m.msgId));
   // Changed in place, so the keyboard stays on the button.
   text.hidden = !show;
-  button.textContent = show ? "Hide message" : "Show message";
+  button.textContent = show ? t("member.note.hide") : t("member.note.show");
   button.setAttribute("aria-expanded", String(show));
 }

@@ -8,6 +8,7 @@ import * as bounds from "./admissions.js";
 import * as store from "./keystore.js";
 import * as vault from "./keyvault.js";
 import { Refused } from "./session.js";
+import { t } from "./i18n.js";
 
 /** Fresh member keys from seeds kept sealed in the vault, so that they can move (§16.1). */
 export async function movableMemberKeys() {
@@ -75,7 +76,7 @@ export function genesisPqKeys(record) {
 
 /** The group's protection level as the page shows it (the held, verified suite; §6.9). */
 export function protectionText(record) {
-  return gs.protection(record?.group) === "hybrid" ? "Protected against future quantum computers" : "Standard protection";
+  return gs.protection(record?.group) === "hybrid" ? t("member.protection.hybrid") : t("member.protection.standard");
 }
 
 /**

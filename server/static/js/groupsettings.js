@@ -3,6 +3,7 @@
 // newcomer hold: how many of a newcomer's messages wait for a facilitator (0 = off).
 
 import { $, announce } from "./ui.js";
+import { t } from "./i18n.js";
 
 let ctx = null;
 let groupId = null;
@@ -32,14 +33,14 @@ async function save(event) {
   $("#slow-error").textContent = "";
   const seconds = Number($("#slow-seconds").value);
   if (!Number.isInteger(seconds) || seconds < 0) {
-    $("#slow-error").textContent = "Give a whole number of seconds (0 turns slow mode off).";
+    $("#slow-error").textContent = t("console.slow.invalid");
     $("#slow-seconds").focus();
     return;
   }
   try {
     const reply = await ctx.session().call("group.update", { group_id: groupId, slow_mode_seconds: seconds });
     const now = reply.group.slow_mode_seconds;
-    announce(now ? `Slow mode on: one message every ${now} seconds per member.` : "Slow mode off.");
+    announce(now ? t("console.slow.on", { count: now }) : t("console.slow.off"));
   } catch (error) {
     $("#slow-error").textContent = error.message;
     $("#slow-seconds").focus();
@@ -51,14 +52,14 @@ async function saveHold(event) {
   $("#hold-error").textContent = "";
   const count = Number($("#hold-count").value);
   if (!Number.isInteger(count) || count < 0) {
-    $("#hold-error").textContent = "Give a whole number of messages (0 turns the hold off).";
+    $("#hold-error").textContent = t("console.hold.invalid");
     $("#hold-count").focus();
     return;
   }
   try {
     const reply = await ctx.session().call("group.update", { group_id: groupId, newcomer_hold: count });
     const now = reply.group.newcomer_hold;
-    announce(now ? `Newcomer hold on: each newcomer's first ${now} message${now === 1 ? "" : "s"} wait for a facilitator.` : "Newcomer hold off.");
+    announce(now ? t("console.hold.on", { count: now }) : t("console.hold.off"));
   } catch (error) {
     $("#hold-error").textContent = error.message;
     $("#hold-count").focus();

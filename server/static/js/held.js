@@ -4,7 +4,8 @@
 // member.js calls the hooks below; everything else about held messages lives here.
 
 import * as keys from "./groupkeys.js";
-import { $, el, announce, formatTime } from "./ui.js";
+import { $, el, bdi, announce, formatTime } from "./ui.js";
+import { t } from "./i18n.js";
 
 let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), show(groupId, item) }
 const waiting = new Map(); // group id -> Map(msg_id -> opened item) for a facilitator
@@ -19,7 +20,7 @@ export const handlers = {
     if (await take(data)) {
       await ctx.loadNames(data.group_id); // the newcomer may have joined since the list was read
       const record = ctx.records.get(data.group_id);
-      announce(`${record?.info?.name || "A group"}: a newcomer's message is waiting for you to release or decline it.`);
+      announce(t("member.groupSays", { group: record?.info?.name || t("member.aGroup"), text: t("member.held.arrived") }));
       if (ctx.current() === data.group_id) renderPanel(data.group_id);
     }
   },
@@ -33,7 +34,7 @@ export const handlers = {
       item.status = "declined";
       ctx.show(data.group_id, item);
     }
-    announce(data.message);
+    announce(t("member.held.declinedNotice")); // the server's `message` says this in English
   },
 };
 
@@ -99,15 +100,15 @@ export async function refresh(groupId, isFacilitator) {
 
 /** The line under our own held or declined message, or null for any other status. */
 export function statusLine(m) {
-  if (m.status === "held") return el("p", { class: "state held", text: "Waiting for a facilitator: only facilitators can see it until one shares it with the group." });
-  if (m.status === "declined") return el("p", { class: "state declined", text: "A facilitator did not share this with the group. Nobody else saw it." });
+  if (m.status === "held") return el("p", { class: "state held", text: t("member.held.mineWaiting") });
+  if (m.status === "declined") return el("p", { class: "state declined", text: t("member.held.mineDeclined") });
   return null;
 }
 
 /** The mark on a message a facilitator released (it shows where it arrived). */
 export function releasedMark(m) {
   if (!m.releasedAt) return null;
-  return el("p", { class: "state released", text: `Released by a facilitator; written at ${formatTime(m.serverTs)}.` });
+  return el("p", { class: "state released", text: t("member.held.released", { time: formatTime(m.serverTs) }) });
 }
 
 /** The facilitator's panel of waiting messages in the open group. */
@@ -126,13 +127,13 @@ export function renderPanel(groupId) {
       return el(
         "li",
         { class: "held-item", "data-msg": m.msgId },
-        el("p", { class: "meta" }, el("span", { class: "who", text: who }), " ", el("time", { text: formatTime(m.serverTs) })),
-        el("p", { class: "text", text: m.text }),
+        el("p", { class: "meta" }, bdi(who, { class: "who" }), " ", el("time", { text: formatTime(m.serverTs) })),
+        el("p", { class: "text", dir: "auto", text: m.text }),
         el(
           "div",
           { class: "row" },
-          el("button", { type: "button", class: "primary", "aria-label": `Release ${who}'s message to the group`, onclick: () => decide(groupId, m, true) }, "Release"),
-          el("button", { type: "button", "aria-label": `Decline ${who}'s message`, onclick: () => decide(groupId, m, false) }, "Decline"),
+          el("button", { type: "button", class: "primary", "aria-label": t("member.held.releaseLabel", { who }), onclick: () => decide(groupId, m, true) }, t("member.held.release")),
+          el("button", { type: "button", "aria-label": t("member.held.declineLabel", { who }), onclick: () => decide(groupId, m, false) }, t("member.held.decline")),
         ),
       );
     }),
@@ -144,12 +145,12 @@ async function decide(groupId, m, release) {
     await ctx.session().call("held.decide", { group_id: groupId, msg_id: m.msgId, release });
   } catch (error) {
     if (error.code !== "not_found") {
-      announce(`Could not ${release ? "release" : "decline"} it: ${error.message}`);
+      announce(t(release ? "member.held.releaseFailed" : "member.held.declineFailed", { error: error.message }));
       return;
     }
   }
   waiting.get(groupId)?.delete(m.msgId);
-  announce(release ? "Released: the group can read it now." : "Declined: nobody else will see it, and its writer has been told.");
+  announce(release ? t("member.held.releasedDone") : t("member.held.declinedDone"));
   renderPanel(groupId);
   const next = $("#held-list button") || $("#messages");
   next.focus();

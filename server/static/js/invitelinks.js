@@ -2,15 +2,12 @@
 // open), and a dead link (used up, withdrawn, expired, cut short or mistyped) explained in plain
 // words with what to do next, never a raw error under a Join button.
 
+import { t } from "./i18n.js";
+
 // The server's token format (server/realtime/schemas.py Token); anything else is a damaged link.
 const TOKEN = /^[A-Za-z0-9_-]{16,64}$/;
 
-const DEAD = {
-  used_up: "This invite link has already been used as many times as it allows. Ask the person who gave it to you for a new link.",
-  revoked: "This invite link was withdrawn by the group's facilitator, so it no longer works. If you think you should still join, ask them for a new link.",
-  expired: "This invite link has expired. Ask the person who gave it to you for a new link.",
-  unknown: "This invite link looks incomplete or mistyped. Copy the whole link again from the message you received (it ends in a long code of letters and numbers), or ask for a new link.",
-};
+const DEAD_REASONS = new Set(["used_up", "revoked", "expired", "unknown"]);
 
 /** The invite token in the address (#invite=… or ?invite=…), or null. */
 export function readInvite() {
@@ -26,7 +23,7 @@ export function malformed(token) {
 
 /** Plain words for a dead link, from the server's `invite_invalid` reason. */
 export function deadLinkText(reason) {
-  return DEAD[reason] || DEAD.unknown;
+  return t(`member.invite.dead.${DEAD_REASONS.has(reason) ? reason : "unknown"}`);
 }
 
 /** Call `onInvite(token)` when an invite link is opened in this tab without a reload. */

@@ -8,7 +8,9 @@ import * as keys from "./groupkeys.js";
 import * as gs from "./groupstate.js";
 import * as admissions from "./admissions.js";
 import { Session, Refused, api } from "./session.js";
-import { $, el, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
+import { $, el, bdi, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
+import { t, tParts, has, errorText, locale } from "./i18n.js";
+import { resourcesFor, wordsFor, phraseListsOf } from "./crisislocale.js";
 import { suggestPseudonym } from "./words.js";
 import { canReport, reportMessage } from "./reports.js";
 import * as notices from "./notices.js";
@@ -86,9 +88,12 @@ async function boot() {
   }
   $("#org").textContent = state.settings.organisation || "Hearth";
   document.title = state.settings.organisation || "Hearth";
-  renderResources($("#crisis-list"), state.settings.crisis_resources);
-  renderResources($("#crisis-check-list"), state.settings.crisis_resources);
-  loadCrisisCheck(state.settings.crisis_words); // fetched now, so that the check works offline later
+  // The crisis services and phrases of the member's language and country (crisislocale.js).
+  state.resources = resourcesFor(state.settings);
+  state.crisisWords = wordsFor(state.settings);
+  renderResources($("#crisis-list"), state.resources);
+  renderResources($("#crisis-check-list"), state.resources);
+  loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings)); // fetched now, so that the check works offline later
   setQuickExitUrl(state.settings.quick_exit_url);
 
   const firstVisit = !(await store.hasAccount());
@@ -145,7 +150,7 @@ function loadDevices() {
     .then((devices) => devices.attach({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 }))
     .catch(() => {
       devicesLoading = null;
-      $("#devices").textContent = "Moving to another device could not be loaded. Check your connection, then open My data again.";
+      $("#devices").textContent = t("member.settings.devicesFailed");
     });
   return devicesLoading;
 }
@@ -172,7 +177,7 @@ function wireStatic() {
     event.preventDefault();
     state.profile = { pseudonym: $("#settings-pseudonym").value.trim() };
     await store.put("profile", state.profile);
-    announce("Saved.");
+    announce(t("common.saved"));
   });
   $("#join-form").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -229,16 +234,16 @@ async function confirmAction(text, yes) {
 
 async function onStatus(status, detail) {
   if (status === "connected") {
-    setConnection("Connected");
+    setConnection(t("common.connected"));
     try {
       await catchUp();
     } catch (error) {
-      announce(`Could not catch up: ${error.message}`);
+      announce(t("member.catchUpFailed", { error: error.message }));
     }
   } else if (status === "refused") {
-    setConnection(`Refused by the server: ${detail?.message || detail?.code || "unknown reason"}`);
+    setConnection(t("member.refused", { reason: errorText(detail?.code || "unknown", detail?.message) }));
   } else {
-    setConnection("Offline — reconnecting…");
+    setConnection(t("common.offline"));
   }
 }
 
@@ -287,7 +292,7 @@ async function keyedNow(record) {
   state.keying.delete(record.id);
   if (state.welcomed.has(record.id)) return;
   state.welcomed.add(record.id);
-  announce(`You are now in ${record.info?.name || "the group"}.`);
+  announce(t("member.nowIn", { group: record.info?.name || t("member.theGroup") }));
   renderHome();
   if (state.current === record.id) {
     renderChatState();
@@ -351,8 +356,8 @@ const handlers = {
     const record = state.records.get(data.group_id);
     if (!record) return;
     notices.remember(data.group_id, data.kind, data.message, data.muted_until, data.rule, data.note);
-    const name = record.info?.name || "a group";
-    announce(data.kind === "muted" ? `${name}: ${notices.mutedText(data.muted_until)}` : `${name}: a facilitator sent you a warning.`);
+    const name = record.info?.name || t("member.aGroup");
+    announce(t("member.groupSays", { group: name, text: data.kind === "muted" ? notices.mutedText(data.muted_until) : t("member.warned") }));
     if (state.current === data.group_id) {
       notices.render(data.group_id);
       showComposer(data.group_id);
@@ -365,7 +370,7 @@ const handlers = {
     record.info = { ...record.info, ...data.group };
     renderHome();
     if (state.current === record.id) {
-      $("#chat-title").textContent = record.info.name || "Group";
+      $("#chat-title").textContent = record.info.name || t("member.group");
       renderSession(record.id);
       showComposer(record.id);
     }
@@ -377,7 +382,7 @@ const handlers = {
     record.info.posting_open = data.open;
     if (state.current === record.id) {
       showComposer(record.id);
-      announce(data.open ? "A facilitator is here: you can write now." : "No facilitator is here now: posting is closed.");
+      announce(data.open ? t("member.postingOpen") : t("member.postingClosed"));
     }
   },
   "epoch.new": async (data) => {
@@ -388,7 +393,7 @@ const handlers = {
     let accepted = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
     if (record.unopened) accepted = (await keys.recover(state.session, record)) || accepted;
     if ((record.untrusted || []).length > refusedBefore) {
-      announce(`${record.info?.name || "A group"}: the server offered a change to the group that no one authorised. This device refused it.`);
+      announce(t("member.groupSays", { group: record.info?.name || t("member.aGroup"), text: t("member.untrustedRefused") }));
       if (state.current === record.id) renderChatState();
     }
     if (record.unverified && !record.trustUnanchored && state.current === record.id) renderChatState();
@@ -410,12 +415,12 @@ const handlers = {
     if (!record) return;
     record.serverState = data.state;
     if (data.state === "active") {
-      announce(`A facilitator approved you for ${record.info?.name || "the group"}. Getting the keys…`);
+      announce(t("member.approved", { group: record.info?.name || t("member.theGroup") }));
       keepKeying(record.id);
     } else {
       record.state = data.state;
-      const text = { refused: "Your request to join was refused.", removed: "A facilitator removed you from this group.", left: "You left this group." }[data.state];
-      announce(`${record.info?.name || "Group"}: ${text || data.state}`);
+      const text = ["refused", "removed", "left"].includes(data.state) ? t(`member.membership.${data.state}`) : data.state;
+      announce(t("member.groupSays", { group: record.info?.name || t("member.group"), text }));
     }
     await store.saveGroup(record);
     renderHome();
@@ -433,7 +438,7 @@ const handlers = {
         await keys.rotate(state.session, record, { force: data.reason !== "membership" });
       } catch (error) {
         // Someone else will (the server keeps asking), unless the change is not authorised.
-        if (error.code === "unauthorised_change") announce(`${record.info?.name || "A group"}: ${error.message}`);
+        if (error.code === "unauthorised_change") announce(t("member.groupSays", { group: record.info?.name || t("member.aGroup"), text: error.message }));
       }
     }, 0);
   },
@@ -441,7 +446,7 @@ const handlers = {
 
 // -- joining -------------------------------------------------------------------------------------
 
-const joinName = $("#join-name");
+const joinName = el("bdi", { id: "join-name" });
 
 function joinStage(stage) {
   show($("#join-checking"), stage === "checking");
@@ -453,9 +458,9 @@ async function showInvite() {
   state.current = null;
   notices.render(null);
   composer.hide();
-  $("#join-title").replaceChildren("Join ", joinName);
+  $("#join-title").replaceChildren(...tParts("member.join.title", { group: joinName }));
   joinName.textContent = "";
-  $("#join-checking").textContent = "Checking the invite link…";
+  $("#join-checking").textContent = t("member.join.checking");
   joinStage("checking");
   go("join");
   $("#join-pseudonym").value = state.profile?.pseudonym || "";
@@ -473,18 +478,18 @@ async function showInvite() {
       return openGroup(group.group_id);
     }
     joinName.textContent = group.name;
-    $("#join-rules").textContent = group.rules || "(This group has no written rules.)";
+    $("#join-rules").textContent = group.rules || t("member.join.noRules");
     joinStage("live");
   } catch (error) {
     if (token !== state.invite) return;
     if (error.code === "invite_invalid") return showDeadLink(error.detail?.reason);
-    $("#join-checking").textContent = `Could not check the invite link yet: ${error.message}. It is checked again once connected.`;
+    $("#join-checking").textContent = t("member.join.checkLater", { error: error.message });
   }
 }
 
 /** A link that cannot be used: say why and what to do, and offer no Join button. */
 function showDeadLink(reason) {
-  $("#join-title").textContent = "This invite link does not work";
+  $("#join-title").textContent = t("member.join.deadTitle");
   $("#join-dead-text").textContent = invites.deadLinkText(reason);
   joinStage("dead");
   $("#join-title").focus({ preventScroll: true });
@@ -499,7 +504,7 @@ function clearInvite() {
 
 async function join() {
   $("#join-error").textContent = "";
-  if (!$("#join-accept").checked) throw new Error("Please read and accept the group's rules first.");
+  if (!$("#join-accept").checked) throw new Error(t("member.join.acceptFirst"));
   const pseudonym = $("#join-pseudonym").value.trim();
   const preview = await state.session.call("invite.preview", { token: state.invite });
   const group = preview.group;
@@ -510,7 +515,7 @@ async function join() {
     try {
       record.anchor = gs.parseAnchor(hc.b64decode(state.inviteAnchor));
     } catch {
-      throw new Error("This invite link is damaged. Please ask a facilitator for a new one.");
+      throw new Error(t("member.join.damaged"));
     }
   }
   if (state.inviteKey && preview.invite_key) {
@@ -528,7 +533,7 @@ async function join() {
     reply = await state.session.call("group.join", payload);
   } catch (error) {
     if (error.code !== "pseudonym_taken") throw error;
-    throw new Error("Someone in this group already uses a name like that. Please pick another.");
+    throw new Error(t("member.join.nameTaken"));
   }
   // Known at once, before any other await: the commit that keys us may already be on its way.
   record.info = reply.group;
@@ -556,9 +561,9 @@ async function join() {
 
 function label(record) {
   if (record.state === "active" && record.latest) return "";
-  if (record.serverState === "active") return " (getting keys…)";
-  if (record.state === "pending") return " (waiting for approval)";
-  return ` (${record.state})`;
+  if (record.serverState === "active") return t("member.home.gettingKeys");
+  if (record.state === "pending") return t("member.home.waiting");
+  return has(`member.home.state.${record.state}`) ? t(`member.home.state.${record.state}`) : `(${record.state})`;
 }
 
 // Updated in place: a list drawn again (a groups.list, a key arriving) keeps the button a person
@@ -571,7 +576,8 @@ function renderHome() {
   records.forEach((record, index) => {
     const next = sessions.describeNext(record.info?.schedule, state.settings.time_zone || "UTC");
     const content = [
-      `${record.info?.name || "Group"}${label(record)}`,
+      bdi(record.info?.name || t("member.group")),
+      label(record) ? ` ${label(record)}` : null,
       next ? el("span", { class: "group-next", text: next }) : null,
     ].filter(Boolean);
     let item = drawn.get(record.id);
@@ -609,7 +615,7 @@ async function openGroup(id) {
   }
   state.current = id;
   const record = state.records.get(id);
-  $("#chat-title").textContent = record.info?.name || "Group";
+  $("#chat-title").textContent = record.info?.name || t("member.group");
   go("chat");
   notices.render(id);
   renderChatState();
@@ -673,8 +679,8 @@ function renderChatState() {
   if (record.untrusted?.length) {
     // §6.9: a commit that lowers the group's cipher suite is refused like an unauthorised change
     $("#chat-note").textContent = record.untrusted.some((why) => why.endsWith("lowers the group's cipher suite"))
-      ? "Warning: someone tried to lower this group's protection against future quantum computers. This device refused it and will not send messages here. Please tell a facilitator."
-      : "Warning: the server tried to change who is in this group without a facilitator's signed authorisation. This device refused it and will not send messages here. Please tell a facilitator.";
+      ? t("member.chat.downgradeRefused")
+      : t("member.chat.untrustedRefused");
     $("#chat-note").dataset.untrusted = "true";
     $("#compose").hidden = true;
     $("#leave").hidden = false;
@@ -691,8 +697,7 @@ function renderChatState() {
   }
   if (record.unverified && !record.trustUnanchored && !record.latest) {
     // docs/protocol.md §6.7: a link without an anchor proves no group; never keyed unasked.
-    $("#chat-note").textContent =
-      "This group could not be verified: your invite link does not say which group it belongs to (it is an older link, or one given as a web address the server sees). The server could have made up who is in it and read what you write. Ask a facilitator for a new link, or trust it anyway.";
+    $("#chat-note").textContent = t("member.chat.unverified");
     $("#chat-note").dataset.unverified = "true";
     $("#trust-unanchored").hidden = false;
     $("#compose").hidden = true;
@@ -700,9 +705,9 @@ function renderChatState() {
     return;
   }
   delete $("#chat-note").dataset.unverified;
-  if (record.state === "pending" && record.serverState !== "active") note = "Waiting for a facilitator to approve your request.";
-  else if (!keyed && ["pending", "active"].includes(record.state)) note = "Approved. Waiting for the group's keys…";
-  else if (!["pending", "active"].includes(record.state)) note = "You are no longer in this group.";
+  if (record.state === "pending" && record.serverState !== "active") note = t("member.chat.waitingApproval");
+  else if (!keyed && ["pending", "active"].includes(record.state)) note = t("member.chat.waitingKeys");
+  else if (!["pending", "active"].includes(record.state)) note = t("member.chat.noLonger");
   $("#chat-note").textContent = note;
   $("#compose").hidden = !keyed;
   $("#leave").hidden = !["pending", "active"].includes(record.state);
@@ -844,10 +849,10 @@ async function callPatiently(event, payload) {
 // `senderId` is the signed header's sender (groupkeys.open), whose roster entry verified the
 // signature; a tombstone has no header left, so no author.
 function senderName(groupId, senderId, mine) {
-  if (mine) return "You";
-  if (!senderId) return "Someone";
+  if (mine) return t("member.you");
+  if (!senderId) return t("member.someone");
   const entry = state.names.get(groupId)?.get(senderId);
-  if (!entry) return "Former member";
+  if (!entry) return t("member.formerMember");
   return entry.pseudonym;
 }
 
@@ -856,7 +861,7 @@ function senderName(groupId, senderId, mine) {
 // a facilitator comes from the verified group state (groupstate.js), never the server's `role`.
 function senderBadge(groupId, senderId) {
   const chiefs = state.records.get(groupId)?.group?.facilitators || [];
-  return senderId && chiefs.includes(hc.hex(hc.b64decode(senderId))) ? roleBadge("facilitator", "Facilitator") : null;
+  return senderId && chiefs.includes(hc.hex(hc.b64decode(senderId))) ? roleBadge("facilitator", t("common.role.facilitator")) : null;
 }
 
 // The conversation of each group, kept in order as messages arrive (timeline.js); the open
@@ -883,7 +888,7 @@ function timelineOf(groupId) {
 function showNewBelow(groupId) {
   if (state.current !== groupId) return;
   const count = timelineOf(groupId).unseen;
-  $("#new-below").textContent = count === 1 ? "1 new message below ↓" : `${count} new messages below ↓`;
+  $("#new-below").textContent = t("member.chat.newBelow", { count });
   $("#new-below").hidden = count === 0;
 }
 
@@ -932,8 +937,8 @@ function messageNode(id, m) {
   const node = el(
     "li",
     { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status },
-    el("div", { class: "meta" }, el("span", { class: "who", text: senderName(id, m.senderId, m.mine) }), senderBadge(id, m.senderId), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
-    el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? removedText(m) : m.text }),
+    el("div", { class: "meta" }, el("bdi", { class: "who", text: senderName(id, m.senderId, m.mine) }), senderBadge(id, m.senderId), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
+    el("p", { class: m.deleted ? "text deleted" : "text", dir: "auto", text: m.deleted ? removedText(m) : m.text }),
     m.mine && m.status !== "sent" ? statusLine(m) : null,
     held.releasedMark(m),
     reportLine(id, m),
@@ -943,56 +948,53 @@ function messageNode(id, m) {
 
 function gapMarker(groupId, gap) {
   const count = gap.before - gap.after - 1;
-  const what = count === 1 ? "1 earlier message is" : `${count} earlier messages are`;
-  if (gap.filling) return el("li", { class: "gap", text: `${what} being loaded…` });
+  if (gap.filling) return el("li", { class: "gap", text: t("member.gap.loading", { count }) });
   return el(
     "li",
     { class: "gap" },
-    `${what} not loaded yet. `,
-    el("button", { type: "button", onclick: () => fillGaps(state.records.get(groupId)) }, "Load them"),
+    t("member.gap.missing", { count }),
+    " ",
+    el("button", { type: "button", onclick: () => fillGaps(state.records.get(groupId)) }, t("member.gap.load")),
   );
 }
 
 // A verified membership change (groupstate.js): who joined, left or was removed, and who signed.
 function nameOf(groupId, hexId) {
   const record = state.records.get(groupId);
-  if (record && hexId === hc.hex(record.member.memberId)) return "You";
-  return state.names.get(groupId)?.get(hc.b64encode(hc.unhex(hexId)))?.pseudonym || "A former member";
+  if (record && hexId === hc.hex(record.member.memberId)) return t("member.you");
+  return state.names.get(groupId)?.get(hc.b64encode(hc.unhex(hexId)))?.pseudonym || t("member.aFormerMember");
 }
 
-function changeText(groupId, c) {
-  const who = nameOf(groupId, c.memberId);
-  const facilitator = c.role === hc.ROLE.FACILITATOR ? " as a facilitator" : "";
-  if (c.kind === "joined" && c.by === null && c.issuer === null) return `${who} started the group${facilitator}`;
-  if (c.kind === "joined" && c.by) return `${who} joined${facilitator}, admitted by ${nameOf(groupId, c.by)}`;
-  if (c.kind === "joined") return `${who} joined with an invite from ${nameOf(groupId, c.issuer)}`;
-  if (c.kind === "left") return `${who} left`;
-  return `${who} was removed by ${nameOf(groupId, c.by)}`;
+// Each name is its own <bdi>: a name in another script cannot reorder the sentence around it.
+function changeParts(groupId, c) {
+  const who = bdi(nameOf(groupId, c.memberId));
+  const facilitator = c.role === hc.ROLE.FACILITATOR ? "AsFacilitator" : "";
+  if (c.kind === "joined" && c.by === null && c.issuer === null) return tParts(`member.change.started${facilitator}`, { who });
+  if (c.kind === "joined" && c.by) return tParts(`member.change.admitted${facilitator}`, { who, by: bdi(nameOf(groupId, c.by)) });
+  if (c.kind === "joined") return tParts("member.change.invited", { who, by: bdi(nameOf(groupId, c.issuer)) });
+  if (c.kind === "left") return tParts("member.change.left", { who });
+  return tParts("member.change.removed", { who, by: bdi(nameOf(groupId, c.by)) });
 }
 
 function changeRow(groupId, c) {
-  return el("li", { class: "membership-change", "data-change": c.kind, "data-epoch": String(c.epoch), text: changeText(groupId, c) });
+  return el("li", { class: "membership-change", "data-change": c.kind, "data-epoch": String(c.epoch) }, ...changeParts(groupId, c));
 }
 
 // This page never deletes its own messages, so a removal of one of ours was a facilitator's.
 function removedText(m) {
-  if (m.mine) return "(your message was removed by a facilitator)";
-  if (m.deletedBy === "sender") {
-    return canReport(m)
-      ? "(deleted by its sender — you saw it, so you can still report it)"
-      : "(deleted by its sender)";
-  }
-  return "(message removed)";
+  if (m.mine) return t("member.removed.mine");
+  if (m.deletedBy === "sender") return canReport(m) ? t("member.removed.bySenderReportable") : t("member.removed.bySender");
+  return t("member.removed.other");
 }
 
 function reportLine(groupId, m) {
-  if (m.reported) return el("p", { class: "state", text: "You reported this message." });
+  if (m.reported) return el("p", { class: "state", text: t("member.report.done") });
   if (!canReport(m)) return null;
   const author = senderName(groupId, m.senderId, false);
   return el(
     "div",
     { class: "message-actions" },
-    el("button", { type: "button", class: "report", "aria-label": `Report message from ${author}`, onclick: () => report(groupId, m, author) }, "Report"),
+    el("button", { type: "button", class: "report", "aria-label": t("member.report.buttonLabel", { author }), onclick: () => report(groupId, m, author) }, t("member.report.button")),
   );
 }
 
@@ -1012,17 +1014,18 @@ function statusLine(m) {
     return el(
       "p",
       { class: "state failed" },
-      `Not sent${m.error ? `: ${m.error.replace(/\.$/, "")}` : ""}. `,
-      el("button", { type: "button", class: "retry", onclick: () => retry(m.msgId) }, "Retry"),
+      m.error ? t("member.status.notSentBecause", { error: m.error.replace(/\.$/, "") }) : t("member.status.notSent"),
+      " ",
+      el("button", { type: "button", class: "retry", onclick: () => retry(m.msgId) }, t("member.status.retry")),
     );
   }
-  return el("p", { class: "state", text: m.status === "waiting" ? "Waiting for slow mode, then sending…" : "Sending…" });
+  return el("p", { class: "state", text: m.status === "waiting" ? t("member.status.waiting") : t("member.status.sending") });
 }
 
 // -- sending -------------------------------------------------------------------------------------
 
 async function containsCrisisLanguage(text) {
-  return (await loadCrisisCheck(state.settings.crisis_words)).match(text) !== null;
+  return (await loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings))).match(text) !== null;
 }
 
 async function compose() {
@@ -1086,7 +1089,7 @@ async function deliver(entry) {
       await store.saveUnsent(entry); // sealed, it waits in this browser across a reload
     }
     if (!state.session.connected) {
-      setStatus(entry, "failed", "offline, will resend when reconnected");
+      setStatus(entry, "failed", t("member.status.offline"));
       return;
     }
     const ack = await state.session.call("msg.send", { group_id: entry.groupId, envelope: entry.envelope });
@@ -1118,8 +1121,7 @@ async function deliver(entry) {
     if (["storage_full", "unavailable"].includes(error.code) && error.detail?.retry_after_ms > 0) {
       // Nothing was stored (the server's disk is full, or it is restarting): the same envelope
       // and msg_id go again after the wait the server asked for.
-      const why = error.code === "storage_full" ? "the server is out of storage" : "the server is busy";
-      setStatus(entry, "failed", `${why}; sending again shortly`);
+      setStatus(entry, "failed", t(error.code === "storage_full" ? "member.status.storageFull" : "member.status.busy"));
       setTimeout(() => { if (state.outbox.has(entry.msgId)) deliver(entry); }, error.detail.retry_after_ms);
       return;
     }
@@ -1146,7 +1148,7 @@ async function deliver(entry) {
       }
       setStatus(entry, "failed", notices.mutedText(error.detail.muted_until));
     } else {
-      setStatus(entry, "failed", offline ? "offline, will resend when reconnected" : error.message);
+      setStatus(entry, "failed", offline ? t("member.status.offline") : error.message);
     }
   } finally {
     entry.inFlight = false;
@@ -1186,12 +1188,12 @@ async function leaveCurrent() {
   const id = state.current;
   const record = state.records.get(id);
   if (!record) return;
-  if (!(await confirmAction(`Leave ${record.info?.name || "this group"}? You will not be able to read it any more.`, "Leave"))) return;
+  if (!(await confirmAction(t("member.leave.confirm", { group: record.info?.name || t("member.thisGroup") }), t("member.leave.yes")))) return;
   try {
     await state.session.call("group.leave", { group_id: id, leave: await signedLeave(record) });
   } catch (error) {
     if (error.code !== "not_member") {
-      announce(`Could not leave: ${error.message}`);
+      announce(t("member.leave.failed", { error: error.message }));
       return;
     }
   }
@@ -1200,7 +1202,7 @@ async function leaveCurrent() {
   state.timelines.get(id)?.detach();
   state.timelines.delete(id);
   await store.forgetGroup(id);
-  announce("You left the group. Its keys are deleted from this device.");
+  announce(t("member.leave.done"));
   goHome();
 }
 
@@ -1210,7 +1212,7 @@ async function signedLeave(record) {
 }
 
 async function wipe() {
-  if (!(await confirmAction("Delete your keys, groups and messages from this device and leave all your groups?", "Delete everything"))) return;
+  if (!(await confirmAction(t("member.wipe.confirm"), t("member.wipe.yes")))) return;
   for (const id of state.records.keys()) {
     try {
       await state.session.call("group.leave", { group_id: id, leave: await signedLeave(state.records.get(id)) }, 5000);
@@ -1223,4 +1225,4 @@ async function wipe() {
   location.replace(location.pathname);
 }
 
-boot().catch((error) => announce(`Something went wrong starting Hearth: ${error.message}`));
+boot().catch((error) => announce(t("member.startFailed", { error: error.message })));

@@ -4,21 +4,14 @@
 // seconds before anything is sent, and "Undo" in that time sends nothing at all: the server never
 // learns of an action taken back.
 
-import { $, el, announce, ask } from "./ui.js";
+import { $, el, bdi, announce, ask } from "./ui.js";
+import { t, tParts } from "./i18n.js";
 
 export const UNDO_SECONDS = 8;
-const LABELS = {
-  hide_message: "Message hidden",
-  warn: "Member warned",
-  mute: "Member muted",
-  remove_member: "Member removed from the group",
-  ban_account: "Account banned",
-};
-const PENDING = {
-  hide_message: (who) => `Hiding the message from ${who}`,
-  warn: (who) => `Warning ${who}`,
-  mute: (who) => `Muting ${who}`,
-};
+const ACTIONS = new Set(["hide_message", "warn", "mute", "remove_member", "ban_account"]);
+const label = (action) => t(`console.action.done.${action}`);
+// Hiding, warning and muting wait UNDO_SECONDS first.
+const PENDING = new Set(["hide_message", "warn", "mute"]);
 
 let ctx = null;
 let pending = null; // {payload, who, groupId, timer}
@@ -34,33 +27,33 @@ export function init(context) {
 function fillRules(rules) {
   const lines = rules.split("\n").map((line) => line.trim()).filter(Boolean);
   $("#msg-rule").replaceChildren(
-    el("option", { value: "", text: "No particular rule" }),
+    el("option", { value: "", text: t("console.rule.none") }),
     ...lines.map((line) => el("option", { value: line, text: line })),
   );
 }
 
 /** Ask what to do about `item` (a verified message of `groupId`), then do it. */
 export async function actOn(groupId, item, who) {
-  $("#act-who").textContent = who;
+  $("#act-sender").replaceChildren(...tParts("console.act.sender", { who: el("strong", {}, bdi(who)) }));
   $("#act-quote").textContent = item.text || "";
   fillRules(ctx.rules(groupId));
   const action = await ask($("#act-dialog"));
-  if (!LABELS[action]) return;
+  if (!ACTIONS.has(action)) return;
   const payload = { group_id: groupId, msg_id: item.msgId, action, note: $("#msg-note").value.trim() };
   if ((action === "warn" || action === "mute") && $("#msg-rule").value) payload.rule = $("#msg-rule").value;
   if (action === "mute") {
     const minutes = Number($("#msg-minutes").value);
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 43200) {
-      announce("Mute for a whole number of minutes between 1 and 43200.");
+      announce(t("console.act.minutes"));
       return;
     }
     payload.mute_minutes = minutes;
   }
   const group = ctx.groupName(groupId);
-  if (action === "remove_member" && !(await ctx.confirm(`Remove ${who} from ${group}? The group's keys will be rotated, and this cannot be undone.`, `Remove ${who}`))) return;
-  if (action === "ban_account" && !(await ctx.confirm(`Ban ${who}'s account from this server? All their memberships end and they cannot connect again. This cannot be undone here.`, `Ban ${who}`))) return;
+  if (action === "remove_member" && !(await ctx.confirm(t("console.act.removeConfirm", { who, group }), t("console.remove", { who })))) return;
+  if (action === "ban_account" && !(await ctx.confirm(t("console.act.banConfirm", { who }), t("console.ban", { who })))) return;
   $("#msg-note").value = "";
-  if (PENDING[action]) return defer({ payload, who, groupId });
+  if (PENDING.has(action)) return defer({ payload, who, groupId });
   await send({ payload, who, groupId });
 }
 
@@ -68,7 +61,7 @@ function defer(action) {
   if (pending) flush(); // one waiting action at a time: the earlier one goes now
   pending = action;
   action.timer = setTimeout(flush, UNDO_SECONDS * 1000);
-  $("#undo-text").textContent = `${PENDING[action.payload.action](action.who)} in ${UNDO_SECONDS} seconds.`;
+  $("#undo-text").textContent = t(`console.act.pending.${action.payload.action}`, { who: action.who, count: UNDO_SECONDS });
   $("#undo-bar").hidden = false;
   $("#undo-button").focus();
 }
@@ -88,7 +81,7 @@ function undo() {
   const who = pending.who;
   pending = null;
   $("#undo-bar").hidden = true;
-  announce(`Undone: nothing was sent about ${who}.`);
+  announce(t("console.act.undone", { who }));
   $("#conv-messages").focus();
 }
 
@@ -96,10 +89,10 @@ async function send({ payload, who, groupId }) {
   try {
     await ctx.session().call("message.act", payload);
   } catch (error) {
-    announce(`Could not act on the message from ${who}: ${error.message}`);
+    announce(t("console.act.failed", { who, error: error.message }));
     return;
   }
-  announce(`${LABELS[payload.action]} (${who}).`);
+  announce(t("console.act.done", { label: label(payload.action), who }));
   if (payload.action === "remove_member" || payload.action === "ban_account") await ctx.rotateNow(groupId);
   ctx.done(groupId, payload.action);
 }

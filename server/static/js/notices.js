@@ -4,6 +4,7 @@
 // reason), so it survives reloads and reconnects; a warning names the rule it is about.
 
 import { $ } from "./ui.js";
+import { t } from "./i18n.js";
 import { formatUntil, muteReason } from "./composer.js";
 
 const notices = new Map(); // group id (b64) -> {kind, message, until, rule, note}
@@ -19,7 +20,7 @@ function active(groupId) {
 }
 
 export function mutedText(until) {
-  return `You are muted in this group until ${formatUntil(until)}.`;
+  return t("member.mute.until", { until: formatUntil(until) });
 }
 
 /** Remember a `notice` event (or a `muted` refusal, or groups.list's `mute`) for its group. */
@@ -51,10 +52,10 @@ export function render(groupId) {
     $("#notice-text").textContent = `${mutedText(notice.until)} ${muteReason(notice) || notice.message || ""}`.trim();
     timer = setTimeout(() => render(groupId), Math.min(notice.until - Date.now() + 500, 2 ** 31 - 1));
   } else if (notice.rule) {
-    const note = notice.note ? ` Their note: “${notice.note}”.` : "";
-    $("#notice-text").textContent = `A facilitator warned you about this group's rule “${notice.rule}”.${note}`;
+    const warned = t("member.notice.warnedRule", { rule: notice.rule });
+    $("#notice-text").textContent = notice.note ? `${warned} ${t("member.notice.theirNote", { note: notice.note })}` : warned;
   } else {
-    $("#notice-text").textContent = `A facilitator warned you: ${notice.message} (See the group's rules with the Rules button.)`;
+    $("#notice-text").textContent = t("member.notice.warned", { message: notice.message });
   }
 }
 

@@ -6,6 +6,7 @@
 
 import * as store from "./keystore.js";
 import { $ } from "./ui.js";
+import { t } from "./i18n.js";
 
 const KEY = "pagelock";
 const ITERATIONS = 200_000;
@@ -32,7 +33,7 @@ async function checks(code) {
 }
 
 // While locked the tab's title is neutral too; a title the page sets meanwhile is kept for later.
-const NEUTRAL_TITLE = "Passcode";
+const NEUTRAL_TITLE = t("member.lock.passcode");
 let realTitle = null;
 new MutationObserver(() => {
   if (realTitle !== null && document.title !== NEUTRAL_TITLE) {
@@ -57,7 +58,7 @@ function showLocked(locked) {
 
 async function renderSetting() {
   const set = Boolean(await store.get(KEY));
-  $("#lock-state").textContent = set ? "A passcode is set: Hearth asks for it each time it opens on this device." : "No passcode is set.";
+  $("#lock-state").textContent = set ? t("member.lock.isSet") : t("member.lock.notSet");
   $("#lock-remove").hidden = !set;
 }
 
@@ -84,7 +85,7 @@ async function unlock(event) {
     }
     failures += 1;
     notBefore = Date.now() + Math.min(500 * 2 ** failures, 30_000);
-    $("#unlock-error").textContent = "That is not the passcode.";
+    $("#unlock-error").textContent = t("member.lock.wrong");
     field.focus();
   } finally {
     checking = false;
@@ -95,7 +96,7 @@ async function save(event) {
   event.preventDefault();
   const field = $("#lock-code");
   if (!CODE.test(field.value)) {
-    $("#lock-state").textContent = "A passcode is 4 to 8 digits.";
+    $("#lock-state").textContent = t("member.lock.format");
     field.focus();
     return;
   }

@@ -2,6 +2,7 @@
 // by group and state; live `report.new` arrivals are added at once and announced.
 
 import { $, el, formatTime, reportedContent } from "./ui.js";
+import { t } from "./i18n.js";
 
 const reports = new Map(); // report_id -> report (as the server shows it to facilitators)
 let ctx = null;
@@ -36,7 +37,7 @@ export function fillGroups() {
   const select = $("#queue-group");
   const chosen = select.value;
   select.replaceChildren(
-    el("option", { value: "" }, "All my groups"),
+    el("option", { value: "" }, t("console.allMyGroups")),
     ...[...ctx.groups().values()].map((g) => el("option", { value: g.group_id }, g.name)),
   );
   select.value = ctx.groups().has(chosen) ? chosen : "";
@@ -75,7 +76,7 @@ export function render() {
   $("#reports").replaceChildren(...shown.map(item));
   $("#no-reports").hidden = shown.length > 0;
   const open = [...reports.values()].filter((r) => r.state === "open").length;
-  $("#queue-count").textContent = open ? `(${open} open)` : "";
+  $("#queue-count").textContent = open ? t("console.queue.count", { count: open }) : "";
 }
 
 function item(report) {
@@ -91,16 +92,16 @@ function item(report) {
       el(
         "span",
         {},
-        urgent ? el("span", { class: "urgent", text: "Urgent" }) : null,
+        urgent ? el("span", { class: "urgent", text: t("console.urgent") }) : null,
         urgent ? " " : null,
-        report.verified ? el("span", { class: "verified", text: "✓ Verified" }) : null,
-        ` ${groupName(report.group_id)} · reported ${formatTime(report.reported_at)}`,
+        report.verified ? el("span", { class: "verified", text: t("console.queue.verified") }) : null,
+        ` ${t("console.queue.reportedAt", { group: groupName(report.group_id), time: formatTime(report.reported_at) })}`,
       ),
-      el("span", { class: "excerpt", text: `“${excerpt}”` }),
-      report.reason ? el("span", { class: "note", text: `Reason: ${report.reason}` }) : null,
-      report.decision ? el("span", { class: "note", text: `Decided: ${report.decision.action} by ${report.decision.facilitator}` }) : null,
+      el("span", { class: "excerpt", dir: "auto", text: `“${excerpt}”` }),
+      report.reason ? el("span", { class: "note", text: t("console.queue.reason", { reason: report.reason }) }) : null,
+      report.decision ? el("span", { class: "note", text: t("console.queue.decided", { action: report.decision.action, by: report.decision.facilitator }) }) : null,
     ),
-    el("button", { type: "button", onclick: () => ctx.openReport(report), "aria-label": `Open ${urgent ? "urgent " : ""}report: ${excerpt}` }, "Open"),
+    el("button", { type: "button", onclick: () => ctx.openReport(report), "aria-label": t(urgent ? "console.queue.openUrgent" : "console.queue.openReport", { text: excerpt }) }, t("console.open")),
   );
 }
 
@@ -109,7 +110,7 @@ export function arrive(report) {
   reports.set(report.report_id, report);
   render();
   const urgent = report.priority === "urgent";
-  $("#queue-live").textContent = `${urgent ? "Urgent report" : "New report"} in ${groupName(report.group_id)}: “${report.content.slice(0, 80)}”`;
+  $("#queue-live").textContent = t(urgent ? "console.queue.liveUrgent" : "console.queue.live", { group: groupName(report.group_id), text: report.content.slice(0, 80) });
 }
 
 /** A live `report.resolved` (or our own decision). */

@@ -2,7 +2,8 @@
 // from what the page kept when it opened the message — never a key — and sent as `report.submit`.
 
 import * as hc from "./crypto.js";
-import { $, ask } from "./ui.js";
+import { $, el, ask, bdi } from "./ui.js";
+import { t, tParts } from "./i18n.js";
 
 /** The opening of a received message, base64url; null when the page kept nothing to open it with. */
 export function openingOf(item) {
@@ -29,7 +30,7 @@ export function canReport(item) {
 
 /** Ask for an optional reason and a confirmation; resolves to the reason, or null if cancelled. */
 async function askReason(author, text) {
-  $("#report-author").textContent = author;
+  $("#report-explain").replaceChildren(...tParts("member.report.explain", { author: el("strong", {}, bdi(author)) }));
   $("#report-quote").textContent = text;
   $("#report-reason").value = "";
   const answer = ask($("#report-dialog"));
@@ -44,17 +45,17 @@ async function askReason(author, text) {
 export async function reportMessage(session, groupId, item, author) {
   const text = item.deleted ? item.reportText ?? "" : item.text;
   // The report carries the content note with the text (it is part of the content, §7.3).
-  const reason = await askReason(author, item.note ? `Content note: ${item.note}\n${text}` : text);
+  const reason = await askReason(author, item.note ? `${t("member.report.quotedNote", { note: item.note })}\n${text}` : text);
   if (reason === null) return { kind: "cancelled", text: "" };
   const opening = openingOf(item);
-  if (!opening) return { kind: "error", text: "This message can no longer be reported." };
+  if (!opening) return { kind: "error", text: t("member.report.gone") };
   try {
     await session.call("report.submit", { group_id: groupId, opening, reason: reason.slice(0, 500) });
-    return { kind: "sent", text: "Report sent. A facilitator will look at it; the person you reported is not told who reported." };
+    return { kind: "sent", text: t("member.report.sent") };
   } catch (error) {
-    if (error.code === "already_reported") return { kind: "already", text: "You have already reported this message." };
-    if (error.code === "rate_limited") return { kind: "error", text: "Too many reports for now. Please try again later." };
-    if (error.code === "report_expired") return { kind: "error", text: "This message is older than the group keeps messages, so it can no longer be reported." };
-    return { kind: "error", text: `Could not send the report: ${error.message}` };
+    if (error.code === "already_reported") return { kind: "already", text: t("member.report.already") };
+    if (error.code === "rate_limited") return { kind: "error", text: t("member.report.tooMany") };
+    if (error.code === "report_expired") return { kind: "error", text: t("member.report.expired") };
+    return { kind: "error", text: t("member.report.failed", { error: error.message }) };
   }
 }

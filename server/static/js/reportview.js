@@ -4,17 +4,12 @@
 
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
-import { $, el, announce, reportedContent } from "./ui.js";
+import { $, el, bdi, announce, reportedContent } from "./ui.js";
+import { t, formatDateTime } from "./i18n.js";
 
 const AROUND = 3; // messages shown before and after the reported one
-const LABELS = {
-  dismiss: "Dismissed",
-  hide_message: "Message hidden",
-  warn: "Member warned",
-  mute: "Member muted",
-  remove_member: "Member removed from the group",
-  ban_account: "Account banned",
-};
+const ACTIONS = new Set(["dismiss", "hide_message", "warn", "mute", "remove_member", "ban_account"]);
+const label = (action) => (ACTIONS.has(action) ? t(`console.action.done.${action}`) : action);
 
 let ctx = null;
 let current = null; // the report on screen
@@ -31,10 +26,10 @@ export function showing() {
   return current?.report_id || null;
 }
 
-const when = (ms) => new Date(ms).toLocaleString();
+const when = (ms) => formatDateTime(ms);
 
 function nameOf(memberId) {
-  return ctx.names().get(memberId) || "a former member";
+  return ctx.names().get(memberId) || t("member.aFormerMember");
 }
 
 export async function open(report) {
@@ -56,7 +51,7 @@ export function update(report) {
 function fillRules(rules) {
   const lines = rules.split("\n").map((line) => line.trim()).filter(Boolean);
   $("#act-rule").replaceChildren(
-    el("option", { value: "", text: "No particular rule" }),
+    el("option", { value: "", text: t("console.rule.none") }),
     ...lines.map((line) => el("option", { value: line, text: line })),
   );
 }
@@ -73,21 +68,26 @@ async function loadNames(groupId) {
 function render() {
   const r = current;
   if (!r) return;
-  $("#report-verified").textContent = r.verified ? "✓ Verified: the server checked this is exactly the message it relayed" : "Not verified";
+  $("#report-verified").textContent = r.verified ? t("console.report.verified") : t("console.report.notVerified");
   $("#report-verified").className = r.verified ? "verified" : "urgent";
   const priority = $("#report-priority");
-  priority.textContent = r.priority === "urgent" ? "Urgent" : "";
+  priority.textContent = r.priority === "urgent" ? t("console.urgent") : "";
   priority.className = r.priority === "urgent" ? "urgent" : "";
   $("#report-content").textContent = reportedContent(r);
   $("#report-group").textContent = ctx.groups().get(r.group_id)?.name || "";
   $("#report-sender").textContent = nameOf(r.sender_id);
   $("#report-sent").textContent = when(r.message_ts);
   $("#report-at").textContent = when(r.reported_at);
-  $("#report-reason").textContent = r.reason || "(no reason given)";
+  $("#report-reason").textContent = r.reason || t("console.report.noReason");
   const decision = r.decision;
   $("#report-state").textContent = r.state === "open"
-    ? "Open"
-    : `${LABELS[decision?.action] || decision?.action} by ${decision?.facilitator} at ${when(r.resolved_at)}${decision?.mute_minutes ? ` (${decision.mute_minutes} minutes)` : ""}`;
+    ? t("console.stateOpen")
+    : t(decision?.mute_minutes ? "console.report.decidedMinutes" : "console.report.decided", {
+        label: label(decision?.action),
+        by: decision?.facilitator,
+        time: when(r.resolved_at),
+        count: decision?.mute_minutes,
+      });
   $("#actions").hidden = r.state !== "open";
 }
 
@@ -96,11 +96,11 @@ async function loadContext(report) {
   const list = $("#context");
   const note = $("#context-note");
   list.replaceChildren();
-  note.textContent = "Loading…";
+  note.textContent = t("console.loading");
   const record = await store.group(report.group_id);
   if (!record?.latest) {
     note.textContent =
-      "This browser holds no keys for this group, so it cannot show the messages around the report. The reported message above is what the server verified.";
+      t("console.report.noKeys");
     return;
   }
   let views;
@@ -109,7 +109,7 @@ async function loadContext(report) {
     const reply = await ctx.session().call("history.get", { group_id: report.group_id, before_seq: report.seq + AROUND + 1, limit: 2 * AROUND + 1 });
     views = reply.messages.reverse();
   } catch (error) {
-    note.textContent = `The messages around it could not be loaded: ${error.message}`;
+    note.textContent = t("console.report.contextFailed", { error: error.message });
     return;
   }
   if (current?.report_id !== report.report_id) return;
@@ -119,24 +119,24 @@ async function loadContext(report) {
     const opened = await keys.open(record, view);
     if (!opened) unreadable += 1;
     let text = opened?.text;
-    if (opened?.deleted) text = "(removed)";
-    if (!opened) text = "(this browser's keys cannot decrypt this message)";
+    if (opened?.deleted) text = t("console.report.removed");
+    if (!opened) text = t("console.report.undecryptable");
     const reported = view.seq === report.seq;
     items.push(
       el(
         "li",
         { class: reported ? "reported" : "", "data-seq": String(view.seq), "aria-current": reported ? "true" : null },
         // the signed header's sender (groupkeys.open), not the server's sender_id field
-        el("strong", { text: `${opened?.senderId ? nameOf(opened.senderId) : "Someone"}: ` }),
-        text,
-        reported ? " — reported" : "",
+        el("strong", {}, bdi(opened?.senderId ? nameOf(opened.senderId) : t("member.someone")), ": "),
+        el("span", { dir: "auto" }, text),
+        reported ? ` — ${t("console.report.reportedMark")}` : "",
       ),
     );
   }
   list.replaceChildren(...items);
   note.textContent = unreadable
-    ? `Decrypted with this browser's keys; ${unreadable} message(s) were sent in epochs it holds no keys for.`
-    : "Decrypted in this browser with its own keys for the group; the server cannot read them.";
+    ? t("console.report.partlyDecrypted", { count: unreadable })
+    : t("console.report.decrypted");
 }
 
 async function act(action) {
@@ -144,14 +144,14 @@ async function act(action) {
   if (!r || r.state !== "open") return;
   $("#act-error").textContent = "";
   const who = nameOf(r.sender_id);
-  if (action === "remove_member" && !(await ctx.confirm(`Remove ${who} from ${ctx.groups().get(r.group_id)?.name || "the group"}? The group's keys will be rotated.`, "Remove"))) return;
-  if (action === "ban_account" && !(await ctx.confirm(`Ban ${who}'s account from this server? All their memberships end and they cannot connect again.`, "Ban"))) return;
+  if (action === "remove_member" && !(await ctx.confirm(t("console.report.removeConfirm", { who, group: ctx.groups().get(r.group_id)?.name || t("member.theGroup") }), t("console.report.remove")))) return;
+  if (action === "ban_account" && !(await ctx.confirm(t("console.report.banConfirm", { who }), t("console.report.ban")))) return;
   const payload = { report_id: r.report_id, action, note: $("#act-note").value.trim() };
   if ((action === "warn" || action === "mute") && $("#act-rule").value) payload.rule = $("#act-rule").value;
   if (action === "mute") {
     const minutes = Number($("#act-minutes").value);
     if (!Number.isInteger(minutes) || minutes < 1 || minutes > 43200) {
-      $("#act-error").textContent = "Mute for a whole number of minutes between 1 and 43200.";
+      $("#act-error").textContent = t("console.act.minutes");
       $("#act-minutes").focus();
       return;
     }
@@ -161,17 +161,17 @@ async function act(action) {
   try {
     reply = await ctx.session().call("moderation.act", payload);
   } catch (error) {
-    $("#act-error").textContent = error.code === "already_resolved" ? "Another facilitator has decided already." : error.message;
+    $("#act-error").textContent = error.code === "already_resolved" ? t("console.report.alreadyDecided") : error.message;
     if (error.code === "already_resolved") ctx.session().call("moderation.get", { report_id: r.report_id }).then((g) => ctx.resolved(g.report), () => {});
     return;
   }
   $("#act-note").value = "";
   $("#act-rule").value = "";
   ctx.resolved(reply.report);
-  announce(`${LABELS[action]}.`);
+  announce(t("console.report.doneLabel", { label: label(action) }));
   $("#report-title").focus();
   if (action === "remove_member" || action === "ban_account") {
-    announce(`${LABELS[action]}; rotating the group's keys.`);
+    announce(t("console.report.doneRotating", { label: label(action) }));
     await ctx.rotateNow(r.group_id);
   }
   if (action === "hide_message") loadContext(current);

@@ -4,10 +4,12 @@
 // sessions to their calendar (sessions.js).
 
 import { $, el, announce } from "./ui.js";
+import { t, localeTag } from "./i18n.js";
 import { api } from "./session.js";
 import { DAYS } from "./sessions.js";
 
-const DAY_NAMES = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"];
+// The week's days in the page's language, Monday first (1 January 2024 was a Monday).
+const DAY_NAMES = DAYS.map((_, i) => new Intl.DateTimeFormat(localeTag, { weekday: "long", timeZone: "UTC" }).format(Date.UTC(2024, 0, 1 + i)));
 let ctx = null;
 let groupId = null;
 let edited = false; // changes not saved yet: a refresh of the group must not undo them
@@ -23,7 +25,7 @@ export function init(context) {
     $("#schedule-rows li:last-child select").focus();
   });
   api("GET", "/api/settings").then(
-    (s) => ($("#schedule-zone").textContent = `Times are in the organisation's time zone, ${s.time_zone}. A session whose end is before its start ends the next day.`),
+    (s) => ($("#schedule-zone").textContent = t("console.schedule.zone", { zone: s.time_zone })),
     () => {},
   );
 }
@@ -46,9 +48,9 @@ function addRow(session) {
     { class: "row" },
     el("select", { class: "schedule-day" }, ...DAYS.map((day, i) => el("option", { value: day, text: DAY_NAMES[i], selected: day === session.day }))),
     el("input", { class: "schedule-start", type: "time", value: session.start, required: true }),
-    el("span", { "aria-hidden": "true", text: "to" }),
+    el("span", { "aria-hidden": "true", text: t("console.schedule.to") }),
     el("input", { class: "schedule-end", type: "time", value: session.end, required: true }),
-    el("button", { type: "button", class: "schedule-remove", onclick: () => { edited = true; row.remove(); renumber(); $("#schedule-add").focus(); } }, "Remove"),
+    el("button", { type: "button", class: "schedule-remove", onclick: () => { edited = true; row.remove(); renumber(); $("#schedule-add").focus(); } }, t("console.report.remove")),
   );
   $("#schedule-rows").append(row);
   renumber();
@@ -57,10 +59,10 @@ function addRow(session) {
 function renumber() {
   const rows = [...$("#schedule-rows").children];
   rows.forEach((row, i) => {
-    row.querySelector(".schedule-day").setAttribute("aria-label", `Day of session ${i + 1}`);
-    row.querySelector(".schedule-start").setAttribute("aria-label", `Start of session ${i + 1}`);
-    row.querySelector(".schedule-end").setAttribute("aria-label", `End of session ${i + 1}`);
-    row.querySelector(".schedule-remove").setAttribute("aria-label", `Remove session ${i + 1}`);
+    row.querySelector(".schedule-day").setAttribute("aria-label", t("console.schedule.day", { n: i + 1 }));
+    row.querySelector(".schedule-start").setAttribute("aria-label", t("console.schedule.start", { n: i + 1 }));
+    row.querySelector(".schedule-end").setAttribute("aria-label", t("console.schedule.end", { n: i + 1 }));
+    row.querySelector(".schedule-remove").setAttribute("aria-label", t("console.schedule.remove", { n: i + 1 }));
   });
   $("#schedule-none").hidden = rows.length > 0;
 }
@@ -77,7 +79,7 @@ async function save(event) {
     const reply = await ctx.session().call("group.update", { group_id: groupId, schedule });
     edited = false;
     const count = reply.group.schedule.length;
-    announce(count ? `Sessions saved: ${count} a week.` : "Sessions removed: this group has no schedule.");
+    announce(count ? t("console.schedule.saved", { count }) : t("console.schedule.removed"));
   } catch (error) {
     $("#schedule-error").textContent = error.message;
     $("#schedule-rows").querySelector("select, input")?.focus();

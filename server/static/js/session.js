@@ -4,12 +4,16 @@
 import { io } from "/vendor/socket.io.esm.min.js";
 import { b64decode, b64encode, signChallenge } from "./crypto.js";
 import { account } from "./keystore.js";
+import { errorText } from "./i18n.js";
 
+/** A refusal: `message` is what people read (the catalogue's text for the code, i18n.js);
+ * `serverMessage` is the sentence the server (or this page's own check) gave. */
 export class Refused extends Error {
   constructor(code, message, detail = {}) {
-    super(message || code);
+    super(errorText(code, message, detail));
     this.code = code;
     this.detail = detail;
+    this.serverMessage = message || code;
   }
 }
 

@@ -5,6 +5,8 @@
 // local time a change skips or repeats is read with the offset in force before the change
 // (RFC 5545 §3.3.5, Python's fold=0), as the server reads it.
 
+import { t, locale, localeTag } from "./i18n.js";
+
 export const DAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"];
 const ICS_DAYS = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
 const DAY_MS = 86_400_000;
@@ -71,17 +73,21 @@ export function nextSession(schedule, zone, now = Date.now()) {
   return found;
 }
 
+// Dates in the page's language; English keeps one house style (24 hours, day before month)
+// whatever the browser's region, as the group's sessions are in the organisation's zone anyway.
+const DATES = locale === "en" ? "en-GB" : localeTag;
+
 /** "Tue 9 Dec, 19:00", in the organisation's zone, with the zone's short name. */
 export function formatWhen(ms, zone, { withDay = true } = {}) {
   const options = { timeZone: zone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" };
-  const time = new Intl.DateTimeFormat("en-GB", options).format(new Date(ms));
+  const time = new Intl.DateTimeFormat(DATES, options).format(new Date(ms));
   if (!withDay) return time;
-  const day = new Intl.DateTimeFormat("en-GB", { timeZone: zone, weekday: "short", day: "numeric", month: "short" }).format(new Date(ms));
-  return `${day}, ${time}`;
+  const day = new Intl.DateTimeFormat(DATES, { timeZone: zone, weekday: "short", day: "numeric", month: "short" }).format(new Date(ms));
+  return t("member.session.dayTime", { day, time });
 }
 
 function zoneName(ms, zone) {
-  const part = new Intl.DateTimeFormat("en-GB", { timeZone: zone, timeZoneName: "short" }).formatToParts(new Date(ms)).find((p) => p.type === "timeZoneName");
+  const part = new Intl.DateTimeFormat(DATES, { timeZone: zone, timeZoneName: "short" }).formatToParts(new Date(ms)).find((p) => p.type === "timeZoneName");
   return part ? part.value : zone;
 }
 
@@ -90,8 +96,8 @@ export function describeNext(schedule, zone, now = Date.now()) {
   const next = nextSession(schedule, zone, now);
   if (!next) return "";
   const tz = zoneName(next.start, zone);
-  if (next.start <= now) return `Session on now, until ${formatWhen(next.end, zone, { withDay: false })} (${tz})`;
-  return `Next session: ${formatWhen(next.start, zone)}–${formatWhen(next.end, zone, { withDay: false })} (${tz})`;
+  if (next.start <= now) return t("member.session.onNow", { end: formatWhen(next.end, zone, { withDay: false }), zone: tz });
+  return t("member.session.next", { start: formatWhen(next.start, zone), end: formatWhen(next.end, zone, { withDay: false }), zone: tz });
 }
 
 // -- .ics (RFC 5545) ---------------------------------------------------------------------------
@@ -193,7 +199,7 @@ export async function icsCalendar({ groupId, name, schedule, zone, now = Date.no
       `DTSTART;TZID=${zone}:${localStamp(wall(first, start))}`,
       `DTEND;TZID=${zone}:${localStamp(wall(endDate, end))}`,
       `RRULE:FREQ=WEEKLY;BYDAY=${ICS_DAYS[want]}`,
-      `SUMMARY:${icsText(`${name} (session)`)}`,
+      `SUMMARY:${icsText(t("member.session.icsSummary", { group: name }))}`,
       "END:VEVENT",
     );
   }
@@ -203,7 +209,7 @@ export async function icsCalendar({ groupId, name, schedule, zone, now = Date.no
 
 /** Offer the calendar file as a download, made here: nothing is sent anywhere. */
 export async function downloadIcs(group, zone) {
-  const text = await icsCalendar({ groupId: group.group_id, name: group.name || "Group", schedule: group.schedule, zone });
+  const text = await icsCalendar({ groupId: group.group_id, name: group.name || t("member.group"), schedule: group.schedule, zone });
   const url = URL.createObjectURL(new Blob([text], { type: "text/calendar;charset=utf-8" }));
   const link = Object.assign(document.createElement("a"), { href: url, download: `${(group.name || "group").replace(/[^\p{L}\p{N}]+/gu, "-").replace(/^-|-$/g, "") || "group"}-sessions.ics` });
   document.body.append(link);
@@ -214,10 +220,9 @@ export async function downloadIcs(group, zone) {
 
 /** Why the composer of a group whose posting is closed is closed, and when it opens. */
 export function closedText(schedule, zone, now = Date.now()) {
-  const base = "Posting is closed: this group is open for messages only while a facilitator is here.";
   const next = zone ? nextSession(schedule, zone, now) : null;
-  if (!next) return `${base} It opens when a facilitator comes online.`;
+  if (!next) return t("member.closed.noSession");
   const tz = zoneName(next.start, zone);
-  if (next.start <= now) return `${base} A session is on now, until ${formatWhen(next.end, zone, { withDay: false })} (${tz}): it opens when a facilitator joins.`;
-  return `${base} It opens at the next session, ${formatWhen(next.start, zone)} (${tz}).`;
+  if (next.start <= now) return t("member.closed.onNow", { end: formatWhen(next.end, zone, { withDay: false }), zone: tz });
+  return t("member.closed.next", { start: formatWhen(next.start, zone), zone: tz });
 }

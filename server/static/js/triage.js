@@ -1,21 +1,23 @@
 // On-device triage: the facilitator's browser decrypts its groups, so it can look at every message
 // as it arrives for crisis language (the same check the member page runs before sending:
-// crisischeck.js with the maintained list crisisphrases.js plus the organisation's
-// safety.crisis_words) and raise an urgent item for this facilitator alone.
+// crisischeck.js with the maintained lists of every shipped language, crisisphrases*.js, plus the
+// organisation's safety.crisis_words and per-language words and lists) and raise an urgent item
+// for this facilitator alone, whatever language the console itself is in.
 //
 // Nothing leaves the device: a flag is not sent, stored or logged anywhere; it lives in this
 // page's memory until the facilitator marks it seen or the page closes. The server cannot tell a
 // flagged message from any other (tests/browser/test_console_workspace.py watches the frames).
 
-import { loadCrisisCheck } from "./crisischeck.js";
+import { loadEveryLanguage } from "./crisischeck.js";
 
 let check = null;
 const flags = new Map(); // `${groupId} ${msgId}` -> {groupId, msgId, senderId, text, phrase, at}
 let onChange = () => {};
 
-/** `words`: the organisation's crisis_words; `changed()` runs whenever the flags change. */
-export async function init(words, changed) {
-  check = await loadCrisisCheck(words);
+/** `settings`: /api/settings (crisis_words and the per-language tables, all optional);
+ * `changed()` runs whenever the flags change. */
+export async function init(settings, changed) {
+  check = await loadEveryLanguage(settings.crisis_words || [], settings.crisis_words_by_locale || {}, settings.crisis_phrases_by_locale || {});
   onChange = changed;
 }
 

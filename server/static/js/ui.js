@@ -1,5 +1,7 @@
 // Small DOM helpers shared by the member page and the console (no innerHTML with data).
 
+import { t, formatTime as localTime } from "./i18n.js";
+
 export const $ = (selector, root = document) => root.querySelector(selector);
 
 export function el(tag, props = {}, ...children) {
@@ -20,14 +22,14 @@ export function el(tag, props = {}, ...children) {
 
 /** A role shown beside a name, as its own element with its own accessible text. */
 export function roleBadge(role, label) {
-  return el("span", { class: "role-badge", "data-role": role }, " ", el("span", { class: "visually-hidden", text: "role: " }), label);
+  return el("span", { class: "role-badge", "data-role": role }, " ", el("span", { class: "visually-hidden", text: t("common.rolePrefix") }), label);
 }
 
 /** A report's content as facilitators read it: a content note (type 2, docs/protocol.md §7.3,
  * note ‖ NUL ‖ text) shown in brackets before the text. */
 export function reportedContent(report) {
   const end = report.content_type === 2 ? report.content.indexOf("\u0000") : -1;
-  return end >= 0 ? `[Content note: ${report.content.slice(0, end)}] ${report.content.slice(end + 1)}` : report.content;
+  return end >= 0 ? t("common.reportedWithNote", { note: report.content.slice(0, end), text: report.content.slice(end + 1) }) : report.content;
 }
 
 export function show(node, visible = true) {
@@ -40,15 +42,20 @@ export function announce(text, region = $("#status")) {
 }
 
 export function formatTime(ms) {
-  const date = new Date(ms);
-  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  return localTime(ms);
+}
+
+/** Text that people wrote (a name, a group's name, a message), isolated from the text around
+ * it so that a right-to-left name cannot reorder the sentence it sits in (Unicode UAX #9). */
+export function bdi(text, props = {}) {
+  return el("bdi", props, text);
 }
 
 /** Fill the crisis-resources dialog from /api/settings. */
 export function renderResources(list, resources) {
   list.replaceChildren();
   if (!resources.length) {
-    list.append(el("li", { text: "If you are in danger, call your local emergency number now." }));
+    list.append(el("li", { text: t("member.crisis.emergency") }));
     return;
   }
   for (const r of resources) {
@@ -56,10 +63,10 @@ export function renderResources(list, resources) {
       el(
         "li",
         {},
-        el("strong", { text: r.name }),
-        r.phone ? el("span", {}, " · ", el("a", { href: `tel:${r.phone.replace(/[^+\d]/g, "")}`, text: r.phone })) : null,
-        r.url ? el("span", {}, " · ", el("a", { href: r.url, rel: "noreferrer noopener", target: "_blank", text: "website" })) : null,
-        r.hours ? el("span", { text: ` · ${r.hours}` }) : null,
+        el("strong", { dir: "auto", text: r.name }),
+        r.phone ? el("span", {}, " · ", el("a", { href: `tel:${r.phone.replace(/[^+\d]/g, "")}`, dir: "ltr", text: r.phone })) : null,
+        r.url ? el("span", {}, " · ", el("a", { href: r.url, rel: "noreferrer noopener", target: "_blank", text: t("member.crisis.website") })) : null,
+        r.hours ? el("span", {}, " · ", bdi(r.hours)) : null,
       ),
     );
   }

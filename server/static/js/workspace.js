@@ -8,7 +8,8 @@
 import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
-import { $, el, announce, formatTime, roleBadge } from "./ui.js";
+import { $, el, bdi, announce, formatTime, roleBadge } from "./ui.js";
+import { t } from "./i18n.js";
 
 const PAGE = 50;
 const KEEP = 300; // messages held in memory per group (the console reads live, not archives)
@@ -116,10 +117,10 @@ export async function open(groupId) {
   $("#conv-older").hidden = true;
   if (!keyed) {
     $("#conv-note").textContent =
-      "This browser holds no keys for this group, so it cannot show or post to the conversation. Keys live in the browser that created or joined the group.";
+      t("console.conv.noKeys");
     return;
   }
-  $("#conv-note").textContent = "Decrypted in this browser with your own keys for the group; the server cannot read it.";
+  $("#conv-note").textContent = t("console.conv.decrypted");
   try {
     await ctx.syncKeys(groupId);
     await loadNames(groupId);
@@ -127,7 +128,7 @@ export async function open(groupId) {
     await ingest((await recordOf(groupId, { fresh: true })) || record, reply.messages);
     if (!more.has(groupId)) more.set(groupId, reply.more);
   } catch (error) {
-    $("#conv-note").textContent = `The conversation could not be loaded: ${error.message}`;
+    $("#conv-note").textContent = t("console.conv.loadFailed", { error: error.message });
   }
   if (current === groupId) render(true);
 }
@@ -190,7 +191,7 @@ export async function receive(data) {
   if (current === record.id && added.length) {
     render();
     const last = added.at(-1);
-    if (!last.mine) $("#conv-live").textContent = `New message from ${senderName(record.id, last)}.`;
+    if (!last.mine) $("#conv-live").textContent = t("console.conv.arrived", { who: senderName(record.id, last) });
   }
 }
 
@@ -205,9 +206,9 @@ export function deleted(data) {
 }
 
 function senderName(groupId, item) {
-  if (item.mine) return "You";
-  if (!item.senderId) return "Someone";
-  return nameOf(groupId, item.senderId) || "Former member";
+  if (item.mine) return t("member.you");
+  if (!item.senderId) return t("member.someone");
+  return nameOf(groupId, item.senderId) || t("member.formerMember");
 }
 
 /** Who is a facilitator comes from the verified group state, never the server's `role`. */
@@ -239,20 +240,20 @@ function row(groupId, m) {
     el(
       "div",
       { class: "meta" },
-      el("span", { class: "who", text: who }),
-      chief ? roleBadge("facilitator", "Facilitator") : null,
+      bdi(who, { class: "who" }),
+      chief ? roleBadge("facilitator", t("common.role.facilitator")) : null,
       " ",
       el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" }),
-      flagged ? el("span", { class: "urgent flag", text: "Possible crisis" }) : null,
+      flagged ? el("span", { class: "urgent flag", text: t("console.conv.possibleCrisis") }) : null,
     ),
-    el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? "(message removed)" : m.text }),
-    m.status === "sending" ? el("p", { class: "state", text: "Sending…" }) : null,
-    m.status === "failed" ? el("p", { class: "state failed", text: `Not sent: ${m.error}` }) : null,
+    el("p", { class: m.deleted ? "text deleted" : "text", dir: "auto", text: m.deleted ? t("member.removed.other") : m.text }),
+    m.status === "sending" ? el("p", { class: "state", text: t("member.status.sending") }) : null,
+    m.status === "failed" ? el("p", { class: "state failed", text: t("member.status.notSentBecause", { error: m.error }) }) : null,
     actionable
       ? el(
           "div",
           { class: "message-actions" },
-          el("button", { type: "button", class: "act", "aria-label": `Act on the message from ${who}`, onclick: () => ctx.actOn(groupId, m) }, "Act…"),
+          el("button", { type: "button", class: "act", "aria-label": t("console.conv.actLabel", { who }), onclick: () => ctx.actOn(groupId, m) }, t("console.conv.act")),
         )
       : null,
   );
@@ -275,7 +276,7 @@ async function post() {
   const text = area.value.trim();
   if (!id || !text) return;
   let record = await recordOf(id, { fresh: true });
-  if (!record?.latest) return announce("This browser holds no keys for this group.");
+  if (!record?.latest) return announce(t("console.conv.noKeysShort"));
   area.value = "";
   area.focus();
   const msgId = hc.b64encode(hc.randomBytes(16));
