@@ -78,7 +78,8 @@ def test_first_visit_is_small_and_parallel_and_the_second_fetches_no_file_again(
         if "/js/chunks/en-" not in fetch.url:
             assert fetch.initiator == "parser", (fetch.url, fetch.initiator)
     catalogues = [p for p in paths if re.search(r"/js/chunks/(en|es|ar)-", p)]
-    assert len(catalogues) == 1 and "/js/chunks/en-" in catalogues[0], paths
+    assert len(catalogues) == 1, paths
+    assert "/js/chunks/en-" in catalogues[0], paths
     # the challenge is on its way before the page even asks for its settings
     assert paths.index("/api/challenge") < paths.index("/api/settings")
     # ... and before any module: the HTML preloads it, and the page's fetch takes that answer
