@@ -89,6 +89,34 @@ def test_the_console_speaks_the_browsers_language_accessibly(pages: Pages, langu
         text(language, "console.createAGroup")
     )
     expect_accessible(console, f"console desk in {language}")
+    # the panels the facilitators' companion groups and the administrator brought
+    expect(console.locator("#notes-title")).to_have_text(
+        text(language, "console.handover.notesTitle")
+    )
+    expect(console.locator("#ask-send")).to_have_text(text(language, "console.handover.sendReply"))
+    expect(console.locator("#admin-title")).to_have_text(text(language, "console.admin.title"))
+
+
+@pytest.mark.parametrize("language", ["es", "ar"])
+def test_moving_to_another_device_speaks_the_browsers_language(pages: Pages, language: str) -> None:
+    """My data's devices section (loaded when it opens) and its refusals are in the language."""
+    page = pages.open("/", locale=LOCALES[language])
+    page.fill("#welcome-pseudonym", "Nube Azul")
+    page.press("#welcome-pseudonym", "Enter")
+    expect(page.locator("#home")).to_be_visible()
+    page.click("#open-settings")
+    expect(page.locator("#devices-title")).to_have_text(text(language, "member.devices.title"))
+    expect(page.locator("#recovery-rules")).to_have_text(text(language, "member.devices.passRules"))
+    page.fill("#recovery-pass", "short")
+    page.fill("#recovery-pass-again", "short")
+    page.click("#recovery-save-form button[type=submit]")
+    expect(page.locator("#recovery-save-error")).to_have_text(
+        text(language, "member.devices.tooShort")
+    )
+    page.fill("#link-code-input", "nope")
+    page.click("#link-enter-form button[type=submit]")
+    expect(page.locator("#link-error")).to_have_text(text(language, "member.devices.badCode"))
+    expect_accessible(page, f"my data's devices in {language}")
 
 
 def test_a_browser_in_mexico_sees_the_mexican_crisis_services(pages: Pages) -> None:

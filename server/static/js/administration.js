@@ -4,24 +4,8 @@
 // admits whom it invites, and a remaining facilitator's console signs a removal in the next commit.
 // The panel stays hidden for an account that is not an administrator (admin.groups: forbidden).
 
-import { $, el, announce } from "./ui.js";
-
-const TEXT = {
-  states: { invited: "invited", pending: "asked to join", active: "facilitates" },
-  facilitator: "{name} ({state})",
-  invite: "Invite",
-  inviteLabel: "Username to invite to facilitate {group}",
-  inviteButton: "Invite to facilitate {group}",
-  invited: "{name} is invited to facilitate {group}; a facilitator of the group admits them.",
-  remove: "Remove {name} from {group}",
-  removeConfirm: "Remove {name} as a facilitator of {group}? They lose the group at once; its keys are rotated by a remaining facilitator's console.",
-  removeYes: "Remove {name}",
-  removed: "{name} no longer facilitates {group}.",
-  withdraw: "Withdraw {name}'s invitation to {group}",
-  withdrawn: "{name}'s invitation to {group} was withdrawn.",
-  failed: "Could not do this: {error}",
-};
-const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+import { $, el, bdi, announce } from "./ui.js";
+import { t, tParts, has } from "./i18n.js";
 
 let ctx = null;
 
@@ -44,12 +28,18 @@ export async function load() {
   $("#admin-none").hidden = listing.groups.length > 0;
 }
 
+/** A facilitator's state in the catalogue's words (invited, asked to join, facilitates). */
+function stateText(state) {
+  const key = `console.admin.state.${state}`;
+  return has(key) ? t(key) : state;
+}
+
 function groupItem(group) {
   const input = el("input", { id: `admin-user-${group.group_id}`, required: true, maxlength: "64", autocomplete: "off" });
   return el(
     "li",
     { "data-admin-group": group.group_id },
-    el("h4", { text: group.name }),
+    el("h4", {}, bdi(group.name)),
     el(
       "ul",
       { class: "items" },
@@ -57,19 +47,19 @@ function groupItem(group) {
         el(
           "li",
           { "data-facilitator": f.username },
-          el("span", { text: t("facilitator", { name: f.username, state: TEXT.states[f.state] || f.state }) }),
+          el("span", {}, ...tParts("console.admin.facilitator", { name: bdi(f.username), state: stateText(f.state) })),
           f.state === "active"
-            ? el("button", { type: "button", class: "danger", onclick: () => remove(group, f) }, t("remove", { name: f.username, group: group.name }))
-            : el("button", { type: "button", onclick: () => withdraw(group, f) }, t("withdraw", { name: f.username, group: group.name })),
+            ? el("button", { type: "button", class: "danger", onclick: () => remove(group, f) }, ...tParts("console.admin.remove", { name: bdi(f.username), group: bdi(group.name) }))
+            : el("button", { type: "button", onclick: () => withdraw(group, f) }, ...tParts("console.admin.withdraw", { name: bdi(f.username), group: bdi(group.name) })),
         ),
       ),
     ),
     el(
       "form",
       { class: "row", onsubmit: (event) => invite(event, group, input) },
-      el("label", { for: input.id, text: t("inviteLabel", { group: group.name }) }),
+      el("label", { for: input.id, text: t("console.admin.inviteLabel", { group: group.name }) }),
       input,
-      el("button", { type: "submit" }, t("inviteButton", { group: group.name })),
+      el("button", { type: "submit" }, ...tParts("console.admin.inviteButton", { group: bdi(group.name) })),
     ),
   );
 }
@@ -78,7 +68,7 @@ async function act(call, done) {
   try {
     await call();
   } catch (error) {
-    announce(t("failed", { error: error.message }));
+    announce(t("console.admin.failed", { error: error.message }));
     return;
   }
   announce(done);
@@ -88,15 +78,15 @@ async function act(call, done) {
 function invite(event, group, input) {
   event.preventDefault();
   const name = input.value.trim();
-  return act(() => ctx.session().call("facilitator.add", { group_id: group.group_id, username: name }), t("invited", { name, group: group.name }));
+  return act(() => ctx.session().call("facilitator.add", { group_id: group.group_id, username: name }), t("console.admin.invited", { name, group: group.name }));
 }
 
 async function remove(group, f) {
   const values = { name: f.username, group: group.name };
-  if (!(await ctx.confirm(t("removeConfirm", values), t("removeYes", values)))) return;
-  await act(() => ctx.session().call("admin.remove_facilitator", { group_id: group.group_id, username: f.username }), t("removed", values));
+  if (!(await ctx.confirm(t("console.admin.removeConfirm", values), t("console.admin.removeYes", values)))) return;
+  await act(() => ctx.session().call("admin.remove_facilitator", { group_id: group.group_id, username: f.username }), t("console.admin.removed", values));
 }
 
 function withdraw(group, f) {
-  return act(() => ctx.session().call("facilitator.remove", { group_id: group.group_id, username: f.username }), t("withdrawn", { name: f.username, group: group.name }));
+  return act(() => ctx.session().call("facilitator.remove", { group_id: group.group_id, username: f.username }), t("console.admin.withdrawn", { name: f.username, group: group.name }));
 }

@@ -5,21 +5,13 @@
 
 import * as hc from "./crypto.js";
 import * as gs from "./groupstate.js";
-
-const TEXT = {
-  noEpoch: "This browser holds no verified epoch of the group yet, so it cannot admit anyone.",
-  spentInvite: "This device will not give the group's keys to someone let in by an invite link it cannot vouch for: {reason}.",
-};
-
-function text(name, values = {}) {
-  return TEXT[name].replace(/\{(\w+)\}/g, (_, k) => String(values[k]));
-}
+import { t } from "./i18n.js";
 
 const HOUR_MS = 3_600_000;
 
 /** A facilitator's admission of `entry` with `role`, made at the epoch `record` holds. */
 export async function admit(record, entry, role) {
-  if (!record.group) throw new Error(text("noEpoch"));
+  if (!record.group) throw new Error(t("common.admissions.noEpoch"));
   return hc.signAdmission(record.groupId, record.member, entry, role, record.group.epoch);
 }
 
@@ -29,7 +21,7 @@ export async function admit(record, entry, role) {
  * by itself in an `open` group and none otherwise.
  */
 export async function certifiedInviteKey(record, inviteKey, { joinPolicy, hours, uses, now = Date.now() }) {
-  if (!record.group) throw new Error(text("noEpoch"));
+  if (!record.group) throw new Error(t("common.admissions.noEpoch"));
   const certificate = await hc.certifyInvite(record.groupId, record.member, inviteKey.publicKey, {
     issuedEpoch: record.group.epoch,
     notAfter: now + hours * HOUR_MS,
@@ -53,5 +45,7 @@ export async function ownInviteAdmission(record, inviteKey, certified, epoch) {
 /** Why this device must not commit the invite admission `a` itself (null: it may), in words. */
 export function inviteRefusal(state, a, now = Date.now()) {
   const reason = gs.inviteAdmissionRefusal(state, a, now);
-  return reason === null ? null : text("spentInvite", { reason });
+  if (reason === null) return null;
+  const [name] = Object.entries(gs.INVITE_REFUSALS).find(([, said]) => said === reason);
+  return t("common.admissions.spentInvite", { reason: t(`common.admissions.${name}`) });
 }

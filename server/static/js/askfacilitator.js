@@ -7,17 +7,7 @@
 import * as keys from "./groupkeys.js";
 import * as companion from "./companion.js";
 import { $, announce } from "./ui.js";
-
-const TEXT = {
-  button: "Ask a facilitator privately",
-  opening: "Opening a private conversation with the facilitators of {group}…",
-  opened: "Only you and the facilitators of {group} can read this conversation.",
-  noKeys: "You can ask privately once this device holds the group's keys.",
-  failed: "Could not open a private conversation: {error}",
-  untrusted:
-    "Not shown: this private conversation holds someone who is not one of the group's facilitators as this device verified them, or a change is still being made. Nothing is sent until its keys are rotated.",
-};
-const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+import { t } from "./i18n.js";
 
 let ctx = null;
 
@@ -27,7 +17,6 @@ let ctx = null;
  */
 export function init(context) {
   ctx = context;
-  $("#ask-facilitator").textContent = t("button");
   $("#ask-facilitator").addEventListener("click", () => ask(ctx.current()));
 }
 
@@ -39,7 +28,7 @@ export function offered(record) {
 /** Why a companion cannot be shown (null: it can, or it is no companion). */
 export function untrusted(record) {
   if (!record?.companion) return null;
-  return companion.trusted(ctx.records.get(record.companion.of), record) ? null : t("untrusted");
+  return companion.trusted(ctx.records.get(record.companion.of), record) ? null : t("member.ask.untrusted");
 }
 
 function openRequestOf(groupId) {
@@ -51,10 +40,10 @@ export async function ask(groupId, draft = "") {
   const parent = ctx.records.get(groupId);
   if (!parent || parent.companion) return;
   const name = parent.info?.name || "";
-  if (!parent.latest) return announce(t("noKeys"));
+  if (!parent.latest) return announce(t("member.ask.noKeys"));
   let record = openRequestOf(groupId);
   if (!record) {
-    announce(t("opening", { group: name }));
+    announce(t("member.ask.opening", { group: name }));
     try {
       const session = ctx.session();
       await keys.syncEpochs(session, parent).catch(() => {});
@@ -63,12 +52,12 @@ export async function ask(groupId, draft = "") {
       await companion.admitFacilitators(session, parent, record);
       await keys.rotate(session, record);
     } catch (error) {
-      announce(t("failed", { error: error.message }));
+      announce(t("member.ask.failed", { error: error.message }));
       if (!record) return;
     }
   }
   ctx.homeChanged();
   await ctx.open(record.id);
   if (draft) $("#compose-text").value = draft; // the words the crisis check stopped, not sent yet
-  announce(t("opened", { group: name }));
+  announce(t("member.ask.opened", { group: name }));
 }

@@ -8,17 +8,7 @@ import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import * as companion from "./companion.js";
 import { el, formatTime } from "./ui.js";
-
-const TEXT = {
-  you: "You",
-  someone: "A former facilitator",
-  untrusted: "Not shown: the keys of this conversation hold someone who is not one of this group's facilitators as this browser verified them, or a change is still being made. It shows again once the keys are rotated.",
-  noKeys: "This browser holds no keys for this group yet.",
-  failed: "Not sent: {error}",
-  sending: "Sending…",
-  newItem: "New from {name}.",
-};
-const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+import { t } from "./i18n.js";
 
 export class CompanionChat {
   /**
@@ -51,8 +41,8 @@ export class CompanionChat {
     this.nodes.list.replaceChildren();
     if (!companionId) return this.state(this.ctx.empty, false);
     const [parent, record] = await this.records();
-    if (!record?.latest) return this.state(t("noKeys"), false);
-    if (!companion.trusted(parent, record)) return this.state(t("untrusted"), false);
+    if (!record?.latest) return this.state(t("console.companion.noKeys"), false);
+    if (!companion.trusted(parent, record)) return this.state(t("console.companion.untrusted"), false);
     this.state("", true);
     const reply = await this.ctx.session().call("history.get", { group_id: companionId, limit: 100 });
     await this.ingest(record, reply.messages);
@@ -91,12 +81,12 @@ export class CompanionChat {
     const added = await this.ingest(record, [data]);
     this.render();
     const last = added.filter((m) => !m.mine).at(-1);
-    if (last) this.nodes.live.textContent = t("newItem", { name: this.author(last) });
+    if (last) this.nodes.live.textContent = t("console.companion.newItem", { name: this.author(last) });
   }
 
   author(item) {
-    if (item.mine) return t("you");
-    return (item.senderId && this.ctx.nameOf(this.parentId, item.senderId)) || t("someone");
+    if (item.mine) return t("console.companion.you");
+    return (item.senderId && this.ctx.nameOf(this.parentId, item.senderId)) || t("console.companion.someone");
   }
 
   render() {
@@ -108,8 +98,8 @@ export class CompanionChat {
           { class: `message${m.mine ? " mine" : ""}`, "data-msg": m.msgId, "data-status": m.status || "sent" },
           el("div", { class: "meta" }, el("span", { class: "who", text: this.author(m) }), " ", el("time", { text: m.serverTs ? formatTime(m.serverTs) : "" })),
           el("p", { class: m.deleted ? "text deleted" : "text", text: m.deleted ? "" : m.text }),
-          m.status === "sending" ? el("p", { class: "state", text: t("sending") }) : null,
-          m.status === "failed" ? el("p", { class: "state failed", text: t("failed", { error: m.error }) }) : null,
+          m.status === "sending" ? el("p", { class: "state", text: t("console.companion.sending") }) : null,
+          m.status === "failed" ? el("p", { class: "state failed", text: t("console.companion.failed", { error: m.error }) }) : null,
         ),
       ),
     );
@@ -122,7 +112,7 @@ export class CompanionChat {
     const id = this.companionId;
     if (!id || !text) return;
     let [parent, record] = await this.records();
-    if (!record?.latest || !companion.trusted(parent, record)) return this.state(t("untrusted"), false);
+    if (!record?.latest || !companion.trusted(parent, record)) return this.state(t("console.companion.untrusted"), false);
     area.value = "";
     const msgId = hc.b64encode(hc.randomBytes(16));
     const item = { msgId, text, mine: true, status: "sending", senderId: hc.b64encode(record.member.memberId), serverTs: Date.now() };

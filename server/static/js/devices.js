@@ -7,64 +7,14 @@ import * as lc from "./linkcrypto.js";
 import * as rf from "./recoveryfile.js";
 import { exportBundle, importBundle, inventory, parseBundle } from "./devicebundle.js";
 import { $, el } from "./ui.js";
-
-const TEXT = {
-  title: "Your other devices",
-  intro: "Your keys live only in this browser. To use Hearth on another phone or computer as well, or to keep a way back if this one is lost, move them yourself: nothing the server keeps can open them.",
-  linkTitle: "Link another device",
-  linkIntro: "On the device that has your groups, show a code. On the new device, open Hearth, go to My data and type the code there.",
-  showCode: "Show a code for my other device",
-  codeLabel: "Your code",
-  codeWait: "Your code is {spelled}. Type it on your other device within {seconds} seconds. It works once.",
-  enterLabel: "Code shown on your other device",
-  receive: "Receive my groups",
-  receiving: "Connecting to your other device…",
-  checking: "Your other device connected. Checking the code…",
-  sending: "The code matched. Sending your keys, sealed…",
-  sent: "Done: your other device now has your groups. Both devices keep working.",
-  received: "Received {count} groups. Opening them…",
-  wrongCodeHere: "The code did not match. Nothing was received and this device is unchanged. Show a new code on your other device and try again.",
-  wrongCodeThere: "A device typed a wrong code. Nothing was sent. Show a new code to try again.",
-  noSuchCode: "No device is showing this code now. Check it, or show a new code on your other device.",
-  usedCode: "This code was already used by another device. If your other device did not say it was sent to this one, someone else may have typed it first and have your keys: tell a facilitator, and leave and join your groups again. Otherwise show a new code.",
-  badCode: "A code is 12 letters and digits, like 7KQM-4XZP-9RTD.",
-  expired: "The code expired. Show a new code to try again.",
-  cancelled: "The other device stopped linking. Nothing was received.",
-  tooBig: "This device holds more than a link can carry. Save a recovery file and open it on the other device instead.",
-  gone: "The other device went away. Nothing was sent. Show a new code to try again.",
-  hasGroups: "This device already holds groups. To receive another device's groups here, first delete this device's data (Delete all my data).",
-  cannotMove: "This device's account was made before keys could move, so it cannot be moved. Groups joined from now on can.",
-  stuck: "{count} groups joined before keys could move stay on this device only.",
-  offline: "Not connected to the server. Try again when connected.",
-  busy: "The server cannot link devices just now. Please try again in a minute.",
-  recoveryTitle: "Recovery file",
-  recoveryIntro: "A recovery file holds your keys sealed with a passphrase. Keep it somewhere safe, away from this device: anyone with the file and the passphrase can read your groups as you.",
-  passLabel: "Passphrase for the file",
-  passAgainLabel: "The passphrase again",
-  passRules: "At least 15 characters. Four or more everyday words that do not belong together work well. It cannot be recovered.",
-  save: "Save a recovery file",
-  saving: "Sealing your keys (this takes a few seconds)…",
-  saved: "Your recovery file is ready. Keep it safe, with the passphrase apart from it.",
-  tooShort: "Use at least 15 characters: four or more everyday words work well.",
-  tooPlain: "Use more different characters: this passphrase repeats itself.",
-  mismatch: "The two passphrases are not the same.",
-  fileLabel: "Recovery file",
-  openPassLabel: "Its passphrase",
-  open: "Open the recovery file",
-  opening: "Opening the file (this takes a few seconds)…",
-  noFile: "Choose a recovery file first.",
-  notAFile: "This is not a Hearth recovery file. Nothing was changed.",
-  wrongPass: "This passphrase does not open the file, or the file was changed. Nothing was changed on this device.",
-};
-
-const t = (key, vars = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => String(vars[name]));
+import { t } from "./i18n.js";
 
 const CHUNK = 32 * 1024;
 // The relay carries 128 messages per link, both ways: the new device's tag, the head, the chunks.
 const MAX_CHUNKS = 126;
 const MIN_PASSPHRASE = 15;
 
-/** Why a passphrase is too weak (a TEXT key), or null. */
+/** Why a passphrase is too weak (a key under member.devices. in the catalogue), or null. */
 export function passphraseProblem(text) {
   const normal = String(text).normalize("NFKC");
   if ([...normal].length < MIN_PASSPHRASE) return "tooShort";
@@ -102,12 +52,12 @@ async function next(linkId, ms) {
 
 function say(area, key, vars) {
   $(`#${area}-error`).textContent = "";
-  $(`#${area}-status`).textContent = key ? t(key, vars) : "";
+  $(`#${area}-status`).textContent = key ? t(`member.devices.${key}`, vars) : "";
 }
 
 function fail(area, key, vars) {
   $(`#${area}-status`).textContent = "";
-  $(`#${area}-error`).textContent = t(key, vars);
+  $(`#${area}-error`).textContent = t(`member.devices.${key}`, vars);
 }
 
 async function call(event, payload) {
@@ -289,37 +239,37 @@ function field(id, label, props = {}) {
 
 function render(container) {
   container.replaceChildren(
-    el("h3", { id: "devices-title", text: t("title") }),
-    el("p", { text: t("intro") }),
+    el("h3", { id: "devices-title", text: t("member.devices.title") }),
+    el("p", { text: t("member.devices.intro") }),
     el("p", { id: "devices-stuck", hidden: true }),
-    el("h4", { text: t("linkTitle") }),
-    el("p", { text: t("linkIntro") }),
-    el("button", { type: "button", id: "link-show", text: t("showCode"), onclick: () => showCode().catch(() => fail("link", "offline")) }),
-    el("div", { id: "link-code-box", hidden: true }, el("p", { text: t("codeLabel") }), el("p", { id: "link-code", class: "link-code" })),
+    el("h4", { text: t("member.devices.linkTitle") }),
+    el("p", { text: t("member.devices.linkIntro") }),
+    el("button", { type: "button", id: "link-show", text: t("member.devices.showCode"), onclick: () => showCode().catch(() => fail("link", "offline")) }),
+    el("div", { id: "link-code-box", hidden: true }, el("p", { text: t("member.devices.codeLabel") }), el("p", { id: "link-code", class: "link-code" })),
     el(
       "form",
       { id: "link-enter-form", class: "stack", onsubmit: (e) => (e.preventDefault(), receive().catch(() => fail("link", "offline"))) },
-      ...field("link-code-input", t("enterLabel"), { autocapitalize: "characters", spellcheck: false, maxlength: 20, "aria-describedby": "link-error" }),
-      el("button", { type: "submit", text: t("receive") }),
+      ...field("link-code-input", t("member.devices.enterLabel"), { autocapitalize: "characters", spellcheck: false, maxlength: 20, "aria-describedby": "link-error" }),
+      el("button", { type: "submit", text: t("member.devices.receive") }),
     ),
     ...statusPair("link"),
-    el("h4", { text: t("recoveryTitle") }),
-    el("p", { text: t("recoveryIntro") }),
+    el("h4", { text: t("member.devices.recoveryTitle") }),
+    el("p", { text: t("member.devices.recoveryIntro") }),
     el(
       "form",
       { id: "recovery-save-form", class: "stack", onsubmit: (e) => saveFile(e).catch(() => fail("recovery-save", "cannotMove")) },
-      ...field("recovery-pass", t("passLabel"), { type: "password", autocomplete: "new-password", "aria-describedby": "recovery-rules recovery-save-error" }),
-      el("p", { id: "recovery-rules", class: "hint", text: t("passRules") }),
-      ...field("recovery-pass-again", t("passAgainLabel"), { type: "password", autocomplete: "new-password" }),
-      el("button", { type: "submit", text: t("save") }),
+      ...field("recovery-pass", t("member.devices.passLabel"), { type: "password", autocomplete: "new-password", "aria-describedby": "recovery-rules recovery-save-error" }),
+      el("p", { id: "recovery-rules", class: "hint", text: t("member.devices.passRules") }),
+      ...field("recovery-pass-again", t("member.devices.passAgainLabel"), { type: "password", autocomplete: "new-password" }),
+      el("button", { type: "submit", text: t("member.devices.save") }),
       ...statusPair("recovery-save"),
     ),
     el(
       "form",
       { id: "recovery-open-form", class: "stack", onsubmit: (e) => openFile(e).catch(() => fail("recovery-open", "notAFile")) },
-      ...field("recovery-file", t("fileLabel"), { type: "file" }),
-      ...field("recovery-open-pass", t("openPassLabel"), { type: "password", autocomplete: "current-password" }),
-      el("button", { type: "submit", text: t("open") }),
+      ...field("recovery-file", t("member.devices.fileLabel"), { type: "file" }),
+      ...field("recovery-open-pass", t("member.devices.openPassLabel"), { type: "password", autocomplete: "current-password" }),
+      el("button", { type: "submit", text: t("member.devices.open") }),
       ...statusPair("recovery-open"),
     ),
   );
@@ -333,7 +283,7 @@ export function attach({ session, container, hasGroups }) {
   render(container);
   inventory()
     .then(({ stuck }) => {
-      if (stuck) Object.assign($("#devices-stuck"), { hidden: false, textContent: t("stuck", { count: stuck }) });
+      if (stuck) Object.assign($("#devices-stuck"), { hidden: false, textContent: t("member.devices.stuck", { count: stuck }) });
     })
     .catch(() => {});
 }

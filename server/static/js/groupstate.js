@@ -102,6 +102,17 @@ async function checkAdmission(a, commitEpoch, groupId, signers, facilitators) {
 const isAdmission = (a) => a.kind === hc.AUTH.ADMIT || a.kind === hc.AUTH.INVITE_ADMIT || Boolean(a.legacy);
 
 /**
+ * inviteAdmissionRefusal's reasons, word for word those of invite_admission_refusal (the Python
+ * twin and both sides' tests compare them). They are not shown as they are: admissions.js says
+ * each in the page's language (common.admissions.<name> in the catalogue).
+ */
+export const INVITE_REFUSALS = Object.freeze({
+  unseen: "this client did not see every commit since the invite was made",
+  expired: "the invite has expired",
+  spent: "the invite admitted all the members its certificate allows",
+});
+
+/**
  * Why a client holding `state` must not itself commit the invite admission `a` (null: it may).
  * A newcomer did not verify the commits before its invite's anchor, so it cannot tell a spent
  * invite from a fresh one: a committer must have counted every commit since the invite was made,
@@ -109,10 +120,10 @@ const isAdmission = (a) => a.kind === hc.AUTH.ADMIT || a.kind === hc.AUTH.INVITE
  */
 export function inviteAdmissionRefusal(state, a, nowMs) {
   const cert = a.certificate;
-  if (!state.countedFrom || state.countedFrom > cert.issuedEpoch + 1) return "this client did not see every commit since the invite was made";
-  if (nowMs > cert.notAfter) return "the invite has expired";
+  if (!state.countedFrom || state.countedFrom > cert.issuedEpoch + 1) return INVITE_REFUSALS.unseen;
+  if (nowMs > cert.notAfter) return INVITE_REFUSALS.expired;
   const used = new Map(state.inviteAdmits || []).get(key(a.invitePk)) || 0;
-  if (used >= cert.maxAdmits) return "the invite admitted all the members its certificate allows";
+  if (used >= cert.maxAdmits) return INVITE_REFUSALS.spent;
   return null;
 }
 

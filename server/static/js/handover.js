@@ -10,34 +10,8 @@ import * as hc from "./crypto.js";
 import * as store from "./keystore.js";
 import * as companion from "./companion.js";
 import { CompanionChat } from "./companionchat.js";
-import { $, el, announce } from "./ui.js";
-
-const TEXT = {
-  noNotes: "No notes yet: they are being set up for this group's facilitators.",
-  emptyNotes: "No hand-over notes yet.",
-  emptyRequest: "Nothing written yet.",
-  request: "{name} asks privately in {group}",
-  handledBy: "{who} is handling this",
-  handledByYou: "You are handling this",
-  unclaimed: "Nobody is handling this yet",
-  closed: "closed",
-  take: "I'll take this",
-  takeLabel: "I'll take this: {name}'s private request in {group}",
-  release: "Release",
-  releaseLabel: "Release {name}'s private request",
-  open: "Open",
-  openLabel: "Open {name}'s private request in {group}",
-  close: "Close request",
-  closeLabel: "Close request from {name}",
-  closeConfirm: "Close {name}'s private request? It leaves the open requests; what was written stays for the group's retention.",
-  askedNow: "{name} asks the facilitators of {group} privately.",
-  alert: "Private request in {group}",
-  attention: "{name} asks privately in {group} ({state})",
-  viewTitle: "Private request from {name}",
-  someone: "A member",
-  failed: "Could not do this: {error}",
-};
-const t = (key, values = {}) => TEXT[key].replace(/\{(\w+)\}/g, (_, name) => values[name] ?? "");
+import { $, el, bdi, announce } from "./ui.js";
+import { t, tParts } from "./i18n.js";
 
 let ctx = null;
 let notesChat = null;
@@ -56,21 +30,21 @@ export function init(context) {
   const shared = { session: () => ctx.session(), syncKeys: (id) => ctx.syncKeys(id), nameOf: (p, m) => ctx.nameOf(p, m) };
   notesChat = new CompanionChat(
     { list: $("#notes-list"), live: $("#notes-live"), state: $("#notes-state"), form: $("#notes-form"), text: $("#notes-text") },
-    { ...shared, empty: t("noNotes"), emptyList: t("emptyNotes") },
+    { ...shared, empty: t("console.handover.noNotes"), emptyList: t("console.handover.emptyNotes") },
   );
   askChat = new CompanionChat(
     { list: $("#ask-messages"), live: $("#ask-live"), state: $("#ask-state"), form: $("#ask-form"), text: $("#ask-text") },
-    { ...shared, empty: "", emptyList: t("emptyRequest") },
+    { ...shared, empty: "", emptyList: t("console.handover.emptyRequest") },
   );
 }
 
 export const handlers = {
   "ask.opened": async (data) => {
     const group = ctx.groups().get(data.group_id)?.name || "";
-    ctx.raise(t("alert", { group }));
+    ctx.raise(t("console.handover.alert", { group }));
     await refresh();
     const asked = (listed.get(data.group_id) || []).find((c) => c.companion_id === data.companion_id);
-    announce(t("askedNow", { name: asked?.asker || t("someone"), group }));
+    announce(t("console.handover.askedNow", { name: asked?.asker || t("console.handover.someone"), group }));
   },
   "companions.changed": () => refresh(),
 };
@@ -157,7 +131,7 @@ async function makeNotes(parentId) {
     const record = await companion.create(ctx.session(), parent, "notes");
     if ((await companion.admitFacilitators(ctx.session(), parent, record)) > 0) await ctx.rotateNow(record.id);
   } catch (error) {
-    if (error.code !== "already_exists") announce(t("failed", { error: error.message }));
+    if (error.code !== "already_exists") announce(t("console.handover.failed", { error: error.message }));
   }
   listed.set(parentId, (await ctx.session().call("companions.list", { group_id: parentId })).companions);
 }
@@ -171,7 +145,7 @@ export async function open(parentId) {
   if (!(listed.get(parentId) || []).some((c) => c.kind === "notes")) await makeNotes(parentId).catch(() => {});
   if (current !== parentId) return;
   const notes = (listed.get(parentId) || []).find((c) => c.kind === "notes");
-  await notesChat.show(parentId, notes?.companion_id || null).catch((error) => announce(t("failed", { error: error.message })));
+  await notesChat.show(parentId, notes?.companion_id || null).catch((error) => announce(t("console.handover.failed", { error: error.message })));
   await renderRequests(parentId);
 }
 
@@ -184,8 +158,9 @@ function requests(parentId) {
 }
 
 function handler(c) {
-  if (!c.claimed_by) return t("unclaimed");
-  return c.claimed_by === ctx.username() ? t("handledByYou") : t("handledBy", { who: c.claimed_by });
+  if (!c.claimed_by) return [t("console.handover.unclaimed")];
+  if (c.claimed_by === ctx.username()) return [t("console.handover.handledByYou")];
+  return tParts("console.handover.handledBy", { who: bdi(c.claimed_by) });
 }
 
 async function renderRequests(parentId) {
@@ -194,18 +169,18 @@ async function renderRequests(parentId) {
   const open = requests(parentId).filter((c) => !c.closed);
   $("#asks-list").replaceChildren(
     ...open.map((c) => {
-      const name = c.asker || t("someone");
+      const name = c.asker || t("console.handover.someone");
       const mine = c.claimed_by === ctx.username();
       return el(
         "li",
         { "data-request": c.companion_id },
-        el("span", { text: `${t("request", { name, group })} · ` }),
-        el("span", { class: "handler", text: handler(c) }),
-        el("button", { type: "button", "aria-label": t("openLabel", { name, group }), onclick: () => showRequest(parentId, c) }, t("open")),
+        el("span", {}, ...tParts("console.handover.request", { name: bdi(name), group: bdi(group) }), " · "),
+        el("span", { class: "handler" }, ...handler(c)),
+        el("button", { type: "button", "aria-label": t("console.handover.openLabel", { name, group }), onclick: () => showRequest(parentId, c) }, t("console.handover.open")),
         mine
-          ? el("button", { type: "button", "aria-label": t("releaseLabel", { name }), onclick: () => claim(c, false) }, t("release"))
-          : el("button", { type: "button", class: "primary", "aria-label": t("takeLabel", { name, group }), onclick: () => claim(c, true) }, t("take")),
-        el("button", { type: "button", "aria-label": t("closeLabel", { name }), onclick: () => closeRequest(c) }, t("close")),
+          ? el("button", { type: "button", "aria-label": t("console.handover.releaseLabel", { name }), onclick: () => claim(c, false) }, t("console.handover.release"))
+          : el("button", { type: "button", class: "primary", "aria-label": t("console.handover.takeLabel", { name, group }), onclick: () => claim(c, true) }, t("console.handover.take")),
+        el("button", { type: "button", "aria-label": t("console.handover.closeLabel", { name }), onclick: () => closeRequest(c) }, t("console.handover.close")),
       );
     }),
   );
@@ -214,8 +189,8 @@ async function renderRequests(parentId) {
 
 async function showRequest(parentId, c) {
   $("#ask-view").hidden = false;
-  $("#ask-view-title").textContent = t("viewTitle", { name: c.asker || t("someone") });
-  await askChat.show(parentId, c.companion_id).catch((error) => announce(t("failed", { error: error.message })));
+  $("#ask-view-title").textContent = t("console.handover.viewTitle", { name: c.asker || t("console.handover.someone") });
+  await askChat.show(parentId, c.companion_id).catch((error) => announce(t("console.handover.failed", { error: error.message })));
   $("#ask-view-title").focus();
 }
 
@@ -223,18 +198,18 @@ async function claim(c, yes) {
   try {
     await ctx.session().call("ask.claim", { companion_id: c.companion_id, claim: yes });
   } catch (error) {
-    announce(t("failed", { error: error.message }));
+    announce(t("console.handover.failed", { error: error.message }));
     return;
   }
   await loadLists();
 }
 
 async function closeRequest(c) {
-  if (!(await ctx.confirm(t("closeConfirm", { name: c.asker || t("someone") }), t("close")))) return;
+  if (!(await ctx.confirm(t("console.handover.closeConfirm", { name: c.asker || t("console.handover.someone") }), t("console.handover.close")))) return;
   try {
     await ctx.session().call("ask.close", { companion_id: c.companion_id });
   } catch (error) {
-    announce(t("failed", { error: error.message }));
+    announce(t("console.handover.failed", { error: error.message }));
     return;
   }
   if (askChat.companionId === c.companion_id) $("#ask-view").hidden = true;
@@ -247,23 +222,23 @@ export function attentionItems() {
   for (const [parentId, list] of listed) {
     const group = ctx.groups().get(parentId)?.name || "";
     for (const c of list.filter((r) => r.kind === "ask" && !r.closed && (!r.claimed_by || r.claimed_by === ctx.username()))) {
-      const name = c.asker || t("someone");
+      const name = c.asker || t("console.handover.someone");
       items.push(
         el(
           "li",
           { "data-kind": "request", "data-group": parentId, "data-request": c.companion_id },
-          el("span", { class: "attention-text", text: t("attention", { name, group, state: handler(c) }) }),
+          el("span", { class: "attention-text" }, ...tParts("console.handover.attention", { name: bdi(name), group: bdi(group), state: el("span", {}, ...handler(c)) })),
           el(
             "button",
             {
               type: "button",
-              "aria-label": t("openLabel", { name, group }),
+              "aria-label": t("console.handover.openLabel", { name, group }),
               onclick: async () => {
                 await ctx.openGroup(parentId);
                 await showRequest(parentId, c);
               },
             },
-            t("open"),
+            t("console.handover.open"),
           ),
         ),
       );
