@@ -6,7 +6,7 @@ The last eight are the *secret* (40 bits): the server never sees it or anything 
 alone. Both devices map the secret to a point ``g`` with Elligator 2 (RFC 9380 §6.7.1), take fresh
 X25519 scalars, exchange ``Y = X25519(y, g)`` through the server, and derive ``K = X25519(y, Y')``
 — the structure of CPace (draft-irtf-cfrg-cpace, X25519 instantiation), with Hearth's own labels
-and transcript (docs/protocol.md §16). Key confirmation is an HMAC over the transcript in each
+and transcript (docs/protocol.md §15). Key confirmation is an HMAC over the transcript in each
 direction. A party without the secret computes a different ``g`` and learns nothing it could test
 guesses against offline; each link is used once, so an active attacker gets one guess of 2^40
 per link it runs. Pure functions over bytes, no I/O.

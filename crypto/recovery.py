@@ -1,6 +1,6 @@
 """The recovery file: a device's keys sealed under a passphrase (argon2id, RFC 9106, then
 AES-128-GCM). Only the header is readable without the passphrase: the version, the argon2
-parameters, the salt and the nonce (docs/protocol.md §16.6). Pure functions over bytes.
+parameters, the salt and the nonce (docs/protocol.md §15.6). Pure functions over bytes.
 """
 
 from __future__ import annotations

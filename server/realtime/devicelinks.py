@@ -1,4 +1,4 @@
-"""The device link's relay (docs/protocol.md §16.3): two devices of one member meet under a
+"""The device link's relay (docs/protocol.md §15.3): two devices of one member meet under a
 rendezvous id and pass each other opaque bytes. The server learns the id (a hash of the code's
 first four characters), the two PAKE shares and the sealed chunks; none of it opens anything or
 can be used again. Links are short-lived (``limits.device_link_seconds``), bounded

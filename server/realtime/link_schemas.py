@@ -1,4 +1,4 @@
-"""The schemas of the device-link events (docs/protocol.md §16.3)."""
+"""The schemas of the device-link events (docs/protocol.md §15.3)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import msgspec
 
 from server.realtime.schemas import Id16, Key32, Strict
 
-# One sealed chunk: nonce ‖ AES-GCM(≤ 32 KiB of the bundle) ‖ tag, as base64url (§16.4)
+# One sealed chunk: nonce ‖ AES-GCM(≤ 32 KiB of the bundle) ‖ tag, as base64url (§15.4)
 ChunkB64 = Annotated[
     str, msgspec.Meta(min_length=1, max_length=43_800, pattern=r"^[A-Za-z0-9_-]+$")
 ]

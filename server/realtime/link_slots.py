@@ -1,4 +1,4 @@
-"""Where the device link relay keeps its links (docs/protocol.md §16.3).
+"""Where the device link relay keeps its links (docs/protocol.md §15.3).
 
 A link is a slot under its rendezvous id: the socket that opened it, that socket's PAKE share,
 the socket that joined it (once) and how many messages it has carried. The relay's events ask

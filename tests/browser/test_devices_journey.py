@@ -1,4 +1,4 @@
-"""Moving to a new device and a second device (issue 20, docs/protocol.md §16), in Chromium: a
+"""Moving to a new device and a second device (issue 20, docs/protocol.md §15), in Chromium: a
 member links a second browser context with the code and both post and read; a member saves a
 recovery file, loses the first context, opens the file in a new one, reads the history and
 posts; a wrong code, a wrong passphrase, a tampered file and a file that is not one are refused
@@ -242,7 +242,7 @@ def test_a_recovery_file_moves_the_member_to_a_new_device(pages: Pages, tmp_path
 
 
 def refuse_link_events(ws: Any) -> None:
-    """A server whose bus is down: every link event is answered `unavailable` (§16.3)."""
+    """A server whose bus is down: every link event is answered `unavailable` (§15.3)."""
     server = ws.connect_to_server()
 
     def to_server(frame: str | bytes) -> None:

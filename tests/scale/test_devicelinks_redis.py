@@ -1,4 +1,4 @@
-"""Device links across processes (server/realtime/link_slots.py, docs/protocol.md §16.3): two
+"""Device links across processes (server/realtime/link_slots.py, docs/protocol.md §15.3): two
 real Hearth processes share a real Redis; the old device is connected to one, the new device to
 the other, and the whole exchange runs between them. Every bound holds across the two: one use,
 expiry, the message count; with Redis stopped a link event answers ``unavailable`` and the rest

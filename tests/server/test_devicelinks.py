@@ -1,4 +1,4 @@
-"""The device link's relay (server/realtime/devicelinks.py, docs/protocol.md §16.3): two real
+"""The device link's relay (server/realtime/devicelinks.py, docs/protocol.md §15.3): two real
 clients run the whole exchange through a real server; every refusal has its code and changes
 nothing; a link is used once, expires, and is bounded."""
 

@@ -203,7 +203,7 @@ NOT_TEXT = {
     # are for the code that calls them, which catches them (an opening that fails is not shown)
     # or says the problem in the catalogue's words (contentnotes.js for noteProblem).
     "crypto.js",
-    # The device link's code and key schedule (§16) and the bundle of keys that moves: their
+    # The device link's code and key schedule (§15) and the bundle of keys that moves: their
     # errors are for devices.js, the only module that calls them, which catches every one and
     # says the problem in the catalogue's words (member.devices.*), never the error's message.
     "linkcrypto.js",

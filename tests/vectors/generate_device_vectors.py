@@ -1,5 +1,5 @@
 """Generate ``hearth-devices-v1.json``: vectors of the device link and the recovery file
-(docs/protocol.md §16), for the browser's linkcrypto.js / recoveryfile.js and other
+(docs/protocol.md §15), for the browser's linkcrypto.js / recoveryfile.js and other
 implementations.
 
 Run from the repository root: ``.venv/bin/python tests/vectors/generate_device_vectors.py``.

@@ -1,4 +1,4 @@
-// The bundle a device link or a recovery file carries (docs/protocol.md §16.2): the account's
+// The bundle a device link or a recovery file carries (docs/protocol.md §15.2): the account's
 // seed, the profile, and every group record with its member-key seeds and its epoch secrets,
 // as UTF-8 JSON. Keys are opened from the vault (keyvault.js) only while the bundle is built,
 // and imported as non-extractable keys (sealed again under the receiving device's vault) when

@@ -1,5 +1,5 @@
 // "Your other devices" in My data: link a second device with a short code, or save and open a
-// recovery file (docs/protocol.md §16). The cryptography is in linkcrypto.js and recoveryfile.js,
+// recovery file (docs/protocol.md §15). The cryptography is in linkcrypto.js and recoveryfile.js,
 // what moves in devicebundle.js; this module is the screens and the order of the exchange.
 
 import * as hc from "./crypto.js";

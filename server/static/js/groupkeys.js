@@ -10,7 +10,7 @@ import * as vault from "./keyvault.js";
 import { Refused } from "./session.js";
 import { t } from "./i18n.js";
 
-/** Fresh member keys from seeds kept sealed in the vault, so that they can move (§16.1). */
+/** Fresh member keys from seeds kept sealed in the vault, so that they can move (§15.1). */
 export async function movableMemberKeys() {
   const seeds = { sig: hc.randomBytes(32), kem: hc.randomBytes(32), pq: (await hc.supportsHybrid()) ? hc.randomBytes(64) : null };
   const member = await hc.importMemberKeys(hc.randomBytes(16), seeds.sig, seeds.kem, seeds.pq);
@@ -96,7 +96,7 @@ function nextPqKeys(record, roster, listing) {
 async function remember(record, commit, secret) {
   record.epochs[commit.epoch] = {
     secret: await hc.importEpochSecret(secret),
-    sealed: await vault.seal(secret), // the raw secret, for moving to another device (§16.1)
+    sealed: await vault.seal(secret), // the raw secret, for moving to another device (§15.1)
     roster: commit.roster,
   };
   if (commit.epoch > record.latest) {

@@ -1,4 +1,4 @@
-// The raw bytes of this device's keys, kept so that they can be moved (docs/protocol.md §16.1).
+// The raw bytes of this device's keys, kept so that they can be moved (docs/protocol.md §15.1).
 // Every key the page uses is a non-extractable CryptoKey; WebCrypto cannot export those, so the
 // seeds they were imported from are kept beside them, sealed with AES-GCM under this device's
 // vault key — itself non-extractable, created here, never leaving the device. They are opened

@@ -1,4 +1,4 @@
-// The device link's key exchange, byte for byte crypto/devicelink.py (docs/protocol.md §16):
+// The device link's key exchange, byte for byte crypto/devicelink.py (docs/protocol.md §15):
 // a CPace-style PAKE on X25519. The code's secret is mapped to a point g with Elligator 2
 // (RFC 9380 §6.7.1); each device sends Y = X25519(y, g) and both derive K = X25519(y, Y').
 // WebCrypto's X25519 deriveBits multiplies a non-extractable scalar by any point, so g and the

@@ -1,4 +1,4 @@
-// The recovery file, byte for byte crypto/recovery.py (docs/protocol.md §16.6):
+// The recovery file, byte for byte crypto/recovery.py (docs/protocol.md §15.6):
 // header (magic "HRCV", version, argon2id parameters, salt, nonce) ‖ AES-128-GCM(key, nonce,
 // aad = header, bundle) with key = argon2id(NFKC passphrase, salt). argon2id is hash-wasm's
 // WebAssembly build (npm, pinned), served from our origin like the Socket.IO client.
