@@ -49,6 +49,7 @@ class Pages:
         height: int = 800,
         socket: Any = None,
         locale: str | None = None,
+        init_script: str | None = None,
     ) -> Any:
         # `locale` sets the browser's languages (navigator.languages), as a person's browser would.
         extra = {"locale": locale} if locale else {}
@@ -57,6 +58,8 @@ class Pages:
         self.contexts.append(context)
         page = context.new_page()
         page.add_init_script(REMEMBER_SAID)
+        if init_script:
+            page.add_init_script(init_script)
         if socket is not None:
             page.route_web_socket(re.compile(r"/socket\.io/"), socket)
         page.on("request", lambda request: self.urls.append(request.url))

@@ -13,7 +13,16 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import TIMEOUT, Pages, member_joins, open_room, wait_until
+from tests.browser.steps import (
+    TIMEOUT,
+    Pages,
+    expect_message,
+    keyed_member,
+    member_joins,
+    open_room,
+    send,
+    wait_until,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -100,3 +109,53 @@ def test_a_lost_epoch_new_does_not_leave_the_member_waiting(pages: Pages) -> Non
     expect(page.locator("#compose")).to_be_visible(timeout=TIMEOUT)
     expect(page.locator("#status")).to_have_text("You are now in Lost room.")
     assert relay.sockets == 1  # found without reconnecting
+
+
+class CommitWithMessage:
+    """Between the server and a member page: an `epoch.new` is held until the next message
+    frame, and the two reach the page back to back, so the page takes in the commit while the
+    message of its epoch is already being opened."""
+
+    def __init__(self) -> None:
+        self.held: list[str] = []
+        self.paired = 0
+
+    def __call__(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+
+        def to_page(frame: str | bytes) -> None:
+            event = event_of(frame)
+            if event == "epoch.new":
+                self.held.append(str(frame))
+                return
+            if event in ("msg", "msg.batch") and self.held:
+                for held in self.held:
+                    ws.send(held)
+                self.held.clear()
+                self.paired += 1
+            ws.send(frame)
+
+        ws.on_message(server.send)
+        server.on_message(to_page)
+
+
+# A slow device: storing an epoch's secret (sealed with AES-GCM under the device's vault key) takes
+# a moment, during which the message of that epoch is opened.
+SLOW_SEALING = """
+const encrypt = crypto.subtle.encrypt.bind(crypto.subtle);
+crypto.subtle.encrypt = async (...args) => {
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return encrypt(...args);
+};
+"""
+
+
+def test_a_message_that_comes_with_the_commit_of_its_epoch_is_shown(pages: Pages) -> None:
+    _console, invite = open_room(pages, "Busy room")
+    relay = CommitWithMessage()
+    reader = keyed_member(pages, invite, "Calm Reader", socket=relay, init_script=SLOW_SEALING)
+    for n in range(3):  # each newcomer's commit comes with that newcomer's first message
+        writer = keyed_member(pages, invite, f"New Writer{'s' * n}")
+        send(writer, f"first words {n}")
+        expect_message(reader, f"first words {n}")
+    assert relay.paired >= 1

@@ -41,6 +41,7 @@ const state = {
   gaps: new Gaps(), // seqs known to exist that this page has not got yet
   keying: new Map(), // group id -> timer of the next look for the commit that keys this device
   welcomed: new Set(), // group ids whose keying this page has said ("You are now in …")
+  keyWork: new Map(), // group id -> the last change to its keys under way (withKeys)
   current: null,
   invite: null,
   newcomer: false, // no name chosen yet on this device: the join form asks for it (once)
@@ -262,8 +263,10 @@ async function catchUp() {
     }
     if (record.latest || record.serverState === "active") {
       try {
-        await keys.syncEpochs(state.session, record);
-        if (record.unopened) await keys.recover(state.session, record);
+        await withKeys(record.id, async () => {
+          await keys.syncEpochs(state.session, record);
+          if (record.unopened) await keys.recover(state.session, record);
+        });
       } catch {
         /* not keyed yet */
       }
@@ -284,6 +287,18 @@ async function catchUp() {
     await refreshGroup(state.current);
   }
   await flushOutbox();
+}
+
+/**
+ * Every change to a group's keys on this page (a commit taken in, the chain fetched, a rotation)
+ * runs one after another. A commit is verified before its epoch's secret is stored, so a message
+ * of that epoch arriving in between once found neither a newer commit to fetch nor the secret,
+ * and was dropped; now it waits for the commit being taken in.
+ */
+function withKeys(groupId, task) {
+  const next = (state.keyWork.get(groupId) || Promise.resolve()).catch(() => {}).then(task);
+  state.keyWork.set(groupId, next);
+  return next;
 }
 
 /** This device now holds the group's keys: say so and open the composer. */
@@ -318,7 +333,7 @@ function keepKeying(id, attempt = 0) {
     const record = state.records.get(id);
     if (!waiting(record) || state.keying.get(id) !== timer) return;
     let keyed = false;
-    if (state.session.connected) keyed = await keys.syncEpochs(state.session, record).catch(() => false);
+    if (state.session.connected) keyed = await withKeys(id, () => keys.syncEpochs(state.session, record)).catch(() => false);
     if (keyed && record.latest) {
       await store.saveGroup(record);
       await keyedNow(record);
@@ -390,8 +405,10 @@ const handlers = {
     if (!record) return;
     const wasKeyed = Boolean(record.latest);
     const refusedBefore = (record.untrusted || []).length;
-    let accepted = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
-    if (record.unopened) accepted = (await keys.recover(state.session, record)) || accepted;
+    const accepted = await withKeys(record.id, async () => {
+      const taken = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
+      return (record.unopened && (await keys.recover(state.session, record))) || taken;
+    });
     if ((record.untrusted || []).length > refusedBefore) {
       announce(t("member.groupSays", { group: record.info?.name || t("member.aGroup"), text: t("member.untrustedRefused") }));
       if (state.current === record.id) renderChatState();
@@ -433,9 +450,11 @@ const handlers = {
     if (data.rotator !== hc.b64encode(record.member.memberId)) return;
     setTimeout(async () => {
       try {
-        await keys.syncEpochs(state.session, record);
-        if (record.latest > data.epoch) return;
-        await keys.rotate(state.session, record, { force: data.reason !== "membership" });
+        await withKeys(record.id, async () => {
+          await keys.syncEpochs(state.session, record);
+          if (record.latest > data.epoch) return;
+          await keys.rotate(state.session, record, { force: data.reason !== "membership" });
+        });
       } catch (error) {
         // Someone else will (the server keeps asking), unless the change is not authorised.
         if (error.code === "unauthorised_change") announce(t("member.groupSays", { group: record.info?.name || t("member.aGroup"), text: error.message }));
@@ -552,7 +571,7 @@ async function join() {
   $("#join-accept").checked = false;
   await openGroup(record.id);
   // A commit that arrived before the record was known is fetched now (a no-op if none has).
-  if (!record.latest) await keys.syncEpochs(state.session, record).catch(() => {});
+  if (!record.latest) await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
   if (record.latest) await keyedNow(record);
   else keepKeying(record.id);
 }
@@ -719,7 +738,7 @@ async function trustUnanchored() {
   if (!record) return;
   record.trustUnanchored = true;
   await store.saveGroup(record);
-  await keys.syncEpochs(state.session, record).catch(() => {});
+  await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
   renderChatState();
   renderHome();
   if (record.latest) await refreshGroup(record.id);
@@ -775,7 +794,7 @@ async function ingest(record, views) {
     noteSeq(record.id, view.seq);
     let item = await keys.open(record, view);
     if (!item && !record.epochs[view.epoch]) {
-      await keys.syncEpochs(state.session, record).catch(() => {});
+      await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
       item = await keys.open(record, view);
     }
     if (!item) continue;
@@ -1113,7 +1132,7 @@ async function deliver(entry) {
   } catch (error) {
     entry.attempts += 1;
     if (["wrong_epoch", "rotation_required"].includes(error.code) && entry.attempts < 6) {
-      await keys.syncEpochs(state.session, record).catch(() => {});
+      await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
       entry.inFlight = false;
       setTimeout(() => deliver(entry), 400 * entry.attempts);
       return;
