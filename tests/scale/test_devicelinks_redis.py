@@ -16,10 +16,11 @@ from typing import Any
 import pytest
 
 from crypto import devicelink
-from crypto.encoding import b64decode, b64encode
+from crypto.encoding import b64encode
 from server.client import HearthClient, HearthRefused
 from server.realtime.devicelinks import MAX_CHUNKS
 from tests.conftest import GENEROUS_LIMITS, RunningServer, free_port
+from tests.devicelink_steps import received, whole_exchange
 from tests.scale.test_redis_scaleout import Redis, SharedDatabaseServer, redis  # noqa: F401
 
 Connect = Callable[[RunningServer], Awaitable[HearthClient]]
@@ -60,14 +61,6 @@ async def connect() -> AsyncIterator[Connect]:
         await client.disconnect()
 
 
-async def received(client: HearthClient, event: str, count: int = 1) -> list[dict[str, object]]:
-    def got() -> list[dict[str, object]]:
-        return [data for name, data in client.events if name == event]
-
-    await client.wait_for(lambda: len(got()) >= count)
-    return got()
-
-
 async def refusal(call: Awaitable[object]) -> HearthRefused:
     with pytest.raises(HearthRefused) as refused:
         await call
@@ -86,33 +79,7 @@ async def test_the_old_device_on_one_process_moves_to_a_new_device_on_the_other(
 ) -> None:
     one, two = two_servers
     old, new = await connect(one), await connect(two)
-    code = devicelink.new_code()
-    link_id = b64encode(devicelink.link_id(code))
-    ya, yb = os.urandom(32), os.urandom(32)
-    share_a, share_b = devicelink.share(code, ya), devicelink.share(code, yb)
-    opened = await old.call("link.open", {"link_id": link_id, "share": b64encode(share_a)})
-    assert opened["expires_in_ms"] == LINK_SECONDS * 1000
-
-    joined = await new.call("link.join", {"link_id": link_id, "share": b64encode(share_b)})
-    assert b64decode(joined["share"]) == share_a
-    (told,) = await received(old, "link.joined")
-    assert told == {"link_id": link_id, "share": b64encode(share_b)}
-
-    keys_b = devicelink.derive(code, yb, share_a, share_b, own=share_b)
-    await new.call("link.msg", {"link_id": link_id, "data": b64encode(keys_b.confirm_b)})
-    (confirm,) = await received(old, "link.msg")
-    keys_a = devicelink.derive(code, ya, share_a, share_b, own=share_a)
-    devicelink.check_tag(keys_a.confirm_b, b64decode(str(confirm["data"])))
-
-    sealed = devicelink.seal_chunk(keys_a, 0, 1, b"the bundle", os.urandom(12))
-    await old.call("link.msg", {"link_id": link_id, "data": b64encode(keys_a.confirm_a)})
-    await old.call("link.msg", {"link_id": link_id, "data": b64encode(sealed)})
-    await old.call("link.close", {"link_id": link_id, "reason": "done"})
-    tag, chunk = await received(new, "link.msg", 2)
-    devicelink.check_tag(keys_b.confirm_a, b64decode(str(tag["data"])))
-    assert devicelink.open_chunk(keys_b, 0, 1, b64decode(str(chunk["data"]))) == b"the bundle"
-    (closed,) = await received(new, "link.closed")
-    assert closed == {"link_id": link_id, "reason": "done"}
+    link_id, _ = await whole_exchange(old, new, LINK_SECONDS * 1000)
 
     # closed on process one: gone on process two too
     gone = await refusal(new.call("link.msg", {"link_id": link_id, "data": "AAAA"}))

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from crypto import devicelink
-from crypto.encoding import b64decode, b64encode
+from crypto.encoding import b64encode
 from server.client import HearthClient, HearthRefused
 from server.realtime.devicelinks import MAX_CHUNKS, MAX_JOINS_PER_CONNECTION
 from tests.conftest import RunningServer, serve_in
+from tests.devicelink_steps import received, whole_exchange
 
 Clients = Callable[[], HearthClient]
 
@@ -41,46 +42,12 @@ async def connected(make_client: Clients) -> HearthClient:
     return client
 
 
-async def received(client: HearthClient, event: str, count: int = 1) -> list[dict[str, object]]:
-    def got() -> list[dict[str, object]]:
-        return [data for name, data in client.events if name == event]
-
-    await client.wait_for(lambda: len(got()) >= count)
-    return got()
-
-
 async def test_two_devices_run_the_exchange_and_the_sealed_bundle_arrives(
     make_client: Clients,
 ) -> None:
     old, new = await connected(make_client), await connected(make_client)
-    code = devicelink.new_code()
-    link_id = b64encode(devicelink.link_id(code))
-    ya, yb = os.urandom(32), os.urandom(32)
-    share_a = devicelink.share(code, ya)
-    opened = await old.call("link.open", {"link_id": link_id, "share": b64encode(share_a)})
-    assert opened["expires_in_ms"] == 120_000  # limits.device_link_seconds' default
-
-    share_b = devicelink.share(code, yb)
-    joined = await new.call("link.join", {"link_id": link_id, "share": b64encode(share_b)})
-    assert b64decode(joined["share"]) == share_a
-    (told,) = await received(old, "link.joined")
-    assert told == {"link_id": link_id, "share": b64encode(share_b)}
-
-    keys_b = devicelink.derive(code, yb, share_a, share_b, own=share_b)
-    await new.call("link.msg", {"link_id": link_id, "data": b64encode(keys_b.confirm_b)})
-    (confirm,) = await received(old, "link.msg")
-    keys_a = devicelink.derive(code, ya, share_a, share_b, own=share_a)
-    devicelink.check_tag(keys_a.confirm_b, b64decode(str(confirm["data"])))
-
-    sealed = devicelink.seal_chunk(keys_a, 0, 1, b"the bundle", os.urandom(12))
-    await old.call("link.msg", {"link_id": link_id, "data": b64encode(keys_a.confirm_a)})
-    await old.call("link.msg", {"link_id": link_id, "data": b64encode(sealed)})
-    await old.call("link.close", {"link_id": link_id, "reason": "done"})
-    tag, chunk = await received(new, "link.msg", 2)
-    devicelink.check_tag(keys_b.confirm_a, b64decode(str(tag["data"])))
-    assert devicelink.open_chunk(keys_b, 0, 1, b64decode(str(chunk["data"]))) == b"the bundle"
-    (closed,) = await received(new, "link.closed")
-    assert closed == {"link_id": link_id, "reason": "done"}
+    # limits.device_link_seconds' default
+    link_id, share_b = await whole_exchange(old, new, 120_000)
 
     # used once: the id is gone for everybody, the opener included
     late = await connected(make_client)
