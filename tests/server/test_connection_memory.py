@@ -8,7 +8,8 @@ Hearth's settings (server/gcpolicy.py: a full collection may wait ten minutes): 
 in a reference cycle stays in ``gc.get_objects()``, and the test counts the per-connection
 objects there. Before the fixes, every upgraded connection left its HTTP protocol in a cycle
 with its parser (and with it the transport and the request's headers), freed only by a
-collection, and engine.io's service task held every socket open when its pass began (20 s).
+collection, and engine.io's service task held every socket open when its pass began (20 s);
+then websockets' protocol of every websocket stayed in a cycle with its parser generator.
 """
 
 from __future__ import annotations
@@ -84,6 +85,8 @@ async def test_closed_connections_leave_no_objects_behind() -> None:
             websockets = [weakref.ref(o) for o in alive("ConfiguredWebSocketProtocol")]
             engine_sockets = [weakref.ref(s) for s in sio.eio.sockets.values()]
             assert len(websockets) == CLIENTS
+            # websockets' sans-I/O protocol of each (the uvicorn protocol's ``conn``)
+            parsers = [weakref.ref(o().conn) for o in websockets]  # type: ignore[union-attr]
             for client in clients:
                 await client.close()
             for _ in range(500):  # until the server has seen every close (no time asserted)
@@ -94,6 +97,8 @@ async def test_closed_connections_leave_no_objects_behind() -> None:
             assert [ref() for ref in websockets] == [None] * CLIENTS
             # engine.io's service task held each socket of its pass for up to a ping timeout
             assert [ref() for ref in engine_sockets] == [None] * CLIENTS
+            # each was in a cycle with its parser, a generator that never returns
+            assert [ref() for ref in parsers] == [None] * CLIENTS
             # the HTTP protocols that handed each connection over to a websocket protocol
             left = len(alive("ConfiguredHttpProtocol")) - http_before
             assert left == 0, f"{left} HTTP protocols alive after {CLIENTS} closed connections"
