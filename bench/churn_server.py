@@ -13,12 +13,14 @@ timeout (server/realtime/fanout.py), and no heap trim (server/heaptrim.py).
 from __future__ import annotations
 
 import gc
+import os
 import sys
 from typing import Any
 
 import socketio
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from bench import arenas
 from server import app
 from server.cli import main
 from server.realtime import transport
@@ -56,6 +58,8 @@ def _unfreed() -> None:
 
 if __name__ == "__main__":
     mode, config = sys.argv[1], sys.argv[2]
+    if arenas.PROBE_ENV in os.environ:  # bench.connect --probe
+        arenas.install()
     if mode == "default":
         _default_gc()
     elif mode == "before":
