@@ -39,6 +39,7 @@ import tempfile
 import time
 import traceback
 import tracemalloc
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -215,12 +216,38 @@ def take_census(pid: int) -> dict[str, Any]:
         what = kind.__qualname__
         if kind is str and len(obj) <= 40:
             what = f"str {obj!r}"
+        elif isinstance(obj, weakref.ref):
+            referent = obj()
+            callback = getattr(obj.__callback__, "__qualname__", obj.__callback__)
+            held = "dead" if referent is None else type(referent).__qualname__
+            what = f"{what} to {held}, callback {callback}"
         site = _site(obj)
         name(id(obj), f"{what} @ {site}" if site else what)
         with contextlib.suppress(Exception):
             for address, block in _owned_blocks(obj, kind):
                 name(address, block)
 
+    holding_dead: dict[int, int] = collections.Counter()  # container -> dead weakrefs in it
+    for obj in tracked:
+        for referent in gc.get_referents(obj):
+            if type(referent) is weakref.ref and referent() is None and id(referent) not in seen:
+                seen.add(id(referent))
+                holding_dead[id(obj)] += 1
+                name(id(referent), f"dead weakref held by {type(obj).__qualname__}")
+    dead_holders = []  # where the containers of dead weakrefs are kept
+    containers = [obj for obj in tracked if id(obj) in holding_dead]
+    for container in containers:
+        for owner in gc.get_referrers(container):
+            if owner is tracked or owner is containers:
+                continue
+            names = [k for k, v in getattr(owner, "__dict__", {}).items() if v is container]
+            names += [
+                k for k, v in (owner.items() if isinstance(owner, dict) else ()) if v is container
+            ]
+            dead_holders.append(
+                f"{holding_dead[id(container)]} in a {type(container).__qualname__} held by "
+                f"{type(owner).__module__}.{type(owner).__qualname__} {names}"
+            )
     for obj in tracked:
         visit(obj)
     for obj in tracked:
@@ -245,9 +272,12 @@ def take_census(pid: int) -> dict[str, Any]:
         entry["blocks"] += count
         entry["bytes"] += count * size
         holders = entry.setdefault("named", collections.Counter())
-        holders.update(named.get(pool, {}))
+        in_pool = named.get(pool, {})
+        holders.update(in_pool)
         entry["named_blocks"] = sum(holders.values())
-    return {"pid": pid, "arenas": {str(k): v for k, v in arenas.items()}}
+        unnamed = entry.setdefault("unnamed_by_size", collections.Counter())
+        unnamed[size] += max(0, count - sum(in_pool.values()))
+    return {"pid": pid, "arenas": {str(k): v for k, v in arenas.items()}, "dead": dead_holders}
 
 
 def summary(report: dict[str, Any], baseline: dict[str, Any] | None, top: int = 25) -> str:
@@ -272,6 +302,16 @@ def summary(report: dict[str, Any], baseline: dict[str, Any] | None, top: int = 
         "what holds the new arenas:",
     ]
     lines += [f"  {count:6}  {what}" for what, count in holders.most_common(top)]
+    lines += [f"  dead weakrefs: {where}" for where in report.get("dead", [])[:10]]
+    unnamed: collections.Counter[str] = collections.Counter()
+    for arena in new:
+        unnamed.update(arena["unnamed_by_size"])
+    lines.append(
+        "unnamed blocks by size: "
+        + ", ".join(
+            f"{size} B: {n}" for size, n in sorted(unnamed.items(), key=lambda x: int(x[0])) if n
+        )
+    )
     return "\n".join(lines)
 
 
