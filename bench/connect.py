@@ -11,8 +11,9 @@ members then, in turn and with all of them in each step before the next:
 The server's CPU (user + system, from ``/proc/<pid>/stat``) over each step, divided by the
 number of clients, is printed per mode side by side. Modes: ``shipped`` (as it is), ``before``
 (as it was before 2026-12-07: HTTP parsed by h11, and a leaving socket's rooms found by testing
-every room, as python-socketio does) and ``unfreed`` (what a closed connection left in memory
-before 2026-12-07 08:00; see bench/churn_server.py). Rounds repeat ``--rounds`` times with the
+every room, as python-socketio does), ``unfreed`` (what a closed connection left in memory
+before 2026-12-07 08:00) and ``pinned`` (what kept the arenas of a wave before 2026-12-07
+11:00; see bench/churn_server.py). Rounds repeat ``--rounds`` times with the
 modes interleaved, and the median round is shown.
 
 Memory: each server's RSS at start, with all ``--clients`` connected, and after they closed
@@ -20,7 +21,8 @@ Memory: each server's RSS at start, with all ``--clients`` connected, and after 
 server/heaptrim.py), from the last round; beside them the tuned python-socketio relay
 (``bench.bare_server tuned``: no challenge, no authentication, its clients join one room).
 
-    python -m bench.connect [--clients 2000] [--rounds 3] [--modes before,unfreed,shipped]
+    python -m bench.connect [--clients 2000] [--rounds 3] [--modes before,unfreed,pinned,shipped]
+        [--probe FRAMES]
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ from bench import arenas
 from bench.churn import REPO, challenge, churn_server, connect_one, free_port, rss_kib
 from crypto.keys import SigningKey
 
-MODES = ("before", "unfreed", "shipped")
+MODES = ("before", "unfreed", "pinned", "shipped")
 AFTER_CLOSE_S = 5.0  # the trimmer trims after three quiet checks, one a second
 STEPS = ("challenge", "connect", "close")
 TICK = os.sysconf("SC_CLK_TCK")
