@@ -5,9 +5,9 @@ this set whoever saw a proof (a log, a proxy, a shoulder) could open more connec
 account with it until the challenge expires. The first connection that presents a verified
 proof claims its challenge; any other answers ``challenge_used``.
 
-* One process: a set in memory, each entry dropped once its challenge has expired (at the next
-  claim, or the server's sweep every challenge lifetime; so it holds at most the challenges
-  claimed in about two challenge lifetimes), and never more than
+* One process: a table in memory, each entry dropped once its challenge has expired (when the
+  table fills up, or at the server's sweep every challenge lifetime; so it holds at most the
+  challenges claimed in about two challenge lifetimes), and never more than
   ``[limits] max_used_challenges`` entries: past that, connections are refused with
   ``rate_limited`` rather than forgetting a claim that could then be replayed.
 * Several processes (``[scale] redis_url``): also ``SET NX`` with the challenge's remaining
@@ -22,8 +22,8 @@ proof claims its challenge; any other answers ``challenge_used``.
 from __future__ import annotations
 
 import asyncio
-import heapq
 import logging
+import sys
 from typing import Protocol
 
 import redis.exceptions
@@ -34,6 +34,12 @@ from server.redislink import redis_client
 log = logging.getLogger("hearth.challenges")
 REDIS_TIMEOUT_S = 1.0
 _SIGNED = 24  # u64(expiry_ms) ‖ random(16): unique per issued challenge (crypto/challenge.py)
+_SLOT = 8 + _SIGNED  # a claim: u64 expiry (native order) ‖ the signed part
+_EMPTY = bytes(8)  # the expiry of an empty slot: 0
+_TOMBSTONE = 1  # the expiry of an expired claim's slot, still on other claims' probe sequences
+_MIN_SLOTS = 64  # 2 KiB: more than pymalloc's 512 bytes, so the table is always on the C heap
+_NEVER = 2**64
+_SWEEP_GAP_MS = 1000
 
 
 class UsedChallenges(Protocol):
@@ -49,37 +55,121 @@ class UsedChallenges(Protocol):
 
 
 class LocalUsedChallenges:
-    """Claims in this process's memory, each until its challenge expires."""
+    """Claims in this process's memory, each until its challenge expires.
+
+    The claims sit in one open-addressing hash table in a ``bytearray``, ``_SLOT`` bytes a claim
+    (its expiry, then the challenge's signed part), rather than in a set of ``bytes`` with a heap
+    of ``(expiry, key)`` tuples: those were three small objects per connection, made among the
+    connection's own objects and outliving them by up to two challenge lifetimes, so that each
+    kept the 1 MiB pymalloc arena it sat in from going back to the system once a wave of
+    connections had closed (docs/benchmarks.md, "Memory after connections close"). The table's
+    storage is one block of the C heap, which the heap trim (server/heaptrim.py) can give back;
+    the object holding it is made at start-up and resized in place.
+
+    A sweep marks expired claims as tombstones in place (one pass over the expiries: 30–50 ms for
+    the 262,144 slots of 100,000 claims on the shared 2-core VM), and rebuilds the table smaller
+    once it is mostly empty.
+    A table more than two-thirds used is rebuilt at least twice as large as its live claims (so
+    rebuilds cost O(1) a claim over time). A full table (``max`` claims) is swept if one of them
+    has expired, at most once a second: a flood at the bound costs a refusal per attempt.
+    """
 
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
-        self._claimed: set[bytes] = set()
-        self._by_expiry: list[tuple[int, bytes]] = []
+        self._slots = bytearray(_MIN_SLOTS * _SLOT)
+        self._capacity = _MIN_SLOTS  # a power of two
+        self._used = 0  # slots that are not empty: claims and tombstones
+        self._live = 0  # claims, the expired ones not yet swept included
+        self._next_expiry = _NEVER  # the earliest expiry among them
+        self._swept_at = -_SWEEP_GAP_MS
 
     def __len__(self) -> int:
-        return len(self._claimed)
+        return self._live
 
     def forget_expired(self, now_ms: int) -> None:
-        """Drop the claims of expired challenges: each claim does it too, and the server does
-        it every challenge lifetime (server/app.py), so that the claims of a wave of connections
-        do not stay in memory until the next one connects."""
-        while self._by_expiry and self._by_expiry[0][0] <= now_ms:
-            self._claimed.discard(heapq.heappop(self._by_expiry)[1])
+        """Drop the claims of expired challenges: the server does it every challenge lifetime
+        (server/app.py), so that the claims of a wave of connections do not stay in memory until
+        the next one connects; a full table does it too."""
+        expiries = memoryview(self._slots).cast("Q")[:: _SLOT // 8]
+        live = 0
+        earliest = _NEVER
+        for index, expiry in enumerate(expiries):
+            if expiry > now_ms:
+                live += 1
+                earliest = min(earliest, expiry)
+            elif expiry > _TOMBSTONE:
+                expiries[index] = _TOMBSTONE
+        expiries.release()
+        self._live = live
+        self._next_expiry = earliest
+        self._swept_at = now_ms
+        if self._capacity > _MIN_SLOTS and 8 * (live + 1) <= self._capacity:
+            self._rebuild(now_ms)
+
+    def _rebuild(self, now_ms: int) -> None:
+        """The same claims, without tombstones or expired claims, in a table at most half full."""
+        slots = self._slots
+        expiries = memoryview(slots).cast("Q")[:: _SLOT // 8]
+        live = [
+            bytes(slots[index * _SLOT : (index + 1) * _SLOT])
+            for index, expiry in enumerate(expiries)
+            if expiry > now_ms
+        ]
+        expiries.release()  # before the bytearray is resized
+        capacity = _MIN_SLOTS
+        while capacity < 2 * (len(live) + 1):
+            capacity *= 2
+        table = bytearray(capacity * _SLOT)
+        for record in live:
+            offset = _free_slot(table, capacity, record[8:])
+            table[offset : offset + _SLOT] = record
+        self._slots[:] = table  # in place: the same object, its storage reallocated
+        self._capacity = capacity
+        self._used = self._live = len(live)
+        self._next_expiry = min(
+            (int.from_bytes(record[:8], sys.byteorder) for record in live), default=_NEVER
+        )
 
     def claim_here(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
-        self.forget_expired(now_ms)
+        if expiry_ms <= now_ms:
+            return False  # never asked (check_challenge refuses it first): it opens nothing
         key = challenge[:_SIGNED]
-        if key in self._claimed:
-            return False
-        if len(self._claimed) >= self._max:
+        slots = self._slots
+        mask = self._capacity - 1
+        index = hash(key) & mask
+        while not slots.startswith(_EMPTY, index * _SLOT):
+            offset = index * _SLOT
+            if slots.startswith(key, offset + 8):
+                held = int.from_bytes(slots[offset : offset + 8], sys.byteorder)
+                if held > now_ms:
+                    return False
+                # its earlier claim has expired: claimed again in the same slot
+                if held == _TOMBSTONE:
+                    self._live += 1
+                slots[offset : offset + 8] = expiry_ms.to_bytes(8, sys.byteorder)
+                self._next_expiry = min(self._next_expiry, expiry_ms)
+                return True
+            index = (index + 1) & mask
+        if (
+            self._live >= self._max
+            and self._next_expiry <= now_ms
+            and now_ms - self._swept_at >= _SWEEP_GAP_MS
+        ):
+            self.forget_expired(now_ms)
+        if self._live >= self._max:
             log.warning(
                 "refusing connections: %d challenges claimed within their lifetime", self._max
             )
             raise HearthError(
                 Code.RATE_LIMITED, "too many connections at the moment; try again shortly"
             )
-        self._claimed.add(key)
-        heapq.heappush(self._by_expiry, (expiry_ms, key))
+        if 3 * (self._used + 1) > 2 * self._capacity:
+            self._rebuild(now_ms)
+        offset = _free_slot(self._slots, self._capacity, key)
+        self._slots[offset : offset + _SLOT] = expiry_ms.to_bytes(8, sys.byteorder) + key
+        self._used += 1
+        self._live += 1
+        self._next_expiry = min(self._next_expiry, expiry_ms)
         return True
 
     async def claim(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
@@ -87,6 +177,15 @@ class LocalUsedChallenges:
 
     async def close(self) -> None:
         return None
+
+
+def _free_slot(slots: bytearray, capacity: int, key: bytes) -> int:
+    """The offset of the first empty slot on ``key``'s probe sequence (linear probing)."""
+    mask = capacity - 1
+    index = hash(key) & mask
+    while not slots.startswith(_EMPTY, index * _SLOT):
+        index = (index + 1) & mask
+    return index * _SLOT
 
 
 class RedisUsedChallenges:
