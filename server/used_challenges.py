@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from typing import Protocol
 
 import redis.exceptions
@@ -34,12 +33,11 @@ from server.redislink import redis_client
 log = logging.getLogger("hearth.challenges")
 REDIS_TIMEOUT_S = 1.0
 _SIGNED = 24  # u64(expiry_ms) ‖ random(16): unique per issued challenge (crypto/challenge.py)
-_SLOT = 8 + _SIGNED  # a claim: u64 expiry (native order) ‖ the signed part
-_EMPTY = bytes(8)  # the expiry of an empty slot: 0
-_TOMBSTONE = 1  # the expiry of an expired claim's slot, still on other claims' probe sequences
+_SLOT = 8 + _SIGNED  # a claim: u64 expiry (little-endian; 0 marks an empty slot) ‖ the signed part
+_EMPTY = bytes(8)
 _MIN_SLOTS = 64  # 2 KiB: more than pymalloc's 512 bytes, so the table is always on the C heap
 _NEVER = 2**64
-_SWEEP_GAP_MS = 1000
+_REBUILD_GAP_MS = 1000
 
 
 class UsedChallenges(Protocol):
@@ -66,56 +64,33 @@ class LocalUsedChallenges:
     storage is one block of the C heap, which the heap trim (server/heaptrim.py) can give back;
     the object holding it is made at start-up and resized in place.
 
-    A sweep marks expired claims as tombstones in place (one pass over the expiries: 30–50 ms for
-    the 262,144 slots of 100,000 claims on the shared 2-core VM), and rebuilds the table smaller
-    once it is mostly empty.
-    A table more than two-thirds used is rebuilt at least twice as large as its live claims (so
-    rebuilds cost O(1) a claim over time). A full table (``max`` claims) is swept if one of them
-    has expired, at most once a second: a flood at the bound costs a refusal per attempt.
+    A table more than two-thirds full is rebuilt without its expired claims, at least twice as
+    large as what is left (so rebuilds cost O(1) a claim over time); so is a full one (``max``
+    claims) if one of them has expired, at most once a second (a flood at the bound costs a
+    refusal, not a rebuild, per attempt).
     """
 
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
         self._slots = bytearray(_MIN_SLOTS * _SLOT)
         self._capacity = _MIN_SLOTS  # a power of two
-        self._used = 0  # slots that are not empty: claims and tombstones
-        self._live = 0  # claims, the expired ones not yet swept included
+        self._filled = 0  # claims in the table, expired ones not yet swept out included
         self._next_expiry = _NEVER  # the earliest expiry among them
-        self._swept_at = -_SWEEP_GAP_MS
+        self._rebuilt_at = -_REBUILD_GAP_MS
 
     def __len__(self) -> int:
-        return self._live
+        return self._filled
 
     def forget_expired(self, now_ms: int) -> None:
         """Drop the claims of expired challenges: the server does it every challenge lifetime
         (server/app.py), so that the claims of a wave of connections do not stay in memory until
-        the next one connects; a full table does it too."""
-        expiries = memoryview(self._slots).cast("Q")[:: _SLOT // 8]
-        live = 0
-        earliest = _NEVER
-        for index, expiry in enumerate(expiries):
-            if expiry > now_ms:
-                live += 1
-                earliest = min(earliest, expiry)
-            elif expiry > _TOMBSTONE:
-                expiries[index] = _TOMBSTONE
-        expiries.release()
-        self._live = live
-        self._next_expiry = earliest
-        self._swept_at = now_ms
-        if self._capacity > _MIN_SLOTS and 8 * (live + 1) <= self._capacity:
-            self._rebuild(now_ms)
-
-    def _rebuild(self, now_ms: int) -> None:
-        """The same claims, without tombstones or expired claims, in a table at most half full."""
+        the next one connects; claims do it when the table fills up."""
         slots = self._slots
-        expiries = memoryview(slots).cast("Q")[:: _SLOT // 8]
         live = [
-            bytes(slots[index * _SLOT : (index + 1) * _SLOT])
-            for index, expiry in enumerate(expiries)
-            if expiry > now_ms
+            bytes(slots[offset : offset + _SLOT])
+            for offset in range(0, len(slots), _SLOT)
+            if int.from_bytes(slots[offset : offset + 8], "little") > now_ms
         ]
-        expiries.release()  # before the bytearray is resized
         capacity = _MIN_SLOTS
         while capacity < 2 * (len(live) + 1):
             capacity *= 2
@@ -125,10 +100,11 @@ class LocalUsedChallenges:
             table[offset : offset + _SLOT] = record
         self._slots[:] = table  # in place: the same object, its storage reallocated
         self._capacity = capacity
-        self._used = self._live = len(live)
+        self._filled = len(live)
         self._next_expiry = min(
-            (int.from_bytes(record[:8], sys.byteorder) for record in live), default=_NEVER
+            (int.from_bytes(record[:8], "little") for record in live), default=_NEVER
         )
+        self._rebuilt_at = now_ms
 
     def claim_here(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
         if expiry_ms <= now_ms:
@@ -140,35 +116,30 @@ class LocalUsedChallenges:
         while not slots.startswith(_EMPTY, index * _SLOT):
             offset = index * _SLOT
             if slots.startswith(key, offset + 8):
-                held = int.from_bytes(slots[offset : offset + 8], sys.byteorder)
-                if held > now_ms:
+                if int.from_bytes(slots[offset : offset + 8], "little") > now_ms:
                     return False
-                # its earlier claim has expired: claimed again in the same slot
-                if held == _TOMBSTONE:
-                    self._live += 1
-                slots[offset : offset + 8] = expiry_ms.to_bytes(8, sys.byteorder)
+                slots[offset : offset + 8] = expiry_ms.to_bytes(8, "little")  # an expired claim
                 self._next_expiry = min(self._next_expiry, expiry_ms)
                 return True
             index = (index + 1) & mask
         if (
-            self._live >= self._max
+            self._filled >= self._max
             and self._next_expiry <= now_ms
-            and now_ms - self._swept_at >= _SWEEP_GAP_MS
+            and now_ms - self._rebuilt_at >= _REBUILD_GAP_MS
         ):
             self.forget_expired(now_ms)
-        if self._live >= self._max:
+        if self._filled >= self._max:
             log.warning(
                 "refusing connections: %d challenges claimed within their lifetime", self._max
             )
             raise HearthError(
                 Code.RATE_LIMITED, "too many connections at the moment; try again shortly"
             )
-        if 3 * (self._used + 1) > 2 * self._capacity:
-            self._rebuild(now_ms)
+        if 3 * (self._filled + 1) > 2 * self._capacity:
+            self.forget_expired(now_ms)
         offset = _free_slot(self._slots, self._capacity, key)
-        self._slots[offset : offset + _SLOT] = expiry_ms.to_bytes(8, sys.byteorder) + key
-        self._used += 1
-        self._live += 1
+        self._slots[offset : offset + _SLOT] = expiry_ms.to_bytes(8, "little") + key
+        self._filled += 1
         self._next_expiry = min(self._next_expiry, expiry_ms)
         return True
 
