@@ -5,9 +5,9 @@ this set whoever saw a proof (a log, a proxy, a shoulder) could open more connec
 account with it until the challenge expires. The first connection that presents a verified
 proof claims its challenge; any other answers ``challenge_used``.
 
-* One process: a table in memory, each entry dropped once its challenge has expired (when the
-  table fills up, or at the server's sweep every challenge lifetime; so it holds at most the
-  challenges claimed in about two challenge lifetimes), and never more than
+* One process: a set in memory, each entry dropped once its challenge has expired (at the next
+  claim, or the server's sweep every challenge lifetime; so it holds at most the challenges
+  claimed in about two challenge lifetimes), and never more than
   ``[limits] max_used_challenges`` entries: past that, connections are refused with
   ``rate_limited`` rather than forgetting a claim that could then be replayed.
 * Several processes (``[scale] redis_url``): also ``SET NX`` with the challenge's remaining
@@ -22,6 +22,7 @@ proof claims its challenge; any other answers ``challenge_used``.
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 from typing import Protocol
 
@@ -33,11 +34,6 @@ from server.redislink import redis_client
 log = logging.getLogger("hearth.challenges")
 REDIS_TIMEOUT_S = 1.0
 _SIGNED = 24  # u64(expiry_ms) ‖ random(16): unique per issued challenge (crypto/challenge.py)
-_SLOT = 8 + _SIGNED  # a claim: u64 expiry (little-endian; 0 marks an empty slot) ‖ the signed part
-_EMPTY = bytes(8)
-_MIN_SLOTS = 64  # 2 KiB: more than pymalloc's 512 bytes, so the table is always on the C heap
-_NEVER = 2**64
-_REBUILD_GAP_MS = 1000
 
 
 class UsedChallenges(Protocol):
@@ -53,94 +49,37 @@ class UsedChallenges(Protocol):
 
 
 class LocalUsedChallenges:
-    """Claims in this process's memory, each until its challenge expires.
-
-    The claims sit in one open-addressing hash table in a ``bytearray``, ``_SLOT`` bytes a claim
-    (its expiry, then the challenge's signed part), rather than in a set of ``bytes`` with a heap
-    of ``(expiry, key)`` tuples: those were three small objects per connection, made among the
-    connection's own objects and outliving them by up to two challenge lifetimes, so that each
-    kept the 1 MiB pymalloc arena it sat in from going back to the system once a wave of
-    connections had closed (docs/benchmarks.md, "Memory after connections close"). The table's
-    storage is one block of the C heap, which the heap trim (server/heaptrim.py) can give back;
-    the object holding it is made at start-up and resized in place.
-
-    A table more than two-thirds full is rebuilt without its expired claims, at least twice as
-    large as what is left (so rebuilds cost O(1) a claim over time); so is a full one (``max``
-    claims) if one of them has expired, at most once a second (a flood at the bound costs a
-    refusal, not a rebuild, per attempt).
-    """
+    """Claims in this process's memory, each until its challenge expires."""
 
     def __init__(self, max_entries: int) -> None:
         self._max = max_entries
-        self._slots = bytearray(_MIN_SLOTS * _SLOT)
-        self._capacity = _MIN_SLOTS  # a power of two
-        self._filled = 0  # claims in the table, expired ones not yet swept out included
-        self._next_expiry = _NEVER  # the earliest expiry among them
-        self._rebuilt_at = -_REBUILD_GAP_MS
+        self._claimed: set[bytes] = set()
+        self._by_expiry: list[tuple[int, bytes]] = []
 
     def __len__(self) -> int:
-        return self._filled
+        return len(self._claimed)
 
     def forget_expired(self, now_ms: int) -> None:
-        """Drop the claims of expired challenges: the server does it every challenge lifetime
-        (server/app.py), so that the claims of a wave of connections do not stay in memory until
-        the next one connects; claims do it when the table fills up."""
-        slots = self._slots
-        live = [
-            bytes(slots[offset : offset + _SLOT])
-            for offset in range(0, len(slots), _SLOT)
-            if int.from_bytes(slots[offset : offset + 8], "little") > now_ms
-        ]
-        capacity = _MIN_SLOTS
-        while capacity < 2 * (len(live) + 1):
-            capacity *= 2
-        table = bytearray(capacity * _SLOT)
-        for record in live:
-            offset = _free_slot(table, capacity, record[8:])
-            table[offset : offset + _SLOT] = record
-        self._slots[:] = table  # in place: the same object, its storage reallocated
-        self._capacity = capacity
-        self._filled = len(live)
-        self._next_expiry = min(
-            (int.from_bytes(record[:8], "little") for record in live), default=_NEVER
-        )
-        self._rebuilt_at = now_ms
+        """Drop the claims of expired challenges: each claim does it too, and the server does
+        it every challenge lifetime (server/app.py), so that the claims of a wave of connections
+        do not stay in memory until the next one connects."""
+        while self._by_expiry and self._by_expiry[0][0] <= now_ms:
+            self._claimed.discard(heapq.heappop(self._by_expiry)[1])
 
     def claim_here(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
-        if expiry_ms <= now_ms:
-            return False  # never asked (check_challenge refuses it first): it opens nothing
+        self.forget_expired(now_ms)
         key = challenge[:_SIGNED]
-        slots = self._slots
-        mask = self._capacity - 1
-        index = hash(key) & mask
-        while not slots.startswith(_EMPTY, index * _SLOT):
-            offset = index * _SLOT
-            if slots.startswith(key, offset + 8):
-                if int.from_bytes(slots[offset : offset + 8], "little") > now_ms:
-                    return False
-                slots[offset : offset + 8] = expiry_ms.to_bytes(8, "little")  # an expired claim
-                self._next_expiry = min(self._next_expiry, expiry_ms)
-                return True
-            index = (index + 1) & mask
-        if (
-            self._filled >= self._max
-            and self._next_expiry <= now_ms
-            and now_ms - self._rebuilt_at >= _REBUILD_GAP_MS
-        ):
-            self.forget_expired(now_ms)
-        if self._filled >= self._max:
+        if key in self._claimed:
+            return False
+        if len(self._claimed) >= self._max:
             log.warning(
                 "refusing connections: %d challenges claimed within their lifetime", self._max
             )
             raise HearthError(
                 Code.RATE_LIMITED, "too many connections at the moment; try again shortly"
             )
-        if 3 * (self._filled + 1) > 2 * self._capacity:
-            self.forget_expired(now_ms)
-        offset = _free_slot(self._slots, self._capacity, key)
-        self._slots[offset : offset + _SLOT] = expiry_ms.to_bytes(8, "little") + key
-        self._filled += 1
-        self._next_expiry = min(self._next_expiry, expiry_ms)
+        self._claimed.add(key)
+        heapq.heappush(self._by_expiry, (expiry_ms, key))
         return True
 
     async def claim(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
@@ -148,15 +87,6 @@ class LocalUsedChallenges:
 
     async def close(self) -> None:
         return None
-
-
-def _free_slot(slots: bytearray, capacity: int, key: bytes) -> int:
-    """The offset of the first empty slot on ``key``'s probe sequence (linear probing)."""
-    mask = capacity - 1
-    index = hash(key) & mask
-    while not slots.startswith(_EMPTY, index * _SLOT):
-        index = (index + 1) & mask
-    return index * _SLOT
 
 
 class RedisUsedChallenges:
