@@ -7,8 +7,8 @@ connection left in memory before 2026-12-07 08:00: its HTTP protocol in a refere
 its parser (server/realtime/transport.py), engine.io's service task holding sockets for a ping
 timeout (server/realtime/fanout.py), and no heap trim (server/heaptrim.py); ``pinned`` is what
 kept the pymalloc arenas of a wave of connections before 2026-12-07 11:00: websockets' protocol
-in a cycle with its parser (server/realtime/lean.py), the used challenges as three small objects
-each (server/used_challenges.py) and no full collection after a wave (server/heaptrim.py).
+in a cycle with its parser (server/realtime/lean.py) and no full collection after a wave
+(server/heaptrim.py).
 
     python -m bench.churn_server shipped|default|before|unfreed|pinned CONFIG
 """
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import heapq
 import os
 import sys
 from typing import Any
@@ -29,9 +28,8 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from bench import arenas
 from server import app
 from server.cli import main
-from server.errors import Code, HearthError
 from server.heaptrim import HeapTrimmer
-from server.realtime import hub, transport
+from server.realtime import transport
 from server.realtime.fanout import DirectEngineIOServer
 from server.realtime.lean import LeanWebSocketProtocol
 from server.realtime.rooms import IndexedRooms
@@ -66,38 +64,9 @@ def _unfreed() -> None:
     app.HeapTrimmer = functools.partial(HeapTrimmer, collect=lambda: None)  # type: ignore[misc]
 
 
-class SetUsedChallenges:
-    """server/used_challenges.py's LocalUsedChallenges before 2026-12-07 11:00: a set of keys and
-    a heap of (expiry, key) tuples."""
-
-    def __init__(self, max_entries: int) -> None:
-        self._max = max_entries
-        self._claimed: set[bytes] = set()
-        self._by_expiry: list[tuple[int, bytes]] = []
-
-    def forget_expired(self, now_ms: int) -> None:
-        while self._by_expiry and self._by_expiry[0][0] <= now_ms:
-            self._claimed.discard(heapq.heappop(self._by_expiry)[1])
-
-    async def claim(self, challenge: bytes, expiry_ms: int, now_ms: int) -> bool:
-        self.forget_expired(now_ms)
-        key = challenge[:24]
-        if key in self._claimed:
-            return False
-        if len(self._claimed) >= self._max:
-            raise HearthError(Code.RATE_LIMITED, "too many connections at the moment")
-        self._claimed.add(key)
-        heapq.heappush(self._by_expiry, (expiry_ms, key))
-        return True
-
-    async def close(self) -> None:
-        return None
-
-
 def _pinned() -> None:
-    """Websockets' parser cycle, the used challenges as objects, no collection after a wave."""
+    """Websockets' parser cycle and no collection after a wave."""
     LeanWebSocketProtocol.connection_lost = WebSocketsSansIOProtocol.connection_lost  # type: ignore[method-assign]
-    hub.LocalUsedChallenges = SetUsedChallenges  # type: ignore[misc, assignment]
     app.HeapTrimmer = functools.partial(HeapTrimmer, collect=lambda: None)  # type: ignore[misc]
 
 
