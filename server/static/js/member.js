@@ -12,7 +12,7 @@ import { $, el, bdi, show, announce, ask, formatTime, renderResources, roleBadge
 import { t, tParts, has, errorText, locale } from "./i18n.js";
 import { resourcesFor, wordsFor, phraseListsOf } from "./crisislocale.js";
 import { suggestPseudonym } from "./words.js";
-import { canReport, reportMessage } from "./reports.js";
+import { canReport } from "./reports.js";
 import * as notices from "./notices.js";
 import * as composer from "./composer.js";
 import * as contentnotes from "./contentnotes.js";
@@ -25,7 +25,6 @@ import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
-import * as askfac from "./askfacilitator.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -80,7 +79,6 @@ async function boot() {
     show: showMessage,
   });
   contentnotes.wire({ onChange: () => renderMessages() });
-  askfac.init({ session: () => state.session, records: state.records, current: () => state.current, open: openGroup, homeChanged: renderHome });
   arrivals = new Arrivals($("#arrivals"));
   try {
     state.settings = await api("GET", "/api/settings");
@@ -101,6 +99,9 @@ async function boot() {
   await store.account(); // creates the account key on first visit
   state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
   for (const record of await store.groups()) state.records.set(record.id, record);
+  // A private conversation with the facilitators is shown only once its roster is checked
+  // (askfacilitator.js): a device that holds one loads that check before anything is shown.
+  if ([...state.records.values()].some((r) => r.companion)) await loadAsk().catch(() => {});
   await restoreOutbox();
   state.invite = readInvite();
   invites.watch(() => {
@@ -143,22 +144,71 @@ function afterWelcome() {
   }
 }
 
-// Moving to another device (devices.js) is loaded the first time "My data" opens, not with the
-// page: most visits never use it.
+// What the first screen does not need (later.js: moving to another device, asking privately,
+// reporting a message, the sessions' calendar file) is loaded the first time it is used, not with the page (issue 19: most
+// visits never use it), and brings its own texts. A load that fails (offline, or a server
+// restarted with a new build since this page was loaded) says so and what to do, and is tried
+// again the next time.
+let laterLoading = null;
+function loadLater() {
+  laterLoading ||= import("./later.js").catch((error) => {
+    laterLoading = null;
+    throw error;
+  });
+  return laterLoading;
+}
+
+// Moving to another device (devices.js): when "My data" opens.
 let devicesLoading = null;
 function loadDevices() {
-  devicesLoading ||= import("./devices.js")
-    .then((devices) => devices.attach({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 }))
+  devicesLoading ||= loadLater()
+    .then((later) => later.attachDevices({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 }))
     .catch(() => {
       devicesLoading = null;
-      $("#devices").textContent = t("member.settings.devicesFailed");
+      $("#devices").textContent = t("common.loadFailed");
     });
   return devicesLoading;
+}
+
+// "Ask a facilitator" privately (askfacilitator.js, companion.js): when a member first asks, from
+// the chat or the crisis check, or at start on a device that holds such a conversation.
+let askfac = null; // later.js, once its "ask a facilitator" has its context
+let askLoading = null;
+function loadAsk() {
+  askLoading ||= loadLater()
+    .then((later) => {
+      later.initAsk({ session: () => state.session, records: state.records, open: openGroup, homeChanged: renderHome });
+      askfac = later;
+    })
+    .catch((error) => {
+      askLoading = null;
+      throw error;
+    });
+  return askLoading;
+}
+
+/** Open (or go back to) the private conversation with the facilitators of `groupId`; `draft` is
+ * the text the crisis check stopped, which stays in the composer if this cannot load. */
+async function askPrivately(groupId, draft = "") {
+  try {
+    await loadAsk();
+  } catch {
+    return announce(t("common.loadFailed"));
+  }
+  return askfac.ask(groupId, draft);
+}
+
+/** Why a private conversation with the facilitators is not shown (null: it is, or it is none):
+ * its roster unchecked counts as untrusted. */
+function companionDoubt(record) {
+  if (!record.companion) return null;
+  return askfac ? askfac.askUntrusted(record) : t("common.loadFailed");
 }
 
 function wireStatic() {
   for (const dialog of document.querySelectorAll("dialog")) wireDialogClose(dialog);
   $("#open-crisis").addEventListener("click", () => $("#crisis").showModal());
+  $("#ask-facilitator").addEventListener("click", () => askPrivately(state.current));
   $("#open-settings").addEventListener("click", () => {
     $("#settings-pseudonym").value = state.profile?.pseudonym || "";
     go("settings");
@@ -207,7 +257,10 @@ function wireStatic() {
   $("#back").addEventListener("click", goHome);
   $("#chat-ics").addEventListener("click", () => {
     const info = state.records.get(state.current)?.info;
-    if (info?.schedule?.length) sessions.downloadIcs(info, state.settings.time_zone || "UTC");
+    if (!info?.schedule?.length) return;
+    loadLater() // the calendar file is made by calendarfile.js
+      .then((later) => later.downloadIcs(info, state.settings.time_zone || "UTC"))
+      .catch(() => announce(t("common.loadFailed")));
   });
   $("#leave").addEventListener("click", leaveCurrent);
   $("#trust-unanchored").addEventListener("click", trustUnanchored);
@@ -707,8 +760,8 @@ function renderChatState() {
   }
   delete $("#chat-note").dataset.untrusted;
   $("#trust-unanchored").hidden = true;
-  $("#ask-facilitator").hidden = !askfac.offered(record);
-  const doubt = askfac.untrusted(record); // a private request holding someone it should not
+  $("#ask-facilitator").hidden = Boolean(record.companion || !record.latest); // a group, not a companion
+  const doubt = companionDoubt(record); // a private request holding someone it should not
   if (doubt) {
     $("#chat-note").textContent = doubt;
     $("#compose").hidden = true;
@@ -1018,7 +1071,13 @@ function reportLine(groupId, m) {
 }
 
 async function report(groupId, m, author) {
-  const outcome = await reportMessage(state.session, groupId, m, author);
+  let later;
+  try {
+    later = await loadLater(); // the dialog and its texts (reporting.js)
+  } catch {
+    return announce(t("common.loadFailed"));
+  }
+  const outcome = await later.reportMessage(state.session, groupId, m, author);
   if (outcome.kind === "cancelled") return;
   if (outcome.kind === "sent" || outcome.kind === "already") m.reported = true;
   announce(outcome.text);
@@ -1059,7 +1118,7 @@ async function compose() {
   }
   if (await containsCrisisLanguage(text)) {
     const answer = await ask($("#crisis-check"));
-    if (answer === "ask") return askfac.ask(state.current, text); // privately, to the facilitators
+    if (answer === "ask") return askPrivately(state.current, text); // privately, to the facilitators
     if (answer === "support") $("#crisis").showModal();
     else area.focus();
     if (answer !== "send") return;
