@@ -21,7 +21,6 @@ import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { Timeline } from "./timeline.js";
 import { Arrivals } from "./arrivals.js";
-import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
@@ -92,13 +91,13 @@ async function boot() {
   state.crisisWords = wordsFor(state.settings);
   renderResources($("#crisis-list"), state.resources);
   renderResources($("#crisis-check-list"), state.resources);
-  loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings)); // fetched now, so that the check works offline later
   setQuickExitUrl(state.settings.quick_exit_url);
 
   const firstVisit = !(await store.hasAccount());
   await store.account(); // creates the account key on first visit
   state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
   for (const record of await store.groups()) state.records.set(record.id, record);
+  if (state.records.size) loadCrisis().catch(() => {}); // fetched now, so that it works offline later
   // A private conversation with the facilitators is shown only once its roster is checked
   // (askfacilitator.js): a device that holds one loads that check before anything is shown.
   if ([...state.records.values()].some((r) => r.companion)) await loadAsk().catch(() => {});
@@ -686,6 +685,7 @@ async function openGroup(id) {
     arrivals.clear();
   }
   state.current = id;
+  loadCrisis().catch(() => {}); // ready before anything can be sent (compose() waits for it)
   const record = state.records.get(id);
   $("#chat-title").textContent = record.info?.name || t("member.group");
   go("chat");
@@ -1102,10 +1102,21 @@ function statusLine(m) {
 
 // -- sending -------------------------------------------------------------------------------------
 
-async function containsCrisisLanguage(text) {
-  return (await loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings))).match(text) !== null;
+// The on-device crisis check (crisischeck.js and the phrase lists): loaded as soon as this device
+// is in a group, at start or when a group opens (so also offline later), not on a first visit
+// that has none (issue 19). compose() waits for it and sends nothing it has not checked.
+let crisisLoading = null;
+function loadCrisis() {
+  crisisLoading ||= import("./crisischeck.js")
+    .then((crisis) => crisis.loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings)))
+    .catch((error) => {
+      crisisLoading = null;
+      throw error;
+    });
+  return crisisLoading;
 }
 
+let checking = false; // compose() is waiting for the crisis check to load
 async function compose() {
   const area = $("#compose-text");
   const text = area.value.trim();
@@ -1116,7 +1127,18 @@ async function compose() {
     announce(refusal || problem); // the text stays in the box
     return;
   }
-  if (await containsCrisisLanguage(text)) {
+  if (checking) return; // Enter again while the check is still loading: one message, not two
+  let crisis;
+  checking = true;
+  try {
+    crisis = await loadCrisis();
+  } catch {
+    announce(t("common.loadFailed")); // the text stays in the box: nothing is sent unchecked
+    return;
+  } finally {
+    checking = false;
+  }
+  if (crisis.match(text) !== null) {
     const answer = await ask($("#crisis-check"));
     if (answer === "ask") return askPrivately(state.current, text); // privately, to the facilitators
     if (answer === "support") $("#crisis").showModal();
