@@ -183,7 +183,7 @@ export async function loadEveryLanguage(extraWords = [], wordsByLanguage = {}, l
 }
 
 /**
- * The page's check in `language` (the page's language, "es"): that language's phrase list (the
+ * The page's check in `language` (the page's language, e.g. "es"): that language's phrase list (the
  * organisation's replacement from `lists`, else the shipped one) plus the organisation's
  * `extraWords`. A page in another language than English also checks the English list: people
  * write in more than one language, and a missed crisis is worse than one extra dialog.
