@@ -32,8 +32,10 @@ from tests.conftest import RunningServer
 # bundle imports: 51.6 kB in 7 requests. The page in three languages (issue 20: its English
 # catalogue, ~5 kB of brotli, and i18n.js), bounded admissions (admissions.js) and the private
 # "ask a facilitator" (companion groups) took it to 60.1 kB in 8 requests. The third round
-# (docs/benchmarks.md, "First load, third round") loads features when they are used, with their
-# own texts (i18n.js loadTexts), and puts the Socket.IO client in the bundle.
+# (docs/benchmarks.md, "First load, third round") loads what the first screen does not need
+# when it is first used (later.js, with its texts: i18n.js loadLaterTexts; the crisis check once
+# the device is in a group) and puts the Socket.IO client in the bundle: 54.0 kB in 7 requests.
+# Issue 19's 50 kB is not met yet; this bound keeps it from growing.
 FIRST_VISIT_LIMIT = 55_000
 VERSIONED = re.compile(r"\.[0-9a-f]{12}\.(js|css|json)$")
 # What the page loads by import() when it is first needed, never on a first visit: later.js's chunk
