@@ -214,8 +214,10 @@ def page_modules(entry: str) -> list[Path]:
 NOT_TEXT = {
     # The encodings and their checks, mirrored by the Python side and its vectors: their errors
     # are for the code that calls them, which catches them (an opening that fails is not shown)
-    # or says the problem in the catalogue's words (contentnotes.js for noteProblem).
+    # or says the problem in the catalogue's words (contentnotes.js for noteProblem); the first
+    # screen's part of them is cryptobase.js.
     "crypto.js",
+    "cryptobase.js",
     # The device link's code and key schedule (§15) and the bundle of keys that moves: their
     # errors are for devices.js, the only module that calls them, which catches every one and
     # says the problem in the catalogue's words (member.devices.*), never the error's message.

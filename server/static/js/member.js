@@ -2,11 +2,8 @@
 // crisis resources on every screen and an on-device crisis-language check before sending;
 // reporting others' messages and facilitators' notices (reports.js, notices.js).
 
-import * as hc from "./crypto.js";
+import * as hc from "./cryptobase.js";
 import * as store from "./keystore.js";
-import * as keys from "./groupkeys.js";
-import * as gs from "./groupstate.js";
-import * as admissions from "./admissions.js";
 import { Session, Refused, api } from "./session.js";
 import { $, el, bdi, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { t, tParts, has, errorText, locale } from "./i18n.js";
@@ -67,6 +64,7 @@ function setConnection(text) {
 // -- start ---------------------------------------------------------------------------------------
 
 async function boot() {
+  if (readInvite()) groupCode().catch(() => {}); // an invite link: joining needs the group code
   wireStatic();
   held.init({
     session: () => state.session,
@@ -76,6 +74,7 @@ async function boot() {
     nameOf: (groupId, senderId) => senderName(groupId, senderId, false),
     loadNames,
     show: showMessage,
+    open: async (record, view) => (await groupCode()).open(record, view),
   });
   contentnotes.wire({ onChange: () => renderMessages() });
   arrivals = new Arrivals($("#arrivals"));
@@ -97,7 +96,11 @@ async function boot() {
   await store.account(); // creates the account key on first visit
   state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
   for (const record of await store.groups()) state.records.set(record.id, record);
-  if (state.records.size) loadCrisis().catch(() => {}); // fetched now, so that it works offline later
+  if (state.records.size) {
+    // fetched now, so that they work offline later
+    groupCode().catch(() => {});
+    loadCrisis().catch(() => {});
+  }
   // A private conversation with the facilitators is shown only once its roster is checked
   // (askfacilitator.js): a device that holds one loads that check before anything is shown.
   if ([...state.records.values()].some((r) => r.companion)) await loadAsk().catch(() => {});
@@ -155,6 +158,16 @@ function loadLater() {
     throw error;
   });
   return laterLoading;
+}
+
+// The group code (groupkeys.js, groupstate.js, admissions.js, in later.js): a first visit without
+// a group never needs it (issue 19). Loaded as soon as this device holds a group, opens one or has
+// an invite link; every use awaits this one promise. A load that fails rejects with
+// common.loadFailed's text, before the caller has changed anything.
+function groupCode() {
+  return loadLater().catch(() => {
+    throw new Error(t("common.loadFailed"));
+  });
 }
 
 // Moving to another device (devices.js): when "My data" opens.
@@ -316,6 +329,7 @@ async function catchUp() {
     if (record.latest || record.serverState === "active") {
       try {
         await withKeys(record.id, async () => {
+          const keys = await groupCode();
           await keys.syncEpochs(state.session, record);
           if (record.unopened) await keys.recover(state.session, record);
         });
@@ -324,7 +338,9 @@ async function catchUp() {
       }
     }
     // a membership from a browser without ML-KEM-768, now in one with it (§6.9)
-    await keys.offerPqKey(state.session, record).catch(() => {});
+    await groupCode()
+      .then((keys) => keys.offerPqKey(state.session, record))
+      .catch(() => {});
     await store.saveGroup(record);
     keepKeying(record.id);
   }
@@ -385,7 +401,7 @@ function keepKeying(id, attempt = 0) {
     const record = state.records.get(id);
     if (!waiting(record) || state.keying.get(id) !== timer) return;
     let keyed = false;
-    if (state.session.connected) keyed = await withKeys(id, () => keys.syncEpochs(state.session, record)).catch(() => false);
+    if (state.session.connected) keyed = await withKeys(id, async () => (await groupCode()).syncEpochs(state.session, record)).catch(() => false);
     if (keyed && record.latest) {
       await store.saveGroup(record);
       await keyedNow(record);
@@ -458,6 +474,7 @@ const handlers = {
     const wasKeyed = Boolean(record.latest);
     const refusedBefore = (record.untrusted || []).length;
     const accepted = await withKeys(record.id, async () => {
+      const keys = await groupCode();
       const taken = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
       return (record.unopened && (await keys.recover(state.session, record))) || taken;
     });
@@ -503,6 +520,7 @@ const handlers = {
     setTimeout(async () => {
       try {
         await withKeys(record.id, async () => {
+          const keys = await groupCode();
           await keys.syncEpochs(state.session, record);
           if (record.latest > data.epoch) return;
           await keys.rotate(state.session, record, { force: data.reason !== "membership" });
@@ -526,6 +544,7 @@ function joinStage(stage) {
 }
 
 async function showInvite() {
+  groupCode().catch(() => {}); // joining needs it: loaded while the link is checked and read
   state.current = null;
   notices.render(null);
   composer.hide();
@@ -576,6 +595,7 @@ function clearInvite() {
 async function join() {
   $("#join-error").textContent = "";
   if (!$("#join-accept").checked) throw new Error(t("member.join.acceptFirst"));
+  const keys = await groupCode(); // cannot be loaded: it says so, and nothing is sent
   const pseudonym = $("#join-pseudonym").value.trim();
   const preview = await state.session.call("invite.preview", { token: state.invite });
   const group = preview.group;
@@ -584,7 +604,7 @@ async function join() {
   const payload = { token: state.invite, member: keys.memberPayload(record), accept_rules: true };
   if (state.inviteAnchor) {
     try {
-      record.anchor = gs.parseAnchor(hc.b64decode(state.inviteAnchor));
+      record.anchor = keys.parseAnchor(hc.b64decode(state.inviteAnchor));
     } catch {
       throw new Error(t("member.join.damaged"));
     }
@@ -595,8 +615,8 @@ async function join() {
     const certified = hc.b64decode(preview.invite_key);
     if (hc.equalBytes(certified.subarray(0, 32), inviteKey.publicKey)) {
       record.invitePk = inviteKey.publicKey;
-      const admission = await admissions.ownInviteAdmission(record, inviteKey, certified, group.current_epoch);
-      if (admission) payload.admission = hc.b64encode(hc.encodeAuthorisation(admission));
+      const admission = await keys.ownInviteAdmission(record, inviteKey, certified, group.current_epoch);
+      if (admission) payload.admission = hc.b64encode(keys.encodeAuthorisation(admission));
     }
   }
   let reply;
@@ -680,6 +700,11 @@ function goHome() {
 // -- chat ----------------------------------------------------------------------------------------
 
 async function openGroup(id) {
+  try {
+    await groupCode(); // every group's messages and keys need it
+  } catch {
+    return announce(t("common.loadFailed")); // the page stays where it was
+  }
   if (state.current !== id) {
     if (state.current) state.timelines.get(state.current)?.detach();
     arrivals.clear();
@@ -745,8 +770,13 @@ function renderChatState() {
   const keyed = record.state === "active" && Boolean(record.latest);
   // The group's protection level, from the suite of the last commit this device verified (§6.9).
   $("#chat-protection").hidden = !record.group;
-  $("#chat-protection").textContent = keys.protectionText(record);
-  $("#chat-protection").dataset.level = gs.protection(record.group);
+  groupCode()
+    .then((keys) => {
+      if (state.records.get(state.current) !== record) return;
+      $("#chat-protection").textContent = keys.protectionText(record);
+      $("#chat-protection").dataset.level = keys.protection(record.group);
+    })
+    .catch(() => {}); // openGroup() said so
   let note = "";
   if (record.untrusted?.length) {
     // §6.9: a commit that lowers the group's cipher suite is refused like an unauthorised change
@@ -791,7 +821,7 @@ async function trustUnanchored() {
   if (!record) return;
   record.trustUnanchored = true;
   await store.saveGroup(record);
-  await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
+  await withKeys(record.id, async () => (await groupCode()).syncEpochs(state.session, record)).catch(() => {});
   renderChatState();
   renderHome();
   if (record.latest) await refreshGroup(record.id);
@@ -843,6 +873,7 @@ async function ingest(record, views) {
   const map = state.messages.get(record.id) || new Map();
   state.messages.set(record.id, map);
   const fresh = [];
+  const keys = await groupCode();
   for (const view of views) {
     noteSeq(record.id, view.seq);
     let item = await keys.open(record, view);
@@ -1184,6 +1215,7 @@ async function deliver(entry) {
   entry.inFlight = true;
   try {
     if (!entry.envelope || entry.epoch !== record.latest) {
+      const keys = await groupCode(); // cannot be loaded: the message stays unsent, and says so
       entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId), entry.note));
       entry.epoch = record.latest;
       await store.saveUnsent(entry); // sealed, it waits in this browser across a reload
@@ -1213,7 +1245,7 @@ async function deliver(entry) {
   } catch (error) {
     entry.attempts += 1;
     if (["wrong_epoch", "rotation_required"].includes(error.code) && entry.attempts < 6) {
-      await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
+      await withKeys(record.id, async () => (await groupCode()).syncEpochs(state.session, record)).catch(() => {});
       entry.inFlight = false;
       setTimeout(() => deliver(entry), 400 * entry.attempts);
       return;
@@ -1257,7 +1289,15 @@ async function deliver(entry) {
 
 /** Messages sealed but not acknowledged when the page was last closed: sending again. */
 async function restoreOutbox() {
-  for (const saved of await store.unsent()) {
+  const unsent = await store.unsent();
+  if (!unsent.length) return;
+  let keys;
+  try {
+    keys = await groupCode();
+  } catch {
+    return; // kept sealed in this browser until the group code can be loaded
+  }
+  for (const saved of unsent) {
     const record = state.records.get(saved.groupId);
     const view = { msg_id: saved.msgId, sender_id: record && hc.b64encode(record.member.memberId), epoch: saved.epoch, envelope: saved.envelope };
     const opened = record ? await keys.open(record, view) : null;
@@ -1308,7 +1348,8 @@ async function leaveCurrent() {
 
 /** Our signed leave (§6.4), which the next commit carries so every member sees we left. */
 async function signedLeave(record) {
-  return hc.b64encode(hc.encodeAuthorisation(await hc.signLeave(record.groupId, record.member)));
+  const keys = await groupCode(); // cannot be loaded: leaving says so, and nothing changes
+  return hc.b64encode(keys.encodeAuthorisation(await keys.signLeave(record.groupId, record.member)));
 }
 
 async function wipe() {

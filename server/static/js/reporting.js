@@ -1,12 +1,31 @@
 // The member page's report dialog: an optional reason and a confirmation, then `report.submit`
-// with the message's report opening (reports.js, docs/protocol.md §10). Loaded with later.js the
+// with the message's report opening (docs/protocol.md §10). Loaded with later.js the
 // first time a member reports a message.
 
-import { openingOf } from "./reports.js";
+import * as hc from "./crypto.js";
 import { $, el, ask, bdi } from "./ui.js";
 import { t, tParts, loadLaterTexts } from "./i18n.js";
 
 await loadLaterTexts();
+
+/** The opening of a received message, base64url; null when the page kept nothing to open it with. */
+function openingOf(item) {
+  const o = item.opening;
+  // A message deleted by its sender is still reportable by whoever saw it (the server keeps its
+  // header and rtag until retention ends); the page keeps the opening of what it displayed.
+  if (!o || !item.rtag || item.serverTs === undefined || item.kid === undefined) return null;
+  return hc.b64encode(
+    hc.encodeReportOpening({
+      header: o.header,
+      franking: o.franking,
+      contentType: o.contentType,
+      content: o.content,
+      serverTs: item.serverTs,
+      kid: item.kid,
+      rtag: hc.b64decode(item.rtag),
+    }),
+  );
+}
 
 /** Ask for an optional reason and a confirmation; resolves to the reason, or null if cancelled. */
 async function askReason(author, text) {

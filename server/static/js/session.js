@@ -3,7 +3,7 @@
 
 // A relative path, so that esbuild puts the client in the page's bundle (server/bundles.py).
 import { io } from "../vendor/socket.io.esm.min.js";
-import { b64decode, b64encode, signChallenge } from "./crypto.js";
+import { b64decode, b64encode, signChallenge } from "./cryptobase.js";
 import { account } from "./keystore.js";
 import { errorText } from "./i18n.js";
 
