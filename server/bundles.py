@@ -4,11 +4,12 @@ under 50 kB).
 The page is ~22 small ES modules; over HTTP/1.1 each costs its own response headers, and a
 minifier that keeps names (server/minify.py) leaves them long. `make setup` (and `make vendor`)
 runs esbuild, pinned in package-lock.json like the Socket.IO client, over `js/member.js`: one
-module, names shortened, the Socket.IO client left as its own file. esbuild splits the code:
-what the page loads with `import()` only when needed (`js/devices.js` when "My data" opens) is
-its own chunk under `js/chunks/`, with the code it shares with the page in a shared chunk the
-bundle imports. Chunks are named `[name]-[hash]` by esbuild (two shared chunks would otherwise
-have the same name); the server versions and caches them like every other module
+module, names shortened, with the Socket.IO client (npm's ESM build, `vendor/`) in it: one
+response and one compression context less. esbuild splits the code: what the page loads with
+`import()` only when needed (a feature such as `js/devices.js` when "My data" opens, and its
+texts) is its own chunk under `js/chunks/`, with the code it shares with the page in a shared
+chunk the bundle imports. Chunks are named `[name]-[hash]` by esbuild (two shared chunks would
+otherwise have the same name); the server versions and caches them like every other module
 (server/assets.py). Nothing generated is committed (`js/*.bundle.min.js` and `js/chunks/` are
 ignored by git), and each build replaces `js/chunks/` whole.
 
@@ -41,7 +42,6 @@ from typing import Any
 log = logging.getLogger("hearth")
 
 ENTRIES = ("/js/member.js",)
-EXTERNAL = "/vendor/*"  # the Socket.IO client: its own (already minified) file
 CHUNKS = "/js/chunks"  # what `import()` loads on demand, and the code shared with it
 MANIFEST = re.compile(rb"\A/\* hearth-bundle (?P<digest>[0-9a-f]{64}) (?P<inputs>[^*]*)\*/\n")
 
@@ -120,7 +120,6 @@ def build(root: Path, esbuild: str) -> None:
                 "--splitting",
                 "--format=esm",
                 "--minify",
-                f"--external:{EXTERNAL}",
                 f"--outdir={out}",
                 "--outbase=.",
                 "--entry-names=[dir]/[name].bundle.min",

@@ -33,8 +33,12 @@ SAFETY = (
 
 
 def text(locale: str, key: str) -> str:
-    file = CATALOGUES / ("console" if key.startswith("console.") else "") / f"{locale}.json"
-    value = json.loads(file.read_text(encoding="utf-8"))[key]
+    """A text of the catalogues: the console's, the first screen's, or later.js's (i18n/later/)."""
+    folders = ["console"] if key.startswith("console.") else ["", "later"]
+    texts: dict[str, Any] = {}
+    for folder in folders:
+        texts |= json.loads((CATALOGUES / folder / f"{locale}.json").read_text(encoding="utf-8"))
+    value = texts[key]
     assert isinstance(value, str)
     return value
 

@@ -56,7 +56,10 @@ NOWS = [
 
 @pytest.fixture(scope="module")
 def page(crypto_page: Any) -> Any:
-    crypto_page.evaluate("async () => { window.sessions = await import('/js/sessions.js'); }")
+    crypto_page.evaluate(
+        "async () => { window.sessions = await import('/js/sessions.js');"
+        " window.calendar = await import('/js/calendarfile.js'); }"
+    )
     return crypto_page
 
 
@@ -135,7 +138,7 @@ def test_the_ics_file_is_rfc_5545_and_agrees_with_zoneinfo(page: Any, zone: str)
         {"day": "fri", "start": "22:00", "end": "01:00"},
     ]
     text = page.evaluate(
-        """async ([zone, schedule, now]) => window.sessions.icsCalendar(
+        """async ([zone, schedule, now]) => window.calendar.icsCalendar(
             { groupId: "AAAAAAAAAAAAAAAAAAAAAA", name: "Evening circle; Tuesdays, late\\nFridays",
               schedule, zone, now })""",
         [zone, schedule, now],

@@ -1,7 +1,9 @@
 """The page's message catalogues (server/static/i18n/*.json, read by server/static/js/i18n.js):
 every language has exactly English's keys with the same placeholders and its own plural forms,
 every server error code has a text, and no user-facing English is left in the member page's
-or the console's HTML or in the modules they load outside the catalogues."""
+or the console's HTML or in the modules they load outside the catalogues. The texts of what the
+member page loads when first used (i18n/later/, i18n.js loadLaterTexts) are in no other file,
+and every text the first screen shows is in <locale>.json."""
 
 from __future__ import annotations
 
@@ -37,9 +39,9 @@ def read(path: Path) -> dict[str, Any]:
     return data
 
 
-def catalogue(locale: str) -> dict[str, Any]:
-    """A language's texts: the pages' shared catalogue and the console's own, which i18n.js
-    merges on the console (members never download the console's)."""
+def core(locale: str) -> dict[str, Any]:
+    """What a page has before any feature is loaded: the pages' shared catalogue and the
+    console's own, which i18n.js merges on the console (members never download the console's)."""
     shared, console = (
         read(CATALOGUES / f"{locale}.json"),
         read(CATALOGUES / "console" / f"{locale}.json"),
@@ -47,6 +49,14 @@ def catalogue(locale: str) -> dict[str, Any]:
     assert not [k for k in shared if k.startswith("console.")], f"{locale}.json holds console keys"
     assert [k for k in console if not k.startswith("console.")] == [], f"console/{locale}.json"
     return shared | console
+
+
+def catalogue(locale: str) -> dict[str, Any]:
+    """A language's texts: its core and the texts of what the member page loads later, which
+    are in no other file."""
+    texts, later = core(locale), read(CATALOGUES / "later" / f"{locale}.json")
+    assert sorted(set(texts) & set(later)) == [], f"later/{locale}.json repeats keys"
+    return texts | later
 
 
 def forms(value: Any) -> list[str]:
@@ -63,6 +73,9 @@ def test_the_shipped_catalogues_are_the_ones_the_page_imports() -> None:
     assert imported == set(SHIPPED) == {p.stem for p in CATALOGUES.glob("*.json")}
     console = set(re.findall(r'import\("\.\./i18n/console/(\w+)\.json"', i18n))
     assert console == set(SHIPPED) == {p.stem for p in (CATALOGUES / "console").glob("*.json")}
+    later = set(re.findall(r'import\("\.\./i18n/later/(\w+)\.json"', i18n))
+    assert later == set(SHIPPED) == {p.stem for p in (CATALOGUES / "later").glob("*.json")}
+    assert {p.name for p in CATALOGUES.iterdir() if p.is_dir()} == {"console", "later"}
 
 
 @pytest.mark.parametrize("locale", [loc for loc in SHIPPED if loc != "en"])
@@ -201,8 +214,10 @@ def page_modules(entry: str) -> list[Path]:
 NOT_TEXT = {
     # The encodings and their checks, mirrored by the Python side and its vectors: their errors
     # are for the code that calls them, which catches them (an opening that fails is not shown)
-    # or says the problem in the catalogue's words (contentnotes.js for noteProblem).
+    # or says the problem in the catalogue's words (contentnotes.js for noteProblem); the first
+    # screen's part of them is cryptobase.js.
     "crypto.js",
+    "cryptobase.js",
     # The device link's code and key schedule (§15) and the bundle of keys that moves: their
     # errors are for devices.js, the only module that calls them, which catches every one and
     # says the problem in the catalogue's words (member.devices.*), never the error's message.
@@ -223,7 +238,7 @@ PAGES = {"index.html": "/js/member.js", "console.html": "/js/console.js"}
 def test_a_page_has_no_text_outside_the_catalogues(page: str) -> None:
     scanned = html_scan(STATIC / page)
     assert scanned.found == [], f"{page}: text without data-i18n"
-    english = catalogue("en")
+    english = core("en")  # filled before any feature is loaded
     assert sorted(k for k in scanned.keys if k not in english) == [], "keys not in en.json"
 
 
@@ -262,3 +277,27 @@ def test_the_scan_finds_a_string_left_in_the_page(tmp_path: Path) -> None:
         'el("li", { class: "gap" });\n'
     )
     assert len(js_scan(js)) == 4, js_scan(js)
+
+
+def test_the_first_screen_s_modules_use_only_core_texts() -> None:
+    """A module the member page loads with itself (not by `import()`) cannot show a feature's
+    text: that is loaded only with the feature (later.js, i18n.js loadLaterTexts)."""
+    files = {
+        "/" + p.relative_to(STATIC).as_posix(): p.read_bytes()
+        for p in STATIC.rglob("*")
+        if p.is_file() and "vendor" not in p.parts
+    }
+    imports = {
+        path: module_imports(path, body, files, dynamic=False) for path, body in files.items()
+    }
+    first = ["/js/member.js", *closure("/js/member.js", imports)]
+    assert "/js/later.js" not in first
+    assert "/js/devices.js" not in first
+    english = core("en")
+    used = {
+        (path, key)
+        for path in first
+        if path.endswith(".js")
+        for key in re.findall(r"""\bt(?:Parts)?\(\s*["']([\w.]+)["']""", files[path].decode())
+    }
+    assert sorted((path, key) for path, key in used if key not in english) == []

@@ -7,22 +7,19 @@
 import * as keys from "./groupkeys.js";
 import * as companion from "./companion.js";
 import { $, announce } from "./ui.js";
-import { t } from "./i18n.js";
+import { t, loadLaterTexts } from "./i18n.js";
+
+// The member page loads this module when it is first needed (later.js), and its texts with it.
+await loadLaterTexts();
 
 let ctx = null;
 
 /**
- * `context`: {session(), records (group id -> record), current(), open(id) (show a group),
- * homeChanged() (redraw the list of groups)}.
+ * `context`: {session(), records (group id -> record), open(id) (show a group), homeChanged()
+ * (redraw the list of groups)}.
  */
 export function init(context) {
   ctx = context;
-  $("#ask-facilitator").addEventListener("click", () => ask(ctx.current()));
-}
-
-/** Whether the chat of `record` offers to ask privately: a group, not a companion of one. */
-export function offered(record) {
-  return Boolean(record && !record.companion && record.latest);
 }
 
 /** Why a companion cannot be shown (null: it can, or it is no companion). */

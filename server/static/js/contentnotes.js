@@ -10,7 +10,7 @@
 // member.js builds message elements; decorate() adds the note and the show/hide control to one,
 // so it works with however the list is rendered. composer.js asks noteToSend() what to seal.
 
-import * as hc from "./crypto.js";
+import * as hc from "./cryptobase.js";
 import * as store from "./keystore.js";
 import { $, el, announce } from "./ui.js";
 import { t } from "./i18n.js";

@@ -10,8 +10,9 @@
 // diacritics and tatweel dropped and letter variants unified (أ إ آ -> ا, ى -> ي, ة -> ه). A
 // negation never cancels a match (see the list's rules of thumb).
 
+// No other module of the page: the member page imports this one by itself (member.js), when it
+// first needs it, as a chunk that shares nothing with the page (server/bundles.py).
 import { CRISIS_PHRASES } from "./crisisphrases.js";
-import { locale } from "./i18n.js";
 
 // English is always checked; another language's list is fetched only by a page in it.
 const SHIPPED = {
@@ -182,12 +183,12 @@ export async function loadEveryLanguage(extraWords = [], wordsByLanguage = {}, l
 }
 
 /**
- * The page's check in `language` (the page's own by default): that language's phrase list (the
+ * The page's check in `language` (the page's language, e.g. "es"): that language's phrase list (the
  * organisation's replacement from `lists`, else the shipped one) plus the organisation's
  * `extraWords`. A page in another language than English also checks the English list: people
  * write in more than one language, and a missed crisis is worse than one extra dialog.
  */
-export async function loadCrisisCheck(extraWords = [], language = locale, lists = {}) {
+export async function loadCrisisCheck(extraWords = [], language = "en", lists = {}) {
   const listOf = async (code) => (typeof lists[code] === "string" ? lists[code] : ((await SHIPPED[code]?.()) ?? ""));
   const own = new CrisisCheck(await listOf(language), extraWords, language);
   return language === "en" ? own : new CrisisChecks([own, new CrisisCheck(await listOf("en"), [], "en")]);

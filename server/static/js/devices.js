@@ -7,7 +7,10 @@ import * as lc from "./linkcrypto.js";
 import * as rf from "./recoveryfile.js";
 import { exportBundle, importBundle, inventory, parseBundle } from "./devicebundle.js";
 import { $, el } from "./ui.js";
-import { t } from "./i18n.js";
+import { t, loadLaterTexts } from "./i18n.js";
+
+// Its texts come with it (i18n/later/): the first screen does not carry them.
+await loadLaterTexts();
 
 const CHUNK = 32 * 1024;
 // The relay carries 128 messages per link, both ways: the new device's tag, the head, the chunks.

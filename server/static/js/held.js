@@ -3,11 +3,10 @@
 // message, and releases or declines each; a newcomer sees their own as waiting, or as not shared.
 // member.js calls the hooks below; everything else about held messages lives here.
 
-import * as keys from "./groupkeys.js";
 import { $, el, bdi, announce, formatTime } from "./ui.js";
 import { t } from "./i18n.js";
 
-let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), show(groupId, item) }
+let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), show(groupId, item), open(record, view) }
 const waiting = new Map(); // group id -> Map(msg_id -> opened item) for a facilitator
 
 export function init(context) {
@@ -41,7 +40,7 @@ export const handlers = {
 async function take(data) {
   const record = ctx.records.get(data.group_id);
   if (!record || !data.envelope) return false;
-  const item = await keys.open(record, data);
+  const item = await ctx.open(record, data);
   if (!item) return false;
   const map = waiting.get(data.group_id) || new Map();
   waiting.set(data.group_id, map);
@@ -88,7 +87,7 @@ export async function refresh(groupId, isFacilitator) {
       }
       // After a reload: our own held message, opened from its ciphertext (a declined one has
       // none left, so it is shown only while this page still has its text).
-      const item = view.envelope ? await keys.open(record, view) : null;
+      const item = view.envelope ? await ctx.open(record, view) : null;
       if (!item) continue;
       const mine = { ...item, seq: undefined, mine: true, status: view.state };
       map.set(item.msgId, mine);

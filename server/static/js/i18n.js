@@ -23,6 +23,14 @@ const CONSOLE_CATALOGUES = {
   es: () => import("../i18n/console/es.json", { with: { type: "json" } }),
   ar: () => import("../i18n/console/ar.json", { with: { type: "json" } }),
 };
+// The texts of what the member page loads only when it is first used (later.js; issue 19: a small
+// first visit), i18n/later/<locale>.json, loaded with it by loadLaterTexts(). Everything the
+// first screen shows stays in <locale>.json.
+const LATER_CATALOGUES = {
+  en: () => import("../i18n/later/en.json", { with: { type: "json" } }),
+  es: () => import("../i18n/later/es.json", { with: { type: "json" } }),
+  ar: () => import("../i18n/later/ar.json", { with: { type: "json" } }),
+};
 // Each language's own name for itself, as the switch lists it (never translated).
 export const LANGUAGES = { en: "English", es: "Español", ar: "العربية" };
 const RIGHT_TO_LEFT = new Set(["ar"]);
@@ -102,6 +110,24 @@ export function tParts(key, vars = {}) {
     .split("\u0000")
     .map((part, i) => (i % 2 ? vars[part] : part))
     .filter((part) => part !== "");
+}
+
+let laterTexts = null; // the texts of later.js being loaded, or in the catalogue
+
+/**
+ * Load the texts of what the page loads when it is first used (LATER_CATALOGUES), in the page's
+ * language, into the catalogue: once; a load that failed is tried again at the next call. Each
+ * module of later.js awaits this before it shows anything.
+ */
+export function loadLaterTexts() {
+  laterTexts ||= LATER_CATALOGUES[locale]().then(
+    (part) => void Object.assign(catalogue, part.default),
+    (error) => {
+      laterTexts = null;
+      throw error;
+    },
+  );
+  return laterTexts;
 }
 
 /** Whether the catalogue has `key` (for texts chosen by a code, such as error codes). */

@@ -2,7 +2,7 @@
 // (as non-extractable HKDF keys) and the commits that carry each epoch's roster.
 // CryptoKey objects are stored as they are (structured clone keeps them non-extractable).
 
-import { importSigningKey, randomBytes } from "./crypto.js";
+import { importSigningKey, randomBytes } from "./cryptobase.js";
 import * as vault from "./keyvault.js";
 
 const DB_NAME = "hearth";

@@ -4,7 +4,7 @@
 // vault key — itself non-extractable, created here, never leaving the device. They are opened
 // only to build a device link's bundle or a recovery file.
 
-import { concat, randomBytes } from "./crypto.js";
+import { concat, randomBytes } from "./cryptobase.js";
 import { get, put } from "./keystore.js";
 
 const subtle = globalThis.crypto.subtle;

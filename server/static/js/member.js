@@ -2,17 +2,14 @@
 // crisis resources on every screen and an on-device crisis-language check before sending;
 // reporting others' messages and facilitators' notices (reports.js, notices.js).
 
-import * as hc from "./crypto.js";
+import * as hc from "./cryptobase.js";
 import * as store from "./keystore.js";
-import * as keys from "./groupkeys.js";
-import * as gs from "./groupstate.js";
-import * as admissions from "./admissions.js";
 import { Session, Refused, api } from "./session.js";
 import { $, el, bdi, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { t, tParts, has, errorText, locale } from "./i18n.js";
 import { resourcesFor, wordsFor, phraseListsOf } from "./crisislocale.js";
 import { suggestPseudonym } from "./words.js";
-import { canReport, reportMessage } from "./reports.js";
+import { canReport } from "./reports.js";
 import * as notices from "./notices.js";
 import * as composer from "./composer.js";
 import * as contentnotes from "./contentnotes.js";
@@ -21,11 +18,9 @@ import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { Timeline } from "./timeline.js";
 import { Arrivals } from "./arrivals.js";
-import { loadCrisisCheck } from "./crisischeck.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
-import * as askfac from "./askfacilitator.js";
 
 const VIEWS = ["welcome", "join", "home", "chat", "settings"];
 
@@ -69,6 +64,7 @@ function setConnection(text) {
 // -- start ---------------------------------------------------------------------------------------
 
 async function boot() {
+  if (readInvite()) groupCode().catch(() => {}); // an invite link: joining needs the group code
   wireStatic();
   held.init({
     session: () => state.session,
@@ -78,9 +74,9 @@ async function boot() {
     nameOf: (groupId, senderId) => senderName(groupId, senderId, false),
     loadNames,
     show: showMessage,
+    open: async (record, view) => (await groupCode()).open(record, view),
   });
   contentnotes.wire({ onChange: () => renderMessages() });
-  askfac.init({ session: () => state.session, records: state.records, current: () => state.current, open: openGroup, homeChanged: renderHome });
   arrivals = new Arrivals($("#arrivals"));
   try {
     state.settings = await api("GET", "/api/settings");
@@ -94,13 +90,20 @@ async function boot() {
   state.crisisWords = wordsFor(state.settings);
   renderResources($("#crisis-list"), state.resources);
   renderResources($("#crisis-check-list"), state.resources);
-  loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings)); // fetched now, so that the check works offline later
   setQuickExitUrl(state.settings.quick_exit_url);
 
   const firstVisit = !(await store.hasAccount());
   await store.account(); // creates the account key on first visit
   state.profile = (await store.get("profile")) || { pseudonym: await suggestPseudonym() };
   for (const record of await store.groups()) state.records.set(record.id, record);
+  if (state.records.size) {
+    // fetched now, so that they work offline later
+    groupCode().catch(() => {});
+    loadCrisis().catch(() => {});
+  }
+  // A private conversation with the facilitators is shown only once its roster is checked
+  // (askfacilitator.js): a device that holds one loads that check before anything is shown.
+  if ([...state.records.values()].some((r) => r.companion)) await loadAsk().catch(() => {});
   await restoreOutbox();
   state.invite = readInvite();
   invites.watch(() => {
@@ -143,22 +146,81 @@ function afterWelcome() {
   }
 }
 
-// Moving to another device (devices.js) is loaded the first time "My data" opens, not with the
-// page: most visits never use it.
+// What the first screen does not need (later.js: moving to another device, asking privately,
+// reporting a message, the sessions' calendar file) is loaded the first time it is used, not with the page (issue 19: most
+// visits never use it), and brings its own texts. A load that fails (offline, or a server
+// restarted with a new build since this page was loaded) says so and what to do, and is tried
+// again the next time.
+let laterLoading = null;
+function loadLater() {
+  laterLoading ||= import("./later.js").catch((error) => {
+    laterLoading = null;
+    throw error;
+  });
+  return laterLoading;
+}
+
+// The group code (groupkeys.js, groupstate.js, admissions.js, in later.js): a first visit without
+// a group never needs it (issue 19). Loaded as soon as this device holds a group, opens one or has
+// an invite link; every use awaits this one promise. A load that fails rejects with
+// common.loadFailed's text, before the caller has changed anything.
+function groupCode() {
+  return loadLater().catch(() => {
+    throw new Error(t("common.loadFailed"));
+  });
+}
+
+// Moving to another device (devices.js): when "My data" opens.
 let devicesLoading = null;
 function loadDevices() {
-  devicesLoading ||= import("./devices.js")
-    .then((devices) => devices.attach({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 }))
+  devicesLoading ||= loadLater()
+    .then((later) => later.attachDevices({ session: state.session, container: $("#devices"), hasGroups: () => state.records.size > 0 }))
     .catch(() => {
       devicesLoading = null;
-      $("#devices").textContent = t("member.settings.devicesFailed");
+      $("#devices").textContent = t("common.loadFailed");
     });
   return devicesLoading;
+}
+
+// "Ask a facilitator" privately (askfacilitator.js, companion.js): when a member first asks, from
+// the chat or the crisis check, or at start on a device that holds such a conversation.
+let askfac = null; // later.js, once its "ask a facilitator" has its context
+let askLoading = null;
+function loadAsk() {
+  askLoading ||= loadLater()
+    .then((later) => {
+      later.initAsk({ session: () => state.session, records: state.records, open: openGroup, homeChanged: renderHome });
+      askfac = later;
+    })
+    .catch((error) => {
+      askLoading = null;
+      throw error;
+    });
+  return askLoading;
+}
+
+/** Open (or go back to) the private conversation with the facilitators of `groupId`; `draft` is
+ * the text the crisis check stopped, which stays in the composer if this cannot load. */
+async function askPrivately(groupId, draft = "") {
+  try {
+    await loadAsk();
+  } catch {
+    return announce(t("common.loadFailed"));
+  }
+  return askfac.ask(groupId, draft);
+}
+
+/** Why a private conversation with the facilitators is not shown (null: it is, or it is none):
+ * its roster unchecked counts as untrusted. */
+function companionDoubt(record) {
+  if (!record.companion) return null;
+  return askfac ? askfac.askUntrusted(record) : t("common.loadFailed");
 }
 
 function wireStatic() {
   for (const dialog of document.querySelectorAll("dialog")) wireDialogClose(dialog);
   $("#open-crisis").addEventListener("click", () => $("#crisis").showModal());
+  $("#ask-facilitator").addEventListener("click", () => askPrivately(state.current));
   $("#open-settings").addEventListener("click", () => {
     $("#settings-pseudonym").value = state.profile?.pseudonym || "";
     go("settings");
@@ -207,7 +269,10 @@ function wireStatic() {
   $("#back").addEventListener("click", goHome);
   $("#chat-ics").addEventListener("click", () => {
     const info = state.records.get(state.current)?.info;
-    if (info?.schedule?.length) sessions.downloadIcs(info, state.settings.time_zone || "UTC");
+    if (!info?.schedule?.length) return;
+    loadLater() // the calendar file is made by calendarfile.js
+      .then((later) => later.downloadIcs(info, state.settings.time_zone || "UTC"))
+      .catch(() => announce(t("common.loadFailed")));
   });
   $("#leave").addEventListener("click", leaveCurrent);
   $("#trust-unanchored").addEventListener("click", trustUnanchored);
@@ -264,6 +329,7 @@ async function catchUp() {
     if (record.latest || record.serverState === "active") {
       try {
         await withKeys(record.id, async () => {
+          const keys = await groupCode();
           await keys.syncEpochs(state.session, record);
           if (record.unopened) await keys.recover(state.session, record);
         });
@@ -272,7 +338,9 @@ async function catchUp() {
       }
     }
     // a membership from a browser without ML-KEM-768, now in one with it (§6.9)
-    await keys.offerPqKey(state.session, record).catch(() => {});
+    await groupCode()
+      .then((keys) => keys.offerPqKey(state.session, record))
+      .catch(() => {});
     await store.saveGroup(record);
     keepKeying(record.id);
   }
@@ -333,7 +401,7 @@ function keepKeying(id, attempt = 0) {
     const record = state.records.get(id);
     if (!waiting(record) || state.keying.get(id) !== timer) return;
     let keyed = false;
-    if (state.session.connected) keyed = await withKeys(id, () => keys.syncEpochs(state.session, record)).catch(() => false);
+    if (state.session.connected) keyed = await withKeys(id, async () => (await groupCode()).syncEpochs(state.session, record)).catch(() => false);
     if (keyed && record.latest) {
       await store.saveGroup(record);
       await keyedNow(record);
@@ -406,6 +474,7 @@ const handlers = {
     const wasKeyed = Boolean(record.latest);
     const refusedBefore = (record.untrusted || []).length;
     const accepted = await withKeys(record.id, async () => {
+      const keys = await groupCode();
       const taken = await keys.receiveCommit(state.session, record, hc.b64decode(data.commit));
       return (record.unopened && (await keys.recover(state.session, record))) || taken;
     });
@@ -451,6 +520,7 @@ const handlers = {
     setTimeout(async () => {
       try {
         await withKeys(record.id, async () => {
+          const keys = await groupCode();
           await keys.syncEpochs(state.session, record);
           if (record.latest > data.epoch) return;
           await keys.rotate(state.session, record, { force: data.reason !== "membership" });
@@ -474,6 +544,7 @@ function joinStage(stage) {
 }
 
 async function showInvite() {
+  groupCode().catch(() => {}); // joining needs it: loaded while the link is checked and read
   state.current = null;
   notices.render(null);
   composer.hide();
@@ -524,6 +595,7 @@ function clearInvite() {
 async function join() {
   $("#join-error").textContent = "";
   if (!$("#join-accept").checked) throw new Error(t("member.join.acceptFirst"));
+  const keys = await groupCode(); // cannot be loaded: it says so, and nothing is sent
   const pseudonym = $("#join-pseudonym").value.trim();
   const preview = await state.session.call("invite.preview", { token: state.invite });
   const group = preview.group;
@@ -532,7 +604,7 @@ async function join() {
   const payload = { token: state.invite, member: keys.memberPayload(record), accept_rules: true };
   if (state.inviteAnchor) {
     try {
-      record.anchor = gs.parseAnchor(hc.b64decode(state.inviteAnchor));
+      record.anchor = keys.parseAnchor(hc.b64decode(state.inviteAnchor));
     } catch {
       throw new Error(t("member.join.damaged"));
     }
@@ -543,8 +615,8 @@ async function join() {
     const certified = hc.b64decode(preview.invite_key);
     if (hc.equalBytes(certified.subarray(0, 32), inviteKey.publicKey)) {
       record.invitePk = inviteKey.publicKey;
-      const admission = await admissions.ownInviteAdmission(record, inviteKey, certified, group.current_epoch);
-      if (admission) payload.admission = hc.b64encode(hc.encodeAuthorisation(admission));
+      const admission = await keys.ownInviteAdmission(record, inviteKey, certified, group.current_epoch);
+      if (admission) payload.admission = hc.b64encode(keys.encodeAuthorisation(admission));
     }
   }
   let reply;
@@ -628,11 +700,17 @@ function goHome() {
 // -- chat ----------------------------------------------------------------------------------------
 
 async function openGroup(id) {
+  try {
+    await groupCode(); // every group's messages and keys need it
+  } catch {
+    return announce(t("common.loadFailed")); // the page stays where it was
+  }
   if (state.current !== id) {
     if (state.current) state.timelines.get(state.current)?.detach();
     arrivals.clear();
   }
   state.current = id;
+  loadCrisis().catch(() => {}); // ready before anything can be sent (compose() waits for it)
   const record = state.records.get(id);
   $("#chat-title").textContent = record.info?.name || t("member.group");
   go("chat");
@@ -692,8 +770,13 @@ function renderChatState() {
   const keyed = record.state === "active" && Boolean(record.latest);
   // The group's protection level, from the suite of the last commit this device verified (§6.9).
   $("#chat-protection").hidden = !record.group;
-  $("#chat-protection").textContent = keys.protectionText(record);
-  $("#chat-protection").dataset.level = gs.protection(record.group);
+  groupCode()
+    .then((keys) => {
+      if (state.records.get(state.current) !== record) return;
+      $("#chat-protection").textContent = keys.protectionText(record);
+      $("#chat-protection").dataset.level = keys.protection(record.group);
+    })
+    .catch(() => {}); // openGroup() said so
   let note = "";
   if (record.untrusted?.length) {
     // §6.9: a commit that lowers the group's cipher suite is refused like an unauthorised change
@@ -707,8 +790,8 @@ function renderChatState() {
   }
   delete $("#chat-note").dataset.untrusted;
   $("#trust-unanchored").hidden = true;
-  $("#ask-facilitator").hidden = !askfac.offered(record);
-  const doubt = askfac.untrusted(record); // a private request holding someone it should not
+  $("#ask-facilitator").hidden = Boolean(record.companion || !record.latest); // a group, not a companion
+  const doubt = companionDoubt(record); // a private request holding someone it should not
   if (doubt) {
     $("#chat-note").textContent = doubt;
     $("#compose").hidden = true;
@@ -738,7 +821,7 @@ async function trustUnanchored() {
   if (!record) return;
   record.trustUnanchored = true;
   await store.saveGroup(record);
-  await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
+  await withKeys(record.id, async () => (await groupCode()).syncEpochs(state.session, record)).catch(() => {});
   renderChatState();
   renderHome();
   if (record.latest) await refreshGroup(record.id);
@@ -790,6 +873,7 @@ async function ingest(record, views) {
   const map = state.messages.get(record.id) || new Map();
   state.messages.set(record.id, map);
   const fresh = [];
+  const keys = await groupCode();
   for (const view of views) {
     noteSeq(record.id, view.seq);
     let item = await keys.open(record, view);
@@ -1018,7 +1102,13 @@ function reportLine(groupId, m) {
 }
 
 async function report(groupId, m, author) {
-  const outcome = await reportMessage(state.session, groupId, m, author);
+  let later;
+  try {
+    later = await loadLater(); // the dialog and its texts (reporting.js)
+  } catch {
+    return announce(t("common.loadFailed"));
+  }
+  const outcome = await later.reportMessage(state.session, groupId, m, author);
   if (outcome.kind === "cancelled") return;
   if (outcome.kind === "sent" || outcome.kind === "already") m.reported = true;
   announce(outcome.text);
@@ -1043,10 +1133,21 @@ function statusLine(m) {
 
 // -- sending -------------------------------------------------------------------------------------
 
-async function containsCrisisLanguage(text) {
-  return (await loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings))).match(text) !== null;
+// The on-device crisis check (crisischeck.js and the phrase lists): loaded as soon as this device
+// is in a group, at start or when a group opens (so also offline later), not on a first visit
+// that has none (issue 19). compose() waits for it and sends nothing it has not checked.
+let crisisLoading = null;
+function loadCrisis() {
+  crisisLoading ||= import("./crisischeck.js")
+    .then((crisis) => crisis.loadCrisisCheck(state.crisisWords, locale, phraseListsOf(state.settings)))
+    .catch((error) => {
+      crisisLoading = null;
+      throw error;
+    });
+  return crisisLoading;
 }
 
+let checking = false; // compose() is waiting for the crisis check to load
 async function compose() {
   const area = $("#compose-text");
   const text = area.value.trim();
@@ -1057,9 +1158,20 @@ async function compose() {
     announce(refusal || problem); // the text stays in the box
     return;
   }
-  if (await containsCrisisLanguage(text)) {
+  if (checking) return; // Enter again while the check is still loading: one message, not two
+  let crisis;
+  checking = true;
+  try {
+    crisis = await loadCrisis();
+  } catch {
+    announce(t("common.loadFailed")); // the text stays in the box: nothing is sent unchecked
+    return;
+  } finally {
+    checking = false;
+  }
+  if (crisis.match(text) !== null) {
     const answer = await ask($("#crisis-check"));
-    if (answer === "ask") return askfac.ask(state.current, text); // privately, to the facilitators
+    if (answer === "ask") return askPrivately(state.current, text); // privately, to the facilitators
     if (answer === "support") $("#crisis").showModal();
     else area.focus();
     if (answer !== "send") return;
@@ -1103,6 +1215,7 @@ async function deliver(entry) {
   entry.inFlight = true;
   try {
     if (!entry.envelope || entry.epoch !== record.latest) {
+      const keys = await groupCode(); // cannot be loaded: the message stays unsent, and says so
       entry.envelope = hc.b64encode(await keys.seal(record, entry.text, hc.b64decode(entry.msgId), entry.note));
       entry.epoch = record.latest;
       await store.saveUnsent(entry); // sealed, it waits in this browser across a reload
@@ -1132,7 +1245,7 @@ async function deliver(entry) {
   } catch (error) {
     entry.attempts += 1;
     if (["wrong_epoch", "rotation_required"].includes(error.code) && entry.attempts < 6) {
-      await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
+      await withKeys(record.id, async () => (await groupCode()).syncEpochs(state.session, record)).catch(() => {});
       entry.inFlight = false;
       setTimeout(() => deliver(entry), 400 * entry.attempts);
       return;
@@ -1176,7 +1289,15 @@ async function deliver(entry) {
 
 /** Messages sealed but not acknowledged when the page was last closed: sending again. */
 async function restoreOutbox() {
-  for (const saved of await store.unsent()) {
+  const unsent = await store.unsent();
+  if (!unsent.length) return;
+  let keys;
+  try {
+    keys = await groupCode();
+  } catch {
+    return; // kept sealed in this browser until the group code can be loaded
+  }
+  for (const saved of unsent) {
     const record = state.records.get(saved.groupId);
     const view = { msg_id: saved.msgId, sender_id: record && hc.b64encode(record.member.memberId), epoch: saved.epoch, envelope: saved.envelope };
     const opened = record ? await keys.open(record, view) : null;
@@ -1227,7 +1348,8 @@ async function leaveCurrent() {
 
 /** Our signed leave (§6.4), which the next commit carries so every member sees we left. */
 async function signedLeave(record) {
-  return hc.b64encode(hc.encodeAuthorisation(await hc.signLeave(record.groupId, record.member)));
+  const keys = await groupCode(); // cannot be loaded: leaving says so, and nothing changes
+  return hc.b64encode(keys.encodeAuthorisation(await keys.signLeave(record.groupId, record.member)));
 }
 
 async function wipe() {

@@ -1,8 +1,9 @@
 // The connection to the server: HTTP helpers, the account-key challenge, and Socket.IO calls
 // that resolve to the reply or reject with a Refused error carrying the server's code.
 
-import { io } from "/vendor/socket.io.esm.min.js";
-import { b64decode, b64encode, signChallenge } from "./crypto.js";
+// A relative path, so that esbuild puts the client in the page's bundle (server/bundles.py).
+import { io } from "../vendor/socket.io.esm.min.js";
+import { b64decode, b64encode, signChallenge } from "./cryptobase.js";
 import { account } from "./keystore.js";
 import { errorText } from "./i18n.js";
 
