@@ -25,27 +25,7 @@ import {
   noteProblem,
 } from "./cryptobase.js";
 
-export {
-  LABEL,
-  ROLE,
-  MAX_NOTE_CHARS,
-  concat,
-  u8,
-  u16,
-  u32,
-  u64,
-  equalBytes,
-  compareBytes,
-  randomBytes,
-  hex,
-  unhex,
-  b64encode,
-  b64decode,
-  importSigningKey,
-  sign,
-  signChallenge,
-  noteProblem,
-} from "./cryptobase.js";
+export * from "./cryptobase.js";
 
 const subtle = globalThis.crypto.subtle;
 const utf8 = new TextEncoder();
