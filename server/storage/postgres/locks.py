@@ -133,8 +133,9 @@ def one_group(sql: str) -> bool:
 
 def statement_keys(sql: str, params: Sequence[Any]) -> frozenset[int]:
     """The lock keys of the groups ``sql`` names with ``params``."""
-    named = {params[n] for n in group_parameters(sql)}  # the message insert names one 4 times
-    return frozenset(group_key(group_id) for group_id in named if isinstance(group_id, bytes))
+    # A set first: the message insert names its group four times.
+    named = {params[n] for n in group_parameters(sql) if isinstance(params[n], bytes)}
+    return frozenset(group_key(group_id) for group_id in named)
 
 
 class FirstStatement(Exception):
