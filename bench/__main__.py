@@ -6,6 +6,9 @@ to the tuned python-socketio relay and to Node's socket.io) and writes the figur
 ``bench/results/<timestamp>.json``. With ``--quick`` the run is short (two interleaved rounds of
 short phases, one topology, Hearth and the three baselines) and the output ends with exactly one
 line of key figures: deliveries per server CPU-second, Hearth over each baseline.
+``--generators N`` splits the relay benchmark's load generator across N processes (default: one
+per core beside the server's); figures taken while a generator's core was above 85 % are
+flagged in the table.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ def main() -> None:
         "all but hearth-2proc, hearth-pg and hearth-pg-2node)",
     )
     parser.add_argument(
+        "--generators",
+        type=int,
+        help="load generator processes for the relay benchmark, each pinned to its own core "
+        "beside the server's while there are enough, else sharing them (default: one per core "
+        "beside the server's, at least 1)",
+    )
+    parser.add_argument(
         "--profile",
         type=Path,
         help="sample Hearth with py-spy into this file (collapsed stacks; pip install py-spy)",
@@ -39,6 +49,9 @@ def main() -> None:
     servers = tuple(s for s in args.servers.split(",") if s) or plan.servers
     if not set(servers) <= set(relay.SERVERS):
         parser.error(f"--servers takes some of {','.join(relay.SERVERS)}")
+    fewest_rooms = min(t.rooms for t in plan.topologies)
+    if args.generators is not None and not 1 <= args.generators <= fewest_rooms:
+        parser.error(f"--generators takes 1 to {fewest_rooms} (a process holds whole rooms)")
     if args.only == "page":
         run_page_benchmark(args.quick)
         return
@@ -47,7 +60,7 @@ def main() -> None:
         print()
     if args.only == "crypto":
         return
-    data = relay.run_all(plan, servers=servers, profile=args.profile)
+    data = relay.run_all(plan, servers=servers, profile=args.profile, generators=args.generators)
     path = relay.save(data)
     print(relay.render(plan, data))
     print(f"figures: {path.relative_to(relay.REPO)}")

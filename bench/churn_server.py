@@ -5,24 +5,33 @@ rooms found as python-socketio does, by testing every room (server/realtime/room
 parsed by h11 instead of httptools (server/realtime/transport.py); ``unfreed`` is what a closed
 connection left in memory before 2026-12-07 08:00: its HTTP protocol in a reference cycle with
 its parser (server/realtime/transport.py), engine.io's service task holding sockets for a ping
-timeout (server/realtime/fanout.py), and no heap trim (server/heaptrim.py).
+timeout (server/realtime/fanout.py), and no heap trim (server/heaptrim.py); ``pinned`` is what
+kept the pymalloc arenas of a wave of connections before 2026-12-07 11:00: websockets' protocol
+in a cycle with its parser (server/realtime/lean.py) and no full collection after a wave
+(server/heaptrim.py).
 
-    python -m bench.churn_server shipped|default|before|unfreed CONFIG
+    python -m bench.churn_server shipped|default|before|unfreed|pinned CONFIG
 """
 
 from __future__ import annotations
 
+import functools
 import gc
+import os
 import sys
 from typing import Any
 
 import socketio
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 
+from bench import arenas
 from server import app
 from server.cli import main
+from server.heaptrim import HeapTrimmer
 from server.realtime import transport
 from server.realtime.fanout import DirectEngineIOServer
+from server.realtime.lean import LeanWebSocketProtocol
 from server.realtime.rooms import IndexedRooms
 
 
@@ -52,16 +61,27 @@ def _unfreed() -> None:
 
     DirectEngineIOServer.__init__ = with_service_task  # type: ignore[method-assign]
     app.glibc_malloc_trim = lambda: None
+    app.HeapTrimmer = functools.partial(HeapTrimmer, collect=lambda: None)  # type: ignore[misc]
+
+
+def _pinned() -> None:
+    """Websockets' parser cycle and no collection after a wave."""
+    LeanWebSocketProtocol.connection_lost = WebSocketsSansIOProtocol.connection_lost  # type: ignore[method-assign]
+    app.HeapTrimmer = functools.partial(HeapTrimmer, collect=lambda: None)  # type: ignore[misc]
 
 
 if __name__ == "__main__":
     mode, config = sys.argv[1], sys.argv[2]
+    if arenas.PROBE_ENV in os.environ:  # bench.connect --probe
+        arenas.install()
     if mode == "default":
         _default_gc()
     elif mode == "before":
         _connect_path_before()
     elif mode == "unfreed":
         _unfreed()
+    elif mode == "pinned":
+        _pinned()
     elif mode != "shipped":
-        raise SystemExit(f"unknown mode {mode!r}: shipped, default, before or unfreed")
+        raise SystemExit(f"unknown mode {mode!r}: shipped, default, before, unfreed or pinned")
     sys.exit(main(["serve", "--config", config]))

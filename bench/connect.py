@@ -11,8 +11,9 @@ members then, in turn and with all of them in each step before the next:
 The server's CPU (user + system, from ``/proc/<pid>/stat``) over each step, divided by the
 number of clients, is printed per mode side by side. Modes: ``shipped`` (as it is), ``before``
 (as it was before 2026-12-07: HTTP parsed by h11, and a leaving socket's rooms found by testing
-every room, as python-socketio does) and ``unfreed`` (what a closed connection left in memory
-before 2026-12-07 08:00; see bench/churn_server.py). Rounds repeat ``--rounds`` times with the
+every room, as python-socketio does), ``unfreed`` (what a closed connection left in memory
+before 2026-12-07 08:00) and ``pinned`` (what kept the arenas of a wave before 2026-12-07
+11:00; see bench/churn_server.py). Rounds repeat ``--rounds`` times with the
 modes interleaved, and the median round is shown.
 
 Memory: each server's RSS at start, with all ``--clients`` connected, and after they closed
@@ -20,7 +21,8 @@ Memory: each server's RSS at start, with all ``--clients`` connected, and after 
 server/heaptrim.py), from the last round; beside them the tuned python-socketio relay
 (``bench.bare_server tuned``: no challenge, no authentication, its clients join one room).
 
-    python -m bench.connect [--clients 2000] [--rounds 3] [--modes before,unfreed,shipped]
+    python -m bench.connect [--clients 2000] [--rounds 3] [--modes before,unfreed,pinned,shipped]
+        [--probe FRAMES]
 """
 
 from __future__ import annotations
@@ -41,10 +43,11 @@ from pathlib import Path
 
 import websockets
 
+from bench import arenas
 from bench.churn import REPO, challenge, churn_server, connect_one, free_port, rss_kib
 from crypto.keys import SigningKey
 
-MODES = ("before", "unfreed", "shipped")
+MODES = ("before", "unfreed", "pinned", "shipped")
 AFTER_CLOSE_S = 5.0  # the trimmer trims after three quiet checks, one a second
 STEPS = ("challenge", "connect", "close")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -69,12 +72,14 @@ async def settle(pid: int, quiet_s: float = 0.3, within_s: float = 20) -> None:
 
 
 async def one_round(
-    pid: int, port: int, url: str, clients: int, batch: int = 100
+    pid: int, port: int, url: str, clients: int, batch: int = 100, probe: Path | None = None
 ) -> dict[str, float]:
-    """Server CPU (µs per client) of each step, and the RSS (MB) after the round."""
+    """Server CPU (µs per client) of each step, and the RSS (MB) after the round (with
+    ``probe``, a census of the server's arenas before and after it is printed)."""
     accounts = [SigningKey.generate() for _ in range(clients)]
     spent: dict[str, float] = {}
     await settle(pid)
+    baseline = await asyncio.to_thread(arenas.request, pid, probe) if probe else None
     start = cpu_s(pid)
     proofs: list[str] = []
     for first in range(0, clients, batch):
@@ -94,12 +99,21 @@ async def one_round(
     await settle(pid)
     spent["connect"] = cpu_s(pid) - start
     rss_open = rss_kib(pid) / 1024
+    if probe and baseline:
+        opened = await asyncio.to_thread(arenas.request, pid, probe)
+        if opened.get("traced"):
+            print(f"pid {pid}, {clients} open:", file=sys.stderr)
+            print(arenas.sites(opened, baseline, probe, clients), file=sys.stderr)
     start = cpu_s(pid)
     await asyncio.gather(*(ws.close() for ws in sockets))  # type: ignore[attr-defined]
     await settle(pid)
     spent["close"] = cpu_s(pid) - start
     await asyncio.sleep(AFTER_CLOSE_S)
     result = {step: seconds / clients * 1e6 for step, seconds in spent.items()}
+    if probe:
+        print(f"pid {pid}, {AFTER_CLOSE_S:.0f} s after {clients} closes:", file=sys.stderr)
+        closed = await asyncio.to_thread(arenas.request, pid, probe)
+        print(arenas.summary(closed, baseline), file=sys.stderr)
     result["rss_open"] = rss_open
     result["rss"] = rss_kib(pid) / 1024
     return result
@@ -166,12 +180,24 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default=",".join(MODES))
     parser.add_argument("--no-relay", action="store_true", help="leave the tuned relay out")
+    parser.add_argument(
+        "--probe",
+        type=int,
+        metavar="FRAMES",
+        help="print what holds the server's pymalloc arenas after each round (bench/arenas.py),"
+        " with allocation sites of FRAMES frames (0: none; tracemalloc slows the server)",
+    )
     args = parser.parse_args()
     modes = [m for m in args.modes.split(",") if m]
     rounds: dict[str, list[dict[str, float]]] = {m: [] for m in modes}
     baseline: dict[str, float] = {}
     relay: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="hearth-connect-") as work:
+        probe = None
+        if args.probe is not None:
+            probe = Path(work) / "probe"
+            os.environ[arenas.PROBE_ENV] = str(probe)
+            os.environ[arenas.TRACE_ENV] = str(args.probe)
         servers = {m: churn_server(Path(work) / m, m) for m in modes}
         running = {m: s.__enter__() for m, s in servers.items()}
         try:
@@ -180,7 +206,11 @@ def main() -> None:
             for _ in range(args.rounds):
                 for m, server in running.items():  # interleaved: each mode sees the same load
                     rounds[m].append(
-                        asyncio.run(one_round(server.pid, server.port, server.url, args.clients))
+                        asyncio.run(
+                            one_round(
+                                server.pid, server.port, server.url, args.clients, probe=probe
+                            )
+                        )
                     )
         finally:
             for s in servers.values():

@@ -2,8 +2,12 @@
 coalescing and frame-once fan-out) and Node socket.io.
 
 Each server runs alone on core 0; the lean Node load generator (``bench/node/loadgen.js``) runs
-on core 1 and reports its own CPU. A round runs every server once, in a rotating order, each
-freshly started; figures are the median and range over the rounds. Per server and round:
+beside it as N processes (``generators``: by default one per remaining core), each pinned to a
+core of its own from core 1 on, or sharing them when there are fewer (bench/loadgen.py splits
+the job, holds the processes together at barriers and merges their results). It reports its
+own CPU; a figure taken while a generator's core was above 85 % is flagged in the table. A
+round runs every server once, in a rotating order, each freshly started; figures are the
+median and range over the rounds. Per server and round:
 
 * idle: connect N clients (100 at a time; Hearth's fetch a challenge and sign it), time it, and
   read the server's RSS before and 1.5 s after (kB per idle connection);
@@ -63,6 +67,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import loadgen
 from crypto.encoding import b64encode
 from server.client import HearthClient
 from server.config import LimitsConfig
@@ -590,23 +595,29 @@ class PostgresMeter:
         return self.cpu_seconds(), self.messages()
 
 
-def run_loadgen(server: Deployment, job: dict[str, Any], workdir: Path) -> dict[str, Any]:
+def run_loadgen(
+    server: Deployment, job: dict[str, Any], workdir: Path, cores: list[int]
+) -> dict[str, Any]:
+    """The job against ``server`` by one generator process per entry of ``cores``, merged."""
     job = {**job, "urls": server.urls, "server_pids": server.pids}
     job["clock_ticks"] = os.sysconf("SC_CLK_TCK")
-    path = workdir / f"job-{server.kind}.json"
-    path.write_text(json.dumps(job))
-    done = subprocess.run(
-        pinned(1, ["node", str(NODE_DIR / "loadgen.js"), str(path)]),
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
+    return loadgen.run(job, cores, workdir, server.kind)
+
+
+def generators_line(cores: list[int]) -> str:
+    """Where the load generator runs, said plainly when its processes share a core."""
+    if len(cores) == 1:
+        return f"Every server on core 0, the load generator on core {cores[0]}."
+    line = (
+        f"Every server on core 0, the load generator as {len(cores)} processes on cores "
+        f"{', '.join(str(c) for c in cores)}"
     )
-    path.unlink()
-    if done.returncode != 0:
-        raise RuntimeError(f"load generator failed against {server.kind}:\n{done.stderr}")
-    result: dict[str, Any] = json.loads(done.stdout)
-    return result
+    if loadgen.shared_cores(cores):
+        return (
+            line + ": they share cores (not enough of them on this machine), so together they "
+            "have no more headroom than one process per core."
+        )
+    return line + ", one each."
 
 
 def base_job(plan: Plan, body_length: int) -> dict[str, Any]:
@@ -648,10 +659,17 @@ def run_all(
     servers: tuple[str, ...] | None = None,
     profile: Path | None = None,
     log: Any = sys.stderr,
+    generators: int | None = None,
 ) -> dict[str, Any]:
     """Every round, every server (the plan's unless ``servers`` says); with ``profile``,
-    py-spy samples Hearth into that file (collapsed stacks; ``pip install py-spy`` first)."""
+    py-spy samples Hearth into that file (collapsed stacks; ``pip install py-spy`` first).
+    ``generators`` load generator processes (default: one per core beyond the server's)."""
     servers = servers or plan.servers
+    cores = os.cpu_count() or 1
+    generator_cores = loadgen.generator_cores(
+        generators or loadgen.default_generators(cores), cores
+    )
+    print(generators_line(generator_cores), file=log)
     with_redis = ("hearth-2proc", "hearth-pg-2node")
     if set(with_redis) & set(servers) and shutil.which("redis-server") is None:
         print(
@@ -732,14 +750,14 @@ def run_all(
                 try:
                     if meter is not None and kind in POSTGRES_KINDS:
                         before = meter.reading()
-                        result = run_loadgen(server, this_job, workdir)
+                        result = run_loadgen(server, this_job, workdir, generator_cores)
                         after = meter.reading()
                         result["postgres"] = {
                             "cpu_s": after[0] - before[0],
                             "messages": after[1] - before[1],
                         }
                     else:
-                        result = run_loadgen(server, this_job, workdir)
+                        result = run_loadgen(server, this_job, workdir, generator_cores)
                 finally:
                     server.stop()
                     if spy is not None:
@@ -755,6 +773,7 @@ def run_all(
         "started": started,
         "plan": plan_dict(plan),
         "machine": machine(),
+        "generators": {"count": len(generator_cores), "cores": generator_cores},
         "runs": runs,
         "summary": summarise(plan, runs),
     }
@@ -791,7 +810,11 @@ def machine() -> dict[str, Any]:
 
 
 def summary_line(result: dict[str, Any]) -> str:
-    parts = [f"{n} {s['deliveries_per_s']:.0f}/s" for n, s in result["saturation"].items()]
+    parts = [
+        f"{n} {s['deliveries_per_s']:.0f}/s (busiest loadgen core "
+        f"{max(s['loadgen_cores_pct'].values()):.0f} %{'*' if s['generator_bound'] else ''})"
+        for n, s in result["saturation"].items()
+    ]
     latency = result["latency"]
     p99 = latency.get("p99_ms")
     parts.append("p99 - (no deliveries)" if p99 is None else f"p99 {p99:.1f} ms")
@@ -831,6 +854,12 @@ def metrics(plan: Plan) -> list[tuple[str, str, tuple[str, ...], str]]:
             ),
             (f"scpu_{t.name}", f"server CPU % {t.name}", (*sat, "server_cpu_pct"), ".0f"),
             (f"lcpu_{t.name}", f"loadgen CPU % {t.name}", (*sat, "loadgen_cpu_pct"), ".0f"),
+            (
+                f"lcore_{t.name}",
+                f"busiest loadgen core % {t.name}",
+                (*sat, "loadgen_busiest_core_pct"),
+                ".0f",
+            ),
         ]
     lt = plan.latency_topology.name
     rate = plan.latency_deliveries_per_s
@@ -840,6 +869,7 @@ def metrics(plan: Plan) -> list[tuple[str, str, tuple[str, ...], str]]:
         ("p99", f"p99 ms @{rate}/s {lt}", ("latency", "p99_ms"), ".2f"),
         ("open_cpu", f"open loop µs/del @{rate}/s", ("latency", "server_us_per_delivery"), ".1f"),
         ("open_frame", f"deliveries/frame @{rate}/s", ("latency", "deliveries_per_frame"), ".2f"),
+        ("open_lcpu", f"loadgen CPU % @{rate}/s", ("latency", "loadgen_cpu_pct"), ".0f"),
         (
             "limits_cpu",
             f"µs/del @shipped limits {limits}/s",
@@ -861,8 +891,20 @@ def pick(result: dict[str, Any], path: tuple[str, ...]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def generator_bound(result: dict[str, Any], path: tuple[str, ...]) -> bool:
+    """Whether a load generator's core was above ``loadgen.GENERATOR_BOUND_PCT`` while the
+    figure at ``path`` was taken (of the idle phase's, only the connect time is taken while
+    the generators work: RSS is read after they are done)."""
+    if path[0] == "idle" and path[-1] != "connect_ms":
+        return False
+    phase: Any = result.get(path[0], {})
+    if path[0] == "saturation":
+        phase = phase.get(path[1], {})
+    return bool(phase.get("generator_bound"))
+
+
 def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
-    summary: dict[str, Any] = {}
+    summary: dict[str, Any] = {"generator_bound": {}}
     for key, _label, path, _fmt in metrics(plan):
         summary[key] = {}
         for kind, results in runs.items():
@@ -873,6 +915,9 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
                     "min": min(values),
                     "max": max(values),
                 }
+                # the servers whose figure comes from a round with a generator at its limit
+                if any(generator_bound(r, path) for r in results):
+                    summary["generator_bound"].setdefault(key, []).append(kind)
     for t in plan.topologies:
         rates = summary[f"rate_{t.name}"]
         costs = summary[f"cpu_{t.name}"]
@@ -933,10 +978,13 @@ def summarise(plan: Plan, runs: dict[str, list[dict[str, Any]]]) -> dict[str, An
 def render(plan: Plan, data: dict[str, Any]) -> str:
     summary = data["summary"]
     kinds = [kind for kind in SERVERS if kind in data["runs"]]
+    bound = summary.get("generator_bound", {})
 
-    def cell(figure: dict[str, float] | None, fmt: str) -> str:
+    def cell(figure: dict[str, float] | None, fmt: str, flagged: bool = False) -> str:
         if figure is None:
             return "-"
+        if flagged:
+            return cell(figure, fmt) + "*"
         if fmt == "mb":
             values = [figure[k] / 1024 for k in ("median", "min", "max")]
             fmt = ".0f"
@@ -956,7 +1004,10 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
         row = summary.get(key, {})
         if row:
             lines.append(
-                f"{label:<34}" + "".join(f"{cell(row.get(k), fmt):>{width}}" for k in kinds)
+                f"{label:<34}"
+                + "".join(
+                    f"{cell(row.get(k), fmt, k in bound.get(key, ())):>{width}}" for k in kinds
+                )
             )
     ratio_lines = (
         ("hearth_vs_{}_{}", "throughput {}: Hearth/tuned = {:.2f}, Hearth/Node = {:.2f}"),
@@ -1013,7 +1064,13 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             f"p99 Hearth/tuned, paired by round = {p99['median']:.2f} "
             f"[{p99['min']:.2f}–{p99['max']:.2f}] (the 5 ms target is 1.85x tuned's 2.7 ms)"
         )
-    lines.append("Every server on core 0, the load generator on core 1.")
+    if bound:
+        lines.append(
+            f"* generator-bound: in at least one round a load generator's core was above "
+            f"{loadgen.GENERATOR_BOUND_PCT:.0f} % while this figure was taken; it measures the "
+            "generator as much as the server."
+        )
+    lines.append(generators_line(data["generators"]["cores"]))
     if set(POSTGRES_KINDS) & set(kinds):
         lines += [
             "hearth-pg*: PostgreSQL (fsync on, unpinned) is not in the server columns; its own",

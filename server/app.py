@@ -127,10 +127,8 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
             )
         )
         # What a wave of closed connections freed goes back to the system (heaptrim.py).
-        trim = glibc_malloc_trim()
-        if trim is not None:
-            trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), trim)
-            tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
+        trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), glibc_malloc_trim())
+        tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
         try:
             yield
         finally:

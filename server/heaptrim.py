@@ -1,32 +1,38 @@
-"""Freed heap memory given back to the system once connections have closed (glibc only).
+"""Freed memory given back to the system once a wave of connections has closed.
 
 A connection's objects are freed when it closes (nothing of it stays: docs/benchmarks.md,
 "Memory under connection churn"), but the process's RSS stayed near its peak: 2,000 clients
 took ``hearth serve`` from 74 to 135 MB and it stayed at 135 MB after all of them had closed.
-Most of it is free, in the allocators, and kept there, because a few objects that outlive the
+Most of it is free, in the allocators, and kept there, because a few blocks that outlive the
 connections are scattered among it:
 
 * CPython's own allocator (pymalloc) takes memory in 1 MiB arenas and gives an arena back only
-  when every object in it is free; one live object keeps its whole MiB. None of the 51 arenas
-  the burst added came back.
+  when every block in it is free; one live block keeps its whole MiB. CPython also keeps freed
+  objects for reuse in free lists (up to 2,000 tuples of each size below 20, and lists, dicts,
+  floats, contexts), emptied only by a full collection, which Hearth's GC settings make rare
+  (server/gcpolicy.py): after a wave of closes they were ~6,500 blocks of the wave's own,
+  spread over its arenas (``python -m bench.connect --probe``).
 * glibc's ``malloc_trim(0)`` hands back every free page inside its heap (``madvise``), where
   Python's objects of more than 512 bytes and the C libraries' allocations were: 132 → 124 MB
   after 2,000 closes. With every object on glibc's heap (``PYTHONMALLOC=malloc``) it did no
   better (docs/benchmarks.md), so that is not set.
 
-:class:`HeapTrimmer` calls ``malloc_trim`` after a wave of closes has ended: the number of
-open connections has fallen by at least ``min_drop`` from its high point since the last trim,
-and did not fall further since the previous check (trimming halfway through a wave would hand
-back pages that the next allocations fault in again); at most once every ``min_interval_s``.
-A trim walks glibc's heap in the event loop: ~1 ms after 2,000 closes (44 ms under
-``PYTHONMALLOC=malloc``, whose heap holds every object); nothing happens while connections only
-come and go. Elsewhere than glibc (musl, macOS) there is nothing to call and no trimmer.
+:class:`HeapTrimmer` acts after a wave of closes has ended: the number of open connections has
+fallen by at least ``min_drop`` from its high point since the last time, and did not fall further
+since the previous check (acting halfway through a wave would hand back pages that the next
+allocations fault in again); at most once every ``min_interval_s``. It then runs a full
+collection if the wave closed at least as many connections as are left (the pass walks what
+start-up did not freeze, mostly the objects of the connections still open: so it costs no more
+than the closes did), and ``malloc_trim`` where the C library is glibc (~1 ms after 2,000
+closes; 44 ms under ``PYTHONMALLOC=malloc``, whose heap holds every object). Nothing happens
+while connections only come and go.
 """
 
 from __future__ import annotations
 
 import asyncio
 import ctypes
+import gc
 import logging
 import platform
 import time
@@ -59,14 +65,16 @@ class HeapTrimmer:
     def __init__(
         self,
         open_connections: Callable[[], int],
-        trim: Callable[[], object],
+        trim: Callable[[], object] | None,
         *,
+        collect: Callable[[], object] = gc.collect,
         min_drop: int = MIN_DROP,
         min_interval_s: float = MIN_INTERVAL_S,
         quiet_checks: int = QUIET_CHECKS,
     ) -> None:
         self._open_connections = open_connections
         self._trim = trim
+        self._collect = collect
         self._min_drop = min_drop
         self._min_interval_s = min_interval_s
         self._quiet_checks = quiet_checks
@@ -75,6 +83,7 @@ class HeapTrimmer:
         self._previous = self._high
         self._last_trim: float | None = None
         self.trims = 0
+        self.collections = 0
 
     def check(self, now: float) -> bool:
         """Trim if a wave of closes has just ended; True if it did."""
@@ -86,11 +95,19 @@ class HeapTrimmer:
             return False
         if self._last_trim is not None and now - self._last_trim < self._min_interval_s:
             return False
+        closed = self._high - count
         started = time.perf_counter()
-        self._trim()
+        # A full pass walks what start-up did not freeze: mostly the objects of the connections
+        # still open. Only when the wave closed at least as many as are left does it cost no
+        # more than the wave itself did to close.
+        if count <= closed:
+            self._collect()
+            self.collections += 1
+        if self._trim is not None:
+            self._trim()
         log.debug(
-            "heap trimmed after %d connections closed, in %.1f ms",
-            self._high - count,
+            "memory released after %d connections closed, in %.1f ms",
+            closed,
             (time.perf_counter() - started) * 1000,
         )
         self.trims += 1

@@ -3,16 +3,24 @@
 // socket.io-client costs 60-80 µs of CPU per delivery and would measure itself, so this speaks
 // the protocol directly over `ws`: Engine.IO 4 ("0" open, "2"/"3" ping/pong, "4" message) and
 // Socket.IO 5 ("40" connect, "42" event, "43" ack, "44" connect error), text frames only.
-// Usage: node loadgen.js <job.json>; prints one JSON result on stdout. Every phase is bounded
-// in time; every socket is closed before exit. Loopback only (the job's urls).
+// Usage: node loadgen.js <job.json>. Every phase is bounded in time; every socket is closed
+// before exit. Loopback only (the job's urls).
+//
+// The job may be one part of a run split across several generator processes (bench/loadgen.py
+// splits it and merges the results): whole rooms, a share of the idle clients (from
+// `idle.first` on) and of the open-loop rate. So that no process starts a phase while another
+// is still connecting, each waits at a barrier before every step that others must not overlap:
+// it writes "ready <step>" on stdout and goes on when "go" arrives on stdin. The result is one
+// line, "result <JSON>", with raw counts (deliveries, CPU-seconds, latency samples) that add up
+// across processes; the Python side computes the rates and percentiles from their sums.
 //
 // The server may be several processes: `urls` lists where clients connect (client i of each
 // room, and idle client i, to urls[i % urls.length]) and `server_pids` names every process
-// whose CPU and RSS count as the server's ({name: pid}). Sums are reported, and each process
-// under `processes`.
+// whose CPU and RSS count as the server's ({name: pid}): each is reported apart.
 "use strict";
 const fs = require("fs");
 const crypto = require("crypto");
+const readline = require("readline");
 const WebSocket = require("ws");
 
 const job = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
@@ -24,6 +32,28 @@ const PKCS8_ED25519 = Buffer.from("302e020100300506032b657004220420", "hex");
 const CONNECT_LABEL = Buffer.from("hearth-v1 connect");
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 const now = () => performance.now();
+
+// ---- the barrier: "ready <step>" out, "go" in ----------------------------------------------
+
+const input = readline.createInterface({ input: process.stdin });
+const lines = [];
+const waiting = [];
+let inputClosed = false;
+input.on("line", (line) => (waiting.length ? waiting.shift()(line) : lines.push(line)));
+input.on("close", () => {
+  inputClosed = true;
+  for (const resolve of waiting.splice(0)) resolve(null);
+});
+const nextLine = () =>
+  lines.length || inputClosed
+    ? Promise.resolve(lines.length ? lines.shift() : null)
+    : new Promise((resolve) => waiting.push(resolve));
+
+async function barrier(step) {
+  process.stdout.write(`ready ${step}\n`);
+  const line = await nextLine();
+  if (line !== "go") throw new Error(`expected "go" after "ready ${step}", got ${JSON.stringify(line)}`);
+}
 
 // ---- the server's processes, read from /proc ---------------------------------------------
 
@@ -43,7 +73,6 @@ function rssKb(pid) {
 function perProcess(read) {
   return Object.fromEntries(Object.entries(SERVER_PIDS).map(([name, pid]) => [name, read(pid)]));
 }
-const total = (readings) => Object.values(readings).reduce((a, b) => a + b, 0);
 
 const ownCpuSeconds = () => {
   const usage = process.cpuUsage();
@@ -178,12 +207,14 @@ function members(topology) {
     });
   } else {
     let counter = 0;
-    for (let r = 0; r < topology.rooms; r++) {
+    // this process's rooms, by their numbers in the whole run (names and senders stay distinct
+    // across generator processes)
+    for (const r of topology.room_ids) {
       for (let m = 0; m < topology.members; m++) {
         const room = "r" + r;
         // (a coalescing relay's msg.batch carries the sender's own messages too: by this it
         // knows them, as Hearth's clients know theirs by sender_id)
-        const sender = "m" + list.length;
+        const sender = "m" + (r * topology.members + m);
         list.push({
           room: r,
           url: urlFor(m),
@@ -217,11 +248,15 @@ async function connectAll(list, concurrency) {
 
 // ---- phases -------------------------------------------------------------------------------
 
+// RSS is the server's, read by every process at the same barriers (bench/loadgen.py keeps the
+// first process's readings); the connect time is this process's, from the common start.
 async function idlePhase(spec) {
   await sleep(500);
+  await barrier("idle");
   const rssBefore = perProcess(rssKb);
+  await barrier("idle-connect");
   const list = [];
-  for (let i = 0; i < spec.count; i++) {
+  for (let i = spec.first; i < spec.first + spec.count; i++) {
     const url = urlFor(i);
     if (job.kind === "hearth") {
       const account = job.idle_accounts[i % job.idle_accounts.length];
@@ -231,27 +266,27 @@ async function idlePhase(spec) {
       list.push({ url, auth: async () => ({ room }) });
     }
   }
+  const l0 = ownCpuSeconds();
   const { clients, ms } = await connectAll(list, spec.concurrency);
+  const connectCpu = ownCpuSeconds() - l0;
+  await barrier("idle-connected");
   await sleep(1500);
   const rssIdle = perProcess(rssKb);
+  await barrier("idle-measured");
   await closeAll(clients);
   await sleep(500);
-  const processes = {};
-  for (const name of Object.keys(SERVER_PIDS)) {
-    processes[name] = { rss_before_kb: rssBefore[name], rss_idle_kb: rssIdle[name] };
-  }
   return {
     count: spec.count,
     connect_ms: ms,
-    rss_before_kb: total(rssBefore),
-    rss_idle_kb: total(rssIdle),
-    kb_per_conn: (total(rssIdle) - total(rssBefore)) / spec.count,
-    processes,
+    loadgen_cpu_s: connectCpu,
+    rss_before_kb: rssBefore,
+    rss_idle_kb: rssIdle,
   };
 }
 
 async function saturationPhase(spec) {
-  const { clients } = await connectAll(members(spec.topology), 100);
+  const { clients } = await connectAll(members(spec.topology), spec.concurrency);
+  await barrier("saturation " + spec.name);
   let delivered = 0;
   let acked = 0;
   let outstanding = 0;
@@ -293,35 +328,28 @@ async function saturationPhase(spec) {
   running = false;
   const drainUntil = now() + 5000;
   while (outstanding > 0 && now() < drainUntil) await sleep(20);
+  // every process drains before any closes: a close must not land in another's window
+  await barrier("saturation-closing " + spec.name);
   await closeAll(clients);
   await sleep(300);
-  const processes = {};
-  for (const name of Object.keys(SERVER_PIDS)) {
-    const cpu = s1[name] - s0[name];
-    processes[name] = {
-      cpu_pct: (100 * cpu) / seconds,
-      us_per_delivery: deliveries ? (cpu * 1e6) / deliveries : null,
-    };
-  }
-  const serverCpu = total(s1) - total(s0);
+  const serverCpu = {};
+  for (const name of Object.keys(SERVER_PIDS)) serverCpu[name] = s1[name] - s0[name];
   return {
     rooms: clients.length / spec.members,
     members: spec.members,
     seconds,
-    deliveries_per_s: deliveries / seconds,
-    sent_per_s: sent / seconds,
-    server_cpu_pct: (100 * serverCpu) / seconds,
-    server_us_per_delivery: deliveries ? (serverCpu * 1e6) / deliveries : null,
-    loadgen_cpu_pct: (100 * ownCpu) / seconds,
-    loadgen_us_per_delivery: deliveries ? (ownCpu * 1e6) / deliveries : null,
+    deliveries,
+    sent,
+    server_cpu_s: serverCpu,
+    loadgen_cpu_s: ownCpu,
     pool_exhausted: exhausted > 0,
     error: firstError,
-    processes,
   };
 }
 
 // On clients already connected (the limits phase follows on the latency phase's), left open.
-async function latencyPhase(spec, clients) {
+async function latencyPhase(step, spec, clients) {
+  await barrier(step);
   const sentAt = new Map();
   const samples = [];
   let recordFrom = Infinity;
@@ -362,12 +390,14 @@ async function latencyPhase(spec, clients) {
   let f0 = 0;
   let s0 = null;
   let l0 = 0;
+  let t0 = 0;
   while (now() - started < totalMs && !exhausted) {
     if (s0 === null && now() >= recordFrom) {
       d0 = delivered;
       f0 = frames;
       s0 = perProcess(cpuSeconds);
       l0 = ownCpuSeconds();
+      t0 = now();
     }
     const due = Math.floor(((now() - started) / 1000) * perSecond);
     while (sent < due) {
@@ -386,25 +416,24 @@ async function latencyPhase(spec, clients) {
     await sleep(1);
   }
   const deliveries = delivered - d0;
-  const achieved = deliveries / spec.duration_s;
-  const serverCpu = s0 === null ? 0 : total(perProcess(cpuSeconds)) - total(s0);
+  const seconds = s0 === null ? 0 : (now() - t0) / 1000;
+  const s1 = perProcess(cpuSeconds);
+  const serverCpu = {};
+  for (const name of Object.keys(SERVER_PIDS)) serverCpu[name] = s0 === null ? 0 : s1[name] - s0[name];
   const ownCpu = ownCpuSeconds() - l0;
   const deliveredFrames = frames - f0;
   await sleep(1000);
-  samples.sort((a, b) => a - b);
-  const pick = (q) => (samples.length ? samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] : null);
   return {
     deliveries_per_s_target: spec.deliveries_per_s,
-    deliveries_per_s: achieved,
-    samples: samples.length,
-    p50_ms: pick(0.5),
-    p99_ms: pick(0.99),
-    max_ms: samples.length ? samples[samples.length - 1] : null,
+    seconds,
+    deliveries,
+    // every send-to-delivery time in ms (µs precision), merged across processes for percentiles
+    samples_ms: samples.map((ms) => Math.round(ms * 1000) / 1000),
     // the same open-loop window: what a delivery costs at this offered rate, and how many
     // deliveries a frame carried (1.00: coalescing found nothing to put together)
-    server_us_per_delivery: deliveries ? (serverCpu * 1e6) / deliveries : null,
-    loadgen_us_per_delivery: deliveries ? (ownCpu * 1e6) / deliveries : null,
-    deliveries_per_frame: deliveredFrames ? deliveries / deliveredFrames : null,
+    server_cpu_s: serverCpu,
+    loadgen_cpu_s: ownCpu,
+    frames: deliveredFrames,
     deliveries_across_processes: crossed,
     pool_exhausted: exhausted,
     error: firstError,
@@ -420,11 +449,12 @@ async function main() {
   }
   const lat = job.latency;
   lat.topology = job.kind === "hearth" ? job.topologies[lat.name] : lat;
-  const { clients } = await connectAll(members(lat.topology), 100);
-  result.latency = await latencyPhase(lat, clients);
-  if (job.limits) result.limits = await latencyPhase(job.limits, clients); // same topology
+  const { clients } = await connectAll(members(lat.topology), lat.concurrency);
+  result.latency = await latencyPhase("latency", lat, clients);
+  if (job.limits) result.limits = await latencyPhase("limits", job.limits, clients); // same topology
+  await barrier("closing");
   await closeAll(clients);
-  process.stdout.write(JSON.stringify(result) + "\n");
+  process.stdout.write("result " + JSON.stringify(result) + "\n");
 }
 
 main().then(

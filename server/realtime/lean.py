@@ -27,7 +27,8 @@ Here, with the same behaviour:
 
 These rely on names inside asyncio (``_getters``, ``_putters``, ``_finished``, ``_waiters``,
 ``_init``/``_get``/``_put``), python-engineio 4.x (``create_queue``) and uvicorn's
-websockets-sansio protocol (``queue``, ``writable``, ``request``, ``response``) and engine.io's
+websockets-sansio protocol (``queue``, ``writable``, ``request``, ``response``, ``conn``),
+websockets' ``Protocol.parser`` and engine.io's
 ``AsyncSocket._send_ping`` (started through ``start_background_task``);
 tests/server/test_lean.py checks them, so that an upgrade that moves them fails there.
 Measured effect: docs/benchmarks.md.
@@ -114,8 +115,9 @@ class LeanSocketIOServer(socketio.AsyncServer):  # type: ignore[misc]
 
 
 class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol with the smaller queue and event, and without the
-    handshake's request and response after the handshake."""
+    """uvicorn's websockets-sansio protocol with the smaller queue and event, without the
+    handshake's request and response after the handshake, and whose websockets protocol is
+    freed as soon as the connection is lost."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -132,3 +134,14 @@ class LeanWebSocketProtocol(WebSocketsSansIOProtocol):
         del self.request, self.response
         # websockets' parser keeps the request object as long as the connection lives
         request.headers.clear()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        # websockets' parser is a generator that never returns (it ends suspended at a last
+        # ``yield``), and its frame holds the protocol that holds it: a reference cycle with the
+        # stream reader, the close frames and the handshake's leftovers, ~1.5 kB a connection.
+        # Under Hearth's GC settings (server/gcpolicy.py) it waited minutes for a collection, and
+        # the ~20 small blocks of each, scattered over the pymalloc arenas of a wave of
+        # connections, kept those arenas from going back to the system (docs/benchmarks.md,
+        # "Memory after connections close"). Nothing is parsed after the connection is lost.
+        self.conn.parser.close()

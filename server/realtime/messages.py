@@ -21,6 +21,7 @@ from server.realtime.slowmode import SlowMode
 from server.realtime.state import Connection, GroupState
 from server.realtime.views import message_view
 from server.realtime.wire import check_version, decode_b64, group_room
+from server.storage.messages import HeldEarlier
 from server.storage.rows import MemberRow, MessageRow
 
 if TYPE_CHECKING:
@@ -73,9 +74,9 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         counters = hub.counters(group_id)
     if header.epoch != state.group.current_epoch:
         # A resend of a message stored before a rotation gets its original acknowledgement.
-        stored = await hub.messages.by_msg_id(group_id, header.msg_id)
-        if stored is not None and stored.sender_id == header.sender_id:
-            return _ack(stored)
+        earlier = await hub.messages.by_msg_id(group_id, header.msg_id)
+        if earlier is not None and earlier.sender_id == header.sender_id:
+            return _ack(earlier)
         raise _wrong_epoch(state.group.current_epoch)
     if epoch_used_up(hub.config.groups, state, counters.epoch_messages, now):
         await hub.announce_rotation(group_id, "epoch_limit")
@@ -99,9 +100,17 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
         rtag=compute_rtag(hub.keyring.frank_key, header, now),
     )
     held_back = sender.held_back_in(state.group)
-    if not held_back and state.group.newcomer_hold_since:
+    stored: MessageRow | HeldEarlier | None = None
+    if not held_back:
+        try:
+            stored = await hub.messages.store(message)
+        except Exception:
+            # Nothing was stored (storage_full, a closing database, ...): it used none of the
+            # epoch. (Not on cancellation: the write goes on in its batch and may well commit.)
+            counters.epoch_messages -= 1
+            raise
         # A message once held stays held (or declined) when resent after its sender's hold ended.
-        held_back = await hub.holds.get(group_id, header.msg_id) is not None
+        held_back = isinstance(stored, HeldEarlier)
     if held_back:
         # A newcomer's message goes to the facilitators only (holds.py).
         try:
@@ -123,14 +132,7 @@ async def send_message(hub: Hub, connection: Connection, payload: schemas.Messag
                 )
             return _ack(kept)
         return kept
-    try:
-        stored = await hub.messages.store(message)
-    except Exception:
-        # Nothing was stored (storage_full, a closing database, ...): it used none of the epoch.
-        # (Not on cancellation: the write goes on in its batch and may well commit.)
-        counters.epoch_messages -= 1
-        raise
-    if stored is None:
+    if not isinstance(stored, MessageRow):  # None: the group moved to another epoch meanwhile
         counters.epoch_messages -= 1
         if slow:
             hub.slow_mode.restore(state.group, sender, previous)

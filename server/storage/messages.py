@@ -22,12 +22,22 @@ _NEXT_SEQ = f"{_LAST_SEQ} + 1"
 _BY_MSG_ID = f"SELECT {_COLUMNS} FROM messages WHERE group_id = ? AND msg_id = ?"
 # The next seq is taken inside the transaction (the primary key makes it one index probe), so
 # it is unique even when several processes write to the same file; the epoch is checked there
-# too, so a commit accepted by any process is seen; a resent msg_id inserts nothing.
+# too, so a commit accepted by any process is seen; a resent msg_id inserts nothing, and
+# neither does a msg_id once held for the facilitators (holds.py: it stays held or declined).
 _INSERT = (
     f"INSERT INTO messages ({_INSERTED}) SELECT ?, {_NEXT_SEQ}, ?, ?, ?, ?, ?, ?, ? "
     "WHERE (SELECT current_epoch FROM groups WHERE group_id = ?) = ? "
+    "AND NOT EXISTS (SELECT 1 FROM held_messages WHERE group_id = ? AND msg_id = ?) "
     "ON CONFLICT (group_id, msg_id) DO NOTHING RETURNING seq"
 )
+_HELD = "SELECT 1 FROM held_messages WHERE group_id = ? AND msg_id = ?"
+
+
+class HeldEarlier:
+    """What `MessageStore.store` returns for a msg_id held for the facilitators before."""
+
+
+HELD_EARLIER = HeldEarlier()
 
 
 def _message(row: sqlite3.Row) -> MessageRow:
@@ -38,17 +48,18 @@ class MessageStore:
     def __init__(self, db: Database) -> None:
         self._db = db
 
-    async def store(self, message: MessageRow) -> MessageRow | None:
+    async def store(self, message: MessageRow) -> MessageRow | HeldEarlier | None:
         """Store ``message`` with the group's next seq (``message.seq`` is ignored) once the batch
         commits; a resent ``msg_id`` returns the first copy. None if the group has moved to
         another epoch meanwhile: checked in the transaction, so a commit accepted by any process
-        is seen.
+        is seen. `HELD_EARLIER` if the msg_id was held for the facilitators and not released:
+        checked in the same statement, so the message path reads nothing else for it.
 
         The first copy wins, so a client that resends after a lost acknowledgement gets the
         sequence number, time and tag it would have been given the first time.
         """
 
-        async def job(conn: aiosqlite.Connection) -> MessageRow | None:
+        async def job(conn: aiosqlite.Connection) -> MessageRow | HeldEarlier | None:
             # An inline job: this is the hot path (see server/storage/database.py).
             inserted = list(
                 await conn.execute_fetchall(
@@ -66,13 +77,18 @@ class MessageStore:
                         message.rtag,
                         message.group_id,
                         message.epoch,
+                        message.group_id,
+                        message.msg_id,
                     ),
                 )
             )
             if inserted:
                 return message.with_seq(int(inserted[0][0]))
-            rows = list(await conn.execute_fetchall(_BY_MSG_ID, (message.group_id, message.msg_id)))
-            return _message(rows[0]) if rows else None
+            key = (message.group_id, message.msg_id)
+            rows = list(await conn.execute_fetchall(_BY_MSG_ID, key))
+            if rows:
+                return _message(rows[0])
+            return HELD_EARLIER if list(await conn.execute_fetchall(_HELD, key)) else None
 
         return await self._db.write_inline(job)
 

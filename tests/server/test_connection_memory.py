@@ -8,7 +8,8 @@ Hearth's settings (server/gcpolicy.py: a full collection may wait ten minutes): 
 in a reference cycle stays in ``gc.get_objects()``, and the test counts the per-connection
 objects there. Before the fixes, every upgraded connection left its HTTP protocol in a cycle
 with its parser (and with it the transport and the request's headers), freed only by a
-collection, and engine.io's service task held every socket open when its pass began (20 s).
+collection, and engine.io's service task held every socket open when its pass began (20 s);
+then websockets' protocol of every websocket stayed in a cycle with its parser generator.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import sys
 import weakref
 from collections.abc import AsyncIterator, Iterator
 
@@ -84,6 +86,8 @@ async def test_closed_connections_leave_no_objects_behind() -> None:
             websockets = [weakref.ref(o) for o in alive("ConfiguredWebSocketProtocol")]
             engine_sockets = [weakref.ref(s) for s in sio.eio.sockets.values()]
             assert len(websockets) == CLIENTS
+            # websockets' sans-I/O protocol of each (the uvicorn protocol's ``conn``)
+            parsers = [weakref.ref(o().conn) for o in websockets]  # type: ignore[union-attr]
             for client in clients:
                 await client.close()
             for _ in range(500):  # until the server has seen every close (no time asserted)
@@ -94,6 +98,8 @@ async def test_closed_connections_leave_no_objects_behind() -> None:
             assert [ref() for ref in websockets] == [None] * CLIENTS
             # engine.io's service task held each socket of its pass for up to a ping timeout
             assert [ref() for ref in engine_sockets] == [None] * CLIENTS
+            # each was in a cycle with its parser, a generator that never returns
+            assert [ref() for ref in parsers] == [None] * CLIENTS
             # the HTTP protocols that handed each connection over to a websocket protocol
             left = len(alive("ConfiguredHttpProtocol")) - http_before
             assert left == 0, f"{left} HTTP protocols alive after {CLIENTS} closed connections"
@@ -103,15 +109,24 @@ class Counter:
     def __init__(self) -> None:
         self.open = 0
         self.trims = 0
+        self.collections = 0
 
     def trim(self) -> None:
         self.trims += 1
+
+    def collect(self) -> None:
+        self.collections += 1
 
 
 def test_heap_is_trimmed_once_a_wave_of_closes_has_ended() -> None:
     connections = Counter()
     trimmer = HeapTrimmer(
-        lambda: connections.open, connections.trim, min_drop=10, min_interval_s=5, quiet_checks=2
+        lambda: connections.open,
+        connections.trim,
+        collect=connections.collect,
+        min_drop=10,
+        min_interval_s=5,
+        quiet_checks=2,
     )
     connections.open = 100
     assert not trimmer.check(0)  # connections come: nothing to give back
@@ -129,6 +144,46 @@ def test_heap_is_trimmed_once_a_wave_of_closes_has_ended() -> None:
     connections.open = 5
     assert [trimmer.check(t) for t in range(20, 30)] == [False] * 10  # churn under min_drop
     assert connections.trims == 2
+    # each wave closed more connections than it left open: a full collection before each trim
+    assert connections.collections == 2
+
+
+def test_a_full_collection_only_after_a_wave_that_closed_at_least_what_is_left() -> None:
+    connections = Counter()
+    trimmer = HeapTrimmer(
+        lambda: connections.open,
+        None,  # no malloc_trim (not glibc): the collection still runs
+        collect=connections.collect,
+        min_drop=10,
+        min_interval_s=0,
+        quiet_checks=1,
+    )
+    connections.open = 1000
+    trimmer.check(0)
+    connections.open = 600  # 400 closed, 600 left: a full pass would walk more than was freed
+    assert [trimmer.check(t) for t in (1, 2)] == [False, True]
+    assert connections.collections == 0
+    connections.open = 250  # 350 closed, 250 left
+    assert [trimmer.check(t) for t in (3, 4)] == [False, True]
+    assert connections.collections == 1
+
+
+def test_the_collection_after_a_wave_empties_the_free_lists() -> None:
+    """CPython keeps up to 2,000 freed tuples of each small size for reuse (and lists, dicts,
+    floats, contexts), cleared only by a full collection: after a wave of closes they were freed
+    blocks of the connections, scattered over the pymalloc arenas of the wave, each arena kept
+    by them (docs/benchmarks.md, "Memory after connections close")."""
+    connections = Counter()
+    trimmer = HeapTrimmer(lambda: connections.open, None, min_drop=1, quiet_checks=1)
+    connections.open = 100
+    trimmer.check(0)
+    pairs = [tuple([n, n]) for n in range(3_000)]
+    del pairs  # 2,000 of the 3,000 are kept for reuse
+    connections.open = 0
+    held = sys.getallocatedblocks()
+    assert [trimmer.check(t) for t in (1, 2)] == [False, True]
+    released = held - sys.getallocatedblocks()
+    assert released > 1_500, f"{released} blocks given back"
 
 
 def test_malloc_trim_is_found_on_glibc() -> None:

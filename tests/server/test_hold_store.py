@@ -12,7 +12,7 @@ import pytest
 from server.storage.database import Database
 from server.storage.groups import GroupStore
 from server.storage.holds import HoldStore
-from server.storage.messages import MessageStore
+from server.storage.messages import HELD_EARLIER, MessageStore
 from server.storage.retention import DAY_MS, purge_expired
 from server.storage.rows import HeldMessage, MessageRow
 from tests.server.test_group_store import DAY0, make_group
@@ -78,3 +78,31 @@ async def test_held_and_declined_messages_go_with_the_groups_retention(db: Datab
     assert len(await holds.of_sender(group_id, b"n" * 16)) == 2
     await purge_expired(db, DAY0 + 2 * DAY_MS)
     assert await holds.of_sender(group_id, b"n" * 16) == []
+
+
+async def test_storing_a_msg_id_once_held_stores_nothing_and_says_so(db: Database) -> None:
+    """The message path finds an earlier hold in its own insert (no read of its own): held,
+    declined and released msg_ids are never stored again as new messages."""
+    groups, messages, holds = (
+        GroupStore(db, departed_key=bytes(32)),
+        MessageStore(db),
+        HoldStore(db),
+    )
+    group_id = await make_group(groups)
+    waiting, declined, released = (row(group_id, DAY0 + n) for n in range(3))
+    for message in (waiting, declined, released):
+        assert isinstance(await holds.hold(message), HeldMessage)
+    assert await holds.decline(group_id, declined.msg_id) is not None
+    kept = await holds.release(group_id, released.msg_id, DAY0 + 9)
+    assert kept is not None
+
+    assert await messages.store(waiting) is HELD_EARLIER
+    assert await messages.store(declined) is HELD_EARLIER
+    assert await messages.store(released) == kept  # released: the stored copy, as any resend
+    fresh = await messages.store(row(group_id, DAY0 + 10))
+    assert isinstance(fresh, MessageRow)
+    assert fresh.seq == kept.seq + 1
+    assert [m.msg_id for m in await messages.after(group_id, 0, limit=50)] == [
+        kept.msg_id,
+        fresh.msg_id,
+    ]
