@@ -1,8 +1,9 @@
-"""PostgreSQL's per-group locks (server/storage/postgres/locks.py): two nodes (two
+"""PostgreSQL's per-group locks (server/storage/postgres/locks.py): the jobs whose stores declare
+their groups run at READ COMMITTED under those groups' locks, so two nodes (two
 ``PostgresDatabase`` instances on one database) writing to the same groups take turns instead of
-failing and running their batches again, in whatever order their batches name the groups; what
-can still fail (a deadlock with another client, a serialization failure of a job that runs
-SERIALIZABLE) is run again."""
+failing and running their batches again, in whatever order their batches name the groups; the
+other jobs run SERIALIZABLE, apart; what can still fail (a deadlock with another client, a
+serialization failure of a SERIALIZABLE job) is run again."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from server.storage.groups import GroupSettings, GroupStore, NewMember
 from server.storage.holds import HoldStore
 from server.storage.messages import MessageStore
 from server.storage.postgres.database import PostgresDatabase
-from server.storage.postgres.locks import group_key, group_parameters, one_group
+from server.storage.postgres.locks import group_key
 from server.storage.rows import MessageRow
 
 NOW = 1_800_000_000_000
@@ -75,10 +76,9 @@ def message(group_id: bytes, epoch: int = 1) -> MessageRow:
     return MessageRow(group_id, 0, os.urandom(16), b"s" * 16, epoch, NOW, b"envelope", 1, b"r" * 32)
 
 
-def counts(*nodes: PostgresDatabase) -> tuple[int, int]:
-    """Batches run again after a serialization failure or deadlock, and after a job turned out
-    to need SERIALIZABLE, over ``nodes``."""
-    return sum(n.retries for n in nodes), sum(n.escalations for n in nodes)
+def counts(*nodes: PostgresDatabase) -> int:
+    """Batches run again after a serialization failure or deadlock, over ``nodes``."""
+    return sum(n.retries for n in nodes)
 
 
 async def seqs_of(db: PostgresDatabase, group_id: bytes) -> list[int]:
@@ -97,28 +97,6 @@ async def waiting_for_a_lock(conn: asyncpg.Connection) -> None:
     raise AssertionError("no transaction came to wait for a lock")
 
 
-def test_the_statements_name_their_groups() -> None:
-    assert group_parameters("SELECT 1 FROM members WHERE group_id = ? AND member_id = ?") == (0,)
-    assert group_parameters(
-        "SELECT g.current_epoch FROM groups g JOIN epochs e ON e.group_id = g.group_id "
-        "WHERE e.epoch = ? AND g.group_id = ?"
-    ) == (1,)
-    assert group_parameters("INSERT INTO epochs (epoch, group_id) VALUES (?, ?)") == (1,)
-    assert group_parameters("INSERT INTO t (a, group_id, b) VALUES (1, ?, ?)") == (0,)
-    assert group_parameters("INSERT INTO t (group_id, seq) SELECT ?, 1") == (0,)
-    assert group_parameters("UPDATE t SET a = 'group_id = ?' WHERE other_group_id = ?") == ()
-    assert group_parameters("SELECT 1 FROM invites WHERE token_hash = ?") == ()
-
-
-def test_only_the_checked_statements_run_at_read_committed() -> None:
-    assert one_group(
-        "SELECT a, b FROM messages\n  WHERE group_id = ?   AND msg_id = ?"
-    )  # white space does not matter
-    assert not one_group("SELECT a FROM messages WHERE group_id = ? AND msg_id = ? OR 1 = 1")
-    assert not one_group("UPDATE groups SET current_epoch = ? WHERE group_id = ? OR TRUE")
-    assert not one_group("DELETE FROM messages WHERE group_id = ?")
-
-
 async def test_two_nodes_sending_to_the_same_groups_take_turns_without_a_retry(
     two_nodes: tuple[PostgresDatabase, PostgresDatabase],
 ) -> None:
@@ -131,7 +109,7 @@ async def test_two_nodes_sending_to_the_same_groups_take_turns_without_a_retry(
     assert all(ack is not None for ack in acks)
     for group_id in groups:
         assert await seqs_of(first, group_id) == list(range(1, 101))  # each seq once, no gap
-    # Neither node's batches failed and ran again, and messages never left READ COMMITTED.
+    # Neither node's batches failed and ran again.
     assert counts(first, second) == before
 
 
@@ -254,18 +232,16 @@ async def test_a_deadlock_with_another_client_is_run_again(pg_url: str) -> None:
 
 
 async def test_a_serialization_failure_is_run_again(pg_url: str) -> None:
-    """A job outside the locks' statements (a group's settings) runs SERIALIZABLE: another
-    client changing the same row meanwhile makes it fail, and it is run again on the new row."""
+    """A job that declares no group (a group's settings) runs SERIALIZABLE: another client
+    changing the same row meanwhile makes it fail, and it is run again on the new row."""
     db = await PostgresDatabase.open(pg_url)
     other = await asyncpg.connect(pg_url)
     try:
         (group_id,) = await make_groups(db, 1, creator())
         store = GroupStore(as_database(db), departed_key=bytes(32))
         await store.update_group(group_id, SETTINGS, NOW)
-        escalations = db.escalations
         transaction = other.transaction()
         await transaction.start()
-        await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(group_id))
         await other.execute("UPDATE groups SET rules = 'theirs' WHERE group_id = $1", group_id)
         retries = db.retries
         updating = asyncio.create_task(
@@ -275,7 +251,6 @@ async def test_a_serialization_failure_is_run_again(pg_url: str) -> None:
         await transaction.commit()
         await updating
         assert db.retries == retries + 1
-        assert db.escalations == escalations  # known to need SERIALIZABLE since its first run
         row = await db.fetch_one(
             "SELECT name, join_policy FROM groups WHERE group_id = ?", (group_id,)
         )
@@ -326,37 +301,151 @@ async def test_two_joins_through_two_nodes_cannot_both_take_an_invites_last_use(
         assert row[0] == 1
 
 
-async def test_a_lock_below_one_held_is_not_waited_for_but_taken_first_in_a_new_run(
+def advisory(key: int) -> tuple[int, int]:
+    """How pg_locks shows a bigint advisory lock: (classid, objid), its high and low 32 bits."""
+    unsigned = key & 0xFFFF_FFFF_FFFF_FFFF
+    return unsigned >> 32, unsigned & 0xFFFF_FFFF
+
+
+async def transaction_seen(conn: aiosqlite.Connection) -> tuple[str, int, set[tuple[int, int]]]:
+    """The isolation level, the id and the advisory locks of the transaction a job runs in."""
+    rows = await conn.execute_fetchall(
+        "SELECT current_setting('transaction_isolation'), txid_current()::bigint"
+    )
+    isolation, txid = next(iter(rows))
+    locks = await conn.execute_fetchall(
+        "SELECT classid::bigint, objid::bigint FROM pg_locks "
+        "WHERE locktype = 'advisory' AND pid = pg_backend_pid() AND granted"
+    )
+    return str(isolation), int(txid), {(int(row[0]), int(row[1])) for row in locks}
+
+
+async def test_a_job_that_declares_its_groups_runs_at_read_committed_holding_their_locks(
     pg_url: str,
 ) -> None:
-    """A job naming a higher group, then a lower one held by another transaction: waiting
-    there could close a cycle, so the batch is run again with both taken first, in order."""
+    db = await PostgresDatabase.open(pg_url)
+    try:
+        groups = [os.urandom(16) for _ in range(3)]
+        isolation, _, locks = await db.write(transaction_seen, groups=groups[:2])
+        assert isolation == "read committed"
+        # Held from the job's first statement: taken at the start of the transaction.
+        assert locks == {advisory(group_key(g)) for g in groups[:2]}
+        isolation, _, locks = await db.write_inline(transaction_seen, groups=groups[2:])
+        assert (isolation, locks) == ("read committed", {advisory(group_key(groups[2]))})
+    finally:
+        await db.close()
+
+
+async def test_a_job_that_declares_no_group_runs_serializable_apart_from_the_declared_ones(
+    pg_url: str,
+) -> None:
+    db = await PostgresDatabase.open(pg_url)
+    try:
+        group_id = os.urandom(16)
+        batches = db.batches_committed
+        # Submitted together, so the writer takes them in one batch.
+        declared, undeclared, also_declared = await asyncio.gather(
+            db.write(transaction_seen, groups=(group_id,)),
+            db.write(transaction_seen),
+            db.write(transaction_seen, groups=(group_id,)),
+        )
+        assert declared[0] == also_declared[0] == "read committed"
+        assert declared[1] == also_declared[1]  # one transaction for the declared jobs
+        assert undeclared[0] == "serializable"
+        assert undeclared[1] != declared[1]
+        assert undeclared[2] == set()  # and takes no group lock
+        assert db.batches_committed == batches + 2
+    finally:
+        await db.close()
+
+
+async def test_a_declared_job_waits_for_its_group_and_then_reads_the_other_writers_commit(
+    pg_url: str,
+) -> None:
+    """Another writer holding a group's lock: a message for that group waits before its first
+    statement, and its insert then reads the seq that writer stored."""
     db = await PostgresDatabase.open(pg_url)
     other = await asyncpg.connect(pg_url)
     try:
-        low, high = await make_groups(db, 2, creator())
-        stored = await MessageStore(as_database(db)).store(message(low))
-        assert stored is not None
-        msg_id = stored.msg_id
-        lookup = "SELECT seq FROM messages WHERE group_id = ? AND msg_id = ?"
-
-        async def job(conn: aiosqlite.Connection) -> list[int]:
-            seqs = []
-            for group_id in (high, low):
-                rows = await conn.execute_fetchall(lookup, (group_id, msg_id))
-                seqs.extend(int(row[0]) for row in rows)
-            return seqs
-
+        (group_id,) = await make_groups(db, 1, creator())
         transaction = other.transaction()
         await transaction.start()
-        await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(low))
-        before = (db.relocks, db.retries, db.escalations)
-        running = asyncio.create_task(db.write(job))
-        await waiting_for_a_lock(other)  # the second run, waiting for the lower lock first
-        assert db.relocks == before[0] + 1
+        await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(group_id))
+        sending = asyncio.create_task(MessageStore(as_database(db)).store(message(group_id)))
+        await waiting_for_a_lock(other)
+        await other.execute(
+            "INSERT INTO messages (group_id, seq, msg_id, sender_id, epoch, server_ts, "
+            "envelope, kid, rtag) VALUES ($1, 1, $2, $3, 1, $4, $5, 1, $6)",
+            group_id,
+            os.urandom(16),
+            b"s" * 16,
+            NOW,
+            b"theirs",
+            b"r" * 32,
+        )
         await transaction.commit()
-        assert await running == [1]
-        assert (db.relocks, db.retries, db.escalations) == (before[0] + 1, *before[1:])
+        stored = await sending
+        assert isinstance(stored, MessageRow)
+        assert stored.seq == 2
+        assert db.retries == 0
     finally:
         await other.close()
         await db.close()
+
+
+async def test_a_member_approved_while_a_commit_runs_is_not_marked_as_keyed_by_it(
+    two_nodes: tuple[PostgresDatabase, PostgresDatabase],
+) -> None:
+    """An approval takes no group lock: one through the other node that lands after a commit
+    checked its roster (here held up on the group's row) leaves the member active but not
+    keyed, as if it came just after the commit, so that the next commit keys it."""
+    first, second = two_nodes
+    host = creator()
+    (group_id,) = await make_groups(first, 1, host)
+    groups = GroupStore(as_database(first), departed_key=bytes(32))
+    token_hash = os.urandom(32)
+    await groups.create_invite(
+        token_hash=token_hash,
+        group_id=group_id,
+        facilitator_id=1,
+        now=NOW,
+        expires_at=NOW + 1,
+        max_uses=1,
+    )
+    newcomer = NewMember(
+        os.urandom(16), os.urandom(32), os.urandom(32), os.urandom(32), "newcomer", "newcomer"
+    )
+    joined = await groups.join(token_hash=token_hash, member=newcomer, now=NOW, max_members=100)
+    assert joined.state == "pending"
+    other = await asyncpg.connect(first.url)
+    try:
+        transaction = other.transaction()
+        await transaction.start()
+        await other.execute("SELECT 1 FROM groups WHERE group_id = $1 FOR UPDATE", group_id)
+        committing = asyncio.create_task(
+            groups.accept_commit(
+                group_id=group_id,
+                epoch=2,
+                prev_commit_hash=b"h" * 32,
+                roster=frozenset({(host.member_id, host.sig_pk, host.kem_pk)}),
+                committer_id=host.member_id,
+                commit_blob=b"c",
+                commit_hash=b"2" * 32,
+                now=NOW,
+            )
+        )
+        await waiting_for_a_lock(other)  # its roster read, its writes waiting for the row
+        approved = await GroupStore(as_database(second), departed_key=bytes(32)).change_state(
+            group_id, newcomer.member_id, allowed_from=("pending",), to="active"
+        )
+        assert approved is not None
+        await transaction.commit()
+        assert await committing == []
+    finally:
+        await other.close()
+    row = await first.fetch_one(
+        "SELECT state, first_epoch FROM members WHERE group_id = ? AND member_id = ?",
+        (group_id, newcomer.member_id),
+    )
+    assert row is not None
+    assert tuple(row) == ("active", None)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Awaitable, Callable, Generator, Iterable, Sequence
+from collections.abc import Awaitable, Generator, Iterable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -98,22 +98,15 @@ class _Execution:
         return None
 
 
-# Run before each statement with its SQL and parameters (the group locks, locks.py).
-Guard = Callable[[str, Sequence[Any]], Awaitable[None]]
-
-
 class Connection:
     """An asyncpg connection inside the writer's transaction, with aiosqlite's face."""
 
-    def __init__(self, conn: asyncpg.Connection, guard: Guard | None = None) -> None:
+    def __init__(self, conn: asyncpg.Connection) -> None:
         self._conn = conn
-        self._guard = guard
         self.in_transaction = False
 
     async def _run(self, sql: str, params: Iterable[Any]) -> Cursor:
         values = tuple(params)
-        if self._guard is not None:
-            await self._guard(sql, values)
         # The private _execute is what asyncpg's own execute uses to get the command tag; it
         # hands back the rows as well, so one round trip serves both.
         rows, status, _ = await self._conn._execute(

@@ -7,20 +7,25 @@ SQLite: the commit's round trip and WAL flush are shared by the batch (docs/stor
 "PostgreSQL", measured there), and the jobs of one node never conflict with each other.
 
 What SQLite gets from ``BEGIN IMMEDIATE`` (one writer at a time for the whole file), PostgreSQL
-gets from per-group locks (locks.py): before each statement the transaction locks the groups it
-names, so two nodes' transactions on one group take turns. The jobs whose every statement was
-checked against those locks (a message, a tombstone, a commit, a held message:
-``locks.ONE_GROUP``) run at ``READ COMMITTED``: each statement reads after its lock was granted,
-so it sees the other node's commit, and a second commit for the same epoch is refused as
-``epoch_conflict``, a message gets the next seq, without either transaction failing. Every
-other job runs in a ``SERIALIZABLE`` transaction apart from them (still under the group locks),
-as all did before: when two nodes' transactions would have interleaved, PostgreSQL refuses one
-with a serialization failure (SQLSTATE 40001). A job is sent there the first time it runs a
-statement outside ``ONE_GROUP`` (its batch is rolled back and run again) and from then on
-directly. A batch refused with a serialization failure or a deadlock is rolled back and run
-again after a short random pause, and sees the other node's commit. So the store modules' SQL
-and checks are the same on both. A job is run again only as a whole and only before anything
-was handed out, which SQLite's writer does already when a batch fails.
+gets in one of two ways, chosen per job by its store:
+
+- a job that declares the groups it touches (``write(job, groups=...)``: a message, its resend
+  and tombstone, a commit, a held message) runs in a ``READ COMMITTED`` transaction that first
+  locks those groups (locks.py). Two nodes' transactions on one group take turns, and each
+  statement reads what the other committed: a second commit for the same epoch is refused as
+  ``epoch_conflict``, a message gets the next seq, and neither transaction fails;
+- every other job runs in a ``SERIALIZABLE`` transaction, taking no group lock: when two nodes'
+  transactions would have interleaved, PostgreSQL refuses one with a serialization failure
+  (SQLSTATE 40001, also raised instead of a unique violation that a concurrent transaction
+  caused), and the batch is run again and sees the other node's commit.
+
+A batch holding both kinds runs them in two transactions, the declared jobs first: a declared
+job never runs ``SERIALIZABLE``, whose snapshot (taken at its first statement, before any lock
+it waited for) could miss a ``READ COMMITTED`` writer's commit that PostgreSQL's conflict
+detection does not watch. A batch refused with a serialization failure or a deadlock is rolled
+back and run again after a short random pause. So the store modules' SQL and checks are the same
+on both. A job is run again only as a whole and only before anything was handed out, which
+SQLite's writer does already when a batch fails.
 
 A result is handed back only after COMMIT returned, so an acknowledgement still means the message
 is stored. If the connection is lost meanwhile, the write is refused with ``unavailable``: a
@@ -34,7 +39,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -46,13 +51,7 @@ from server.errors import Code, HearthError
 from server.metrics import COMMIT_BUCKETS, Histogram
 from server.storage.database import DatabaseClosed, ReadTooLong, Safeguards
 from server.storage.postgres.connection import Connection, translate
-from server.storage.postgres.locks import (
-    FirstStatement,
-    GroupLocks,
-    NeedsSerializable,
-    OutOfOrder,
-    stop_at_first_statement,
-)
+from server.storage.postgres.locks import lock_groups
 from server.storage.postgres.migrations import migrate, schema_version
 from server.storage.space import RETRY_AFTER_MS, StorageFull
 
@@ -101,11 +100,7 @@ def redacted(url: str) -> str:
 class _Pending:
     job: Callable[[aiosqlite.Connection], Awaitable[Any]]
     future: asyncio.Future[Any] = field(repr=False)
-
-    @property
-    def kind(self) -> object:
-        """What tells the jobs of one store method from the others: the code they run."""
-        return getattr(self.job, "__code__", type(self.job))
+    groups: tuple[bytes, ...] | None = None  # declared by the store: runs under group locks
 
 
 class PostgresDatabase:
@@ -125,9 +120,6 @@ class PostgresDatabase:
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self.batches_committed = 0
         self.retries = 0  # batches run again after a serialization failure or a deadlock
-        self.relocks = 0  # batches run again to take their group locks in order (locks.py)
-        self.escalations = 0  # batches run again because a job needs SERIALIZABLE
-        self._serializable: set[object] = set()  # kinds of job that run SERIALIZABLE
         self.commit_seconds = Histogram(COMMIT_BUCKETS)
 
     @classmethod
@@ -156,19 +148,33 @@ class PostgresDatabase:
 
     # -- writes ------------------------------------------------------------------------
 
-    async def write(self, job: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``job`` in the next batch; returns its result once the batch has committed."""
+    async def write(
+        self,
+        job: Callable[[aiosqlite.Connection], Awaitable[T]],
+        *,
+        groups: Sequence[bytes] | None = None,
+    ) -> T:
+        """Run ``job`` in the next batch; returns its result once the batch has committed.
+
+        ``groups``: every group the job reads or writes, declared by a store whose job is safe
+        under their locks at ``READ COMMITTED`` (the module docstring); None for any other job,
+        which runs ``SERIALIZABLE``.
+        """
         if self._closing:
             raise DatabaseClosed()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(job, future))
+        declared = None if groups is None else tuple(groups)
+        self._queue.put_nowait(_Pending(job, future, declared))
         return await future
 
     async def write_inline(
-        self, job: Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]]
+        self,
+        job: Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]],
+        *,
+        groups: Sequence[bytes] | None = None,
     ) -> T:
         """On SQLite a job run without a trip to a thread; here an ordinary job."""
-        return await self.write(job)
+        return await self.write(job, groups=groups)
 
     @property
     def write_queue_depth(self) -> int:
@@ -195,50 +201,23 @@ class PostgresDatabase:
                     self._queue.task_done()
 
     async def _run_parts(self, batch: list[_Pending]) -> None:
-        """The jobs that run under group locks in one transaction, the others in another."""
-        locked = [p for p in batch if p.kind not in self._serializable]
-        serializable = [p for p in batch if p.kind in self._serializable]
+        """The jobs that declared their groups in one transaction under their locks, the others
+        in another, ``SERIALIZABLE`` (the module docstring)."""
+        locked = [p for p in batch if p.groups is not None]
+        serializable = [p for p in batch if p.groups is None]
         if locked:
             await self._run_batch(locked, serializable=False)
         if serializable:
             await self._run_batch(serializable, serializable=True)
 
-    async def _first_statements(self, batch: list[_Pending]) -> frozenset[int]:
-        """The groups the jobs' first statements name, found by running each job up to its first
-        statement without running that (a job's work before it is building its parameters)."""
-        conn = cast(aiosqlite.Connection, Connection(self._writer, stop_at_first_statement))
-        keys: set[int] = set()
-        for pending in batch:
-            try:
-                await pending.job(conn)
-            except FirstStatement as first:
-                keys |= first.keys
-            except Exception:  # noqa: S110 - the real run meets it again and hands it back
-                pass
-        return frozenset(keys)
-
     async def _run_batch(self, batch: list[_Pending], *, serializable: bool) -> None:
-        # Group locks to take, in order, before the first job. Not for SERIALIZABLE jobs: their
-        # snapshot is taken at their first statement, and would be older than the lock.
-        first = frozenset() if serializable else await self._first_statements(batch)
-        failures = 0
-        while failures < RETRIES:
+        for attempt in range(RETRIES):
             try:
-                results = await self._transaction(batch, serializable, first)
-            except OutOfOrder as out:
-                # Bounded: each time, at least one more lock is taken in order at the start.
-                self.relocks += 1
-                first = first | out.keys
-                continue
-            except NeedsSerializable:
-                self.escalations += 1
-                await self._run_parts(batch)
-                return
+                results = await self._transaction(batch, serializable)
             except _RETRYABLE:
                 # Another node's transaction overlapped: run again, it will see that one.
                 self.retries += 1
-                failures += 1
-                await asyncio.sleep(random.uniform(0, 0.002 * failures))
+                await asyncio.sleep(random.uniform(0, 0.002 * (attempt + 1)))
                 continue
             except _UNREACHABLE:
                 await self._reconnect()
@@ -274,26 +253,21 @@ class PostgresDatabase:
         if not batch[0].future.done():
             batch[0].future.set_exception(DatabaseUnreachable())
 
-    async def _transaction(
-        self, batch: list[_Pending], serializable: bool, first: frozenset[int]
-    ) -> list[Any]:
+    async def _transaction(self, batch: list[_Pending], serializable: bool) -> list[Any]:
         started = time.perf_counter()
-        locks = GroupLocks(self._writer, read_committed=not serializable)
-        conn = Connection(self._writer, locks.before)
+        conn = Connection(self._writer)
         results: list[Any] = []
-        running: _Pending | None = None
         await self._writer.execute(
             f"BEGIN ISOLATION LEVEL {'SERIALIZABLE' if serializable else 'READ COMMITTED'}"
         )
         conn.in_transaction = True
         try:
-            await locks.take_first(first)
-            for running in batch:
-                results.append(await running.job(cast(aiosqlite.Connection, conn)))
+            if not serializable:
+                await lock_groups(self._writer, (g for p in batch for g in p.groups or ()))
+            for pending in batch:
+                results.append(await pending.job(cast(aiosqlite.Connection, conn)))
             await self._writer.execute("COMMIT")
-        except BaseException as error:
-            if isinstance(error, NeedsSerializable) and running is not None:
-                self._serializable.add(running.kind)
+        except BaseException:
             if not self._writer.is_closed():
                 with contextlib.suppress(*_UNREACHABLE, asyncpg.PostgresError):
                     await self._writer.execute("ROLLBACK")
