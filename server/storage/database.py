@@ -37,7 +37,7 @@ import logging
 import os
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar, cast
@@ -220,8 +220,13 @@ class Database:
             raise
         return cls(path, writer, reader, checkpointer, batch_max, inline_writes, safeguards, space)
 
-    async def write(self, job: WriteJob[T]) -> T:
-        """Run ``job`` in the next batch; returns its result once the batch has committed."""
+    async def write(self, job: WriteJob[T], *, groups: Sequence[bytes] | None = None) -> T:
+        """Run ``job`` in the next batch; returns its result once the batch has committed.
+
+        ``groups``: the groups the job reads and writes, if it is one of those safe under
+        per-group locks on PostgreSQL (postgres/database.py); ignored here, where ``BEGIN
+        IMMEDIATE`` already lets one writer at a time into the whole file.
+        """
         if self._closing:
             raise DatabaseClosed()
         if not self.space.writable():
@@ -233,7 +238,7 @@ class Database:
         # result only to a future that is not done), so no other job's write is affected.
         return await future
 
-    async def write_inline(self, job: InlineJob[T]) -> T:
+    async def write_inline(self, job: InlineJob[T], *, groups: Sequence[bytes] | None = None) -> T:
         """Like ``write``, for a job run on the event loop (see the module docstring)."""
 
         async def run(conn: aiosqlite.Connection) -> T:
@@ -244,7 +249,7 @@ class Database:
             result: T = await conn._execute(_run_now, job, conn._conn)  # type: ignore[no-untyped-call]
             return result
 
-        return await self.write(run)
+        return await self.write(run, groups=groups)
 
     @property
     def write_queue_depth(self) -> int:

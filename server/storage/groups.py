@@ -592,14 +592,21 @@ class GroupStore:
                 (epoch, now, group_id),
             )
             newly = [m.member_id for m in active if m.first_epoch is None]
-            await conn.execute(
-                "UPDATE members SET first_epoch = ? WHERE group_id = ? AND state = 'active' "
-                "AND first_epoch IS NULL",
-                (epoch, group_id),
-            )
+            if newly:
+                # The members of the roster checked above, by id: on PostgreSQL a member made
+                # active since (a join or an approval, which take no group lock) is not keyed
+                # by this commit and must not be marked as if it were.
+                marks = ",".join("?" * len(newly))
+                await conn.execute(
+                    "UPDATE members SET first_epoch = ? WHERE group_id = ? "
+                    f"AND member_id IN ({marks}) AND first_epoch IS NULL",
+                    (epoch, group_id, *newly),
+                )
             return newly
 
-        return await self._db.write(job)
+        # Declared: reads and writes only this group's rows (docs/storage.md, "The same
+        # guarantees on several nodes"); keep it so when changing the SQL above.
+        return await self._db.write(job, groups=(group_id,))
 
     async def set_muted_until(
         self,

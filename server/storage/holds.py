@@ -77,7 +77,9 @@ class HoldStore:
             )
             return await _one(conn, message.group_id, message.msg_id)
 
-        return await self._db.write(job)
+        # Declared: reads and writes only this group's rows (docs/storage.md, "The same
+        # guarantees on several nodes"); keep it so when changing the SQL above.
+        return await self._db.write(job, groups=(message.group_id,))
 
     async def get(self, group_id: bytes, msg_id: bytes) -> HeldMessage | None:
         row = await self._db.fetch_one(_ONE, (group_id, msg_id))
@@ -151,7 +153,9 @@ class HoldStore:
                 now,
             )
 
-        return await self._db.write(job)
+        # Declared: reads and writes only this group's rows (docs/storage.md, "The same
+        # guarantees on several nodes"); keep it so when changing the SQL above.
+        return await self._db.write(job, groups=(group_id,))
 
     async def decline(self, group_id: bytes, msg_id: bytes) -> HeldMessage | None:
         """Drop a held message's ciphertext for good; None if it is not waiting."""
@@ -166,4 +170,6 @@ class HoldStore:
                 return None
             return await _one(conn, group_id, msg_id)
 
-        return await self._db.write(job)
+        # Declared: reads and writes only this group's rows (docs/storage.md, "The same
+        # guarantees on several nodes"); keep it so when changing the SQL above.
+        return await self._db.write(job, groups=(group_id,))

@@ -90,7 +90,9 @@ class MessageStore:
                 return _message(rows[0])
             return HELD_EARLIER if list(await conn.execute_fetchall(_HELD, key)) else None
 
-        return await self._db.write_inline(job)
+        # Declared: reads and writes only this group's rows (docs/storage.md, "The same
+        # guarantees on several nodes"); keep it so when changing the SQL above.
+        return await self._db.write_inline(job, groups=(message.group_id,))
 
     async def by_msg_id(self, group_id: bytes, msg_id: bytes) -> MessageRow | None:
         row = await self._db.fetch_one(
@@ -171,4 +173,6 @@ class MessageStore:
                 row = await c.fetchone()
             return None if row is None else _message(row)
 
-        return await self._db.write(job)
+        # Declared: reads and writes only this group's rows (docs/storage.md, "The same
+        # guarantees on several nodes"); keep it so when changing the SQL above.
+        return await self._db.write(job, groups=(group_id,))

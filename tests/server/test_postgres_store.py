@@ -5,6 +5,7 @@ them: unique seqs taken in the transaction, idempotent msg_ids, first commit per
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import AsyncIterator
 
@@ -239,6 +240,11 @@ def test_postgres_database_has_the_interface_the_server_uses() -> None:
         assert hasattr(PostgresDatabase, name) or name in (
             PostgresDatabase.__init__.__code__.co_names
         ), name
+    # A store declares a write job's groups the same way on both (SQLite ignores them).
+    for cls in (Database, PostgresDatabase):
+        for method in (cls.write, cls.write_inline):
+            groups = inspect.signature(method).parameters["groups"]
+            assert (groups.kind, groups.default) == (inspect.Parameter.KEYWORD_ONLY, None)
 
 
 async def test_writes_are_refused_while_postgresql_is_down_and_resume_after() -> None:

@@ -7,14 +7,24 @@ SQLite: the commit's round trip and WAL flush are shared by the batch (docs/stor
 "PostgreSQL", measured there), and the jobs of one node never conflict with each other.
 
 What SQLite gets from ``BEGIN IMMEDIATE`` (one writer at a time for the whole file), PostgreSQL
-gets from ``SERIALIZABLE`` transactions: the jobs read, check and write (the next seq of a
-group, the epoch a commit extends, the last use of an invite) as if alone, and when two nodes'
-transactions would have interleaved, PostgreSQL refuses one of them with a serialization failure
-(SQLSTATE 40001, also raised instead of a unique violation that a concurrent transaction caused).
-The batch is then rolled back and run again, after a short random pause, and sees the other
-node's commit: a second commit for the same epoch is refused as ``epoch_conflict``, a message
-gets the next seq. So the store modules' SQL and checks are the same on both, with no lock of
-their own. A job is run again only as a whole and only before anything was handed out, which
+gets in one of two ways, chosen per job by its store:
+
+- a job that declares the groups it touches (``write(job, groups=...)``: a message, its resend
+  and tombstone, a commit, a held message) runs in a ``READ COMMITTED`` transaction that first
+  locks those groups (locks.py). Two nodes' transactions on one group take turns, and each
+  statement reads what the other committed: a second commit for the same epoch is refused as
+  ``epoch_conflict``, a message gets the next seq, and neither transaction fails;
+- every other job runs in a ``SERIALIZABLE`` transaction, taking no group lock: when two nodes'
+  transactions would have interleaved, PostgreSQL refuses one with a serialization failure
+  (SQLSTATE 40001, also raised instead of a unique violation that a concurrent transaction
+  caused), and the batch is run again and sees the other node's commit.
+
+A batch holding both kinds runs them in two transactions, the declared jobs first: a declared
+job never runs ``SERIALIZABLE``, whose snapshot (taken at its first statement, before any lock
+it waited for) could miss a ``READ COMMITTED`` writer's commit that PostgreSQL's conflict
+detection does not watch. A batch refused with a serialization failure or a deadlock is rolled
+back and run again after a short random pause. So the store modules' SQL and checks are the same
+on both. A job is run again only as a whole and only before anything was handed out, which
 SQLite's writer does already when a batch fails.
 
 A result is handed back only after COMMIT returned, so an acknowledgement still means the message
@@ -29,7 +39,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
@@ -41,6 +51,7 @@ from server.errors import Code, HearthError
 from server.metrics import COMMIT_BUCKETS, Histogram
 from server.storage.database import DatabaseClosed, ReadTooLong, Safeguards
 from server.storage.postgres.connection import Connection, translate
+from server.storage.postgres.locks import lock_groups
 from server.storage.postgres.migrations import migrate, schema_version
 from server.storage.space import RETRY_AFTER_MS, StorageFull
 
@@ -89,6 +100,7 @@ def redacted(url: str) -> str:
 class _Pending:
     job: Callable[[aiosqlite.Connection], Awaitable[Any]]
     future: asyncio.Future[Any] = field(repr=False)
+    groups: tuple[bytes, ...] | None = None  # declared by the store: runs under group locks
 
 
 class PostgresDatabase:
@@ -107,7 +119,7 @@ class PostgresDatabase:
         self._closing = False
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self.batches_committed = 0
-        self.retries = 0  # batches run again after a serialization failure
+        self.retries = 0  # batches run again after a serialization failure or a deadlock
         self.commit_seconds = Histogram(COMMIT_BUCKETS)
 
     @classmethod
@@ -136,19 +148,33 @@ class PostgresDatabase:
 
     # -- writes ------------------------------------------------------------------------
 
-    async def write(self, job: Callable[[aiosqlite.Connection], Awaitable[T]]) -> T:
-        """Run ``job`` in the next batch; returns its result once the batch has committed."""
+    async def write(
+        self,
+        job: Callable[[aiosqlite.Connection], Awaitable[T]],
+        *,
+        groups: Sequence[bytes] | None = None,
+    ) -> T:
+        """Run ``job`` in the next batch; returns its result once the batch has committed.
+
+        ``groups``: every group the job reads or writes, declared by a store whose job is safe
+        under their locks at ``READ COMMITTED`` (the module docstring); None for any other job,
+        which runs ``SERIALIZABLE``.
+        """
         if self._closing:
             raise DatabaseClosed()
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
-        self._queue.put_nowait(_Pending(job, future))
+        declared = None if groups is None else tuple(groups)
+        self._queue.put_nowait(_Pending(job, future, declared))
         return await future
 
     async def write_inline(
-        self, job: Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]]
+        self,
+        job: Callable[[aiosqlite.Connection], Coroutine[Any, Any, T]],
+        *,
+        groups: Sequence[bytes] | None = None,
     ) -> T:
         """On SQLite a job run without a trip to a thread; here an ordinary job."""
-        return await self.write(job)
+        return await self.write(job, groups=groups)
 
     @property
     def write_queue_depth(self) -> int:
@@ -164,7 +190,7 @@ class PostgresDatabase:
             while len(batch) < self._batch_max and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
             try:
-                await self._run_batch(batch)
+                await self._run_parts(batch)
             except Exception:
                 log.exception("the writer failed a batch")
                 for pending in batch:
@@ -174,10 +200,20 @@ class PostgresDatabase:
                 for _ in batch:
                     self._queue.task_done()
 
-    async def _run_batch(self, batch: list[_Pending]) -> None:
+    async def _run_parts(self, batch: list[_Pending]) -> None:
+        """The jobs that declared their groups in one transaction under their locks, the others
+        in another, ``SERIALIZABLE`` (the module docstring)."""
+        locked = [p for p in batch if p.groups is not None]
+        serializable = [p for p in batch if p.groups is None]
+        if locked:
+            await self._run_batch(locked, serializable=False)
+        if serializable:
+            await self._run_batch(serializable, serializable=True)
+
+    async def _run_batch(self, batch: list[_Pending], *, serializable: bool) -> None:
         for attempt in range(RETRIES):
             try:
-                results = await self._transaction(batch)
+                results = await self._transaction(batch, serializable)
             except _RETRYABLE:
                 # Another node's transaction overlapped: run again, it will see that one.
                 self.retries += 1
@@ -201,7 +237,7 @@ class PostgresDatabase:
             except Exception as error:
                 if len(batch) > 1:
                     for pending in batch:
-                        await self._run_batch([pending])
+                        await self._run_parts([pending])
                     return
                 if not batch[0].future.done():
                     batch[0].future.set_exception(error)
@@ -212,18 +248,22 @@ class PostgresDatabase:
             return
         if len(batch) > 1:
             for pending in batch:
-                await self._run_batch([pending])
+                await self._run_parts([pending])
             return
         if not batch[0].future.done():
             batch[0].future.set_exception(DatabaseUnreachable())
 
-    async def _transaction(self, batch: list[_Pending]) -> list[Any]:
+    async def _transaction(self, batch: list[_Pending], serializable: bool) -> list[Any]:
         started = time.perf_counter()
         conn = Connection(self._writer)
         results: list[Any] = []
-        await self._writer.execute("BEGIN ISOLATION LEVEL SERIALIZABLE")
+        await self._writer.execute(
+            f"BEGIN ISOLATION LEVEL {'SERIALIZABLE' if serializable else 'READ COMMITTED'}"
+        )
         conn.in_transaction = True
         try:
+            if not serializable:
+                await lock_groups(self._writer, (g for p in batch for g in p.groups or ()))
             for pending in batch:
                 results.append(await pending.job(cast(aiosqlite.Connection, conn)))
             await self._writer.execute("COMMIT")
