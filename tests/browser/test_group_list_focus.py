@@ -36,3 +36,21 @@ def test_a_focused_group_keeps_its_focus_when_the_list_is_drawn_again(pages: Pag
     member.keyboard.press("Enter")
     expect(member.locator("#chat")).to_be_visible()
     expect(member.locator("#chat-title")).to_have_text("Focus room")
+
+
+def test_a_focused_remove_button_in_the_console_keeps_its_focus_when_members_change(
+    pages: Pages,
+) -> None:
+    """The console draws its member list again when anyone joins or a key changes: the focused
+    "Remove …" button is the same member's button afterwards, and Enter still asks to remove."""
+    console, invite = open_room(pages, "Console focus room")
+    keyed_member(pages, invite, "Quiet Fox")
+    remove_fox = console.get_by_role("button", name="Remove Quiet Fox")
+    expect(remove_fox).to_be_visible()
+    remove_fox.focus()
+
+    keyed_member(pages, invite, "Brave Lark")  # the list is drawn again with a new member
+    expect(console.locator("#members")).to_contain_text("Brave Lark")
+    assert console.evaluate("document.activeElement.textContent") == "Remove Quiet Fox"
+    console.keyboard.press("Enter")
+    expect(console.locator("#confirm")).to_be_visible()

@@ -11,7 +11,7 @@ import * as keys from "./groupkeys.js";
 import * as gs from "./groupstate.js";
 import * as admissions from "./admissions.js";
 import { Session, api } from "./session.js";
-import { $, el, bdi, show, announce, ask, renderResources, roleBadge, wireDialogClose } from "./ui.js";
+import { $, el, bdi, show, announce, ask, renderResources, roleBadge, replaceKeepingFocus, wireDialogClose } from "./ui.js";
 import { t, tParts, errorText, formatDateTime } from "./i18n.js";
 import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
@@ -425,8 +425,10 @@ async function refreshGroup() {
 
   const pending = listing.members.filter((m) => m.state === "pending");
   attention.setJoins(id, pending);
-  $("#requests").replaceChildren(
-    ...pending.map((m) =>
+  replaceKeepingFocus(
+    $("#requests"),
+    "member",
+    pending.map((m) =>
       el(
         "li",
         { "data-member": m.member_id },
@@ -446,8 +448,10 @@ async function refreshGroup() {
   for (const m of listing.members) state.names.set(m.member_id, m.pseudonym); // kept after removals
   const mine = record ? hc.b64encode(record.member.memberId) : null;
   const active = listing.members.filter((m) => m.state === "active");
-  $("#members").replaceChildren(
-    ...active.map((m) =>
+  replaceKeepingFocus(
+    $("#members"),
+    "member",
+    active.map((m) =>
       el(
         "li",
         { "data-member": m.member_id },
@@ -460,8 +464,10 @@ async function refreshGroup() {
   );
 
   const invites = (await state.session.call("invite.list", { group_id: id })).invites;
-  $("#invites").replaceChildren(
-    ...invites.map((i) =>
+  replaceKeepingFocus(
+    $("#invites"),
+    "invite",
+    invites.map((i) =>
       el(
         "li",
         { "data-invite": i.invite_id },

@@ -21,6 +21,20 @@ export function el(tag, props = {}, ...children) {
 }
 
 /** A role shown beside a name, as its own element with its own accessible text. */
+const CONTROLS = "button, input, select, textarea, a[href]";
+
+/** Draw a list's items again, keeping a keyboard user's focus: if a control of an item (found by
+ * its `data-<key>`) had it, the same control of the item drawn again gets it back. */
+export function replaceKeepingFocus(list, key, items) {
+  const active = document.activeElement;
+  const item = list.contains(active) ? active.closest(`[data-${key}]`) : null;
+  const place = item ? [...item.querySelectorAll(CONTROLS)].indexOf(active) : -1;
+  list.replaceChildren(...items);
+  if (!item || place < 0) return;
+  const again = [...list.children].find((node) => node.dataset[key] === item.dataset[key]);
+  again?.querySelectorAll(CONTROLS)[place]?.focus();
+}
+
 export function roleBadge(role, label) {
   return el("span", { class: "role-badge", "data-role": role }, " ", el("span", { class: "visually-hidden", text: t("common.rolePrefix") }), label);
 }
