@@ -134,6 +134,10 @@ def test_the_switch_is_keyboard_usable_and_remembered_across_a_reload(pages: Pag
     page = pages.open("/", locale="en-US")
     expect(page.locator("#welcome-title")).to_have_text("Welcome")
     switch = page.get_by_role("combobox", name="Language")
+    # The page is shown once its texts and the switch are in place (i18n.js); a person can reach
+    # it only then, and the switch is filled and listening by that time.
+    expect(switch).to_be_visible()
+    expect(switch).to_have_value("en")
     switch.focus()
     with page.expect_navigation():
         page.keyboard.press("ArrowDown")  # English -> Español, as a keyboard user changes it
