@@ -14,8 +14,9 @@ connections are scattered among it:
   spread over its arenas (``python -m bench.connect --probe``).
 * glibc's ``malloc_trim(0)`` hands back every free page inside its heap (``madvise``), where
   Python's objects of more than 512 bytes and the C libraries' allocations were: 132 → 124 MB
-  after 2,000 closes. With every object on glibc's heap (``PYTHONMALLOC=malloc``) it did no
-  better (docs/benchmarks.md), so that is not set.
+  after 2,000 closes. With every object on glibc's heap (``PYTHONMALLOC=malloc``) a wave keeps
+  ~16 % instead of ~80 %, for ~24 % more CPU per delivery (docs/benchmarks.md): the operator's
+  choice (docs/deployment.md §7), not set here.
 
 :class:`HeapTrimmer` acts after a wave of closes has ended: the number of open connections has
 fallen by at least ``min_drop`` from its high point since the last time, and did not fall further

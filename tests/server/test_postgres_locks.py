@@ -23,6 +23,7 @@ from server.storage.messages import MessageStore
 from server.storage.postgres.database import PostgresDatabase
 from server.storage.postgres.locks import group_key
 from server.storage.rows import MessageRow
+from tests.server.test_postgres_store import commit_attempts, the_one_that_landed
 
 NOW = 1_800_000_000_000
 SETTINGS = GroupSettings("G", "", 30, "approval", "always")
@@ -37,6 +38,20 @@ async def two_nodes(pg_url: str) -> AsyncIterator[tuple[PostgresDatabase, Postgr
     finally:
         await first.close()
         await second.close()
+
+
+@pytest.fixture
+async def node_and_client(
+    pg_url: str,
+) -> AsyncIterator[tuple[PostgresDatabase, asyncpg.Connection]]:
+    """A node, and another client of the same cluster that takes locks and changes rows."""
+    db = await PostgresDatabase.open(pg_url)
+    other = await asyncpg.connect(pg_url)
+    try:
+        yield db, other
+    finally:
+        await other.close()
+        await db.close()
 
 
 def as_database(db: PostgresDatabase) -> Database:
@@ -138,39 +153,18 @@ async def test_first_commit_per_epoch_wins_without_a_retry(
     host = creator()
     (group_id,) = await make_groups(first, 1, host)
     before = counts(first, second)
-    roster = frozenset({(host.member_id, host.sig_pk, host.kem_pk)})
     prev = b"h" * 32
     for epoch in range(2, 12):
-        attempts = [
-            GroupStore(as_database(db), departed_key=bytes(32)).accept_commit(
-                group_id=group_id,
-                epoch=epoch,
-                prev_commit_hash=prev,
-                roster=roster,
-                committer_id=host.member_id,
-                commit_blob=bytes([n]),
-                commit_hash=bytes([epoch, n]) * 16,
-                now=NOW,
-            )
-            for n, db in enumerate((first, second, first, second))
-        ]
+        nodes = (as_database(first), as_database(second))
+        attempts = commit_attempts(nodes, group_id, epoch, prev, host)
         # Messages in the epoch being ended, through both nodes, in the same batches.
-        sending = [
-            MessageStore(as_database(db)).store(message(group_id, epoch - 1))
-            for db in (first, second)
-        ]
+        sending = [MessageStore(db).store(message(group_id, epoch - 1)) for db in nodes]
         outcome = await asyncio.gather(*attempts, *sending, return_exceptions=True)
-        commits = outcome[:4]
-        winners = [n for n, result in enumerate(commits) if not isinstance(result, Exception)]
-        assert len(winners) == 1, commits
-        for n, result in enumerate(commits):
-            if n != winners[0]:
-                assert isinstance(result, HearthError), result
-                assert result.code.value == "epoch_conflict"
+        winner = the_one_that_landed(outcome[:4])
         for stored in outcome[4:]:
             # stored before the commit, or refused as being for an ended epoch (None)
             assert stored is None or isinstance(stored, MessageRow), stored
-        prev = bytes([epoch, winners[0]]) * 16
+        prev = bytes([epoch, winner]) * 16
         current = await first.fetch_one(
             "SELECT current_epoch FROM groups WHERE group_id = ?", (group_id,)
         )
@@ -204,61 +198,53 @@ async def test_held_messages_released_through_one_node_take_turns_with_the_other
     assert counts(first, second) == before
 
 
-async def test_a_deadlock_with_another_client_is_run_again(pg_url: str) -> None:
-    db = await PostgresDatabase.open(pg_url)
-    other = await asyncpg.connect(pg_url)
-    try:
-        low, high = await make_groups(db, 2, creator())
-        # The other client holds the higher group's lock; the node's batch takes the lower one,
-        # then waits for the higher one, and the other client asks for the lower one: a cycle,
-        # which PostgreSQL breaks on the node's side (it detects it first, after 1 s).
-        await other.execute("SET deadlock_timeout = '30s'")
-        transaction = other.transaction()
-        await transaction.start()
-        await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(high))
-        store = MessageStore(as_database(db))
-        retries = db.retries
-        sending = asyncio.gather(store.store(message(low)), store.store(message(high)))
-        await waiting_for_a_lock(other)
-        await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(low))
-        await transaction.commit()
-        acks = await sending
-        assert [ack.seq for ack in acks if ack is not None] == [1, 1]
-        assert db.retries == retries + 1
-        assert await seqs_of(db, low) == [1]
-    finally:
-        await other.close()
-        await db.close()
+async def test_a_deadlock_with_another_client_is_run_again(
+    node_and_client: tuple[PostgresDatabase, asyncpg.Connection],
+) -> None:
+    db, other = node_and_client
+    low, high = await make_groups(db, 2, creator())
+    # The other client holds the higher group's lock; the node's batch takes the lower one,
+    # then waits for the higher one, and the other client asks for the lower one: a cycle,
+    # which PostgreSQL breaks on the node's side (it detects it first, after 1 s).
+    await other.execute("SET deadlock_timeout = '30s'")
+    transaction = other.transaction()
+    await transaction.start()
+    await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(high))
+    store = MessageStore(as_database(db))
+    retries = db.retries
+    sending = asyncio.gather(store.store(message(low)), store.store(message(high)))
+    await waiting_for_a_lock(other)
+    await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(low))
+    await transaction.commit()
+    acks = await sending
+    assert [ack.seq for ack in acks if ack is not None] == [1, 1]
+    assert db.retries == retries + 1
+    assert await seqs_of(db, low) == [1]
 
 
-async def test_a_serialization_failure_is_run_again(pg_url: str) -> None:
+async def test_a_serialization_failure_is_run_again(
+    node_and_client: tuple[PostgresDatabase, asyncpg.Connection],
+) -> None:
     """A job that declares no group (a group's settings) runs SERIALIZABLE: another client
     changing the same row meanwhile makes it fail, and it is run again on the new row."""
-    db = await PostgresDatabase.open(pg_url)
-    other = await asyncpg.connect(pg_url)
-    try:
-        (group_id,) = await make_groups(db, 1, creator())
-        store = GroupStore(as_database(db), departed_key=bytes(32))
-        await store.update_group(group_id, SETTINGS, NOW)
-        transaction = other.transaction()
-        await transaction.start()
-        await other.execute("UPDATE groups SET rules = 'theirs' WHERE group_id = $1", group_id)
-        retries = db.retries
-        updating = asyncio.create_task(
-            store.update_group(group_id, GroupSettings("Ours", "", 30, "open", "always"), NOW)
-        )
-        await waiting_for_a_lock(other)
-        await transaction.commit()
-        await updating
-        assert db.retries == retries + 1
-        row = await db.fetch_one(
-            "SELECT name, join_policy FROM groups WHERE group_id = ?", (group_id,)
-        )
-        assert row is not None
-        assert tuple(row) == ("Ours", "open")
-    finally:
-        await other.close()
-        await db.close()
+    db, other = node_and_client
+    (group_id,) = await make_groups(db, 1, creator())
+    store = GroupStore(as_database(db), departed_key=bytes(32))
+    await store.update_group(group_id, SETTINGS, NOW)
+    transaction = other.transaction()
+    await transaction.start()
+    await other.execute("UPDATE groups SET rules = 'theirs' WHERE group_id = $1", group_id)
+    retries = db.retries
+    updating = asyncio.create_task(
+        store.update_group(group_id, GroupSettings("Ours", "", 30, "open", "always"), NOW)
+    )
+    await waiting_for_a_lock(other)
+    await transaction.commit()
+    await updating
+    assert db.retries == retries + 1
+    row = await db.fetch_one("SELECT name, join_policy FROM groups WHERE group_id = ?", (group_id,))
+    assert row is not None
+    assert tuple(row) == ("Ours", "open")
 
 
 async def test_two_joins_through_two_nodes_cannot_both_take_an_invites_last_use(
@@ -360,37 +346,32 @@ async def test_a_job_that_declares_no_group_runs_serializable_apart_from_the_dec
 
 
 async def test_a_declared_job_waits_for_its_group_and_then_reads_the_other_writers_commit(
-    pg_url: str,
+    node_and_client: tuple[PostgresDatabase, asyncpg.Connection],
 ) -> None:
     """Another writer holding a group's lock: a message for that group waits before its first
     statement, and its insert then reads the seq that writer stored."""
-    db = await PostgresDatabase.open(pg_url)
-    other = await asyncpg.connect(pg_url)
-    try:
-        (group_id,) = await make_groups(db, 1, creator())
-        transaction = other.transaction()
-        await transaction.start()
-        await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(group_id))
-        sending = asyncio.create_task(MessageStore(as_database(db)).store(message(group_id)))
-        await waiting_for_a_lock(other)
-        await other.execute(
-            "INSERT INTO messages (group_id, seq, msg_id, sender_id, epoch, server_ts, "
-            "envelope, kid, rtag) VALUES ($1, 1, $2, $3, 1, $4, $5, 1, $6)",
-            group_id,
-            os.urandom(16),
-            b"s" * 16,
-            NOW,
-            b"theirs",
-            b"r" * 32,
-        )
-        await transaction.commit()
-        stored = await sending
-        assert isinstance(stored, MessageRow)
-        assert stored.seq == 2
-        assert db.retries == 0
-    finally:
-        await other.close()
-        await db.close()
+    db, other = node_and_client
+    (group_id,) = await make_groups(db, 1, creator())
+    transaction = other.transaction()
+    await transaction.start()
+    await other.execute("SELECT pg_advisory_xact_lock($1)", group_key(group_id))
+    sending = asyncio.create_task(MessageStore(as_database(db)).store(message(group_id)))
+    await waiting_for_a_lock(other)
+    await other.execute(
+        "INSERT INTO messages (group_id, seq, msg_id, sender_id, epoch, server_ts, "
+        "envelope, kid, rtag) VALUES ($1, 1, $2, $3, 1, $4, $5, 1, $6)",
+        group_id,
+        os.urandom(16),
+        b"s" * 16,
+        NOW,
+        b"theirs",
+        b"r" * 32,
+    )
+    await transaction.commit()
+    stored = await sending
+    assert isinstance(stored, MessageRow)
+    assert stored.seq == 2
+    assert db.retries == 0
 
 
 async def test_a_member_approved_while_a_commit_runs_is_not_marked_as_keyed_by_it(

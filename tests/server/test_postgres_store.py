@@ -7,7 +7,8 @@ from __future__ import annotations
 import asyncio
 import inspect
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
+from typing import Any
 
 import asyncpg
 import pytest
@@ -129,36 +130,48 @@ async def test_a_resend_through_the_other_node_returns_the_first_acknowledgement
     assert row[0] == 1
 
 
+def commit_attempts(
+    nodes: tuple[Database, Database], group_id: bytes, epoch: int, prev: bytes, host: NewMember
+) -> list[Coroutine[Any, Any, list[bytes]]]:
+    """Four commits of ``epoch`` through the two nodes in turn, the n-th hashed
+    ``bytes([epoch, n]) * 16``."""
+    return [
+        GroupStore(db, departed_key=bytes(32)).accept_commit(
+            group_id=group_id,
+            epoch=epoch,
+            prev_commit_hash=prev,
+            roster=frozenset({(host.member_id, host.sig_pk, host.kem_pk)}),
+            committer_id=host.member_id,
+            commit_blob=bytes([n]),
+            commit_hash=bytes([epoch, n]) * 16,
+            now=NOW,
+        )
+        for n, db in enumerate((*nodes, *nodes))
+    ]
+
+
+def the_one_that_landed(outcome: list[Any]) -> int:
+    """Which of the attempts landed: exactly one; every other was refused as epoch_conflict."""
+    winners = [n for n, result in enumerate(outcome) if not isinstance(result, Exception)]
+    assert len(winners) == 1, outcome
+    for n, result in enumerate(outcome):
+        if n != winners[0]:
+            assert isinstance(result, HearthError), result
+            assert result.code.value == "epoch_conflict"
+    return winners[0]
+
+
 async def test_first_commit_per_epoch_wins_between_two_nodes(
     two_nodes: tuple[Database, Database],
 ) -> None:
     first, second = two_nodes
     host = creator()
     group_id = await make_group(first, host)
-    roster = frozenset({(host.member_id, host.sig_pk, host.kem_pk)})
     prev = b"h" * 32
     for epoch in range(2, 12):
-        attempts = [
-            GroupStore(db, departed_key=bytes(32)).accept_commit(
-                group_id=group_id,
-                epoch=epoch,
-                prev_commit_hash=prev,
-                roster=roster,
-                committer_id=host.member_id,
-                commit_blob=bytes([n]),
-                commit_hash=bytes([epoch, n]) * 16,
-                now=NOW,
-            )
-            for n, db in enumerate((first, second, first, second))
-        ]
-        outcome = await asyncio.gather(*attempts, return_exceptions=True)
-        winners = [n for n, result in enumerate(outcome) if not isinstance(result, Exception)]
-        assert len(winners) == 1, outcome
-        for n, result in enumerate(outcome):
-            if n != winners[0]:
-                assert isinstance(result, HearthError), result
-                assert result.code.value == "epoch_conflict"
-        prev = bytes([epoch, winners[0]]) * 16
+        attempts = commit_attempts(two_nodes, group_id, epoch, prev, host)
+        winner = the_one_that_landed(await asyncio.gather(*attempts, return_exceptions=True))
+        prev = bytes([epoch, winner]) * 16
         stored = await second.fetch_all(
             "SELECT commit_hash FROM epochs WHERE group_id = ? AND epoch = ?", (group_id, epoch)
         )
