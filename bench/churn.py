@@ -86,6 +86,8 @@ class ChurnServer:
             f'public_origins = ["{self.url}"]\n'
             'secret_key_file = "secret.key"\n'
             'log_level = "warning"\n'
+            # The code before a change ran on CPython's own allocator (server/allocator.py).
+            f'allocator = "{"jemalloc" if self.gc_mode == "shipped" else "python"}"\n'
             "[storage]\n"
             'database = "hearth.sqlite3"\n'
         )

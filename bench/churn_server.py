@@ -8,9 +8,11 @@ its parser (server/realtime/transport.py), engine.io's service task holding sock
 timeout (server/realtime/fanout.py), and no heap trim (server/heaptrim.py); ``pinned`` is what
 kept the pymalloc arenas of a wave of connections before 2026-12-07 11:00: websockets' protocol
 in a cycle with its parser (server/realtime/lean.py) and no full collection after a wave
-(server/heaptrim.py).
+(server/heaptrim.py); ``pymalloc`` is the shipped code on CPython's own allocator, as it ran
+before 2026-12-07 14:00 (server/allocator.py). Every mode but ``shipped`` runs on CPython's own
+allocator (bench/churn.py writes ``allocator = "python"`` for it).
 
-    python -m bench.churn_server shipped|default|before|unfreed|pinned CONFIG
+    python -m bench.churn_server shipped|pymalloc|default|before|unfreed|pinned CONFIG
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ def _unfreed() -> None:
         self.start_service_task = True
 
     DirectEngineIOServer.__init__ = with_service_task  # type: ignore[method-assign]
-    app.glibc_malloc_trim = lambda: None
+    app.heap_release = lambda: None
     app.HeapTrimmer = functools.partial(HeapTrimmer, collect=lambda: None)  # type: ignore[misc]
 
 
@@ -82,6 +84,8 @@ if __name__ == "__main__":
         _unfreed()
     elif mode == "pinned":
         _pinned()
-    elif mode != "shipped":
-        raise SystemExit(f"unknown mode {mode!r}: shipped, default, before, unfreed or pinned")
+    elif mode not in ("shipped", "pymalloc"):
+        raise SystemExit(
+            f"unknown mode {mode!r}: shipped, pymalloc, default, before, unfreed or pinned"
+        )
     sys.exit(main(["serve", "--config", config]))

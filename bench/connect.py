@@ -12,8 +12,9 @@ The server's CPU (user + system, from ``/proc/<pid>/stat``) over each step, divi
 number of clients, is printed per mode side by side. Modes: ``shipped`` (as it is), ``before``
 (as it was before 2026-12-07: HTTP parsed by h11, and a leaving socket's rooms found by testing
 every room, as python-socketio does), ``unfreed`` (what a closed connection left in memory
-before 2026-12-07 08:00) and ``pinned`` (what kept the arenas of a wave before 2026-12-07
-11:00; see bench/churn_server.py). Rounds repeat ``--rounds`` times with the
+before 2026-12-07 08:00), ``pinned`` (what kept the arenas of a wave before 2026-12-07
+11:00) and ``pymalloc`` (the shipped code on CPython's own allocator instead of jemalloc, as before
+2026-12-07 14:00); see bench/churn_server.py. Rounds repeat ``--rounds`` times with the
 modes interleaved, and the median round is shown.
 
 Memory: each server's RSS at start, with all ``--clients`` connected, and after they closed
@@ -21,8 +22,10 @@ Memory: each server's RSS at start, with all ``--clients`` connected, and after 
 server/heaptrim.py), from the last round; beside them the tuned python-socketio relay
 (``bench.bare_server tuned``: no challenge, no authentication, its clients join one room).
 
-    python -m bench.connect [--clients 2000] [--rounds 3] [--modes before,unfreed,pinned,shipped]
-        [--probe FRAMES]
+    python -m bench.connect [--clients 2000] [--rounds 3]
+        [--modes before,unfreed,pinned,pymalloc,shipped] [--probe FRAMES]
+
+``--probe`` counts pymalloc's arenas: under jemalloc (``shipped``) there are none to count.
 """
 
 from __future__ import annotations
@@ -47,7 +50,7 @@ from bench import arenas
 from bench.churn import REPO, challenge, churn_server, connect_one, free_port, rss_kib
 from crypto.keys import SigningKey
 
-MODES = ("before", "unfreed", "pinned", "shipped")
+MODES = ("before", "unfreed", "pinned", "pymalloc", "shipped")
 AFTER_CLOSE_S = 5.0  # the trimmer trims after three quiet checks, one a second
 STEPS = ("challenge", "connect", "close")
 TICK = os.sysconf("SC_CLK_TCK")
@@ -247,6 +250,9 @@ def main() -> None:
         return (row["rss"] - row["start"]) / (row["rss_open"] - row["start"])
 
     print(f"{'kept':<12}" + "".join(f"{kept(m):12.0%}" for m in columns))
+    for m in modes:
+        closed = ", ".join(f"{r['rss']:.1f}" for r in rounds[m])
+        print(f"all closed, round by round, {m}: {closed}")
     print("(kept: of what the connections added, the share still held after they closed)")
 
 

@@ -77,16 +77,20 @@ NODE_DIR = REPO / "bench" / "node"
 RESULTS = REPO / "bench" / "results"
 # hearth-1by1: the same Hearth with coalescing off ([server] coalesce_max = 1: one msg frame per
 # message and recipient), to show what coalescing does.
+# hearth-pymalloc: the same Hearth on CPython's own allocator ([server] allocator = "python"),
+# to show what jemalloc (server/allocator.py) costs or saves per delivery and per connection.
 # tuned+coalescing: the tuned relay with Hearth's coalescing and frame-once fan-out
 # (bench/bare_server.py), so that what separates it from Hearth is Hearth's real work.
 SERVERS = (
-    *("hearth", "hearth-1by1", "hearth-2proc", "hearth-pg", "hearth-pg-2node"),
+    *("hearth", "hearth-1by1", "hearth-pymalloc", "hearth-2proc", "hearth-pg", "hearth-pg-2node"),
     *("defaults", "tuned", "tuned+coalescing", "node"),
 )
 BASELINES = ("tuned", "tuned+coalescing", "node")  # what Hearth's ratios are taken against
 # each member at the shipped per-account rate limit (config.example.toml [limits])
 SHIPPED_MESSAGES_PER_SECOND = LimitsConfig().messages_per_second
-HEARTH_KINDS = ("hearth", "hearth-1by1", "hearth-2proc", "hearth-pg", "hearth-pg-2node")
+HEARTH_KINDS = (
+    *("hearth", "hearth-1by1", "hearth-pymalloc", "hearth-2proc", "hearth-pg", "hearth-pg-2node"),
+)
 POSTGRES_KINDS = ("hearth-pg", "hearth-pg-2node")
 FACILITATOR, PASSWORD = "alice", "correct horse battery staple"
 CONTENT_BYTES = 100  # plaintext; the sealed envelope is ~370 bytes, ~500 as base64
@@ -381,6 +385,7 @@ class HearthWorld:
         if added.returncode != 0:
             raise RuntimeError(f"facilitator add failed: {added.stderr}")
         one_by_one = hearth_config(port, server="coalesce_max = 1\n")
+        pymalloc = hearth_config(port, server='allocator = "python"\n')
         scale = f'[scale]\nredis_url = "redis://127.0.0.1:{redis_port}/0"\n'
         two = [
             serve(f"hearth-2proc-{n}", p, hearth_config(p, sections=scale))
@@ -389,6 +394,7 @@ class HearthWorld:
         deployments = [
             Deployment("hearth", [hearth]),
             Deployment("hearth-1by1", [serve("hearth-1by1", port, one_by_one)]),
+            Deployment("hearth-pymalloc", [serve("hearth-pymalloc", port, pymalloc)]),
             Deployment("hearth-2proc", two, [redis_server(redis_port, workdir / "redis")]),
         ]
         if pg_url:
@@ -1076,6 +1082,11 @@ def render(plan: Plan, data: dict[str, Any]) -> str:
             "hearth-pg*: PostgreSQL (fsync on, unpinned) is not in the server columns; its own",
             "CPU is the line above. hearth-pg-2node: two nodes and redis-server on core 0.",
         ]
+    if "hearth-pymalloc" in kinds:
+        lines.append(
+            "hearth-pymalloc: Hearth on CPython's own allocator instead of jemalloc "
+            '([server] allocator = "python").'
+        )
     if "hearth-2proc" in kinds:
         lines += [
             "hearth-2proc: two `hearth serve` and redis-server, all three on core 0 (the budget of",

@@ -20,7 +20,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from moderation.classifiers import Classifier
 from moderation.plugins import load_backend, load_classifiers
 from moderation.queue import BackendContext, ModerationQueue
-from server import gcpolicy
+from server import allocator, gcpolicy
 from server.clock import Clock, wall_clock_ms
 from server.cluster import RedisManager, make_bus
 from server.config import Config
@@ -28,7 +28,7 @@ from server.crisis_setup import missing_resources_warning
 from server.errors import HearthError
 from server.facilitator_auth import FacilitatorAuth
 from server.headers import SecurityHeaders
-from server.heaptrim import HeapTrimmer, glibc_malloc_trim
+from server.heaptrim import HeapTrimmer, heap_release
 from server.http_api import CHALLENGE_TTL_MS, api_routes
 from server.keyring import Keyring
 from server.logs import configure_logging
@@ -127,7 +127,7 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
             )
         )
         # What a wave of closed connections freed goes back to the system (heaptrim.py).
-        trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), glibc_malloc_trim())
+        trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), heap_release())
         tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
         try:
             yield
@@ -291,6 +291,7 @@ def safeguards(config: Config) -> Safeguards:
 
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
     configure_logging(config.server.log_level)
+    allocator.settle(config.server.allocator)
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS

@@ -27,6 +27,7 @@ import asyncpg
 
 from crypto.encoding import b64decode
 from moderation.errors import ModerationError
+from server.allocator import restart_under_jemalloc
 from server.cli_reports import add_report_commands
 from server.config import (
     SECRET_KEY_BYTES,
@@ -272,6 +273,8 @@ def _write_new_file(path: Path, text: str, *, mode: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> None:
     config = load_config(args.config)
+    # Before anything is opened: the process may start again, under jemalloc, with these arguments.
+    restart_under_jemalloc(config.server.allocator)
     if args.port is not None:
         config = listening_on(config, args.port)
     if args.metrics_port is not None:  # several processes on one config file (deployment.md)

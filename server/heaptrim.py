@@ -12,11 +12,13 @@ connections are scattered among it:
   floats, contexts), emptied only by a full collection, which Hearth's GC settings make rare
   (server/gcpolicy.py): after a wave of closes they were ~6,500 blocks of the wave's own,
   spread over its arenas (``python -m bench.connect --probe``).
-* glibc's ``malloc_trim(0)`` hands back every free page inside its heap (``madvise``), where
-  Python's objects of more than 512 bytes and the C libraries' allocations were: 132 → 124 MB
-  after 2,000 closes. With every object on glibc's heap (``PYTHONMALLOC=malloc``) a wave keeps
-  ~16 % instead of ~80 %, for ~24 % more CPU per delivery (docs/benchmarks.md): the operator's
-  choice (docs/deployment.md §7), not set here.
+* So ``hearth serve`` takes every object from jemalloc where it is installed
+  (server/allocator.py): a live block then keeps only its page, and jemalloc's purge of all its
+  arenas hands back every other free page at once: a wave of 2,000 connections keeps ~10–27 %
+  instead of ~85 % (docs/benchmarks.md, "Another allocator, shipped").
+* Without jemalloc, glibc's ``malloc_trim(0)`` hands back every free page inside its heap, where
+  Python's objects of more than 512 bytes and the C libraries' allocations are: 132 → 124 MB
+  after 2,000 closes.
 
 :class:`HeapTrimmer` acts after a wave of closes has ended: the number of open connections has
 fallen by at least ``min_drop`` from its high point since the last time, and did not fall further
@@ -24,9 +26,9 @@ since the previous check (acting halfway through a wave would hand back pages th
 allocations fault in again); at most once every ``min_interval_s``. It then runs a full
 collection if the wave closed at least as many connections as are left (the pass walks what
 start-up did not freeze, mostly the objects of the connections still open: so it costs no more
-than the closes did), and ``malloc_trim`` where the C library is glibc (~1 ms after 2,000
-closes; 44 ms under ``PYTHONMALLOC=malloc``, whose heap holds every object). Nothing happens
-while connections only come and go.
+than the closes did), and :func:`heap_release`: jemalloc's purge, else ``malloc_trim`` where the
+C library is glibc (~1 ms after 2,000 closes). Nothing happens while connections only come and
+go.
 """
 
 from __future__ import annotations
@@ -45,6 +47,26 @@ MIN_DROP = 64
 MIN_INTERVAL_S = 10.0
 CHECK_INTERVAL_S = 1.0
 QUIET_CHECKS = 3
+
+
+PURGE_ALL_ARENAS = b"arena.4096.purge"  # 4096: jemalloc's MALLCTL_ARENAS_ALL
+
+
+def heap_release() -> Callable[[], int] | None:
+    """What hands this process's free heap pages back: jemalloc's purge where jemalloc serves
+    ``malloc`` (server/allocator.py), else glibc's ``malloc_trim``, else nothing."""
+    return jemalloc_purge() or glibc_malloc_trim()
+
+
+def jemalloc_purge() -> Callable[[], int] | None:
+    """jemalloc's purge of the unused pages of all its arenas, or None where it is not loaded."""
+    try:
+        mallctl = ctypes.CDLL(None).mallctl
+    except AttributeError:
+        return None
+    mallctl.argtypes = [ctypes.c_char_p] + [ctypes.c_void_p] * 3 + [ctypes.c_size_t]
+    mallctl.restype = ctypes.c_int
+    return lambda: int(mallctl(PURGE_ALL_ARENAS, None, None, None, 0))
 
 
 def glibc_malloc_trim() -> Callable[[], int] | None:
