@@ -1,18 +1,20 @@
 """The page benchmark: a real server, real Chromium, the member page as members use it.
 
 ``python -m bench.page [--quick]`` (also ``python -m bench --only page`` and part of ``make
-bench``) prints, side by side, three versions of the page measured in the same run:
+bench``) prints, side by side, two versions of the page measured in the same run:
 
 * **now**: this checkout;
-* **old render** (``--render-ref``, default the commit before incremental rendering): the page
-  that rebuilt its whole list for every message, served as Hearth serves files today, so that
-  only the page's code differs;
 * **before issue 19** (``--baseline-ref``, first load only): the page and the way its files were
   served before issue 19 (bench/page_before.py: no compression, versioned names or preloads).
 
 ``--first-load`` measures the first load alone, with **unminified** (this checkout's page served
 as Hearth served it before server/bundles.py, server/minify.py and the lighter headers on scripts
-and stylesheets) in place of old render.
+and stylesheets) as a third column.
+
+A third column, **old render** (the page before incremental rendering, which rebuilt its whole
+list for every message), was retired on 2026-12-07: that page cannot join a group made by
+today's server (its invite links predate issue 15's bound invites), so it measured nothing; its
+last figures stay in docs/benchmarks.md.
 
 Figures:
 
@@ -56,7 +58,6 @@ from tests.browser.steps import Pages, keyed_member, open_room, shown_message_id
 from tests.conftest import REPO, RunningServer, free_port
 
 BASELINE_REF = "c60296c"  # main before issue 19's page work
-RENDER_REF = "66ec710"  # main before incremental rendering (the page rebuilt its whole list)
 SHOWN = "#messages li.message"
 ROUNDS = 5
 ROTATION_SIZE = 200
@@ -65,7 +66,7 @@ LIMITS = (
     "[groups]\nepoch_max_messages = 10000\n"  # one epoch: no rotation in the measurements
 )
 T = TypeVar("T")
-MODES = {"old render": "--as-now", "unminified": "--as-unminified", "before issue 19": ""}
+MODES = {"unminified": "--as-unminified", "before issue 19": ""}
 
 
 @dataclass(slots=True)
@@ -92,8 +93,8 @@ class Figures:
 
 class OtherPageServer(RunningServer):
     """Hearth serving another version of its page (bench/page_before.py): as files were served
-    before issue 19, or as they are today (``mode="--as-now"``), or as today but unminified and
-    with every security header on every file (``"--as-unminified"``)."""
+    before issue 19, or as today but unminified and with every security header on every file
+    (``mode="--as-unminified"``)."""
 
     static: Path = static_dir()
     mode: str = ""
@@ -446,7 +447,6 @@ def main(
     *,
     quick: bool = False,
     baseline_ref: str = BASELINE_REF,
-    render_ref: str = RENDER_REF,
     first_load_only: bool = False,
 ) -> None:
     from playwright.sync_api import sync_playwright
@@ -454,12 +454,11 @@ def main(
     large = 500 if quick else 2_000
     with tempfile.TemporaryDirectory(prefix="hearth-page-bench-") as temp:
         root = Path(temp)
-        old_render, old_render_text = page_at(render_ref, root / "render")
         before, before_text = page_at(baseline_ref, root / "before")
         columns = (
             [Figures("now"), Figures("unminified"), Figures("before issue 19")]
             if first_load_only
-            else [Figures("now"), Figures("old render"), Figures("before issue 19")]
+            else [Figures("now"), Figures("before issue 19")]
         )
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
@@ -468,9 +467,7 @@ def main(
                     server = RunningServer(root / f"server-{n}", free_port(), LIMITS)
                     if figures.label != "now":
                         server = OtherPageServer(server.directory, server.port, LIMITS)
-                        server.static = {"old render": old_render, "unminified": static_dir()}.get(
-                            figures.label, before
-                        )
+                        server.static = static_dir() if figures.label == "unminified" else before
                         server.mode = MODES[figures.label]
                     with running(server):
                         try:
@@ -483,10 +480,14 @@ def main(
             finally:
                 browser.close()
     described = [
-        "unminified: the current page, served as today but not bundled, not minified and "
-        "with every security header on scripts and stylesheets"
-        if first_load_only
-        else f"old render: {old_render_text}, served as today",
+        *(
+            [
+                "unminified: the current page, served as today but not bundled, not minified and "
+                "with every security header on scripts and stylesheets"
+            ]
+            if first_load_only
+            else []
+        ),
         f"before issue 19: {before_text}, served as then (first load only)",
         f"one run; send -> shown is the median of {ROUNDS} messages from a Python member; the "
         "messages past the first 60 arrive while the page is offline and are fetched on "
@@ -499,7 +500,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(prog="python -m bench.page", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="500 messages instead of 2,000")
     parser.add_argument("--baseline-ref", default=BASELINE_REF, help="git ref, or none")
-    parser.add_argument("--render-ref", default=RENDER_REF, help="git ref, or none")
     parser.add_argument(
         "--first-load",
         action="store_true",
@@ -509,6 +509,5 @@ if __name__ == "__main__":
     main(
         quick=args.quick,
         baseline_ref=args.baseline_ref,
-        render_ref=args.render_ref,
         first_load_only=args.first_load,
     )

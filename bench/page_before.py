@@ -5,9 +5,6 @@ but the files (API, Socket.IO, security headers) is the real server.
 Starlette's StaticFiles (ETag revalidation only), no compression, no versioned names, no
 modulepreload.
 
-``python -m bench.page_before CONFIG STATIC_DIR --as-now``: the files served as Hearth serves its
-own today (server/static_app.py), so that only the page's code differs.
-
 ``python -m bench.page_before CONFIG STATIC_DIR --as-unminified``: served as today, but not
 bundled (server/bundles.py), not minified (server/minify.py) and with every security header on
 scripts and stylesheets (server/headers.py): as Hearth served its files before those three.
@@ -34,10 +31,10 @@ from server.storage.database import Database
 DYNAMIC = ("/api/", "/socket.io/", "/healthz")
 
 
-class AsNow:
-    def __init__(self, app: ASGIApp, static: Path, *, lean: bool = True) -> None:
+class AsUnminified:
+    def __init__(self, app: ASGIApp, static: Path) -> None:
         self.files = SecurityHeaders(
-            StaticAssets(static, other=app, minified=lean), https=False, lean_subresources=lean
+            StaticAssets(static, other=app, minified=False), https=False, lean_subresources=False
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -74,9 +71,7 @@ async def serve(config_path: Path, static: Path, *, mode: str = "") -> None:
         server = uvicorn.Server(
             uvicorn.Config(
                 (
-                    AsNow(hearth.asgi, static)
-                    if mode == "--as-now"
-                    else AsNow(hearth.asgi, static, lean=False)
+                    AsUnminified(hearth.asgi, static)
                     if mode == "--as-unminified"
                     else AsBefore(hearth.asgi, static)
                 ),
