@@ -136,6 +136,13 @@ def render(hub: Hub, db: Database) -> str:
         "Writes waiting for the database writer's next batch.",
         db.write_queue_depth,
     )
+    out.one(
+        "hearth_db_retries_total",
+        "counter",
+        "Batch transactions of the database writer run again because PostgreSQL refused them "
+        "(a serialization failure or a deadlock with another node); always 0 on SQLite.",
+        db.retries,
+    )
     backlogs = [socket.queue.qsize() for socket in hub.sio.eio.sockets.values()]
     out.one(
         "hearth_outgoing_backlog",

@@ -170,6 +170,7 @@ class Database:
         self._task = asyncio.create_task(self._write_loop(), name="hearth-db-writer")
         self._checkpoints = asyncio.create_task(self._checkpoint_loop(), name="hearth-db-wal")
         self.batches_committed = 0
+        self.retries = 0  # never more: BEGIN IMMEDIATE makes writers wait, not fail (metrics)
         self.commit_seconds = Histogram(COMMIT_BUCKETS)  # for the metrics (server/metrics.py)
 
     @classmethod

@@ -135,6 +135,8 @@ async def test_metrics_show_real_traffic_and_name_nobody(
         assert len([s for s, _ in commits.samples if s.endswith("_bucket")]) == BUCKETS
         assert commits.value("hearth_db_commit_seconds_count") >= 7  # a batch per message at most
         assert commits.value("hearth_db_commit_seconds_sum") > 0
+        assert after["hearth_db_retries_total"].kind == "counter"
+        assert after["hearth_db_retries_total"].value() == 0  # SQLite's writers wait, never fail
         for gauge in ("hearth_db_write_queue", "hearth_outgoing_backlog"):
             assert after[gauge].kind == "gauge"
             assert after[gauge].value() >= 0

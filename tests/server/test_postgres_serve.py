@@ -30,6 +30,8 @@ from tests.conftest import (
     serve_in,
 )
 from tests.pg_cluster import PostgresCluster
+from tests.server.test_metrics import scrape
+from tests.server.test_postgres_locks import waiting_for_a_lock
 
 CANARY = "plaintext-canary-5f1c"
 
@@ -313,3 +315,34 @@ def test_a_url_that_is_not_postgresql_is_refused_with_its_key(tmp_path: Path) ->
     assert done.returncode == 1
     assert "storage.url" in done.stderr
     assert "postgresql://" in done.stderr
+
+
+async def test_a_transaction_postgresql_refused_and_was_run_again_shows_in_the_metrics(
+    tmp_path: Path, pg_url: str
+) -> None:
+    """Another client changes a group's row while the server updates it: PostgreSQL refuses the
+    server's SERIALIZABLE transaction, the writer runs it again, and /metrics counts it."""
+    metrics_port = free_port()
+    metrics = f"[metrics]\nenabled = true\nlisten_port = {metrics_port}\n"
+    for server in serve_in(tmp_path / "hearth", storage_url(pg_url) + metrics):
+        fac = HearthClient(server.url)
+        other = await asyncpg.connect(pg_url)
+        try:
+            await fac.login(FACILITATOR, FACILITATOR_PASSWORD)
+            await fac.connect()
+            group = await fac.create_group("Evening circle", pseudonym="Host Heron")
+            before = scrape(metrics_port)[1]["hearth_db_retries_total"].value()
+            transaction = other.transaction()
+            await transaction.start()
+            await other.execute("UPDATE groups SET rules = 'theirs' WHERE group_id = $1", group)
+            updating = asyncio.create_task(
+                fac.call("group.update", {"group_id": b64encode(group), "name": "Ours"})
+            )
+            await waiting_for_a_lock(other)
+            await transaction.commit()
+            reply = await updating
+            assert reply["group"]["name"] == "Ours"
+            assert scrape(metrics_port)[1]["hearth_db_retries_total"].value() == before + 1
+        finally:
+            await other.close()
+            await fac.disconnect()
