@@ -26,8 +26,6 @@ import os
 import sys
 from collections.abc import Callable, Mapping
 
-log = logging.getLogger("hearth")
-
 MARK = "HEARTH_ALLOCATOR"  # set on the restart, so that it happens once
 OPERATOR_CHOICES = ("LD_PRELOAD", "PYTHONMALLOC")
 INSTALL_HINT = "apt-get install libjemalloc2"
@@ -73,28 +71,33 @@ def jemalloc_loaded() -> bool:
     return hasattr(ctypes.CDLL(None), "mallctl")
 
 
-def settle(setting: str) -> None:
-    """After the restart (or instead of it): drop what it set, so that no child process inherits
-    jemalloc, and log which allocator serves this process. Call once logging is configured."""
+def settle() -> bool:
+    """After the restart: drop what it set, so that no child process inherits jemalloc. True if
+    this process is the restarted one."""
     restarted = os.environ.pop(MARK, None) is not None
     if restarted:
         os.environ.pop("LD_PRELOAD", None)
         os.environ.pop("PYTHONMALLOC", None)
         if os.environ.get("MALLOC_CONF") == JEMALLOC_CONF:
             del os.environ["MALLOC_CONF"]
+    return restarted
+
+
+def report(setting: str, restarted: bool) -> tuple[int, str]:
+    """The log level and line that say which allocator serves this process (and, where it is
+    not the one configured, what to do)."""
     if jemalloc_loaded():
-        log.info("memory allocator: jemalloc")
-    elif restarted:
-        log.warning(
+        return logging.INFO, "memory allocator: jemalloc"
+    if restarted:
+        return logging.WARNING, (
             "memory allocator: jemalloc was found but did not load; Python's own is used, which "
-            "keeps most of the memory a wave of closed connections freed (%s)",
-            INSTALL_HINT,
+            f"keeps most of the memory a wave of closed connections freed ({INSTALL_HINT})"
         )
-    elif setting == "jemalloc" and not any(name in os.environ for name in OPERATOR_CHOICES):
-        log.warning(
+    if setting == "jemalloc" and not any(name in os.environ for name in OPERATOR_CHOICES):
+        return logging.WARNING, (
             "memory allocator: jemalloc is not installed, so Python's own is used, which keeps "
-            "most of the memory a wave of closed connections freed; install it with: %s",
-            INSTALL_HINT,
+            "most of the memory a wave of closed connections freed; install it with: "
+            + INSTALL_HINT
         )
-    else:
-        log.info("memory allocator: %s", os.environ.get("PYTHONMALLOC", "Python's own"))
+    chosen = os.environ.get("PYTHONMALLOC", "Python's own")
+    return logging.INFO, f"memory allocator: {chosen}"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -217,7 +217,15 @@ async def _purge_periodically(
         await asyncio.sleep(interval)
 
 
-async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock_ms) -> None:
+async def run(
+    config: Config,
+    *,
+    host: str,
+    port: int,
+    clock: Clock = wall_clock_ms,
+    notes: Iterable[tuple[int, str]] = (),
+) -> None:
+    """Serve until stopped; ``notes`` (level, line) are logged once the server is set up."""
     path = config.storage.database
     # server/storage/preflight.py; a PostgreSQL database is named without its password
     new = not config.storage.url and (not path.exists() or path.stat().st_size == 0)
@@ -264,6 +272,8 @@ async def run(config: Config, *, host: str, port: int, clock: Clock = wall_clock
         if new:
             log.info("started a new database at %s", path)
         log.info("Hearth serving on port %d", port)
+        for level, note in notes:
+            log.log(level, note)
         if (warning := missing_resources_warning(config.safety, config.path)) is not None:
             log.warning(warning)
         keep_running_after_signal()
@@ -291,10 +301,13 @@ def safeguards(config: Config) -> Safeguards:
 
 def serve(config: Config, *, host: str | None = None, port: int | None = None) -> None:
     configure_logging(config.server.log_level)
-    allocator.settle(config.server.allocator)
+    memory = allocator.report(config.server.allocator, allocator.settle())
+    serving = run(
+        config, host=host or config.server.host, port=port or config.server.port, notes=[memory]
+    )
     try:
         import uvloop
     except ImportError:  # pragma: no cover - uvloop is a dependency on every supported OS
-        asyncio.run(run(config, host=host or config.server.host, port=port or config.server.port))
+        asyncio.run(serving)
     else:
-        uvloop.run(run(config, host=host or config.server.host, port=port or config.server.port))
+        uvloop.run(serving)

@@ -72,27 +72,34 @@ def test_no_restart(setting: str, environ: dict[str, str], find: object) -> None
 
 
 def test_after_the_restart_no_child_process_inherits_jemalloc(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, value in allocator.restart_environment("jemalloc", {}, found).items():  # type: ignore[union-attr]
         monkeypatch.setenv(name, value)
-    with caplog.at_level(logging.INFO, logger="hearth"):
-        allocator.settle("jemalloc")
+    assert allocator.settle()
     for name in ("LD_PRELOAD", "PYTHONMALLOC", "MALLOC_CONF", allocator.MARK):
         assert name not in os.environ
     # This test process was not started under jemalloc: the log says it did not load.
-    assert "jemalloc was found but did not load" in caplog.text
+    level, line = allocator.report("jemalloc", restarted=True)
+    assert level == logging.WARNING
+    assert "jemalloc was found but did not load" in line
 
 
-def test_a_missing_jemalloc_is_said_with_what_to_install(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_a_missing_jemalloc_is_said_with_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("LD_PRELOAD", "PYTHONMALLOC", allocator.MARK):
         monkeypatch.delenv(name, raising=False)
-    with caplog.at_level(logging.INFO, logger="hearth"):
-        allocator.settle("jemalloc")
-    assert [record.levelname for record in caplog.records] == ["WARNING"]
-    assert allocator.INSTALL_HINT in caplog.text
+    assert not allocator.settle()
+    level, line = allocator.report("jemalloc", restarted=False)
+    assert level == logging.WARNING
+    assert allocator.INSTALL_HINT in line
+
+
+def test_an_operators_choice_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTHONMALLOC", "malloc")
+    assert allocator.report("jemalloc", restarted=False) == (
+        logging.INFO,
+        "memory allocator: malloc",
+    )
 
 
 def mapped_libraries(pid: int) -> str:
