@@ -454,7 +454,10 @@ async function main() {
   if (job.limits) result.limits = await latencyPhase("limits", job.limits, clients); // same topology
   await barrier("closing");
   await closeAll(clients);
-  process.stdout.write("result " + JSON.stringify(result) + "\n");
+  // Written before exiting: a pipe takes 64 KiB at once, and process.exit() drops the rest of a
+  // longer line (every latency sample of a full run is in it).
+  const line = "result " + JSON.stringify(result) + "\n";
+  await new Promise((resolve) => process.stdout.write(line, resolve));
 }
 
 main().then(

@@ -5,6 +5,7 @@ relay on a loopback port give one merged result that counts every room and idle 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import sys
@@ -140,3 +141,22 @@ def test_two_real_generators_against_a_real_relay_merge_into_one_result(tmp_path
         assert "samples_ms" not in figures  # merged into percentiles, not kept
     assert result["latency"]["deliveries_per_s_target"] == pytest.approx(300)
     assert not list(tmp_path.glob("job-*.json"))  # the parts' job files are removed
+
+
+@pytest.mark.slow
+def test_a_result_longer_than_a_pipe_buffer_arrives_whole(tmp_path: Path) -> None:
+    """A full run's result line carries every latency sample: far more than the 64 KiB a pipe
+    takes at once, which the generator must finish writing before it exits."""
+    relay.ensure_node_modules()
+    plan = dataclasses.replace(
+        TINY, latency_deliveries_per_s=8000, latency_warmup_s=0.2, latency_duration_s=4.0
+    )
+    server = relay.bare_server("tuned", tmp_path)
+    server.start()
+    try:
+        job = relay.base_job(plan, body_length=50)
+        result = relay.run_loadgen(server, job, tmp_path, loadgen.generator_cores(1, 2))
+    finally:
+        server.stop()
+    assert result["latency"]["error"] is None
+    assert result["latency"]["samples"] > 25_000  # 5-6 bytes each in the line: over 128 KiB
