@@ -25,6 +25,7 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
+from typing import Any
 
 MARK = "HEARTH_ALLOCATOR"  # set on the restart, so that it happens once
 OPERATOR_CHOICES = ("LD_PRELOAD", "PYTHONMALLOC")
@@ -67,9 +68,13 @@ def restart_under_jemalloc(setting: str) -> None:
     os.execve(sys.executable, sys.orig_argv, environ)  # noqa: S606 - this very command again
 
 
+def mallctl() -> Any | None:
+    """jemalloc's ``mallctl`` in this process, or None where jemalloc does not serve ``malloc``."""
+    return getattr(ctypes.CDLL(None), "mallctl", None)
+
+
 def jemalloc_loaded() -> bool:
-    """Whether jemalloc serves this process's ``malloc`` (its ``mallctl`` is then found)."""
-    return hasattr(ctypes.CDLL(None), "mallctl")
+    return mallctl() is not None
 
 
 def settle() -> bool:

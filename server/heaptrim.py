@@ -41,6 +41,8 @@ import platform
 import time
 from collections.abc import Callable
 
+from server import allocator
+
 log = logging.getLogger("hearth")
 
 MIN_DROP = 64
@@ -60,9 +62,8 @@ def heap_release() -> Callable[[], int] | None:
 
 def jemalloc_purge() -> Callable[[], int] | None:
     """jemalloc's purge of the unused pages of all its arenas, or None where it is not loaded."""
-    try:
-        mallctl = ctypes.CDLL(None).mallctl
-    except AttributeError:
+    mallctl = allocator.mallctl()
+    if mallctl is None:
         return None
     mallctl.argtypes = [ctypes.c_char_p] + [ctypes.c_void_p] * 3 + [ctypes.c_size_t]
     mallctl.restype = ctypes.c_int

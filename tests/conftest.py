@@ -58,6 +58,7 @@ class RunningServer:
     directory: Path
     port: int
     extra_config: str = ""
+    server_config: str = ""  # more keys of its [server] section
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -87,8 +88,7 @@ class RunningServer:
             f"port = {self.port}\n"
             f'public_origins = ["{self.url}"]\n'
             'secret_key_file = "secret.key"\n'
-            'log_level = "info"\n'
-            "[storage]\n"
+            'log_level = "info"\n' + self.server_config + "[storage]\n"
             'database = "hearth.sqlite3"\n'
             # A small disk-full reserve: the suite starts many servers, each would take 16 MiB.
             + ("" if "reserve_mb" in self.extra_config else "reserve_mb = 1\n")
@@ -152,8 +152,10 @@ class RunningServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
-def serve_in(directory: Path, extra_config: str = "") -> Iterator[RunningServer]:
-    server = RunningServer(directory, free_port(), extra_config)
+def serve_in(
+    directory: Path, extra_config: str = "", server_config: str = ""
+) -> Iterator[RunningServer]:
+    server = RunningServer(directory, free_port(), extra_config, server_config)
     server.add_facilitator()
     server.start()
     try:

@@ -10,6 +10,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -111,16 +112,21 @@ TINY = relay.Plan(
 )
 
 
-@pytest.mark.slow
-def test_two_real_generators_against_a_real_relay_merge_into_one_result(tmp_path: Path) -> None:
+def against_the_tuned_relay(plan: relay.Plan, generators: int, tmp_path: Path) -> dict[str, Any]:
+    """``plan``'s job run by ``generators`` real processes against a real tuned relay."""
     relay.ensure_node_modules()
     server = relay.bare_server("tuned", tmp_path)
     server.start()
     try:
-        job = relay.base_job(TINY, body_length=50)
-        result = relay.run_loadgen(server, job, tmp_path, loadgen.generator_cores(2, 2))
+        job = relay.base_job(plan, body_length=50)
+        return relay.run_loadgen(server, job, tmp_path, loadgen.generator_cores(generators, 2))
     finally:
         server.stop()
+
+
+@pytest.mark.slow
+def test_two_real_generators_against_a_real_relay_merge_into_one_result(tmp_path: Path) -> None:
+    result = against_the_tuned_relay(TINY, 2, tmp_path)
     print(json.dumps(result, indent=1))
     assert result["generators"] == {"count": 2, "cores": [1, 1]}
     assert result["idle"]["count"] == 30
@@ -147,16 +153,9 @@ def test_two_real_generators_against_a_real_relay_merge_into_one_result(tmp_path
 def test_a_result_longer_than_a_pipe_buffer_arrives_whole(tmp_path: Path) -> None:
     """A full run's result line carries every latency sample: far more than the 64 KiB a pipe
     takes at once, which the generator must finish writing before it exits."""
-    relay.ensure_node_modules()
     plan = dataclasses.replace(
         TINY, latency_deliveries_per_s=8000, latency_warmup_s=0.2, latency_duration_s=4.0
     )
-    server = relay.bare_server("tuned", tmp_path)
-    server.start()
-    try:
-        job = relay.base_job(plan, body_length=50)
-        result = relay.run_loadgen(server, job, tmp_path, loadgen.generator_cores(1, 2))
-    finally:
-        server.stop()
+    result = against_the_tuned_relay(plan, 1, tmp_path)
     assert result["latency"]["error"] is None
     assert result["latency"]["samples"] > 25_000  # 5-6 bytes each in the line: over 128 KiB

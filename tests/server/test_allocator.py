@@ -11,13 +11,12 @@ import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from server import allocator
-from tests.conftest import REPO, RunningServer, free_port
+from tests.conftest import REPO, RunningServer, serve_in
 
 JEMALLOC = ctypes.util.find_library("jemalloc")
 
@@ -106,22 +105,9 @@ def mapped_libraries(pid: int) -> str:
     return Path(f"/proc/{pid}/maps").read_text()
 
 
-@dataclass
-class PythonAllocatorServer(RunningServer):
-    def write_config(self) -> None:
-        super().write_config()
-        text = self.config_path.read_text()
-        self.config_path.write_text(text.replace("[server]\n", '[server]\nallocator = "python"\n'))
-
-
 @pytest.fixture
 def python_allocator_server(tmp_path: Path) -> Iterator[RunningServer]:
-    server = PythonAllocatorServer(tmp_path / "hearth", free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_in(tmp_path / "hearth", server_config='allocator = "python"\n')
 
 
 def test_hearth_serve_runs_on_jemalloc_in_the_process_that_was_started(

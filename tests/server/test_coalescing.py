@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,29 +14,13 @@ from socketio.async_pubsub_manager import AsyncPubSubManager
 
 from server.realtime.delivery import Deliveries
 from server.realtime.wire import group_room
-from tests.conftest import Clients, RunningServer, facilitator, free_port, member_in
+from tests.conftest import Clients, RunningServer, facilitator, member_in, serve_in
 from tests.server.inprocess import counting_tasks
-
-
-@dataclass
-class CoalescingServer(RunningServer):
-    def write_config(self) -> None:
-        super().write_config()
-        text = self.config_path.read_text()
-        self.config_path.write_text(
-            text.replace("[server]\n", "[server]\ncoalesce_ms = 20.0\ncoalesce_max = 8\n", 1)
-        )
 
 
 @pytest.fixture
 def hearth_server(tmp_path: Path) -> Iterator[RunningServer]:
-    server = CoalescingServer(tmp_path / "hearth", free_port())
-    server.add_facilitator()
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from serve_in(tmp_path / "hearth", server_config="coalesce_ms = 20.0\ncoalesce_max = 8\n")
 
 
 async def test_messages_arrive_batched_once_each_and_in_order(make_client: Clients) -> None:
