@@ -276,3 +276,34 @@ def tab_to(page: Any, selector: str, limit: int = 60) -> None:
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"Tab never reached {selector}")
+
+
+class HoldingLink:
+    """A websocket route that, while ``holding``, keeps broadcasts of messages back from the page,
+    then lets them through all at once (a burst, as after a slow network's stall)."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.held: list[str] = []
+        self.ws: Any = None
+
+    def __call__(self, ws: Any) -> None:
+        server = ws.connect_to_server()
+        self.ws = ws
+
+        def to_page(message: str | bytes) -> None:
+            broadcast = isinstance(message, str) and message.startswith(('42["msg', '42["msg.'))
+            if self.holding and broadcast:
+                assert isinstance(message, str)
+                self.held.append(message)
+                return
+            ws.send(message)
+
+        server.on_message(to_page)
+        ws.on_message(server.send)
+
+    def release(self) -> None:
+        self.holding = False
+        for message in self.held:
+            self.ws.send(message)
+        self.held.clear()

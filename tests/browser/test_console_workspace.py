@@ -16,6 +16,7 @@ from playwright.sync_api import expect
 from crypto.encoding import b64encode
 from tests.browser.axe import expect_accessible
 from tests.browser.steps import (
+    HoldingLink,
     Pages,
     expect_message,
     keyed_member,
@@ -237,6 +238,73 @@ def test_a_crisis_message_sent_while_the_console_was_offline_is_flagged_on_recon
     item = console.locator('#attention-items li[data-kind="flag"]')
     expect(item).to_contain_text("Possible crisis in Sunday circle: Quiet Fox wrote")
     expect(console).to_have_title(re.compile(r"^\(1 urgent · 1\) "))
+
+
+def test_a_crisis_message_whose_broadcast_crossed_opening_the_conversation_is_flagged(
+    pages: Pages,
+) -> None:
+    # Opening a conversation fetches its newest history; a message sent at that moment comes in
+    # that reply and in its broadcast, in either order. Triage once looked only at what the
+    # broadcast brought first, so a crisis message could go unflagged.
+    link = HoldingLink()
+    console = console_logs_in(pages, socket=link)
+    create_group(console, "Wednesday circle")
+    invite = create_invite(console)
+    fox = keyed_member(pages, invite, "Quiet Fox")
+    send(fox, "before the crossing")
+    expect(conversation(console, "before the crossing")).to_have_count(1)
+    press(console, console.locator("#back"))
+
+    link.holding = True  # the broadcast is late; the history reply is not
+    send(fox, CRISIS)
+    fox.locator("#crisis-check").get_by_role("button", name="Send my message").click()
+    expect(fox.locator("#messages li.mine[data-status=sent]", has_text="pills")).to_have_count(1)
+    press(console, console.get_by_role("button", name="Manage Wednesday circle"))
+    expect(conversation(console, "pills ready")).to_have_count(1)  # from the history reply
+    item = console.locator('#attention-items li[data-kind="flag"]')
+    expect(item).to_have_count(0)  # history is not triaged
+    link.release()
+    expect(item).to_contain_text("Possible crisis in Wednesday circle: Quiet Fox wrote")
+    expect(conversation(console, "pills ready")).to_have_class(re.compile(r"flagged"))
+
+
+def test_a_private_request_whose_broadcast_crossed_opening_it_is_said(pages: Pages) -> None:
+    # The same crossing in the console's private request view (a companion group): its new
+    # message is said to a screen reader once, whichever of reply and broadcast came first.
+    link = HoldingLink()
+    console = console_logs_in(pages, socket=link)
+    create_group(console, "Autumn circle")
+    invite = create_invite(console)
+    jay = keyed_member(pages, invite, "Loud Jay")
+    jay.fill("#compose-text", CRISIS)
+    jay.press("#compose-text", "Enter")
+    jay.locator("#crisis-check").get_by_role("button", name="Ask a facilitator privately").click()
+    expect(jay.locator("#chat-title")).to_have_text("Private request: Autumn circle")
+    expect(jay.locator("#compose")).to_be_visible(timeout=30_000)
+    jay.press("#compose-text", "Enter")
+    jay.locator("#crisis-check").get_by_role("button", name="Send my message").click()
+    expect_message(jay, CRISIS)
+    request = "Loud Jay's private request in Autumn circle"
+    console.get_by_role("button", name=f"I'll take this: {request}").click()
+    console.get_by_role("button", name=f"Open {request}").click()
+    expect(console.locator("#ask-messages")).to_contain_text(CRISIS)
+
+    link.holding = True  # the broadcast is late; the history reply is not
+    send(jay, "are you there")
+    expect(
+        jay.locator("#messages li.mine[data-status=sent]", has_text="are you there")
+    ).to_have_count(1)
+    console.get_by_role("button", name=f"Open {request}").click()
+    expect(console.locator("#ask-messages")).to_contain_text("are you there")
+    console.wait_for_timeout(700)
+    live = console.locator("#ask-live")
+    expect(live).to_have_text("")  # history is not said
+    link.release()
+    expect(live).to_have_text("New from Loud Jay.")
+
+    console.get_by_role("button", name="Close request from Loud Jay").click()  # for later tests
+    console.click("#confirm-yes")
+    expect(console.locator("#no-asks")).to_be_visible()
 
 
 # Records each desktop notification the page raises, and says the tab is in the background (as

@@ -13,6 +13,7 @@ from bench.page import Member
 from tests.browser.axe import expect_accessible
 from tests.browser.conftest import SAFETY
 from tests.browser.steps import (
+    HoldingLink,
     Pages,
     expect_message,
     keyed_member,
@@ -158,37 +159,6 @@ def test_a_new_message_touches_a_few_nodes_however_long_the_history(pages: Pages
     print("nodes touched per message, 50 and 2,000 shown:", few, many)
 
 
-class HoldingLink:
-    """A websocket route that, while ``holding``, keeps broadcasts of messages back from the page,
-    then lets them through all at once (a burst, as after a slow network's stall)."""
-
-    def __init__(self) -> None:
-        self.holding = False
-        self.held: list[str] = []
-        self.ws: Any = None
-
-    def __call__(self, ws: Any) -> None:
-        server = ws.connect_to_server()
-        self.ws = ws
-
-        def to_page(message: str | bytes) -> None:
-            broadcast = isinstance(message, str) and message.startswith(('42["msg', '42["msg.'))
-            if self.holding and broadcast:
-                assert isinstance(message, str)
-                self.held.append(message)
-                return
-            ws.send(message)
-
-        server.on_message(to_page)
-        ws.on_message(server.send)
-
-    def release(self) -> None:
-        self.holding = False
-        for message in self.held:
-            self.ws.send(message)
-        self.held.clear()
-
-
 def test_new_messages_from_others_are_said_politely_and_history_is_not(pages: Pages) -> None:
     _, invite = open_room(pages, "Spoken room")
     link = HoldingLink()
@@ -220,6 +190,37 @@ def test_new_messages_from_others_are_said_politely_and_history_is_not(pages: Pa
         expect(region).to_have_text("")  # history is not news
         member.send("after the reload")
         expect(region).to_have_text("Busy Bee: after the reload")
+    finally:
+        member.close()
+
+
+def test_a_live_message_a_history_fetch_brought_first_is_still_said(pages: Pages) -> None:
+    # The page fetches the newest history when it opens a conversation or is keyed; a message
+    # sent meanwhile comes in both that reply and its broadcast, in either order. It was once
+    # said only if the broadcast won (CI saw it lose).
+    _, invite = open_room(pages, "Crossing room")
+    link = HoldingLink()
+    reader = keyed_member(pages, invite, "Modest Heron", socket=link)
+    region = reader.locator("#arrivals")
+    member = python_member(pages, invite)
+    try:
+        member.send("before the crossing")
+        expect_message(reader, "before the crossing")
+
+        link.holding = True  # the broadcast is late; the history reply is not
+        member.send("crossed on the way")
+        reader.locator("#back").click()
+        reader.locator("#group-list button").first.click()
+        expect_message(reader, "crossed on the way")  # from the history reply
+        reader.wait_for_timeout(700)
+        expect(region).to_have_text("")  # history is not said
+        link.release()
+        expect(region).to_have_text("Busy Bee: crossed on the way")
+
+        send(reader, "and mine")  # said once: one's own are not, and nothing is said again
+        expect(reader.locator("#messages li.mine[data-status=sent]")).to_have_count(1)
+        reader.wait_for_timeout(700)
+        expect(region).to_have_text("Busy Bee: crossed on the way")
     finally:
         member.close()
 

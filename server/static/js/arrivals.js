@@ -54,3 +54,14 @@ function summary(arrived) {
       : t("member.arrivals.others", { first: names[0], second: names[1], count: names.length - 2 });
   return t("member.arrivals.summary", { count: arrived.length, from });
 }
+
+/**
+ * Of messages that came live (a broadcast, or a catch-up after a reconnect), those not passed on
+ * yet, marked as passed on: each is said (and, on the console, triaged) once, also when a history
+ * fetch running at the same time (opening a conversation, being keyed) brought it first.
+ */
+export function firstArrivals(items) {
+  const first = items.filter((item) => !item.arrived);
+  for (const item of first) item.arrived = true;
+  return first;
+}

@@ -9,6 +9,7 @@ import * as keys from "./groupkeys.js";
 import * as companion from "./companion.js";
 import { el, formatTime } from "./ui.js";
 import { t } from "./i18n.js";
+import { firstArrivals } from "./arrivals.js";
 
 export class CompanionChat {
   /**
@@ -55,8 +56,9 @@ export class CompanionChat {
     this.nodes.form.hidden = !usable;
   }
 
+  /** Verify and open views; returns the item of every view that opened, new or already held. */
   async ingest(record, views) {
-    const added = [];
+    const opened = [];
     for (const view of views) {
       let item = await keys.open(record, view);
       if (!item && !record.epochs[view.epoch]) {
@@ -64,13 +66,18 @@ export class CompanionChat {
         const fresh = await store.group(record.id);
         item = fresh ? await keys.open(fresh, view) : null;
       }
-      if (!item || this.items.get(item.msgId)?.seq) continue; // never show what does not verify
+      if (!item) continue; // never show what does not verify
+      const held = this.items.get(item.msgId);
+      if (held?.seq) {
+        opened.push(held);
+        continue;
+      }
       const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
       const entry = { ...item, mine };
       this.items.set(item.msgId, entry);
-      added.push(entry);
+      opened.push(entry);
     }
-    return added;
+    return opened;
   }
 
   /** A live message of the shown companion. */
@@ -78,7 +85,7 @@ export class CompanionChat {
     if (data.group_id !== this.companionId) return;
     const [parent, record] = [await store.group(this.parentId), await store.group(this.companionId)];
     if (!record?.latest || !companion.trusted(parent, record)) return;
-    const added = await this.ingest(record, [data]);
+    const added = firstArrivals(await this.ingest(record, [data]));
     this.render();
     const last = added.filter((m) => !m.mine).at(-1);
     if (last) this.nodes.live.textContent = t("console.companion.newItem", { name: this.author(last) });

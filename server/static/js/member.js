@@ -17,7 +17,7 @@ import * as sessions from "./sessions.js";
 import * as invites from "./invitelinks.js";
 import { Gaps, PAGE } from "./gaps.js";
 import { Timeline } from "./timeline.js";
-import { Arrivals } from "./arrivals.js";
+import { Arrivals, firstArrivals } from "./arrivals.js";
 import { setQuickExitUrl } from "./quickexit.js";
 import "./pagelock.js";
 import * as held from "./held.js";
@@ -868,11 +868,16 @@ async function loadOlder(id) {
   }
 }
 
-/** Open and keep messages from the server; resolves to those new to this page (or changed). */
+/**
+ * Open and keep messages from the server; resolves to the kept item of every view that opened,
+ * new to this page or already held (a history fetch running at the same time may have brought a
+ * live message first).
+ */
 async function ingest(record, views) {
   const map = state.messages.get(record.id) || new Map();
   state.messages.set(record.id, map);
   const fresh = [];
+  const opened = [];
   const keys = await groupCode();
   for (const view of views) {
     noteSeq(record.id, view.seq);
@@ -884,15 +889,19 @@ async function ingest(record, views) {
     if (!item) continue;
     held.opened(item, view);
     const pending = map.get(item.msgId);
-    if (pending && pending.seq) continue;
+    if (pending?.seq) {
+      opened.push(pending);
+      continue;
+    }
     if (state.outbox.delete(item.msgId)) store.forgetUnsent(item.msgId).catch(() => {});
     const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
     const kept = { ...item, mine, status: "sent" };
     map.set(item.msgId, kept);
     fresh.push(kept);
+    opened.push(kept);
   }
   if (fresh.length) timelineOf(record.id).putMessages(fresh);
-  return fresh;
+  return opened;
 }
 
 function noteSeq(groupId, seq) {
@@ -902,7 +911,8 @@ function noteSeq(groupId, seq) {
 async function receive(data) {
   const record = state.records.get(data.group_id);
   if (!record) return;
-  const [item] = await ingest(record, [data]); // notes data.seq before its first await: later arrivals see it
+  // ingest notes data.seq before its first await: later arrivals see it
+  const [item] = firstArrivals(await ingest(record, [data]));
   if (state.current === record.id && item) {
     if (item.senderId && !state.names.get(record.id)?.has(item.senderId)) {
       await loadNames(record.id);

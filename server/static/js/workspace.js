@@ -10,6 +10,7 @@ import * as store from "./keystore.js";
 import * as keys from "./groupkeys.js";
 import { $, el, bdi, announce, formatTime, roleBadge } from "./ui.js";
 import { t } from "./i18n.js";
+import { firstArrivals } from "./arrivals.js";
 
 const PAGE = 50;
 const KEEP = 300; // messages held in memory per group (the console reads live, not archives)
@@ -98,7 +99,7 @@ export async function catchUp(groupIds) {
     } catch {
       continue;
     }
-    const added = await ingest(record, reply.messages.filter((view) => view.seq > newest));
+    const added = firstArrivals(await ingest(record, reply.messages.filter((view) => view.seq > newest)));
     for (const item of added.sort((a, b) => a.seq - b.seq)) {
       if (item.senderId && !names.get(id)?.has(item.senderId)) await loadNames(id);
       if (!item.mine && !item.deleted) ctx.arrived(id, item);
@@ -148,13 +149,17 @@ async function loadOlder() {
   render();
 }
 
-/** Verify and decrypt server views into the group's items; returns the new items. */
+/**
+ * Verify and decrypt server views into the group's items; returns the item of every view that
+ * opened, new or already held (a history fetch running at the same time may have brought a live
+ * message first).
+ */
 async function ingest(groupRecord, views) {
   let record = groupRecord;
   const id = groupRecord.id;
   const map = messages.get(id) || new Map();
   messages.set(id, map);
-  const added = [];
+  const opened = [];
   for (const view of views) {
     let item = await keys.open(record, view);
     if (!item && !record.epochs[view.epoch]) {
@@ -165,25 +170,29 @@ async function ingest(groupRecord, views) {
       if (!record) break;
     }
     if (!item) continue; // never show what does not verify
-    if (map.get(item.msgId)?.seq) continue;
+    const held = map.get(item.msgId);
+    if (held?.seq) {
+      opened.push(held);
+      continue;
+    }
     const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
     const entry = { ...item, mine };
     map.set(item.msgId, entry);
-    added.push(entry);
+    opened.push(entry);
   }
   if (map.size > KEEP) {
     const oldest = [...map.values()].sort((a, b) => a.seq - b.seq).slice(0, map.size - KEEP);
     for (const m of oldest) map.delete(m.msgId);
     more.set(id, true);
   }
-  return added;
+  return opened;
 }
 
 /** A live `msg` / `msg.batch` message of any of the facilitator's groups. */
 export async function receive(data) {
   const record = await recordOf(data.group_id);
   if (!record?.latest) return;
-  const added = await ingest(record, [data]);
+  const added = firstArrivals(await ingest(record, [data]));
   for (const item of added) {
     if (item.senderId && !names.get(record.id)?.has(item.senderId)) await loadNames(record.id);
     if (!item.mine && !item.deleted) ctx.arrived(record.id, item);
