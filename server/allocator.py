@@ -31,8 +31,7 @@ MARK = "HEARTH_ALLOCATOR"  # set on the restart, so that it happens once
 OPERATOR_CHOICES = ("LD_PRELOAD", "PYTHONMALLOC")
 INSTALL_HINT = "apt-get install libjemalloc2"
 # Pages freed in the event loop are handed back by jemalloc's own thread, not inside a malloc()
-# call of the loop. (p99 at 3,000 deliveries/s is still ~2.2x pymalloc's, with or without it:
-# docs/benchmarks.md, "Another allocator, shipped".)
+# call of the loop.
 JEMALLOC_CONF = "background_thread:true"
 
 

@@ -127,7 +127,11 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
             )
         )
         # What a wave of closed connections freed goes back to the system (heaptrim.py).
-        trimmer = HeapTrimmer(lambda: len(hub.sio.eio.sockets), heap_release())
+        trimmer = HeapTrimmer(
+            lambda: len(hub.sio.eio.sockets),
+            heap_release(),
+            messages_accepted=lambda: hub.stats.messages_accepted,
+        )
         tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
         try:
             yield

@@ -59,6 +59,7 @@ class RunningServer:
     port: int
     extra_config: str = ""
     server_config: str = ""  # more keys of its [server] section
+    log_level: str = "info"
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     @property
@@ -88,7 +89,7 @@ class RunningServer:
             f"port = {self.port}\n"
             f'public_origins = ["{self.url}"]\n'
             'secret_key_file = "secret.key"\n'
-            'log_level = "info"\n' + self.server_config + "[storage]\n"
+            f'log_level = "{self.log_level}"\n' + self.server_config + "[storage]\n"
             'database = "hearth.sqlite3"\n'
             # A small disk-full reserve: the suite starts many servers, each would take 16 MiB.
             + ("" if "reserve_mb" in self.extra_config else "reserve_mb = 1\n")
@@ -153,9 +154,9 @@ class RunningServer:
 
 
 def serve_in(
-    directory: Path, extra_config: str = "", server_config: str = ""
+    directory: Path, extra_config: str = "", server_config: str = "", log_level: str = "info"
 ) -> Iterator[RunningServer]:
-    server = RunningServer(directory, free_port(), extra_config, server_config)
+    server = RunningServer(directory, free_port(), extra_config, server_config, log_level)
     server.add_facilitator()
     server.start()
     try:

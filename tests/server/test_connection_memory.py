@@ -168,6 +168,48 @@ def test_a_full_collection_only_after_a_wave_that_closed_at_least_what_is_left()
     assert connections.collections == 1
 
 
+def test_a_wave_that_ends_while_members_talk_waits_for_a_pause_or_max_wait() -> None:
+    # The full pass stops the event loop for 50-75 ms with 500 connections left: not in the
+    # middle of a conversation (more than quiet_messages since the previous check), unless the
+    # process never pauses.
+    connections = Counter()
+    accepted = 0
+    trimmer = HeapTrimmer(
+        lambda: connections.open,
+        connections.trim,
+        messages_accepted=lambda: accepted,
+        collect=connections.collect,
+        min_drop=10,
+        min_interval_s=0,
+        quiet_checks=1,
+        quiet_messages=20,
+        max_wait_s=30,
+    )
+    connections.open = 100
+    trimmer.check(0)
+    connections.open = 20  # a wave closes; those left talk on, 100 messages a second
+    checks = []
+    for t in range(1, 8):
+        accepted += 100
+        checks.append(trimmer.check(t))
+    assert checks == [False] * 7
+    accepted += 20  # a pause: no more than quiet_messages since the previous check
+    assert trimmer.check(8)
+    assert connections.trims == connections.collections == 1
+
+    connections.open = 100
+    trimmer.check(10)
+    connections.open = 0  # the next wave ends on a process that never pauses
+    checks = []
+    for t in range(11, 60):
+        accepted += 100
+        checks.append(trimmer.check(t))
+    # due at 12 (one quiet check after the closes), acted on max_wait_s later
+    assert checks.index(True) == 12 + 30 - 11
+    assert checks.count(True) == 1
+    assert connections.trims == 2
+
+
 def test_the_collection_after_a_wave_empties_the_free_lists() -> None:
     """CPython keeps up to 2,000 freed tuples of each small size for reuse (and lists, dicts,
     floats, contexts), cleared only by a full collection: after a wave of closes they were freed
