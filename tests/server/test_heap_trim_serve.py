@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from server.client import HearthClient
-from tests.conftest import FACILITATOR, FACILITATOR_PASSWORD, RunningServer, serve_in
+from tests.conftest import Clients, RunningServer, facilitator, serve_in
 from tests.server.raw_engineio import RawEngineIO
 
 WAVE = 80  # more than the trimmer's MIN_DROP (64)
@@ -21,44 +20,40 @@ RELEASED = "memory released after"
 
 
 @pytest.fixture
-def debug_server(tmp_path: Path) -> Iterator[RunningServer]:
+def hearth_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """At debug level, where the trimmer logs; make_client follows it."""
     limits = "[limits]\nmessages_per_second = 200.0\nmessage_burst = 1000\n"
     yield from serve_in(tmp_path / "hearth", limits, log_level="debug")
 
 
 async def test_memory_is_given_back_when_the_talk_pauses_not_during_it(
-    debug_server: RunningServer,
+    hearth_server: RunningServer, make_client: Clients
 ) -> None:
-    talker = HearthClient(debug_server.url)
-    await talker.login(FACILITATOR, FACILITATOR_PASSWORD)
-    await talker.connect()
-    try:
-        group = await talker.create_group("Busy room", pseudonym="Host Heron")
-        wave = [RawEngineIO(debug_server.port, debug_server.url) for _ in range(WAVE)]
-        for raw in wave:
-            assert raw.read_text().startswith("0")  # Engine.IO open: the server holds it
+    talker = await facilitator(make_client)
+    group = await talker.create_group("Busy room", pseudonym="Host Heron")
+    wave = [RawEngineIO(hearth_server.port, hearth_server.url) for _ in range(WAVE)]
+    for raw in wave:
+        assert raw.read_text().startswith("0")  # Engine.IO open: the server holds it
 
-        async def talk(seconds: float) -> int:
-            sent, until = 0, time.monotonic() + seconds
-            while time.monotonic() < until:
-                await talker.send(group, f"line {sent}")
-                sent += 1
-                await asyncio.sleep(0.02)
-            return sent
+    async def talk(seconds: float) -> int:
+        sent, until = 0, time.monotonic() + seconds
+        while time.monotonic() < until:
+            await talker.send(group, f"line {sent}")
+            sent += 1
+            await asyncio.sleep(0.02)
+        return sent
 
-        talking = asyncio.create_task(talk(8.0))  # ~40 messages a second
-        await asyncio.sleep(1.0)
-        for raw in wave:
-            raw.close()
-        sent = await talking
-        assert sent > 8 * 25
-        # Without the wait the wave was handed back ~3 s after the closes, mid-conversation.
-        assert RELEASED not in debug_server.log_text()
+    talking = asyncio.create_task(talk(8.0))  # ~40 messages a second
+    await asyncio.sleep(1.0)
+    for raw in wave:
+        raw.close()
+    sent = await talking
+    assert sent > 8 * 25
+    # Without the wait the wave was handed back ~3 s after the closes, mid-conversation.
+    assert RELEASED not in hearth_server.log_text()
 
-        deadline = time.monotonic() + 10
-        while RELEASED not in debug_server.log_text():
-            assert time.monotonic() < deadline, "memory not given back once the talk paused"
-            await asyncio.sleep(0.2)
-        assert f"{RELEASED} {WAVE} connections closed" in debug_server.log_text()
-    finally:
-        await talker.disconnect()
+    deadline = time.monotonic() + 10
+    while RELEASED not in hearth_server.log_text():
+        assert time.monotonic() < deadline, "memory not given back once the talk paused"
+        await asyncio.sleep(0.2)
+    assert f"{RELEASED} {WAVE} connections closed" in hearth_server.log_text()
