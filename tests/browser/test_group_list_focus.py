@@ -1,14 +1,21 @@
-"""The group list is drawn again whenever something about a group changes (a setting, a key, a
-reconnect). A keyboard user who has focused a group's button keeps that focus through it, and
-Enter still opens the group: a list rebuilt from scratch once dropped the focus to the page's
-body, so Enter did nothing."""
+"""A keyboard user keeps the focus they placed:
+
+* the group list is drawn again whenever something about a group changes (a setting, a key, a
+  reconnect); a focused group's button keeps the focus through it, and Enter still opens the
+  group: a list rebuilt from scratch once dropped the focus to the page's body, so Enter did
+  nothing;
+* the page's first screen, shown when its start finishes, does not take the focus from a button
+  the person tabbed to while it was starting: it once moved it to the screen's heading, so Enter
+  did nothing (a clean-clone CI run failed the ban journey on it)."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import Pages, keyed_member, open_room
+from tests.browser.steps import Pages, keyed_member, open_room, tab_to
 
 pytestmark = pytest.mark.browser
 
@@ -36,6 +43,30 @@ def test_a_focused_group_keeps_its_focus_when_the_list_is_drawn_again(pages: Pag
     member.keyboard.press("Enter")
     expect(member.locator("#chat")).to_be_visible()
     expect(member.locator("#chat-title")).to_have_text("Focus room")
+
+
+def test_a_button_tabbed_to_while_the_page_starts_keeps_the_focus_when_the_start_ends(
+    pages: Pages,
+) -> None:
+    _, invite = open_room(pages, "Early room")
+    member = keyed_member(pages, invite, "Early Lark")
+    held: list[Any] = []
+    member.route("**/api/settings", lambda route: held.append(route))  # the start waits here
+    member.reload()
+    for _ in range(100):
+        if held:
+            break
+        member.wait_for_timeout(50)
+    assert held, "the page never asked for its settings"
+    tab_to(member, "#open-settings")  # "My data", in the page's banner
+    expect(member.locator("#home")).to_be_hidden()  # still starting
+
+    held[0].continue_()
+    expect(member.locator("#home")).to_be_visible()
+    expect(member.locator("#group-list .group-link")).to_have_count(1)
+    assert member.evaluate("document.activeElement.id") == "open-settings"
+    member.keyboard.press("Enter")
+    expect(member.locator("#settings")).to_be_visible()
 
 
 def test_a_focused_remove_button_in_the_console_keeps_its_focus_when_members_change(

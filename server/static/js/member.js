@@ -47,14 +47,20 @@ let arrivals = null; // new messages said to screen readers (arrivals.js)
 
 // -- views ---------------------------------------------------------------------------------------
 
-function go(view) {
+/** Show `view` and move the focus to its heading, unless `keepFocus`: the first screen of a start
+ * leaves the focus where the person already put it (Tab pressed while the page was starting). */
+function go(view, { keepFocus = false } = {}) {
   state.view = view;
   for (const name of VIEWS) show($(`#${name}`), name === view);
   const heading = $(`#${view} h2`);
-  if (heading) {
+  if (heading && !(keepFocus && focusPlaced())) {
     heading.tabIndex = -1;
     heading.focus({ preventScroll: true });
   }
+}
+
+function focusPlaced() {
+  return Boolean(document.activeElement) && document.activeElement !== document.body;
 }
 
 function setConnection(text) {
@@ -120,9 +126,9 @@ async function boot() {
   state.newcomer = firstVisit || !(await store.get("profile"));
   if (state.newcomer && !state.invite) {
     $("#welcome-pseudonym").value = state.profile.pseudonym;
-    go("welcome");
+    go("welcome", { keepFocus: true });
   } else {
-    afterWelcome(); // with an invite, the join form asks for the name: once
+    afterWelcome({ starting: true }); // with an invite, the join form asks for the name: once
   }
 }
 
@@ -136,13 +142,13 @@ function readInvite() {
   return hash.get("invite") || query.get("invite");
 }
 
-function afterWelcome() {
+function afterWelcome({ starting = false } = {}) {
   if (state.invite) {
-    showInvite();
+    showInvite({ starting });
   } else {
     renderHome();
     // "My data" may have been opened while this page was still starting: it stays open.
-    if (state.view !== "settings") go("home");
+    if (state.view !== "settings") go("home", { keepFocus: starting });
   }
 }
 
@@ -543,7 +549,7 @@ function joinStage(stage) {
   show($("#join-details"), stage === "live");
 }
 
-async function showInvite() {
+async function showInvite({ starting = false } = {}) {
   groupCode().catch(() => {}); // joining needs it: loaded while the link is checked and read
   state.current = null;
   notices.render(null);
@@ -552,7 +558,7 @@ async function showInvite() {
   joinName.textContent = "";
   $("#join-checking").textContent = t("member.join.checking");
   joinStage("checking");
-  go("join");
+  go("join", { keepFocus: starting });
   $("#join-pseudonym").value = state.profile?.pseudonym || "";
   $("#join-error").textContent = "";
   $("#join-accept").checked = false;
