@@ -4,9 +4,9 @@
   reconnect); a focused group's button keeps the focus through it, and Enter still opens the
   group: a list rebuilt from scratch once dropped the focus to the page's body, so Enter did
   nothing;
-* the page's first screen, shown when its start finishes, does not take the focus from a button
-  the person tabbed to while it was starting: it once moved it to the screen's heading, so Enter
-  did nothing (a clean-clone CI run failed the ban journey on it)."""
+* a page's first screen (member page and console), shown when its start finishes, does not take
+  the focus from a button the person tabbed to while it was starting: it once moved it to the
+  screen's heading, so Enter did nothing (a clean-clone CI run failed the ban journey on it)."""
 
 from __future__ import annotations
 
@@ -45,28 +45,42 @@ def test_a_focused_group_keeps_its_focus_when_the_list_is_drawn_again(pages: Pag
     expect(member.locator("#chat-title")).to_have_text("Focus room")
 
 
+def reload_held_at(page: Any, url: str) -> Any:
+    """Reload ``page`` and hold its start at the request for ``url``; returns that route."""
+    held: list[Any] = []
+    page.route(url, lambda route: held.append(route))
+    page.reload()
+    for _ in range(100):
+        if held:
+            return held[0]
+        page.wait_for_timeout(50)
+    raise AssertionError(f"the page never asked for {url}")
+
+
 def test_a_button_tabbed_to_while_the_page_starts_keeps_the_focus_when_the_start_ends(
     pages: Pages,
 ) -> None:
-    _, invite = open_room(pages, "Early room")
+    console, invite = open_room(pages, "Early room")
     member = keyed_member(pages, invite, "Early Lark")
-    held: list[Any] = []
-    member.route("**/api/settings", lambda route: held.append(route))  # the start waits here
-    member.reload()
-    for _ in range(100):
-        if held:
-            break
-        member.wait_for_timeout(50)
-    assert held, "the page never asked for its settings"
+    start = reload_held_at(member, "**/api/settings")  # the start waits for its settings here
     tab_to(member, "#open-settings")  # "My data", in the page's banner
     expect(member.locator("#home")).to_be_hidden()  # still starting
-
-    held[0].continue_()
+    start.continue_()
     expect(member.locator("#home")).to_be_visible()
     expect(member.locator("#group-list .group-link")).to_have_count(1)
     assert member.evaluate("document.activeElement.id") == "open-settings"
     member.keyboard.press("Enter")
     expect(member.locator("#settings")).to_be_visible()
+
+    # The console, whose start asks whether its facilitator is still logged in.
+    start = reload_held_at(console, "**/api/facilitator/me")
+    tab_to(console, "#open-crisis")
+    expect(console.locator("#desk")).to_be_hidden()
+    start.continue_()
+    expect(console.locator("#desk")).to_be_visible()
+    assert console.evaluate("document.activeElement.id") == "open-crisis"
+    console.keyboard.press("Enter")
+    expect(console.locator("#crisis")).to_be_visible()
 
 
 def test_a_focused_remove_button_in_the_console_keeps_its_focus_when_members_change(

@@ -11,7 +11,7 @@ import * as keys from "./groupkeys.js";
 import * as gs from "./groupstate.js";
 import * as admissions from "./admissions.js";
 import { Session, api } from "./session.js";
-import { $, el, bdi, show, announce, ask, renderResources, roleBadge, replaceKeepingFocus, wireDialogClose } from "./ui.js";
+import { $, el, bdi, show, focusHeading, announce, ask, renderResources, roleBadge, replaceKeepingFocus, wireDialogClose } from "./ui.js";
 import { t, tParts, errorText, formatDateTime } from "./i18n.js";
 import { suggestPseudonym } from "./words.js";
 import * as queue from "./queue.js";
@@ -31,13 +31,12 @@ import * as administration from "./administration.js";
 
 const state = { session: null, groups: new Map(), current: null, rotating: new Map(), names: new Map(), view: "login", username: null };
 
-function go(view) {
+/** Show `view` and focus its heading; `keepFocus`: a start's first screen (ui.js focusHeading). */
+function go(view, { keepFocus = false } = {}) {
   state.view = view;
   for (const name of ["login", "desk", "group", "queue", "report"]) show($(`#${name}`), name === view);
   show($("#logout"), view !== "login");
-  const heading = $(`#${view} h2`);
-  heading.tabIndex = -1;
-  heading.focus({ preventScroll: true });
+  focusHeading($(`#${view} h2`), { keepFocus });
 }
 
 async function boot() {
@@ -148,9 +147,9 @@ async function boot() {
   $("#create-pseudonym").value = await suggestPseudonym();
   try {
     await api("GET", "/api/facilitator/me");
-    startSession();
+    startSession({ starting: true });
   } catch {
-    go("login");
+    go("login", { keepFocus: true });
   }
 }
 
@@ -238,7 +237,7 @@ async function logout(event) {
   go("login");
 }
 
-function startSession() {
+function startSession({ starting = false } = {}) {
   state.session?.stop();
   state.session = new Session(handlers, async (status, detail) => {
     if (status === "connected") {
@@ -251,7 +250,7 @@ function startSession() {
     }
   });
   state.session.start();
-  go("desk");
+  go("desk", { keepFocus: starting });
 }
 
 const handlers = {

@@ -5,7 +5,7 @@
 import * as hc from "./cryptobase.js";
 import * as store from "./keystore.js";
 import { Session, Refused, api } from "./session.js";
-import { $, el, bdi, show, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
+import { $, el, bdi, show, focusHeading, announce, ask, formatTime, renderResources, roleBadge, wireDialogClose } from "./ui.js";
 import { t, tParts, has, errorText, locale } from "./i18n.js";
 import { resourcesFor, wordsFor, phraseListsOf } from "./crisislocale.js";
 import { suggestPseudonym } from "./words.js";
@@ -47,20 +47,11 @@ let arrivals = null; // new messages said to screen readers (arrivals.js)
 
 // -- views ---------------------------------------------------------------------------------------
 
-/** Show `view` and move the focus to its heading, unless `keepFocus`: the first screen of a start
- * leaves the focus where the person already put it (Tab pressed while the page was starting). */
+/** Show `view` and focus its heading; `keepFocus`: a start's first screen (ui.js focusHeading). */
 function go(view, { keepFocus = false } = {}) {
   state.view = view;
   for (const name of VIEWS) show($(`#${name}`), name === view);
-  const heading = $(`#${view} h2`);
-  if (heading && !(keepFocus && focusPlaced())) {
-    heading.tabIndex = -1;
-    heading.focus({ preventScroll: true });
-  }
-}
-
-function focusPlaced() {
-  return Boolean(document.activeElement) && document.activeElement !== document.body;
+  focusHeading($(`#${view} h2`), { keepFocus });
 }
 
 function setConnection(text) {

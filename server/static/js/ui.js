@@ -50,6 +50,16 @@ export function show(node, visible = true) {
   node.hidden = !visible;
 }
 
+/** Move the focus to the heading of a screen just shown, unless `keepFocus` and the person has
+ * already put it somewhere: a start's first screen never takes it from a button they tabbed to
+ * while the page was starting. */
+export function focusHeading(heading, { keepFocus = false } = {}) {
+  const placed = document.activeElement && document.activeElement !== document.body;
+  if (!heading || (keepFocus && placed)) return;
+  heading.tabIndex = -1;
+  heading.focus({ preventScroll: true });
+}
+
 /** Announce a status line politely to screen readers and sighted users alike. */
 export function announce(text, region = $("#status")) {
   if (region) region.textContent = text;
