@@ -268,6 +268,48 @@ def test_a_crisis_message_whose_broadcast_crossed_opening_the_conversation_is_fl
     expect(conversation(console, "pills ready")).to_have_class(re.compile(r"flagged"))
 
 
+def test_a_private_request_whose_broadcast_crossed_opening_it_is_said(pages: Pages) -> None:
+    # The same crossing in the console's private request view (a companion group): its new
+    # message is said to a screen reader once, whichever of reply and broadcast came first.
+    # After the module's other tests, "Open" is often pressed before this browser has been let
+    # into the request: the view once stayed empty ("no keys yet") for good; it now shows the
+    # request once its keys came (handover.keysCame).
+    link = HoldingLink()
+    console = console_logs_in(pages, socket=link)
+    create_group(console, "Autumn circle")
+    invite = create_invite(console)
+    jay = keyed_member(pages, invite, "Loud Jay")
+    jay.fill("#compose-text", CRISIS)
+    jay.press("#compose-text", "Enter")
+    jay.locator("#crisis-check").get_by_role("button", name="Ask a facilitator privately").click()
+    expect(jay.locator("#chat-title")).to_have_text("Private request: Autumn circle")
+    expect(jay.locator("#compose")).to_be_visible(timeout=30_000)
+    jay.press("#compose-text", "Enter")
+    jay.locator("#crisis-check").get_by_role("button", name="Send my message").click()
+    expect_message(jay, CRISIS)
+    request = "Loud Jay's private request in Autumn circle"
+    console.get_by_role("button", name=f"I'll take this: {request}").click()
+    console.get_by_role("button", name=f"Open {request}").click()
+    expect(console.locator("#ask-messages")).to_contain_text(CRISIS)
+
+    link.holding = True  # the broadcast is late; the history reply is not
+    send(jay, "are you there")
+    expect(
+        jay.locator("#messages li.mine[data-status=sent]", has_text="are you there")
+    ).to_have_count(1)
+    console.get_by_role("button", name=f"Open {request}").click()
+    expect(console.locator("#ask-messages")).to_contain_text("are you there")
+    console.wait_for_timeout(700)
+    live = console.locator("#ask-live")
+    expect(live).to_have_text("")  # history is not said
+    link.release()
+    expect(live).to_have_text("New from Loud Jay.")
+
+    console.get_by_role("button", name="Close request from Loud Jay").click()  # for later tests
+    console.click("#confirm-yes")
+    expect(console.locator("#no-asks")).to_be_visible()
+
+
 # Records each desktop notification the page raises, and says the tab is in the background (as
 # when the facilitator looks at another tab); the browser's own permission prompt is answered by
 # the context's granted permission.

@@ -22,6 +22,9 @@ export class CompanionChat {
     this.companionId = null;
     this.parentId = null;
     this.items = new Map();
+    this.turns = 0; // shows asked for
+    this.showing = Promise.resolve(); // the show under way
+    this.usable = false; // the companion is shown and can be written to
     nodes.form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.post();
@@ -34,23 +37,46 @@ export class CompanionChat {
     return [await store.group(this.parentId), await store.group(this.companionId)];
   }
 
-  /** Show a companion of `parentId` (null: none yet). */
-  async show(parentId, companionId) {
+  /**
+   * Show a companion of `parentId` (null: none yet). Shows run one at a time and only the latest
+   * asked for loads: one that a later one overtook changes nothing. Showing the same companion
+   * again (its keys changed, or came) keeps what is shown until the fresh copy is ready, so a
+   * refresh that fails takes nothing away.
+   */
+  show(parentId, companionId) {
+    const turn = ++this.turns;
+    if (companionId !== this.companionId || parentId !== this.parentId) {
+      this.items = new Map();
+      this.nodes.list.replaceChildren();
+    }
     this.parentId = parentId;
     this.companionId = companionId;
-    this.items = new Map();
-    this.nodes.list.replaceChildren();
-    if (!companionId) return this.state(this.ctx.empty, false);
+    const before = this.showing;
+    this.showing = (async () => {
+      await before.catch(() => {});
+      if (turn === this.turns) await this.load(turn);
+    })();
+    return this.showing;
+  }
+
+  async load(turn) {
+    if (!this.companionId) return this.state(this.ctx.empty, false);
     const [parent, record] = await this.records();
-    if (!record?.latest) return this.state(t("console.companion.noKeys"), false);
-    if (!companion.trusted(parent, record)) return this.state(t("console.companion.untrusted"), false);
+    if (turn !== this.turns) return;
+    if (!record?.latest || !companion.trusted(parent, record)) {
+      this.items = new Map();
+      this.nodes.list.replaceChildren();
+      return this.state(t(record?.latest ? "console.companion.untrusted" : "console.companion.noKeys"), false);
+    }
     this.state("", true);
-    const reply = await this.ctx.session().call("history.get", { group_id: companionId, limit: 100 });
+    const reply = await this.ctx.session().call("history.get", { group_id: this.companionId, limit: 100 });
+    if (turn !== this.turns) return;
     await this.ingest(record, reply.messages);
-    this.render();
+    if (turn === this.turns) this.render();
   }
 
   state(text, usable) {
+    this.usable = usable;
     this.nodes.state.textContent = text;
     this.nodes.state.hidden = !text;
     this.nodes.form.hidden = !usable;
@@ -58,6 +84,7 @@ export class CompanionChat {
 
   /** Verify and open views; returns the item of every view that opened, new or already held. */
   async ingest(record, views) {
+    const items = this.items; // a show of another companion meanwhile starts a map of its own
     const opened = [];
     for (const view of views) {
       let item = await keys.open(record, view);
@@ -67,14 +94,14 @@ export class CompanionChat {
         item = fresh ? await keys.open(fresh, view) : null;
       }
       if (!item) continue; // never show what does not verify
-      const held = this.items.get(item.msgId);
+      const held = items.get(item.msgId);
       if (held?.seq) {
         opened.push(held);
         continue;
       }
       const mine = Boolean(item.senderId) && hc.equalBytes(hc.b64decode(item.senderId), record.member.memberId);
       const entry = { ...item, mine };
-      this.items.set(item.msgId, entry);
+      items.set(item.msgId, entry);
       opened.push(entry);
     }
     return opened;
@@ -84,7 +111,7 @@ export class CompanionChat {
   async receive(data) {
     if (data.group_id !== this.companionId) return;
     const [parent, record] = [await store.group(this.parentId), await store.group(this.companionId)];
-    if (!record?.latest || !companion.trusted(parent, record)) return;
+    if (data.group_id !== this.companionId || !record?.latest || !companion.trusted(parent, record)) return;
     const added = firstArrivals(await this.ingest(record, [data]));
     this.render();
     const last = added.filter((m) => !m.mine).at(-1);

@@ -64,6 +64,14 @@ export async function keysChanged(groupId) {
   if (current && groupId === askChat.companionId && !$("#ask-view").hidden) await askChat.show(current, askChat.companionId).catch(() => {});
 }
 
+/** A companion shown before this browser could read it (no keys yet, or its roster not yet in
+ * step) is shown again once its keys are brought up to date: a request opened while this browser
+ * was still being let into it. */
+async function keysCame(companionId) {
+  const waiting = [notesChat, askChat].filter((chat) => chat.companionId === companionId && !chat.usable);
+  for (const chat of waiting) await chat.show(chat.parentId, companionId).catch(() => {});
+}
+
 /** The ids of this browser's companion records of `groupIds` (removed with them at logout). */
 export async function companionsOf(groupIds) {
   return (await store.groups()).filter((r) => r.companion && groupIds.includes(r.companion.of)).map((r) => r.id);
@@ -89,6 +97,7 @@ async function syncNow(listing) {
     const record = await companion.recordFor(c);
     if (!record) continue;
     await ctx.syncKeys(c.companion_id);
+    await keysCame(c.companion_id);
     if (c.closed) continue;
     await ctx.syncKeys(c.group_id);
     const parent = await store.group(c.group_id);
