@@ -130,7 +130,7 @@ def build_app(config: Config, db: Database, *, clock: Clock = wall_clock_ms) -> 
         trimmer = HeapTrimmer(
             lambda: len(hub.sio.eio.sockets),
             heap_release(),
-            messages_accepted=lambda: hub.stats.messages_accepted,
+            activity=lambda: hub.stats.messages_accepted + hub.sio.manager.relayed,
         )
         tasks.append(asyncio.create_task(trimmer.run(), name="hearth-heap-trim"))
         try:

@@ -27,8 +27,10 @@ allocations fault in again); at most once every ``min_interval_s``; and once the
 connected are not busy talking: the full pass below stops the event loop for 50–75 ms with 500
 connections left, which put every message relayed meanwhile late (the relay benchmark's p99 at
 3,000 deliveries/s was 15–28 ms in the rounds where it landed in the measured window, 4–5 ms
-without it). So it waits while more than ``quiet_messages`` were accepted since the previous
-check, for at most ``max_wait_s`` (on a process that is never quiet, memory still comes back).
+without it). So it waits while more than ``quiet_messages`` were accepted or relayed here since
+the previous check (``activity``: the messages this process stored, and the broadcasts it wrote
+to its sockets, also those another process accepted and Redis brought), for at most
+``max_wait_s`` (on a process that is never quiet, memory still comes back).
 It then runs a full collection if the wave closed at least as many connections as are left
 (the pass walks what start-up did not freeze, mostly the objects of the connections still open:
 so it costs no more than the closes did), and :func:`heap_release`: jemalloc's purge, else
@@ -54,7 +56,7 @@ MIN_DROP = 64
 MIN_INTERVAL_S = 10.0
 CHECK_INTERVAL_S = 1.0
 QUIET_CHECKS = 3
-QUIET_MESSAGES = 20  # accepted since the previous check: few enough to pause for
+QUIET_MESSAGES = 20  # accepted or relayed since the previous check: few enough to pause for
 MAX_WAIT_S = 60.0
 
 
@@ -98,7 +100,7 @@ class HeapTrimmer:
         open_connections: Callable[[], int],
         trim: Callable[[], object] | None,
         *,
-        messages_accepted: Callable[[], int] = lambda: 0,
+        activity: Callable[[], int] = lambda: 0,
         collect: Callable[[], object] = gc.collect,
         min_drop: int = MIN_DROP,
         min_interval_s: float = MIN_INTERVAL_S,
@@ -108,7 +110,7 @@ class HeapTrimmer:
     ) -> None:
         self._open_connections = open_connections
         self._trim = trim
-        self._messages_accepted = messages_accepted
+        self._activity = activity
         self._collect = collect
         self._min_drop = min_drop
         self._min_interval_s = min_interval_s
@@ -118,7 +120,7 @@ class HeapTrimmer:
         self._quiet = 0
         self._high = open_connections()
         self._previous = self._high
-        self._accepted = messages_accepted()
+        self._active = activity()
         self._due_since: float | None = None
         self._last_trim: float | None = None
         self.trims = 0
@@ -127,9 +129,9 @@ class HeapTrimmer:
     def check(self, now: float) -> bool:
         """Trim if a wave of closes has just ended; True if it did."""
         count = self._open_connections()
-        accepted = self._messages_accepted()
-        busy = accepted - self._accepted > self._quiet_messages
-        self._accepted = accepted
+        active = self._activity()
+        busy = active - self._active > self._quiet_messages
+        self._active = active
         self._quiet = self._quiet + 1 if count >= self._previous else 0
         self._previous = count
         self._high = max(self._high, count)

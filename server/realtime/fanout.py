@@ -148,7 +148,11 @@ def direct_transport(socket: Any) -> asyncio.WriteTransport | None:
 
 class DirectManager(IndexedRooms):
     """python-socketio's manager with a broadcast framed once (see the module's docstring), and
-    each socket's rooms indexed (rooms.py)."""
+    each socket's rooms indexed (rooms.py). ``relayed`` counts the broadcasts that reached at
+    least one socket of this process, whichever process accepted them (the heap trimmer waits
+    while it grows fast: heaptrim.py)."""
+
+    relayed = 0
 
     async def emit(
         self,
@@ -179,14 +183,18 @@ class DirectManager(IndexedRooms):
         skipped = skip_sid if isinstance(skip_sid, list) else [skip_sid]
         sockets = self.server.eio.sockets
         queued = []
+        written = 0
         for sid, eio_sid in self.get_participants(namespace, room):
             if sid in skipped:
                 continue
             transport = direct_transport(sockets.get(eio_sid))
             if transport is not None:
                 transport.write(frame)
+                written += 1
             else:
                 queued.append(asyncio.create_task(self.server._send_eio_packet(eio_sid, eio_pkt)))
+        if written or queued:
+            self.relayed += 1
         if queued:
             await asyncio.wait(queued)
 

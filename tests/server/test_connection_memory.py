@@ -177,7 +177,7 @@ def test_a_wave_that_ends_while_members_talk_waits_for_a_pause_or_max_wait() -> 
     trimmer = HeapTrimmer(
         lambda: connections.open,
         connections.trim,
-        messages_accepted=lambda: accepted,
+        activity=lambda: accepted,
         collect=connections.collect,
         min_drop=10,
         min_interval_s=0,
