@@ -279,10 +279,12 @@ def tab_to(page: Any, selector: str, limit: int = 60) -> None:
 
 
 class HoldingLink:
-    """A websocket route that, while ``holding``, keeps broadcasts of messages back from the page,
-    then lets them through all at once (a burst, as after a slow network's stall)."""
+    """A websocket route that, while ``holding``, keeps broadcasts of messages (or the frames
+    starting with one of ``prefixes``) back from the page, then lets them through all at once (a
+    burst, as after a slow network's stall)."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefixes: tuple[str, ...] = ('42["msg',)) -> None:
+        self.prefixes = prefixes
         self.holding = False
         self.held: list[str] = []
         self.ws: Any = None
@@ -292,7 +294,7 @@ class HoldingLink:
         self.ws = ws
 
         def to_page(message: str | bytes) -> None:
-            broadcast = isinstance(message, str) and message.startswith(('42["msg', '42["msg.'))
+            broadcast = isinstance(message, str) and message.startswith(self.prefixes)
             if self.holding and broadcast:
                 assert isinstance(message, str)
                 self.held.append(message)

@@ -20,6 +20,7 @@ from crypto.keys import MemberKeys
 from crypto.suite import ROLE_FACILITATOR
 from tests.browser.axe import expect_accessible
 from tests.browser.steps import (
+    HoldingLink,
     Pages,
     expect_message,
     keyed_member,
@@ -33,8 +34,8 @@ from tests.conftest import FACILITATOR_PASSWORD
 pytestmark = pytest.mark.browser
 
 
-def log_in(pages: Pages, username: str) -> Any:
-    page = pages.open("/console.html", width=390, height=844)  # bob is on a phone
+def log_in(pages: Pages, username: str, socket: Any = None) -> Any:
+    page = pages.open("/console.html", width=390, height=844, socket=socket)  # bob: on a phone
     page.fill("#login-username", username)
     page.fill("#login-password", FACILITATOR_PASSWORD)
     page.click("#login-form button[type=submit]")
@@ -79,7 +80,8 @@ def test_two_facilitators_share_a_group_and_a_removed_one_cannot_read(pages: Pag
     alice, invite = open_room(pages, "Tuesday circle")
     group_id = alice.evaluate("document.querySelector('#groups button').dataset.group")
     pages.server.add_facilitator("bob")
-    bob = log_in(pages, "bob")
+    commits = HoldingLink(('42["epoch.new"',))
+    bob = log_in(pages, "bob", socket=commits)
     expect(bob.locator("#cofac-invitations")).to_be_hidden()
 
     # alice invites bob by his username
@@ -99,7 +101,9 @@ def test_two_facilitators_share_a_group_and_a_removed_one_cannot_read(pages: Pag
     bob.get_by_role("button", name="Join Tuesday circle as a facilitator").click()
     expect(bob.locator("#cofac-invitations")).to_be_hidden()
 
-    # alice admits him as a facilitator, after saying so in a confirmation
+    # alice admits him as a facilitator, after saying so in a confirmation (the commit that
+    # brings bob his keys is late)
+    commits.holding = True
     request = alice.locator("#requests li", has_text="Host Birch")
     expect(request).to_contain_text("a facilitator invited to this group")
     request.get_by_role("button", name="Approve Host Birch").click()
@@ -113,6 +117,13 @@ def test_two_facilitators_share_a_group_and_a_removed_one_cannot_read(pages: Pag
     expect(bob.locator("#groups")).to_contain_text("Tuesday circle")
     bob.locator("#groups button").click()
     expect(bob.locator("#group-title")).to_have_text("Tuesday circle")
+    # He opened the group's view before his keys came: its conversation opens once they do (it
+    # once stayed at "no keys" for good).
+    expect(bob.locator("#conv-note")).to_contain_text("holds no keys")
+    expect(bob.locator("#conv-compose")).to_be_hidden()
+    commits.release()
+    expect(bob.locator("#conv-compose")).to_be_visible()
+    expect(bob.locator("#conv-note")).not_to_contain_text("holds no keys")
     for console in (alice, bob):
         expect(console.locator("#cofac-duty")).to_contain_text("Host Birch (bob)")
         expect(console.locator("#cofac-duty")).to_contain_text("(alice)")

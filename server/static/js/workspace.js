@@ -55,10 +55,15 @@ async function recordOf(groupId, { fresh = false } = {}) {
   return records.get(groupId) || null;
 }
 
-/** Another module (or the member page in another tab) changed the key store: read it again. */
+/** Another module (or the member page in another tab) changed the key store: read it again. A
+ * conversation opened before this browser held its keys (a co-facilitator just admitted) opens
+ * for real once they came: its history, its composer. */
 export async function keysChanged(groupId) {
-  await recordOf(groupId, { fresh: true });
-  if (current === groupId) render();
+  const had = Boolean(records.get(groupId)?.latest);
+  const record = await recordOf(groupId, { fresh: true });
+  if (current !== groupId) return;
+  if (!had && record?.latest) await open(groupId);
+  else render();
 }
 
 /** The member list (names for the signed sender ids), for one group. */
