@@ -287,6 +287,7 @@ class HoldingLink:
         self.prefixes = prefixes
         self.holding = False
         self.held: list[str] = []
+        self.sent: list[str] = []  # the page's frames to the server
         self.ws: Any = None
 
     def __call__(self, ws: Any) -> None:
@@ -301,8 +302,13 @@ class HoldingLink:
                 return
             ws.send(message)
 
+        def to_server(message: str | bytes) -> None:
+            if isinstance(message, str):
+                self.sent.append(message)
+            server.send(message)
+
         server.on_message(to_page)
-        ws.on_message(server.send)
+        ws.on_message(to_server)
 
     def release(self) -> None:
         self.holding = False

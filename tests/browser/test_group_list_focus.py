@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.steps import Pages, keyed_member, open_room, tab_to
+from tests.browser.steps import HoldingLink, Pages, keyed_member, open_room, send, tab_to
 
 pytestmark = pytest.mark.browser
 
@@ -81,6 +81,31 @@ def test_a_button_tabbed_to_while_the_page_starts_keeps_the_focus_when_the_start
     assert console.evaluate("document.activeElement.id") == "open-crisis"
     console.keyboard.press("Enter")
     expect(console.locator("#crisis")).to_be_visible()
+
+
+def test_opening_a_group_moves_the_focus_at_once_not_when_its_history_came(pages: Pages) -> None:
+    _, invite = open_room(pages, "Slow room")
+    replies = HoldingLink(("43",))  # acknowledgements: the server's replies to the page
+    member = keyed_member(pages, invite, "Slow Heron", socket=replies)
+    send(member, "an earlier line")
+    member.get_by_role("button", name="Back to your groups").click()
+
+    replies.holding = True  # the group's names and history are slow to come
+    member.locator("#group-list .group-link", has_text="Slow room").click()
+    expect(member.locator("#compose-text")).to_be_focused()
+    member.focus("#open-crisis")  # the person moves on meanwhile
+    asked = len(replies.sent)
+    replies.release()
+    # The refresh's last request (held.list) goes out once the history is in; once its reply
+    # is back, the group is open. The focus once moved to the composer only then.
+    for _ in range(100):
+        if any('"held.list"' in frame for frame in replies.sent[asked:]):
+            break
+        member.wait_for_timeout(50)
+    else:
+        raise AssertionError("the page never asked for its held messages")
+    member.wait_for_timeout(500)
+    assert member.evaluate("document.activeElement.id") == "open-crisis"
 
 
 def test_a_focused_remove_button_in_the_console_keeps_its_focus_when_members_change(

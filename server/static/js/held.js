@@ -6,7 +6,7 @@
 import { $, el, bdi, announce, formatTime } from "./ui.js";
 import { t } from "./i18n.js";
 
-let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), show(groupId, item), open(record, view) }
+let ctx = null; // { session(), records, messages, current(), nameOf(groupId, senderId), loadNames(groupId), show(groupId, item), open(record, view): verified, after catching up with epochs if needed }
 const waiting = new Map(); // group id -> Map(msg_id -> opened item) for a facilitator
 
 export function init(context) {

@@ -42,6 +42,7 @@ const state = {
   newcomer: false, // no name chosen yet on this device: the join form asks for it (once)
   profile: null,
   view: "home",
+  connections: 0, // times connected (a refresh shares one under way on the same connection)
 };
 let arrivals = null; // new messages said to screen readers (arrivals.js)
 
@@ -71,7 +72,7 @@ async function boot() {
     nameOf: (groupId, senderId) => senderName(groupId, senderId, false),
     loadNames,
     show: showMessage,
-    open: async (record, view) => (await groupCode()).open(record, view),
+    open: openView,
   });
   contentnotes.wire({ onChange: () => renderMessages() });
   arrivals = new Arrivals($("#arrivals"));
@@ -297,6 +298,7 @@ async function confirmAction(text, yes) {
 
 async function onStatus(status, detail) {
   if (status === "connected") {
+    state.connections += 1;
     setConnection(t("common.connected"));
     try {
       await catchUp();
@@ -722,9 +724,10 @@ async function openGroup(id) {
   timeline.attach($("#messages"));
   showOlderButton(id);
   held.renderPanel(id);
-  if (state.session.connected) await refreshGroup(id);
+  // The focus moves now, not once the history is in: by then the person may have moved it.
   if ($("#compose-text").disabled) $("#compose-hint").focus();
   else $("#compose-text").focus();
+  if (state.session.connected) await refreshGroup(id);
 }
 
 function showComposer(id) {
@@ -824,7 +827,24 @@ async function trustUnanchored() {
   if (record.latest) await refreshGroup(record.id);
 }
 
-async function refreshGroup(id) {
+/**
+ * A group's names, newest history, gaps and held messages, fetched afresh. Opening the group and
+ * a reconnect's catch-up often ask at once: the second shares the refresh already under way on
+ * this connection (a second one scrolled the conversation back to its end after the person had
+ * scrolled up, and moved nothing else).
+ */
+const refreshing = new Map(); // group id -> { connection, done }: its refresh under way
+function refreshGroup(id) {
+  const running = refreshing.get(id);
+  if (running?.connection === state.connections) return running.done;
+  const done = fetchGroup(id).finally(() => {
+    if (refreshing.get(id)?.done === done) refreshing.delete(id);
+  });
+  refreshing.set(id, { connection: state.connections, done });
+  return done;
+}
+
+async function fetchGroup(id) {
   const record = state.records.get(id);
   if (!record?.latest) return;
   await loadNames(id);
@@ -870,19 +890,24 @@ async function loadOlder(id) {
  * new to this page or already held (a history fetch running at the same time may have brought a
  * live message first).
  */
+/** Verify and open one message view; sealed in an epoch this page does not hold yet (its commit
+ * still on the way), after catching up with the group's epochs. Null: it does not verify. */
+async function openView(record, view) {
+  const keys = await groupCode();
+  const item = await keys.open(record, view);
+  if (item || record.epochs[view.epoch]) return item;
+  await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
+  return keys.open(record, view);
+}
+
 async function ingest(record, views) {
   const map = state.messages.get(record.id) || new Map();
   state.messages.set(record.id, map);
   const fresh = [];
   const opened = [];
-  const keys = await groupCode();
   for (const view of views) {
     noteSeq(record.id, view.seq);
-    let item = await keys.open(record, view);
-    if (!item && !record.epochs[view.epoch]) {
-      await withKeys(record.id, () => keys.syncEpochs(state.session, record)).catch(() => {});
-      item = await keys.open(record, view);
-    }
+    const item = await openView(record, view);
     if (!item) continue;
     held.opened(item, view);
     const pending = map.get(item.msgId);
