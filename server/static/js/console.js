@@ -136,10 +136,7 @@ async function boot() {
     nameOf,
     flags: triage.list,
     reports: queue.openReports,
-    openFlag: async (flag) => {
-      await openGroup(flag.groupId);
-      workspace.focusMessage(flag.msgId);
-    },
+    openFlag: (flag) => openGroup(flag.groupId, { atMessage: flag.msgId }),
     seenFlag: (flag) => triage.seen(flag.groupId, flag.msgId),
     openReport: (report) => reportView.open(report),
     openGroup,
@@ -399,20 +396,32 @@ async function createGroup(event) {
   await openGroup(groupId);
 }
 
-async function openGroup(groupId) {
+/** Open a group's view; `atMessage`: with the focus on that message of its conversation as soon
+ * as the conversation is drawn (not after the rest of the view, when the person may have moved on). */
+async function openGroup(groupId, { atMessage = null } = {}) {
   state.current = groupId;
   $("#invite-link").value = "";
   go("group");
-  await Promise.all([refreshGroup(), workspace.open(groupId), handover.open(groupId)]);
+  const conversation = workspace.open(groupId).then(() => {
+    if (atMessage && state.current === groupId && state.view === "group") workspace.focusMessage(atMessage);
+  });
+  await Promise.all([refreshGroup(), conversation, handover.open(groupId)]);
 }
 
+/** Draw the group view afresh from the server. Refreshes overlap (a commit, a removal, a
+ * reconnect): only the latest one asked for draws, so an older reply never overwrites a newer
+ * one, nor the view of a group opened since. */
+let refreshes = 0;
 async function refreshGroup() {
   const id = state.current;
   if (!id || !state.session?.connected) return;
+  const turn = ++refreshes;
+  const stale = () => turn !== refreshes || state.current !== id;
   const listing = await state.session.call("members.list", { group_id: id });
   const record = await store.group(id);
   // a membership from a browser without ML-KEM-768, now in one with it (§6.9)
   if (record) await keys.offerPqKey(state.session, record).catch(() => {});
+  if (stale()) return;
   $("#group-title").textContent = listing.group.name;
   groupSettings.show(listing.group);
   scheduleEditor.show(listing.group);
@@ -463,6 +472,7 @@ async function refreshGroup() {
   );
 
   const invites = (await state.session.call("invite.list", { group_id: id })).invites;
+  if (stale()) return;
   replaceKeepingFocus(
     $("#invites"),
     "invite",
@@ -569,7 +579,8 @@ function rotateNow(groupId, force = false) {
     const record = await store.group(groupId);
     if (!record?.latest) return;
     const epoch = await keys.rotate(state.session, record, { force });
-    $("#epoch").textContent = t("console.epoch", { epoch });
+    // Only the group shown: a notes or request group (companion) rotates beside it.
+    if (groupId === state.current) $("#epoch").textContent = t("console.epoch", { epoch });
   });
   return next.catch((error) => announce(t("console.rotationFailed", { error: error.message })));
 }
