@@ -6,7 +6,9 @@
   nothing;
 * a page's first screen (member page and console), shown when its start finishes, does not take
   the focus from a button the person tabbed to while it was starting: it once moved it to the
-  screen's heading, so Enter did nothing (a clean-clone CI run failed the ban journey on it)."""
+  screen's heading, so Enter did nothing (a clean-clone CI run failed the ban journey on it);
+* opening a group moves the focus into it at once, not when its history has come (by then the
+  person may have moved it elsewhere)."""
 
 from __future__ import annotations
 

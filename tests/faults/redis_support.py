@@ -148,13 +148,15 @@ class SharedDatabaseServer(RunningServer):
             self.config_path.write_text(text)
 
 
-def two_processes(directory: Path, redis_url: str) -> Iterator[tuple[RunningServer, RunningServer]]:
+def two_processes(
+    directory: Path, redis_url: str, log_level: str = "info"
+) -> Iterator[tuple[RunningServer, RunningServer]]:
     scale = f'[scale]\nredis_url = "{redis_url}"\n' + GENEROUS_LIMITS
-    first = SharedDatabaseServer(directory / "one", free_port(), scale)
+    first = SharedDatabaseServer(directory / "one", free_port(), scale, log_level=log_level)
     first.add_facilitator()
     first.start()
     second = SharedDatabaseServer(
-        directory / "two", free_port(), scale, shared_with=first.directory
+        directory / "two", free_port(), scale, log_level=log_level, shared_with=first.directory
     )
     try:
         second.start()
